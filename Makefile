@@ -1,0 +1,36 @@
+# `make run` and `make test` build everything they need from a bare machine.
+VENV   ?= .venv
+PYTHON ?= python3
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test test-fast bench screenshots sysdeps clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+# System libraries Qt needs, Xvfb, and Debian's real Fashion-MNIST (skipped where apt is absent).
+sysdeps:
+	bash .ci/sysdeps.sh
+
+run: $(STAMP)
+	$(VENV)/bin/vigui
+
+test: sysdeps $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "not slow"
+
+bench: $(STAMP)
+	$(PY) bench/cavi.py
+	$(PY) bench/vae.py
+
+screenshots: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/vigui --screenshot docs/screens
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
