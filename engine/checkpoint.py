@@ -1,0 +1,161 @@
+"""Safe save/load of trainer checkpoints.
+
+A checkpoint is one ``torch.save`` file holding a plain dict::
+
+    {"format": "vigui-checkpoint", "version": 1, "kind": "vae", "state_dict": {...},
+     "config": {...}, "dataset": "digits", "step": 1200, "metrics": [...], "extra": {...}}
+
+Files are written atomically (temp file in the same directory, then ``os.replace``),
+so a crash mid-write never leaves a half-written checkpoint under the final name.
+They are read with ``torch.load(weights_only=True)``: only tensors and plain
+containers (dict, list, tuple, str, int, float, bool, None) can come back, so opening
+a file from elsewhere cannot run code. Anything wrong with a file raises
+:class:`CheckpointError` naming the file and the problem. Model-specific checks
+(latent size, layer shapes) belong to the trainer that loads the state dict.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CheckpointError", "FORMAT", "VERSION", "save", "load"]
+
+FORMAT = "vigui-checkpoint"
+VERSION = 1
+
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default (zip) format
+_PICKLE_MAGIC = b"\x80"  # legacy torch.save / plain pickle
+_REQUIRED = ("kind", "state_dict", "config", "dataset", "step", "metrics")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, unreadable, foreign or does not fit the model."""
+
+
+def save(path: str | os.PathLike, *, kind: str, state_dict: dict, config: dict,
+         dataset: str, step: int, metrics: list[dict], extra: dict | None = None) -> Path:
+    """Write a checkpoint atomically; returns the final path.
+
+    ``config``, ``metrics`` and ``extra`` must be plain data (nested dict/list/tuple of
+    str, int, float, bool, None, tensors): anything else could not be read back with
+    ``weights_only=True``, so it is refused here with a TypeError naming the key.
+    """
+    import torch
+
+    path = Path(path)
+    payload = {
+        "format": FORMAT, "version": VERSION, "kind": str(kind),
+        "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
+        "config": config, "dataset": str(dataset), "step": int(step),
+        "metrics": metrics, "extra": extra or {},
+    }
+    for key in ("config", "metrics", "extra"):
+        _check_plain(payload[key], key)
+    # Temp file in the target directory so os.replace is a same-filesystem rename.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def load(path: str | os.PathLike, *, kind: str | None = None,
+         map_location: Any = "cpu") -> dict:
+    """Read and check a checkpoint; returns its dict (tensors on ``map_location``).
+
+    Raises :class:`CheckpointError` for a missing, empty, truncated or corrupt file,
+    a file that is not a torch file, a torch file that is not a vigui checkpoint, a
+    checkpoint of another ``kind`` or an unsupported version.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if not head:
+        raise CheckpointError(f"{path}: the file is empty (an interrupted save?)")
+    if not (head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_MAGIC)):
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({_describe(head)})")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower():
+            raise CheckpointError(
+                f"{path}: cannot read the checkpoint: it holds Python objects other than "
+                f"tensors and plain data, which are not loaded since they could run code"
+            ) from exc
+        raise CheckpointError(f"{path}: cannot read the checkpoint: the file is "
+                              f"corrupt ({_first_line(exc)})") from exc
+    except Exception as exc:  # torch raises RuntimeError, OSError, EOFError...
+        raise CheckpointError(f"{path}: cannot read the checkpoint: the file is truncated "
+                              f"or corrupt ({_first_line(exc)})") from exc
+
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        what = "a bare state dict or another program's file" if isinstance(data, dict) \
+            else f"a {type(data).__name__}"
+        raise CheckpointError(f"{path}: a PyTorch file but not a vigui checkpoint ({what})")
+    version = data.get("version")
+    if version != VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {version!r} is not supported "
+            f"(this vigui reads version {VERSION})")
+    missing = [k for k in _REQUIRED if k not in data]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    if kind is not None and data["kind"] != kind:
+        raise CheckpointError(
+            f"{path}: this is a {data['kind']!r} checkpoint, not a {kind!r} one")
+    if not isinstance(data["state_dict"], dict) or not all(
+            isinstance(v, torch.Tensor) for v in data["state_dict"].values()):
+        raise CheckpointError(f"{path}: checkpoint state_dict is not a dict of tensors")
+    return data
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _describe(head: bytes) -> str:
+    if head.startswith(b"\x89PNG"):
+        return "it looks like a PNG image"
+    if head[:1] in (b"{", b"["):
+        return "it looks like a JSON file"
+    try:
+        head.decode("utf-8")
+        return "it looks like a text file"
+    except UnicodeDecodeError:
+        return f"it starts with bytes {head!r}"
+
+
+def _check_plain(obj: Any, where: str) -> None:
+    """Refuse what ``torch.load(weights_only=True)`` would not read back."""
+    import torch
+
+    if obj is None or isinstance(obj, (str, int, float, bool, torch.Tensor)):
+        return
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if not isinstance(k, (str, int)):
+                raise TypeError(f"checkpoint {where}: key {k!r} is not a str or int")
+            _check_plain(v, f"{where}.{k}")
+        return
+    if isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            _check_plain(v, f"{where}[{i}]")
+        return
+    raise TypeError(f"checkpoint {where}: {type(obj).__name__} is not plain data")

@@ -1,0 +1,65 @@
+"""The vigui window: chapter navigator, pages, menus, shortcuts, settings, screenshots."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+NO_DISPLAY = ("vigui: no display found. Run it under a virtual display (xvfb-run -a vigui) "
+              "or headless with QT_QPA_PLATFORM=offscreen.")
+
+
+def display_available() -> bool:
+    """False on Linux when Qt would abort for lack of a display (no X11/Wayland, no offscreen)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if platform.split(":")[0] in ("offscreen", "minimal", "vnc", "eglfs", "linuxfb"):
+        return True
+    if platform.startswith("wayland"):
+        return bool(os.environ.get("WAYLAND_DISPLAY"))
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(prog="vigui", description="A desktop explorer for variational inference.")
+    ap.add_argument("--page", help="open this chapter (info, cavi, vae, ...)")
+    ap.add_argument("--screenshot", metavar="DIR",
+                    help="run each page briefly with fixed seeds, save one PNG per page to DIR, exit")
+    ap.add_argument("--size", default="1280x800", help="window size for --screenshot (WxH)")
+    ap.add_argument("--pages", help="with --screenshot: comma-separated page ids (default: all)")
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.screenshot and not display_available():
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # screenshots need no screen
+    if not display_available():
+        print(NO_DISPLAY, file=sys.stderr)
+        return 2
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("vigui")
+    app.setApplicationName("vigui")
+    from .window import MainWindow
+
+    window = MainWindow(fresh=bool(args.screenshot))
+    if args.screenshot:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+        window.resize(w, h)
+        ids = args.pages.split(",") if args.pages else None
+        return window.save_screenshots(Path(args.screenshot), ids)
+    if args.page:
+        window.open_page(args.page)
+    window.show()
+    code = app.exec()
+    return int(code)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+

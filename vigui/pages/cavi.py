@@ -1,0 +1,241 @@
+"""Chapter 3: mean-field CAVI on the Bayesian Gaussian mixture, converging live."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+
+from engine.cavi import CaviConfig, CaviExperiment
+
+from ..widgets.plots import PALETTE, colour, make_plot, pen
+from .base import ExperimentPage
+
+MAX_POINTS_SHOWN = 4000  # scatter/histogram stay fluid; the fit always uses all N
+MAX_CLUSTERS = 10
+
+
+class CaviPage(ExperimentPage):
+    page_id = "cavi"
+    title = "Mean-field CAVI"
+    theory = "cavi"
+
+    # -- parameters ----------------------------------------------------------------------
+    def build_params(self, form) -> None:
+        self.int_param("k", "K (clusters fitted)", 1, MAX_CLUSTERS, 3,
+                       tip="Number of mixture components in q")
+        self.int_param("true_k", "Clusters in data", 1, MAX_CLUSTERS, 3,
+                       tip="Components of the generative model that drew the data")
+        self.int_param("n", "N (data points)", 10, 100_000, 1000, step=100)
+        self.float_param("sigma2", "Prior variance σ²", 0.1, 100.0, 10.0, decimals=2, step=1.0,
+                         tip="μ_k ~ N(0, σ² I): how far apart the true means tend to be")
+        self.choice_param("dim", "Dimension", [("1-D", 1), ("2-D", 2)], 1)
+        self.int_param("data_seed", "Data seed", 0, 1_000_000, 0)
+        self.int_param("init_seed", "Init seed", 0, 1_000_000, 0,
+                       tip="Which data points the means start at")
+        self.choice_param("mode", "Method", [("CAVI (closed form)", "cavi"),
+                                             ("Gradient ascent vs CAVI", "gradient")], "cavi",
+                          tip="The lecture's 'Coordinate Ascent' slide: gradient steps of size α "
+                              "on m_k and s²_k, overlaid on CAVI from the same start")
+        self.float_param("alpha", "Step size α", 1e-5, 1.0, 1e-3, decimals=5, step=1e-4,
+                         tip="Gradient step size (gradient mode only)")
+        new_data = QPushButton("New data")
+        new_data.setToolTip("Draw a fresh data set from the model (next data seed)")
+        new_data.clicked.connect(lambda: self._param_widgets["data_seed"].setValue(
+            self.param("data_seed") + 1))
+        form.addRow(new_data)
+
+    def config(self) -> CaviConfig:
+        return CaviConfig(k=self.param("k"), true_k=self.param("true_k"), n=self.param("n"),
+                          sigma2=self.param("sigma2"), dim=self.param("dim"),
+                          data_seed=self.param("data_seed"), init_seed=self.param("init_seed"),
+                          mode=self.param("mode"), alpha=self.param("alpha"))
+
+    def make_factory(self):
+        config = self.config().validate()  # ValueError -> message before any thread starts
+        return lambda: CaviExperiment(config)
+
+    # -- views ------------------------------------------------------------------------------
+    def build_views(self) -> QWidget:
+        box = QWidget()
+        lay = QVBoxLayout(box)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.summary = QLabel()
+        self.summary.setTextFormat(Qt.RichText)
+        lay.addWidget(self.summary)
+        self.canvas = pg.GraphicsLayoutWidget()
+        lay.addWidget(self.canvas, 1)
+
+        self.data_plot = make_plot("Data and fitted mixture", "x", "density", legend=True,
+                                   widget=self.canvas, row=0, col=0)
+        self.elbo_plot = make_plot("ELBO per sweep (nats)", "sweep", "ELBO", legend=True,
+                                   widget=self.canvas, row=0, col=1)
+        self.means_plot = make_plot("q(μ_k): m_k ± s_k over sweeps (first coordinate); dashed: true means",
+                                    "sweep", "m_k", widget=self.canvas, row=1, col=0, colspan=2)
+        self.canvas.ci.layout.setRowStretchFactor(0, 3)
+        self.canvas.ci.layout.setRowStretchFactor(1, 2)
+
+        # Data view items, created once and updated with setData.
+        self.hist = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(180, 180, 180, 120),
+                                    pen=pg.mkPen((120, 120, 120)), name="data (histogram)")
+        self.mixture = pg.PlotDataItem(pen=pg.mkPen("k", width=2), name="mixture")
+        self.components = [pg.PlotDataItem(pen=pen(k, 1.5)) for k in range(MAX_CLUSTERS)]
+        self.scatter = pg.ScatterPlotItem(size=4, pen=None)
+        self.mean_markers = pg.ScatterPlotItem(size=13, symbol="o", pen=pg.mkPen("k", width=1.5))
+        self.true_markers = pg.ScatterPlotItem(size=14, symbol="x", pen=pg.mkPen("k", width=1),
+                                               brush=pg.mkBrush("k"), name="true means")
+        self.circles = [pg.PlotDataItem(pen=pen(k, 1.5)) for k in range(MAX_CLUSTERS)]
+        self.unit_circles = [pg.PlotDataItem(pen=pen(k, 1, Qt.DashLine)) for k in range(MAX_CLUSTERS)]
+        for item in [self.hist, self.mixture, *self.components, self.scatter, *self.unit_circles,
+                     *self.circles, self.mean_markers, self.true_markers]:
+            self.data_plot.addItem(item)
+
+        self.elbo_curve = self.elbo_plot.plot(pen=pen(0, 1.5), name="CAVI")
+        self.elbo_grad = self.elbo_plot.plot(pen=pen(5, 1.5), name="gradient ascent")
+        self.band_items = []
+        self.mean_curves = []
+        for k in range(MAX_CLUSTERS):
+            upper = pg.PlotDataItem(pen=None)
+            lower = pg.PlotDataItem(pen=None)
+            band = pg.FillBetweenItem(upper, lower, brush=colour(k, 60))
+            curve = pg.PlotDataItem(pen=pen(k, 1.5))
+            for item in (upper, lower, band, curve):
+                self.means_plot.addItem(item)
+            self.band_items.append((upper, lower, band))
+            self.mean_curves.append(curve)
+        self.true_lines = [pg.InfiniteLine(angle=0, pen=pg.mkPen((60, 60, 60), width=1, style=Qt.DashLine))
+                           for _ in range(MAX_CLUSTERS)]
+        for line in self.true_lines:
+            self.means_plot.addItem(line)
+        self._brush_cache: dict[tuple, QBrush] = {}
+        self._shown_index = None
+        self._data_id = None
+        return box
+
+    def clear_views(self) -> None:
+        for item in [self.hist, self.mixture, *self.components, self.mean_markers, self.true_markers,
+                     *self.circles, *self.unit_circles, self.elbo_curve, self.elbo_grad, *self.mean_curves]:
+            item.setData([], [])
+        self.scatter.clear()
+        for upper, lower, _ in self.band_items:
+            upper.setData([], [])
+            lower.setData([], [])
+        for line in self.true_lines:
+            line.setVisible(False)
+        self._data_id = None
+        self.summary.setText("")
+
+    # -- drawing ---------------------------------------------------------------------------
+    def render(self, snap: dict) -> None:
+        x, m, s2, phi = snap["x"], snap["m"], snap["s2"], snap["phi"]
+        k = m.shape[0]
+        if self._data_id is not id(x):
+            self._new_data(x, snap["true_mu"])
+        if x.shape[1] == 1:
+            self._render_1d(x, m, s2, phi)
+        else:
+            self._render_2d(x, m, s2, phi)
+        metrics = snap["metrics"]
+        sweeps = metrics.get("step", np.zeros(0))
+        if "elbo" in metrics and len(sweeps):
+            self.elbo_curve.setData(sweeps, metrics["elbo"])
+        if "elbo_gradient" in metrics and len(sweeps):
+            mask = np.isfinite(metrics["elbo_gradient"])
+            self.elbo_grad.setData(sweeps[mask], metrics["elbo_gradient"][mask])
+        hist_m, hist_s = snap["m_history"], snap["s_history"]
+        t = np.arange(len(hist_m))
+        for j in range(MAX_CLUSTERS):
+            upper, lower, _ = self.band_items[j]
+            if j < k:
+                centre = hist_m[:, j, 0]
+                self.mean_curves[j].setData(t, centre)
+                upper.setData(t, centre + hist_s[:, j])
+                lower.setData(t, centre - hist_s[:, j])
+            else:
+                self.mean_curves[j].setData([], [])
+                upper.setData([], [])
+                lower.setData([], [])
+        state = "<b style='color:#006400'>converged</b>" if snap["converged"] else "running"
+        self.summary.setText(
+            f"sweep {snap['step']} · ELBO = {snap['elbo']:,.6f} nats · {state} · "
+            f"N = {len(x):,}, K = {k}, d = {x.shape[1]}")
+
+    def _new_data(self, x: np.ndarray, true_mu: np.ndarray) -> None:
+        self._data_id = id(x)
+        rng = np.random.default_rng(0)
+        n = len(x)
+        self._shown_index = (np.sort(rng.choice(n, MAX_POINTS_SHOWN, replace=False))
+                             if n > MAX_POINTS_SHOWN else np.arange(n))
+        d = x.shape[1]
+        self.data_plot.setLabel("left", "density" if d == 1 else "x₂")
+        self.data_plot.setLabel("bottom", "x" if d == 1 else "x₁")
+        self.data_plot.getViewBox().setAspectLocked(d == 2)
+        if d == 1:
+            counts, edges = np.histogram(x[:, 0], bins=min(80, max(10, int(math.sqrt(n)))), density=True)
+            self.hist.setData(edges, counts)
+            self.true_markers.setData(true_mu[:, 0], np.zeros(len(true_mu)))
+            self._grid = np.linspace(x.min() - 1.5, x.max() + 1.5, 400)
+            self.scatter.clear()
+        else:
+            self.hist.setData([], [])
+            self.true_markers.setData(true_mu[:, 0], true_mu[:, 1])
+        for j, line in enumerate(self.true_lines):
+            line.setVisible(j < len(true_mu))
+            if j < len(true_mu):
+                line.setValue(true_mu[j, 0])
+        self.data_plot.enableAutoRange()
+
+    def _render_1d(self, x, m, s2, phi) -> None:
+        k = len(m)
+        weights = phi.mean(axis=0)
+        grid = self._grid
+        total = np.zeros_like(grid)
+        for j in range(MAX_CLUSTERS):
+            if j < k:
+                # Posterior predictive of component j: N(m_j, 1 + s2_j), weighted by its share.
+                var = 1.0 + s2[j]
+                dens = weights[j] * np.exp(-0.5 * (grid - m[j, 0]) ** 2 / var) / math.sqrt(2 * math.pi * var)
+                total += dens
+                self.components[j].setData(grid, dens)
+            else:
+                self.components[j].setData([], [])
+        self.mixture.setData(grid, total)
+        self.mean_markers.setData(m[:, 0], np.zeros(k), brush=[colour(j) for j in range(k)])
+        for item in [*self.circles, *self.unit_circles]:
+            item.setData([], [])
+
+    def _render_2d(self, x, m, s2, phi) -> None:
+        k = len(m)
+        idx = self._shown_index
+        # Blend the cluster colours by responsibility; quantise so brushes are reused.
+        rgb = phi[idx] @ np.asarray(PALETTE[:k], dtype=float)
+        keys = (rgb / 8).astype(int)
+        brushes = []
+        cache = self._brush_cache
+        for key in map(tuple, keys):
+            brush = cache.get(key)
+            if brush is None:
+                brush = cache[key] = QBrush(QColor(key[0] * 8, key[1] * 8, key[2] * 8, 170))
+            brushes.append(brush)
+        self.scatter.setData(pos=x[idx], brush=brushes)
+        self.mean_markers.setData(m[:, 0], m[:, 1], brush=[colour(j) for j in range(k)])
+        theta = np.linspace(0, 2 * np.pi, 73)
+        for j in range(MAX_CLUSTERS):
+            if j < k:
+                s = math.sqrt(s2[j])
+                self.circles[j].setData(m[j, 0] + s * np.cos(theta), m[j, 1] + s * np.sin(theta))
+                self.unit_circles[j].setData(m[j, 0] + np.cos(theta), m[j, 1] + np.sin(theta))
+            else:
+                self.circles[j].setData([], [])
+                self.unit_circles[j].setData([], [])
+        for item in [self.mixture, *self.components]:
+            item.setData([], [])
+
+    # -- screenshots ------------------------------------------------------------------------
+    def prepare_screenshot(self) -> None:
+        self.restore_settings({"k": 3, "true_k": 3, "n": 2000, "sigma2": 10.0, "dim": 2,
+                               "data_seed": 3, "init_seed": 1, "mode": "gradient", "alpha": 0.0005})
+        self.reset(play=True)

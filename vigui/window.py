@@ -1,0 +1,201 @@
+"""MainWindow: the chapter navigator, the pages, menus, shortcuts, status bar, settings."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QEventLoop
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog, QLabel, QListWidget, QListWidgetItem, QMainWindow,
+    QMessageBox, QSplitter, QStackedWidget,
+)
+
+from . import __version__
+from .pages import PageSpec, available
+from .pages.base import ExperimentPage, Page
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, fresh: bool = False):
+        super().__init__()
+        self.setWindowTitle("vigui — a tour of variational inference")
+        self.fresh = fresh  # True: ignore and do not write settings (screenshots, tests)
+        self.settings = QSettings()
+        self.specs: list[PageSpec] = available()
+        self.pages: dict[str, Page] = {}
+
+        self.nav = QListWidget()
+        self.nav.setMaximumWidth(210)
+        for i, spec in enumerate(self.specs, 1):
+            item = QListWidgetItem(f"{i}. {spec.title}")
+            item.setData(Qt.UserRole, spec.page_id)
+            self.nav.addItem(item)
+        self.stack = QStackedWidget()
+        splitter = QSplitter(Qt.Horizontal)
+        splitter.addWidget(self.nav)
+        splitter.addWidget(self.stack)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([190, 1090])
+        self.setCentralWidget(splitter)
+
+        self._device = QLabel("device: –")
+        self._steps = QLabel("step 0")
+        self._rate = QLabel("– steps/s")
+        for label in (self._device, self._steps, self._rate):
+            self.statusBar().addPermanentWidget(label)
+        self._build_menus()
+        self.nav.currentRowChanged.connect(self._show_row)
+
+        self.resize(1280, 800)
+        if not fresh:
+            geometry = self.settings.value("window/geometry")
+            if isinstance(geometry, QByteArray):
+                self.restoreGeometry(geometry)
+        last = None if fresh else self.settings.value("window/page")
+        self.open_page(last if last in {s.page_id for s in self.specs} else
+                       (self.specs[0].page_id if self.specs else None))
+
+    # -- menus and shortcuts -------------------------------------------------------------
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        export = QAction("Export page as &PNG…", self, shortcut=QKeySequence("Ctrl+E"))
+        export.triggered.connect(self.export_png)
+        file_menu.addAction(export)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self, shortcut=QKeySequence.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+
+        run_menu = self.menuBar().addMenu("&Run")
+        for text, key, method in (("Play / Pause", "Space", "toggle_play"), ("Step", "S", "step_once"),
+                                  ("Reset", "R", "reset"), ("Stop", "Ctrl+.", "stop")):
+            action = QAction(text, self, shortcut=QKeySequence(key))
+            action.setShortcutContext(Qt.WindowShortcut)
+            action.triggered.connect(lambda _=False, m=method: self._run_command(m))
+            run_menu.addAction(action)
+            self.addAction(action)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About vigui", self)
+        about.triggered.connect(lambda: QMessageBox.about(
+            self, "About vigui",
+            f"<b>vigui {__version__}</b><br>A desktop explorer for variational inference, "
+            "following the lecture “A Tour of Variational Inference” (CS109B, 2019)."))
+        help_menu.addAction(about)
+
+    def _run_command(self, method: str) -> None:
+        page = self.current_page()
+        if isinstance(page, ExperimentPage):
+            getattr(page, method)()
+
+    # -- pages ------------------------------------------------------------------------
+    def current_page(self) -> Page | None:
+        widget = self.stack.currentWidget()
+        return widget if isinstance(widget, Page) else None
+
+    def page(self, page_id: str) -> Page:
+        """The page with this id, built on first use."""
+        if page_id not in self.pages:
+            spec = next(s for s in self.specs if s.page_id == page_id)
+            page = spec.load()()
+            if not self.fresh:
+                saved = self.settings.value(f"pages/{page_id}")
+                if isinstance(saved, str):
+                    try:
+                        page.restore_settings(json.loads(saved))
+                    except (ValueError, TypeError):
+                        pass  # corrupt settings: defaults
+            page.status.connect(self._on_status)
+            self.pages[page_id] = page
+            self.stack.addWidget(page)
+        return self.pages[page_id]
+
+    def open_page(self, page_id: str | None) -> None:
+        if page_id is None:
+            return
+        ids = [s.page_id for s in self.specs]
+        if page_id not in ids:
+            raise ValueError(f"unknown page {page_id!r}; available: {', '.join(ids)}")
+        self.nav.setCurrentRow(ids.index(page_id))
+        self._show_row(ids.index(page_id))
+
+    def _show_row(self, row: int) -> None:
+        if row < 0:
+            return
+        page = self.page(self.specs[row].page_id)
+        if self.stack.currentWidget() is not page:
+            previous = self.current_page()
+            if isinstance(previous, ExperimentPage):
+                previous.pause()  # one chapter computes at a time
+            self.stack.setCurrentWidget(page)
+        self._on_status(getattr(page, "device", "–"), 0, 0.0)
+        page.activate()
+
+    def _on_status(self, device: str, steps: int, rate: float) -> None:
+        if self.sender() not in (None, self.current_page()):
+            return
+        self._device.setText(f"device: {device}")
+        self._steps.setText(f"step {steps:,}")
+        self._rate.setText(f"{rate:,.1f} steps/s" if rate else "– steps/s")
+
+    # -- export and screenshots ------------------------------------------------------------
+    def export_png(self, path: str | None = None) -> Path | None:
+        page = self.current_page()
+        if page is None:
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export page as PNG",
+                                                  f"vigui-{page.page_id}.png", "PNG images (*.png)")
+            if not path:
+                return None
+        if not page.grab().save(str(path), "PNG"):
+            QMessageBox.warning(self, "Export failed", f"Could not write {path}.")
+            return None
+        return Path(path)
+
+    def save_screenshots(self, folder: Path, ids: list[str] | None = None, timeout: float = 30.0) -> int:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.show()
+        for spec in self.specs:
+            if ids and spec.page_id not in ids:
+                continue
+            self.open_page(spec.page_id)
+            page = self.pages[spec.page_id]
+            page.prepare_screenshot()
+            deadline = time.monotonic() + timeout
+            wait(300)
+            while not page.screenshot_ready() and time.monotonic() < deadline:
+                wait(100)
+            wait(300)  # let the last frame paint
+            out = folder / f"{spec.page_id}.png"
+            self.grab().save(str(out), "PNG")
+            print(out)
+        self.close()
+        return 0
+
+    # -- closing ---------------------------------------------------------------------
+    def closeEvent(self, event) -> None:
+        if not self.fresh:
+            self.settings.setValue("window/geometry", self.saveGeometry())
+            page = self.current_page()
+            if page is not None:
+                self.settings.setValue("window/page", page.page_id)
+        for page_id, page in self.pages.items():
+            if not self.fresh:
+                self.settings.setValue(f"pages/{page_id}", json.dumps(page.settings_state()))
+            page.close_page()
+        if not self.fresh:
+            self.settings.sync()
+        super().closeEvent(event)
+
+
+def wait(ms: int) -> None:
+    """Process events for ``ms`` milliseconds."""
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+__all__ = ["MainWindow", "wait"]
