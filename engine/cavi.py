@@ -351,6 +351,7 @@ class CaviExperiment(Experiment):
             "m_history": np.array(self._m_history),
             "s_history": np.array(self._s_history),
             "converged": self.converged,
+            "done": self.done,
             "elbo": run.elbo(),
             # Never mutated after construction, so shared rather than copied per frame.
             "x": self.x,

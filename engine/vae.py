@@ -358,8 +358,12 @@ class VAEExperiment(Experiment):
         out, mu, logvar = self.model(self._eval_x, self._eval_eps)
         recon = self.model.neg_log_lik(out, self._eval_x) / n
         kl = kl_to_prior(mu, logvar) / n
-        loss, recon, kl = torch.stack([self._objective(recon, kl), recon, kl]).tolist()
-        return {"test_loss": loss, "test_recon": recon, "test_kl": kl}
+        values = torch.stack([self._objective(recon, kl), recon, kl]).tolist()
+        if not all(map(math.isfinite, values)):
+            # Measured after the optimizer step, which is committed by now: raising here
+            # would desync weights and step count. The next train step fails cleanly.
+            return {}
+        return dict(zip(("test_loss", "test_recon", "test_kl"), values))
 
     @property
     def done(self) -> bool:
@@ -543,10 +547,16 @@ class VAEExperiment(Experiment):
              device: str | None = None) -> "VAEExperiment":
         """Resume a saved run: same config, weights, Adam state, metrics and position.
 
-        ``device`` overrides the saved one (e.g. open a GPU run on a CPU machine)."""
+        ``device`` overrides the saved one; if None and the saved device is not
+        available here (a GPU run opened on a CPU machine), "auto" is used."""
         ckpt = checkpoint.load(path, kind="vae")
         try:
             config = VAEConfig.from_dict(ckpt["config"])
+            if device is None:
+                try:
+                    resolve_device(config.device)
+                except ValueError:  # saved on a GPU machine, opened on another
+                    device = "auto"
             if device is not None:
                 config = dataclasses.replace(config, device=device)
             config.validate()

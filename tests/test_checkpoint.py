@@ -225,3 +225,14 @@ def test_other_dataset_refused(tmp_path, digits):
     with pytest.raises(CheckpointError, match=r"trained on mini \(16 pixels.*digits \(64\)"):
         exp.load_weights(tmp_path / "mini.pt")
     assert_same_weights(exp, before)
+
+
+def test_gpu_checkpoint_opens_where_that_device_is_missing(tmp_path, digits):
+    exp = make(digits, steps=2)
+    exp.save(tmp_path / "gpu.pt")
+    ck = checkpoint.load(tmp_path / "gpu.pt")
+    ck["config"]["device"] = "cuda:63"  # not present on any test machine
+    torch.save(ck, tmp_path / "gpu.pt")
+    loaded = VAEExperiment.load(tmp_path / "gpu.pt", dataset=digits)
+    assert loaded.config.device == "auto" and loaded.steps == 2
+    assert_same_weights(loaded, weights(exp))

@@ -109,7 +109,6 @@ def test_recon_only_reconstructs_better_with_larger_kl(digits):
     assert recon["kl"] > 2 * elbo["kl"]
 
 
-@pytest.mark.slow
 def test_2d_latent_separates_digit_classes(digits):
     from sklearn.neighbors import KNeighborsClassifier
 

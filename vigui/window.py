@@ -28,8 +28,8 @@ class MainWindow(QMainWindow):
 
         self.nav = QListWidget()
         self.nav.setMaximumWidth(210)
-        for i, spec in enumerate(self.specs, 1):
-            item = QListWidgetItem(f"{i}. {spec.title}")
+        for spec in self.specs:
+            item = QListWidgetItem(f"{spec.chapter}. {spec.title}")
             item.setData(Qt.UserRole, spec.page_id)
             self.nav.addItem(item)
         self.stack = QStackedWidget()

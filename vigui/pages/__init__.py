@@ -17,6 +17,11 @@ class PageSpec:
     module: str   # "vigui.pages.<name>"
     cls: str      # the Page subclass in that module
 
+    @property
+    def chapter(self) -> int:
+        """The chapter number, from the lecture's order."""
+        return REGISTRY.index(self) + 1
+
     def exists(self) -> bool:
         return importlib.util.find_spec(self.module) is not None
 

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel, QPushButton,
+    QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton,
     QScrollArea, QSizePolicy, QSpinBox, QSplitter, QTextBrowser, QVBoxLayout, QWidget,
     QAbstractButton,
 )
@@ -65,9 +65,10 @@ class Page(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         scroll.setWidget(self.side)
-        scroll.setMinimumWidth(250)
-        scroll.setMaximumWidth(360)
+        scroll.setMinimumWidth(300)
+        scroll.setMaximumWidth(380)
         self.splitter.addWidget(scroll)
 
         self.message = QLabel()
@@ -84,12 +85,12 @@ class Page(QWidget):
         self.theory_view = QTextBrowser()
         self.theory_view.setOpenExternalLinks(True)
         self.theory_view.setHtml(theory_html(self.theory or self.page_id))
-        self.theory_view.setMinimumWidth(220)
+        self.theory_view.setMinimumWidth(160)
         self.splitter.addWidget(self.theory_view)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setStretchFactor(2, 0)
-        self.splitter.setSizes([280, 800, 300])
+        self.splitter.setSizes([300, 800, 250])
 
     # -- messages ------------------------------------------------------------------
     def show_message(self, text: str, error: bool = True) -> None:
@@ -185,12 +186,13 @@ class Page(QWidget):
 
 
 class RunControls(QWidget):
-    """Play/Pause, Step, Reset, Stop and a speed choice."""
+    """Play/Pause, Step, Reset, Stop and a speed choice, in two compact rows."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(4)
         self.play = QPushButton("▶ Play")
         self.play.setToolTip("Play / pause (Space)")
         self.step = QPushButton("Step")
@@ -199,15 +201,16 @@ class RunControls(QWidget):
         self.reset.setToolTip("Rebuild with the current parameters (R)")
         self.stop = QPushButton("■ Stop")
         self.stop.setToolTip("End the run; the result stays on screen")
-        for b in (self.play, self.step, self.reset, self.stop):
-            b.setSizePolicy(QSizePolicy.Minimum, QSizePolicy.Fixed)
-            lay.addWidget(b)
         self.speed = QComboBox()
         for text, rate in SPEEDS:
             self.speed.addItem(text, rate)
         self.speed.setToolTip("Target steps per second")
-        lay.addWidget(QLabel("Speed"))
-        lay.addWidget(self.speed)
+        grid.addWidget(self.play, 0, 0)
+        grid.addWidget(self.step, 0, 1)
+        grid.addWidget(self.reset, 0, 2)
+        grid.addWidget(self.stop, 1, 0)
+        grid.addWidget(QLabel("Speed"), 1, 1, Qt.AlignRight)
+        grid.addWidget(self.speed, 1, 2)
 
 
 class ExperimentPage(Page):

@@ -69,28 +69,36 @@ class CaviPage(ExperimentPage):
         self.canvas = pg.GraphicsLayoutWidget()
         lay.addWidget(self.canvas, 1)
 
-        self.data_plot = make_plot("Data and fitted mixture", "x", "density", legend=True,
+        self.data_plot = make_plot("Data and fitted mixture", "x", "density",
                                    widget=self.canvas, row=0, col=0)
-        self.elbo_plot = make_plot("ELBO per sweep (nats)", "sweep", "ELBO", legend=True,
+        self.elbo_plot = make_plot("ELBO per sweep (nats)", "sweep (log scale)", "ELBO",
                                    widget=self.canvas, row=0, col=1)
-        self.means_plot = make_plot("q(μ_k): m_k ± s_k over sweeps (first coordinate); dashed: true means",
-                                    "sweep", "m_k", widget=self.canvas, row=1, col=0, colspan=2)
+        self.elbo_plot.addLegend(offset=(-5, -5), labelTextSize="8pt")
+        self.elbo_plot.setLogMode(x=True, y=False)
+        self.means_plot = make_plot("q(μ_k): m_k ± s_k (first coordinate); dashed: true μ",
+                                    "sweep (log scale)", "m_k", widget=self.canvas, row=1, col=0,
+                                    colspan=2)
+        self.means_plot.setLogMode(x=True, y=False)
+        self.canvas.ci.layout.setColumnStretchFactor(0, 1)
+        self.canvas.ci.layout.setColumnStretchFactor(1, 1)
         self.canvas.ci.layout.setRowStretchFactor(0, 3)
         self.canvas.ci.layout.setRowStretchFactor(1, 2)
 
         # Data view items, created once and updated with setData.
         self.hist = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(180, 180, 180, 120),
-                                    pen=pg.mkPen((120, 120, 120)), name="data (histogram)")
-        self.mixture = pg.PlotDataItem(pen=pg.mkPen("k", width=2), name="mixture")
+                                    pen=pg.mkPen((120, 120, 120)))
+        self.mixture = pg.PlotDataItem(pen=pg.mkPen("k", width=2))
         self.components = [pg.PlotDataItem(pen=pen(k, 1.5)) for k in range(MAX_CLUSTERS)]
         self.scatter = pg.ScatterPlotItem(size=4, pen=None)
         self.mean_markers = pg.ScatterPlotItem(size=13, symbol="o", pen=pg.mkPen("k", width=1.5))
         self.true_markers = pg.ScatterPlotItem(size=14, symbol="x", pen=pg.mkPen("k", width=1),
-                                               brush=pg.mkBrush("k"), name="true means")
+                                               brush=pg.mkBrush("k"))
         self.circles = [pg.PlotDataItem(pen=pen(k, 1.5)) for k in range(MAX_CLUSTERS)]
         self.unit_circles = [pg.PlotDataItem(pen=pen(k, 1, Qt.DashLine)) for k in range(MAX_CLUSTERS)]
-        for item in [self.hist, self.mixture, *self.components, self.scatter, *self.unit_circles,
-                     *self.circles, self.mean_markers, self.true_markers]:
+        for z, item in enumerate([self.hist, self.mixture, *self.components, self.scatter,
+                                  *self.unit_circles, *self.circles, self.mean_markers,
+                                  self.true_markers]):
+            item.setZValue(z)  # circles and markers above the points
             self.data_plot.addItem(item)
 
         self.elbo_curve = self.elbo_plot.plot(pen=pen(0, 1.5), name="CAVI")
@@ -145,8 +153,9 @@ class CaviPage(ExperimentPage):
         if "elbo_gradient" in metrics and len(sweeps):
             mask = np.isfinite(metrics["elbo_gradient"])
             self.elbo_grad.setData(sweeps[mask], metrics["elbo_gradient"][mask])
-        hist_m, hist_s = snap["m_history"], snap["s_history"]
-        t = np.arange(len(hist_m))
+        # History from sweep 1 on (index 0 is the start), for the log-scaled axis.
+        hist_m, hist_s = snap["m_history"][1:], snap["s_history"][1:]
+        t = np.arange(1, len(hist_m) + 1)
         for j in range(MAX_CLUSTERS):
             upper, lower, _ = self.band_items[j]
             if j < k:
@@ -158,7 +167,12 @@ class CaviPage(ExperimentPage):
                 self.mean_curves[j].setData([], [])
                 upper.setData([], [])
                 lower.setData([], [])
-        state = "<b style='color:#006400'>converged</b>" if snap["converged"] else "running"
+        if snap["converged"]:
+            state = "<b style='color:#006400'>converged</b> (relative ELBO change < 1e-8)"
+        elif snap.get("done"):
+            state = "<b>stopped</b> at the sweep limit"
+        else:
+            state = "running"
         self.summary.setText(
             f"sweep {snap['step']} · ELBO = {snap['elbo']:,.6f} nats · {state} · "
             f"N = {len(x):,}, K = {k}, d = {x.shape[1]}")
@@ -170,9 +184,10 @@ class CaviPage(ExperimentPage):
         self._shown_index = (np.sort(rng.choice(n, MAX_POINTS_SHOWN, replace=False))
                              if n > MAX_POINTS_SHOWN else np.arange(n))
         d = x.shape[1]
+        self.data_plot.setTitle("Data, components, mixture (black); × true μ" if d == 1 else
+                                "Data coloured by φ; ● m_k, × true μ", size="9pt")
         self.data_plot.setLabel("left", "density" if d == 1 else "x₂")
         self.data_plot.setLabel("bottom", "x" if d == 1 else "x₁")
-        self.data_plot.getViewBox().setAspectLocked(d == 2)
         if d == 1:
             counts, edges = np.histogram(x[:, 0], bins=min(80, max(10, int(math.sqrt(n)))), density=True)
             self.hist.setData(edges, counts)
@@ -186,7 +201,13 @@ class CaviPage(ExperimentPage):
             line.setVisible(j < len(true_mu))
             if j < len(true_mu):
                 line.setValue(true_mu[j, 0])
-        self.data_plot.enableAutoRange()
+        if d == 1:
+            self.data_plot.enableAutoRange()
+        else:  # equal spans on both axes, so circles look round without locking the layout
+            lo, hi = x.min(axis=0), x.max(axis=0)
+            centre, half = (lo + hi) / 2, (hi - lo).max() / 2 + 1.0
+            self.data_plot.setRange(xRange=(centre[0] - half, centre[0] + half),
+                                    yRange=(centre[1] - half, centre[1] + half), padding=0)
 
     def _render_1d(self, x, m, s2, phi) -> None:
         k = len(m)
