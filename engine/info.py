@@ -25,12 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .runtime import Experiment
+
 __all__ = [
     "GAME1", "GAME2", "GAME_COLOURS", "QuestionNode",
     "entropy", "cross_entropy", "kl_divergence", "surprise", "binary_entropy",
     "marginals", "joint_entropy", "conditional_entropy", "mutual_information", "pmi",
     "huffman_lengths", "huffman_tree", "tree_lengths", "expected_questions",
-    "gaussian_kl", "gaussian_kl_mc",
+    "gaussian_kl", "gaussian_kl_mc", "GaussianKLConfig", "GaussianKLMonteCarlo",
 ]
 
 SUM_TOLERANCE = 1e-6
@@ -437,3 +439,110 @@ def gaussian_kl_mc(mu_q, sigma_q, mu_p, sigma_p, n, rng):
     if estimate.ndim == 0:
         return float(estimate), float(stderr)
     return estimate, stderr
+
+
+@dataclass
+class GaussianKLConfig:
+    """A running Monte Carlo estimate of KL(q || p) for q = N(mu_q, sigma_q^2),
+    p = N(mu_p, sigma_p^2) (standard deviations, not variances).
+
+    Each step draws ``max(batch, growth * samples so far)`` new samples from q (capped
+    at ``max_samples``), so after the first few steps the sample count grows
+    geometrically and the history is evenly spaced on a log axis.
+    """
+
+    mu_q: float = 0.0
+    sigma_q: float = 1.0
+    mu_p: float = 1.0
+    sigma_p: float = 2.0
+    batch: int = 16
+    growth: float = 0.05
+    max_samples: int = 1_000_000
+
+    def validate(self) -> "GaussianKLConfig":
+        _gaussian_params(self.mu_q, self.sigma_q, self.mu_p, self.sigma_p)
+        for name in ("mu_q", "sigma_q", "mu_p", "sigma_p"):
+            if np.ndim(getattr(self, name)) != 0:
+                raise ValueError(f"{name} must be a single number")
+        if isinstance(self.batch, bool) or not isinstance(self.batch, (int, np.integer)) \
+                or not 2 <= self.batch <= 10_000_000:
+            raise ValueError(f"batch must be an integer between 2 and 10,000,000, "
+                             f"got {self.batch!r}")
+        if not (isinstance(self.growth, numbers.Real) and 0 <= self.growth <= 10):
+            raise ValueError(f"growth must be a number in [0, 10], got {self.growth!r}")
+        if isinstance(self.max_samples, bool) \
+                or not isinstance(self.max_samples, (int, np.integer)) \
+                or not self.batch <= self.max_samples <= 1_000_000_000:
+            raise ValueError(f"max_samples must be an integer between batch ({self.batch}) "
+                             f"and 1,000,000,000, got {self.max_samples!r}")
+        return self
+
+
+class GaussianKLMonteCarlo(Experiment):
+    """The Monte Carlo estimate of ``gaussian_kl`` converging, one batch per step.
+
+    Keeps the running mean of log q(x) - log p(x) over all samples x ~ q drawn so far
+    and its standard error (sample sd / sqrt(n)), combining batches exactly (Chan et
+    al.'s pairwise update), so after any number of steps the numbers equal
+    ``gaussian_kl_mc`` on all the samples at once with the same seed, up to round-off.
+    ``done`` once ``max_samples`` have been drawn. Results in nats.
+    """
+
+    def __init__(self, config: GaussianKLConfig | None = None, seed: int | None = None):
+        config = (config or GaussianKLConfig()).validate()
+        super().__init__(config, seed)
+        self.rng = np.random.default_rng(seed)
+        c = config
+        self.closed_form = gaussian_kl(c.mu_q, c.sigma_q, c.mu_p, c.sigma_p)
+        self.n = 0
+        self.mean = 0.0
+        self._m2 = 0.0  # sum of squared deviations from the running mean
+        self._history: list[tuple[int, float, float]] = []
+
+    @property
+    def stderr(self) -> float:
+        """Standard error of the current estimate (NaN before two samples)."""
+        if self.n < 2:
+            return math.nan
+        return math.sqrt(self._m2 / (self.n - 1) / self.n)
+
+    def _step(self):
+        c = self.config
+        want = max(c.batch, int(c.growth * self.n))
+        m = min(want, c.max_samples - self.n)
+        if m <= 0:
+            return {"estimate": self.mean, "stderr": self.stderr, "samples": float(self.n)}
+        z = self.rng.standard_normal(m)
+        x = c.mu_q + c.sigma_q * z
+        log_ratio = (math.log(c.sigma_p / c.sigma_q) - 0.5 * z**2
+                     + (x - c.mu_p) ** 2 / (2 * c.sigma_p**2))
+        b_mean = float(log_ratio.mean())
+        b_m2 = float(((log_ratio - b_mean) ** 2).sum())
+        n = self.n + m
+        delta = b_mean - self.mean
+        mean = self.mean + delta * m / n
+        m2 = self._m2 + b_m2 + delta * delta * self.n * m / n
+        if not (math.isfinite(mean) and math.isfinite(m2)):
+            raise FloatingPointError(f"the Monte Carlo estimate overflowed after {n} samples")
+        self.n, self.mean, self._m2 = n, mean, m2
+        self._history.append((n, mean, self.stderr))
+        return {"estimate": mean, "stderr": self.stderr if n >= 2 else 0.0,
+                "samples": float(n)}
+
+    @property
+    def done(self) -> bool:
+        return self.n >= self.config.max_samples
+
+    def snapshot(self):
+        hist = np.array(self._history, dtype=np.float64).reshape(-1, 3)
+        return {
+            "step": self.steps,
+            "samples": hist[:, 0].copy(),
+            "estimate": hist[:, 1].copy(),
+            "stderr": hist[:, 2].copy(),
+            "closed_form": self.closed_form,
+            "n": self.n,
+            "mean": self.mean,
+            "se": self.stderr,
+            "done": self.done,
+        }

@@ -410,3 +410,101 @@ def test_gaussian_kl_mc_bad_n(n):
 def test_public_api_is_listed():
     for name in info.__all__:
         assert hasattr(info, name)
+
+
+# -- GaussianKLMonteCarlo (the Experiment behind the GUI's live estimate) ----------
+from engine.info import GaussianKLConfig, GaussianKLMonteCarlo  # noqa: E402
+
+
+def run_to_end(exp, limit=10_000):
+    while not exp.done and exp.steps < limit:
+        exp.step()
+    return exp
+
+
+def test_mc_experiment_is_deterministic_given_seed():
+    a = run_to_end(GaussianKLMonteCarlo(GaussianKLConfig(max_samples=20_000), seed=5))
+    b = run_to_end(GaussianKLMonteCarlo(GaussianKLConfig(max_samples=20_000), seed=5))
+    c = run_to_end(GaussianKLMonteCarlo(GaussianKLConfig(max_samples=20_000), seed=6))
+    sa, sb, sc = a.snapshot(), b.snapshot(), c.snapshot()
+    for key in ("samples", "estimate", "stderr"):
+        np.testing.assert_array_equal(sa[key], sb[key])
+    assert sa["mean"] != sc["mean"]
+
+
+@pytest.mark.parametrize("params", [(0.0, 1.0, 1.0, 2.0), (-1.5, 0.3, 2.0, 0.7), (3.0, 2.0, 3.0, 2.0)])
+def test_mc_experiment_equals_one_big_batch(params):
+    """Batches combined exactly: the same numbers as gaussian_kl_mc on all samples."""
+    mq, sq, mp, sp = params
+    exp = GaussianKLMonteCarlo(GaussianKLConfig(mq, sq, mp, sp, batch=7, growth=0.1,
+                                                max_samples=5_000), seed=11)
+    run_to_end(exp)
+    assert exp.n == 5_000 and exp.done
+    estimate, se = gaussian_kl_mc(mq, sq, mp, sp, n=exp.n, rng=11)
+    assert exp.mean == pytest.approx(estimate, rel=1e-9, abs=1e-12)
+    assert exp.stderr == pytest.approx(se, rel=1e-7, abs=1e-12)
+
+
+def test_mc_experiment_converges_to_closed_form():
+    config = GaussianKLConfig(mu_q=0.5, sigma_q=0.8, mu_p=-1.0, sigma_p=1.5, max_samples=400_000)
+    exp = run_to_end(GaussianKLMonteCarlo(config, seed=0))
+    snap = exp.snapshot()
+    exact = gaussian_kl(0.5, 0.8, -1.0, 1.5)
+    assert snap["closed_form"] == exact
+    assert abs(snap["mean"] - exact) <= 4 * snap["se"]
+    assert snap["se"] < 0.01 * exact
+    # History: sample counts increase to max_samples; SE shrinks like 1/sqrt(n).
+    n, se = snap["samples"], snap["stderr"]
+    assert np.all(np.diff(n) > 0) and n[-1] == 400_000 and n[0] == config.batch
+    assert len(n) == exp.steps < 300  # geometric growth: a few hundred steps at most
+    assert se[-1] * math.sqrt(n[-1]) == pytest.approx(se[len(se) // 2] * math.sqrt(n[len(n) // 2]),
+                                                      rel=0.1)
+    # Geometric growth: evenly spaced on a log axis once growth dominates the batch.
+    ratios = n[1:] / n[:-1]
+    assert np.all(ratios[n[:-1] > 10 * config.batch / config.growth][:-1] == pytest.approx(
+        1 + config.growth, rel=0.01))
+
+
+def test_mc_experiment_equal_distributions_give_zero():
+    exp = run_to_end(GaussianKLMonteCarlo(GaussianKLConfig(1.0, 2.0, 1.0, 2.0, max_samples=1000),
+                                          seed=1))
+    assert exp.mean == pytest.approx(0.0, abs=1e-12)
+    assert exp.stderr == pytest.approx(0.0, abs=1e-12)
+    assert exp.closed_form == 0.0
+
+
+def test_mc_experiment_snapshot_and_metrics():
+    exp = GaussianKLMonteCarlo(GaussianKLConfig(batch=10, growth=0.0, max_samples=35), seed=2)
+    empty = exp.snapshot()
+    assert empty["n"] == 0 and empty["samples"].shape == (0,) and math.isnan(empty["se"])
+    exp.step()
+    snap = exp.snapshot()
+    snap["estimate"][:] = 99.0  # a copy: the experiment's history is untouched
+    assert exp.snapshot()["estimate"][0] != 99.0
+    run_to_end(exp)
+    assert exp.steps == 4 and exp.n == 35  # 10 + 10 + 10 + 5: the last batch is capped
+    assert exp.snapshot()["samples"].tolist() == [10, 20, 30, 35]
+    metrics = exp.metrics.as_arrays()
+    assert metrics["samples"].tolist() == [10, 20, 30, 35]
+    assert metrics["estimate"][-1] == exp.mean
+    exp.step()  # stepping past the end changes nothing
+    assert exp.n == 35
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(sigma_q=0.0), "sigma_q must be positive"),
+    (dict(sigma_p=-1.0), "sigma_p must be positive"),
+    (dict(mu_p=math.nan), "mu_p must be finite"),
+    (dict(mu_q=math.inf), "mu_q must be finite"),
+    (dict(mu_q=[0.0, 1.0]), "single number"),
+    (dict(batch=1), "batch must be"),
+    (dict(batch=2.5), "batch must be"),
+    (dict(batch=True), "batch must be"),
+    (dict(growth=-0.1), "growth must be"),
+    (dict(growth=math.nan), "growth must be"),
+    (dict(max_samples=5, batch=10), "max_samples must be"),
+    (dict(max_samples=10**12), "max_samples must be"),
+])
+def test_mc_experiment_rejects_bad_config(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        GaussianKLMonteCarlo(GaussianKLConfig(**kwargs), seed=0)

@@ -29,6 +29,9 @@ def parse_args(argv):
                     help="run each page briefly with fixed seeds, save one PNG per page to DIR, exit")
     ap.add_argument("--size", default="1280x800", help="window size for --screenshot (WxH)")
     ap.add_argument("--pages", help="with --screenshot: comma-separated page ids (default: all)")
+    ap.add_argument("--run", action="store_true", help="start the page's experiment at once")
+    ap.add_argument("--quit-after", type=float, metavar="SECONDS",
+                    help="close the window after this many seconds (demos, smoke tests)")
     return ap.parse_args(argv)
 
 
@@ -54,8 +57,18 @@ def main(argv=None) -> int:
         ids = args.pages.split(",") if args.pages else None
         return window.save_screenshots(Path(args.screenshot), ids)
     if args.page:
-        window.open_page(args.page)
+        try:
+            window.open_page(args.page)
+        except ValueError as exc:
+            print(f"vigui: {exc}", file=sys.stderr)
+            return 2
     window.show()
+    if args.run:
+        window.run_current()
+    if args.quit_after is not None:
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(int(args.quit_after * 1000), window.close)
     code = app.exec()
     return int(code)
 

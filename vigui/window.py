@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+import traceback
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QEventLoop
@@ -85,6 +86,10 @@ class MainWindow(QMainWindow):
             "following the lecture “A Tour of Variational Inference” (CS109B, 2019)."))
         help_menu.addAction(about)
 
+    def run_current(self) -> None:
+        """Start (or resume) the current page's experiment."""
+        self._run_command("play")
+
     def _run_command(self, method: str) -> None:
         page = self.current_page()
         if isinstance(page, ExperimentPage):
@@ -99,7 +104,11 @@ class MainWindow(QMainWindow):
         """The page with this id, built on first use."""
         if page_id not in self.pages:
             spec = next(s for s in self.specs if s.page_id == page_id)
-            page = spec.load()()
+            try:
+                page = spec.load()()
+            except Exception as exc:  # a broken chapter must not take the app down
+                traceback.print_exc()
+                page = BrokenPage(spec, exc)
             if not self.fresh:
                 saved = self.settings.value(f"pages/{page_id}")
                 if isinstance(saved, str):
@@ -189,6 +198,17 @@ class MainWindow(QMainWindow):
         if not self.fresh:
             self.settings.sync()
         super().closeEvent(event)
+
+
+class BrokenPage(Page):
+    """Stands in for a chapter whose page failed to load, saying why."""
+
+    def __init__(self, spec: PageSpec, exc: Exception):
+        self.page_id, self.title = spec.page_id, spec.title
+        super().__init__()
+        self.show_message(f"The chapter “{spec.title}” could not be opened:\n"
+                          f"{type(exc).__name__}: {exc}")
+        self.center_layout.addStretch(1)
 
 
 def wait(ms: int) -> None:

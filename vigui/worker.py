@@ -303,3 +303,62 @@ def _describe(exc: BaseException) -> str:
         return str(exc)
     traceback.print_exception(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+class BackgroundJob(QObject):
+    """A one-off function on a worker thread (a download, a long evaluation).
+
+    ``fn(report, cancelled)`` receives ``report(*args)`` to send progress to the GUI
+    (delivered as ``progress(args)``) and ``cancelled()`` to poll. The result arrives as
+    ``done(result)``, an exception as ``failed(message)``. Like the runner, the thread
+    never touches Qt: events travel through a queue that a GUI timer drains.
+    """
+
+    progress = Signal(object)
+    done = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, fn: Callable, parent=None):
+        super().__init__(parent)
+        self._events: queue.SimpleQueue = queue.SimpleQueue()
+        self._cancel = threading.Event()
+        self._pump = QTimer(self)
+        self._pump.setInterval(30)
+        self._pump.timeout.connect(self._drain)
+        self._pump.start()
+        self._thread = threading.Thread(target=self._work, args=(fn,), name="vigui-job", daemon=False)
+        self._thread.start()
+
+    def _work(self, fn) -> None:
+        try:
+            result = fn(lambda *args: self._events.put(("progress", args)), self._cancel.is_set)
+        except Exception as exc:
+            self._events.put(("failed", _describe(exc)))
+        else:
+            self._events.put(("done", result))
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                kind, value = self._events.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "progress":
+                self.progress.emit(value)
+            else:
+                self._pump.stop()
+                (self.done if kind == "done" else self.failed).emit(value)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """Cancel, stop delivering, and wait for the thread."""
+        self._cancel.set()
+        self._pump.stop()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()

@@ -40,7 +40,7 @@ class CaviPage(ExperimentPage):
                                              ("Gradient ascent vs CAVI", "gradient")], "cavi",
                           tip="The lecture's 'Coordinate Ascent' slide: gradient steps of size α "
                               "on m_k and s²_k, overlaid on CAVI from the same start")
-        self.float_param("alpha", "Step size α", 1e-5, 1.0, 1e-3, decimals=5, step=1e-4,
+        self.float_param("alpha", "Step size α", 1e-6, 1.0, 1e-4, decimals=6, step=1e-5,
                          tip="Gradient step size (gradient mode only)")
         new_data = QPushButton("New data")
         new_data.setToolTip("Draw a fresh data set from the model (next data seed)")
@@ -258,5 +258,5 @@ class CaviPage(ExperimentPage):
     # -- screenshots ------------------------------------------------------------------------
     def prepare_screenshot(self) -> None:
         self.restore_settings({"k": 3, "true_k": 3, "n": 2000, "sigma2": 10.0, "dim": 2,
-                               "data_seed": 3, "init_seed": 1, "mode": "gradient", "alpha": 0.0005})
+                               "data_seed": 3, "init_seed": 1, "mode": "gradient", "alpha": 0.0002})
         self.reset(play=True)

@@ -1,0 +1,152 @@
+"""Headless CLI: ``python -m engine <chapter> ...`` or ``vigui-train <chapter> ...``.
+
+Drives the same Experiment objects as the GUI. Progress goes to stderr; with
+``--json`` one JSON object with the final metrics goes to stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+
+import numpy as np
+
+
+class Progress:
+    """A one-line progress bar on stderr (a line per ~10% when stderr is not a terminal)."""
+
+    def __init__(self, total: int | None, label: str, quiet: bool = False):
+        self.total, self.label, self.quiet = total, label, quiet
+        self.tty = sys.stderr.isatty()
+        self._last = 0.0
+        self._last_decile = -1
+
+    def update(self, done: int, text: str = "") -> None:
+        if self.quiet:
+            return
+        now = time.monotonic()
+        if self.tty:
+            if now - self._last < 0.1 and done != self.total:
+                return
+            self._last = now
+            if self.total:
+                frac = min(1.0, done / self.total)
+                bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
+                sys.stderr.write(f"\r{self.label} [{bar}] {done}/{self.total} {text}   ")
+            else:
+                sys.stderr.write(f"\r{self.label} {done} {text}   ")
+            sys.stderr.flush()
+        elif self.total:
+            decile = int(10 * done / self.total)
+            if decile != self._last_decile:
+                self._last_decile = decile
+                print(f"{self.label} {done}/{self.total} {text}", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.tty and not self.quiet:
+            sys.stderr.write("\n")
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.floating, float)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def run_cavi(args) -> dict:
+    from .cavi import CaviConfig, CaviExperiment
+
+    config = CaviConfig(k=args.k, n=args.n, sigma2=args.sigma2, dim=args.dim, data_seed=args.seed,
+                        init_seed=args.init_seed if args.init_seed is not None else args.seed,
+                        true_k=args.true_k, mode=args.mode, alpha=args.alpha,
+                        max_sweeps=args.max_sweeps)
+    exp = CaviExperiment(config)
+    bar = Progress(args.max_sweeps, "cavi", args.quiet)
+    t0 = time.perf_counter()
+    while not exp.done:
+        exp.step()
+        bar.update(exp.steps, f"ELBO {exp.shown.elbo():.6f}")
+    seconds = time.perf_counter() - t0
+    bar.close()
+    run = exp.shown
+    metrics = exp.metrics.as_arrays()
+    return {
+        "chapter": "cavi",
+        "elbo": run.elbo(),
+        "m": run.m,
+        "s2": run.s2,
+        "sweeps": exp.steps,
+        "converged": exp.converged,
+        "elbo_history": metrics["elbo" if args.mode == "cavi" else "elbo_gradient"],
+        "true_mu": exp.true_mu,
+        "seconds": seconds,
+        "steps_per_s": exp.steps / seconds if seconds > 0 else None,
+    }
+
+
+def run_vae(args) -> dict:
+    from .vae import run_cli
+
+    return run_cli(args, Progress)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="vigui-train", description=__doc__.splitlines()[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--seed", type=int, default=0)
+    common.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
+    common.add_argument("--json", action="store_true", help="print final metrics as one JSON object")
+    common.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    sub = ap.add_subparsers(dest="chapter", required=True)
+
+    cavi = sub.add_parser("cavi", parents=[common], help="mean-field CAVI on a Bayesian Gaussian mixture")
+    cavi.add_argument("--n", type=int, default=1000)
+    cavi.add_argument("--k", type=int, default=3)
+    cavi.add_argument("--true-k", type=int, default=None, help="clusters in the generated data (default: k)")
+    cavi.add_argument("--sigma2", type=float, default=10.0)
+    cavi.add_argument("--dim", type=int, default=1, choices=(1, 2))
+    cavi.add_argument("--init-seed", type=int, default=None, help="default: --seed")
+    cavi.add_argument("--mode", choices=("cavi", "gradient"), default="cavi")
+    cavi.add_argument("--alpha", type=float, default=1e-3)
+    cavi.add_argument("--max-sweeps", type=int, default=5000)
+    cavi.set_defaults(run=run_cavi)
+
+    try:
+        from .vae import add_cli_arguments
+    except ImportError:  # the VAE chapter is optional for the CLI's other commands
+        add_cli_arguments = None
+    if add_cli_arguments is not None:
+        vae = sub.add_parser("vae", parents=[common], help="train a variational autoencoder")
+        add_cli_arguments(vae)
+        vae.set_defaults(run=run_vae)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.run(args)
+    except (ValueError, FileNotFoundError, FloatingPointError) as exc:
+        print(f"vigui-train {args.chapter}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(_jsonable(result)))
+    else:
+        for key, value in result.items():
+            if isinstance(value, (float, int, str, bool)):
+                print(f"{key}: {value}")
+    return 0

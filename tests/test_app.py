@@ -1,0 +1,145 @@
+"""The application as a user starts it: window, settings, export, screenshots, exit codes, CLI."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PySide6.QtGui import QImage
+
+from vigui.window import MainWindow, wait
+
+PY = sys.executable
+
+
+def run(args, env=None, timeout=120):
+    return subprocess.run([PY, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def window(qtbot):
+    w = MainWindow(fresh=False)
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.close()
+
+
+def test_navigator_lists_existing_chapters_in_lecture_order(window):
+    ids = [window.nav.item(i).text() for i in range(window.nav.count())]
+    assert any("Mean-field CAVI" in text for text in ids)
+    numbers = [int(text.split(".")[0]) for text in ids]
+    assert numbers == sorted(numbers)
+
+
+def test_settings_keep_page_and_parameters(qtbot):
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.open_page("cavi")
+    w.pages["cavi"]._param_widgets["k"].setValue(7)
+    w.close()
+    again = MainWindow()
+    qtbot.addWidget(again)
+    assert again.current_page().page_id == "cavi"
+    assert again.pages["cavi"].param("k") == 7
+    again.close()
+
+
+def test_corrupt_settings_fall_back_to_defaults(qtbot):
+    from PySide6.QtCore import QSettings
+
+    s = QSettings()
+    s.setValue("pages/cavi", "{not json")
+    s.setValue("window/page", "no-such-page")
+    s.sync()
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.open_page("cavi")
+    assert w.pages["cavi"].param("k") == 3
+    w.close()
+
+
+def test_export_page_as_png(window, tmp_path):
+    window.open_page("cavi")
+    wait(300)
+    out = window.export_png(str(tmp_path / "page.png"))
+    image = QImage(str(out))
+    assert image.width() > 400 and image.height() > 300
+
+
+def test_shortcut_commands_drive_the_current_page(window, qtbot):
+    window.open_page("cavi")
+    page = window.pages["cavi"]
+    qtbot.waitUntil(lambda: page.runner is not None and page.runner.experiment is not None, timeout=5000)
+    window._run_command("step_once")
+    qtbot.waitUntil(lambda: page.runner.experiment.steps == 1, timeout=3000)
+
+
+def test_no_display_is_a_clear_error_with_status_2():
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    result = subprocess.run([PY, "-m", "vigui"], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 2
+    assert "xvfb-run" in result.stderr and "QT_QPA_PLATFORM=offscreen" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_screenshot_mode_writes_nonblank_pngs_and_exits_0(tmp_path):
+    result = run(["-m", "vigui", "--screenshot", str(tmp_path), "--pages", "cavi"],
+                 env={"QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 0, result.stderr
+    image = QImage(str(tmp_path / "cavi.png"))
+    assert image.width() == 1280 and image.height() == 800
+    # Not a blank window: many distinct colours (points, curves, text).
+    ptr = image.convertToFormat(QImage.Format_RGB32).constBits()
+    pixels = np.frombuffer(ptr, dtype=np.uint32, count=image.width() * image.height())
+    assert len(np.unique(pixels)) > 200
+
+
+def test_start_and_close_mid_run_20_times_exits_0():
+    script = (
+        "import sys\n"
+        "from vigui.app import main\n"
+        "for i in range(20):\n"
+        "    code = main(['--page', 'cavi', '--run', '--quit-after', '0.3'])\n"
+        "    assert code == 0, code\n"
+        "print('closed cleanly')\n"
+    )
+    env = {"QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": os.environ["XDG_CONFIG_HOME"]}
+    result = run(["-c", script], env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "closed cleanly" in result.stdout
+    assert "Traceback" not in result.stderr and "QThread" not in result.stderr
+
+
+def test_separate_processes_start_and_close_mid_run():
+    env = {"QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": os.environ["XDG_CONFIG_HOME"]}
+    for _ in range(3):
+        result = run(["-m", "vigui", "--page", "cavi", "--run", "--quit-after", "0.5"], env=env)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "Traceback" not in result.stderr
+
+
+def test_unknown_page_is_a_clear_error():
+    result = run(["-m", "vigui", "--page", "nope"], env={"QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 2 and "unknown page" in result.stderr
+
+
+def test_cli_cavi_json():
+    result = run(["-m", "engine", "cavi", "--n", "1000", "--k", "3", "--sigma2", "10", "--dim", "1",
+                  "--seed", "0", "--json"])
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)  # stdout is exactly one JSON object
+    assert out["converged"] and out["sweeps"] == len(out["elbo_history"])
+    assert np.all(np.diff(out["elbo_history"]) >= -1e-9 * abs(out["elbo"]))
+    assert out["elbo"] == pytest.approx(out["elbo_history"][-1])
+    assert len(out["m"]) == 3 and len(out["s2"]) == 3 and out["steps_per_s"] > 0
+    assert "cavi" in result.stderr  # progress went to stderr
+
+
+def test_cli_rejects_bad_arguments_with_status_2():
+    result = run(["-m", "engine", "cavi", "--k", "0"])
+    assert result.returncode == 2 and "K must be between 1 and 10" in result.stderr

@@ -1,0 +1,254 @@
+"""Pieces shared by the information-theory sections: the Section base, number formats,
+coin colours and the question-tree view."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
+
+from engine.info import GAME_COLOURS, QuestionNode
+
+from ...widgets.plots import PALETTE, colour
+
+#: The lecture's coins, drawn in colour-blind-safe shades of their names.
+COIN_RGB = {"blue": PALETTE[0], "red": PALETTE[5], "green": PALETTE[2], "yellow": PALETTE[6]}
+SUMMARY_STYLE = "QLabel { font-size: 10pt; padding: 2px; }"
+
+
+def coin_colour(label: str, alpha: int = 255) -> QColor | None:
+    rgb = COIN_RGB.get(str(label))
+    return None if rgb is None else QColor(*rgb, alpha)
+
+
+def bar_colours(labels: Sequence[str], default: int = 0, alpha: int = 210) -> list[QColor]:
+    """Coin colours for coin labels, one palette colour otherwise."""
+    out = []
+    for label in labels:
+        c = coin_colour(label, alpha)
+        out.append(c if c is not None else colour(default, alpha))
+    return out
+
+
+def fmt(x: float, digits: int = 3) -> str:
+    """A number for the screen: ∞ for inf, no "-0.000"."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    text = f"{x:.{digits}f}"
+    if text.startswith("-") and float(text) == 0:
+        text = text[1:]
+    return text.replace("-", "−")
+
+
+def small_font(size: int = 8, bold: bool = False) -> QFont:
+    font = QFont()
+    font.setPointSize(size)
+    font.setBold(bold)
+    return font
+
+
+def summary_label() -> QLabel:
+    label = QLabel()
+    label.setTextFormat(Qt.RichText)
+    label.setWordWrap(True)
+    label.setStyleSheet(SUMMARY_STYLE)
+    label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+    return label
+
+
+def group(title: str, *widgets: QWidget) -> QGroupBox:
+    box = QGroupBox(title)
+    lay = QVBoxLayout(box)
+    lay.setContentsMargins(6, 6, 6, 6)
+    for w in widgets:
+        lay.addWidget(w)
+    return box
+
+
+def static_plot(widget: pg.PlotWidget, title: str = "", x: str = "", y: str = "") -> pg.PlotItem:
+    """A PlotWidget's item set up for pictures that are not for panning: no mouse, no menu."""
+    item = widget.getPlotItem()
+    if title:
+        item.setTitle(title, size="9pt")
+    if x:
+        item.setLabel("bottom", x)
+    if y:
+        item.setLabel("left", y)
+    item.hideButtons()
+    item.setMenuEnabled(False)
+    item.getViewBox().setMouseEnabled(False, False)
+    for side in ("left", "bottom"):
+        item.getAxis(side).setTickFont(small_font(8))
+    return item
+
+
+class Section(QObject):
+    """One tab of the chapter: ``controls`` go in the parameter column, ``view`` in the
+    centre. Subclasses build both in ``build`` and redraw everything in ``refresh``."""
+
+    title = ""
+    anchor = ""  # the theory panel's anchor for this section
+
+    def __init__(self, page):
+        super().__init__(page)
+        self.page = page
+        self.controls = QWidget()
+        self.controls_layout = QVBoxLayout(self.controls)
+        self.controls_layout.setContentsMargins(0, 0, 0, 0)
+        self.view = QWidget()
+        self.build()
+        self.controls_layout.addStretch(1)
+        self.update()
+
+    # -- hooks ------------------------------------------------------------------------
+    def build(self) -> None:
+        raise NotImplementedError
+
+    def refresh(self) -> None:
+        raise NotImplementedError
+
+    def state(self) -> dict:
+        return {}
+
+    def restore(self, state: dict) -> None:
+        """Apply a saved state; anything missing or malformed keeps the current value."""
+
+    def screenshot(self) -> None:
+        """Fixed, representative values."""
+
+    def shown(self) -> None:
+        """The section's tab became current."""
+
+    def close(self) -> None:
+        """Stop any work (threads, timers)."""
+
+    # -- helpers ------------------------------------------------------------------------
+    def update(self, *_args) -> None:
+        """Redraw; an engine ValueError becomes a message, never an exception."""
+        try:
+            self.refresh()
+        except ValueError as exc:
+            self.report(str(exc))
+        else:
+            self.page.clear_section_message(self)
+
+    def report(self, text: str) -> None:
+        self.page.show_section_message(self, f"{self.title}: {text}")
+
+
+class QuestionTreeView(pg.PlotWidget):
+    """A yes/no question tree: questions as text boxes, leaves in their coin colours."""
+
+    MAX_NODES = 2 * 12 - 1
+
+    def __init__(self, title: str = "", parent=None):
+        super().__init__(parent)
+        self.item = static_plot(self, title)
+        self.item.hideAxis("bottom")
+        self.item.setLabel("left", "questions asked")
+        self.item.getViewBox().invertY(True)
+        self.setMinimumHeight(150)
+        self.edges = pg.PlotDataItem(connect="pairs", pen=pg.mkPen((90, 90, 90), width=1.2))
+        self.item.addItem(self.edges)
+        self.nodes: list[pg.TextItem] = []
+        for _ in range(self.MAX_NODES):
+            text = pg.TextItem(anchor=(0.5, 0.5), color=(20, 20, 20),
+                               border=pg.mkPen((90, 90, 90)), fill=pg.mkBrush(255, 255, 255))
+            text.setFont(small_font(8))
+            text.setZValue(10)
+            self.item.addItem(text)
+            self.nodes.append(text)
+        self.edge_labels: list[pg.TextItem] = []
+        for _ in range(self.MAX_NODES - 1):
+            text = pg.TextItem(anchor=(0.5, 0.5), color=(90, 90, 90))
+            text.setFont(small_font(7))
+            text.setZValue(5)
+            self.item.addItem(text)
+            self.edge_labels.append(text)
+        self.questions: list[str] = []  # the texts shown, root first (for tests)
+
+    @staticmethod
+    def question(node: QuestionNode, labels: Sequence[str], compact: bool) -> str:
+        names = [str(labels[leaf.index]) for leaf in node.yes.leaves()]
+        if compact:
+            return "{" + ",".join(names) + "}?" if len(names) > 1 else names[0] + "?"
+        if len(names) == 1:
+            return f"Is it {names[0]}?"
+        if len(names) <= 3:
+            return "Is it " + ", ".join(names[:-1]) + f" or {names[-1]}?"
+        return "Is it in {" + ", ".join(names) + "}?"
+
+    def set_tree(self, tree: QuestionNode, labels: Sequence[str]) -> None:
+        leaves = tree.leaves()
+        n_leaves = len(leaves)
+        x_of = {id(leaf): float(i) for i, leaf in enumerate(leaves)}
+        placed: list[tuple[QuestionNode, float, int]] = []
+        edges: list[tuple[float, float, float, float, str]] = []
+
+        def place(node: QuestionNode, depth: int) -> float:  # trees here have <= 12 leaves
+            if node.is_leaf:
+                x = x_of[id(node)]
+            else:
+                xa = place(node.yes, depth + 1)
+                xb = place(node.no, depth + 1)
+                x = (xa + xb) / 2
+                edges.append((x, depth, xa, depth + 1, "yes"))
+                edges.append((x, depth, xb, depth + 1, "no"))
+            placed.append((node, x, depth))
+            return x
+
+        place(tree, 0)
+        placed.sort(key=lambda t: (t[2], t[1]))
+        depth = max(d for _, _, d in placed)
+        compact = n_leaves > 6
+        self.questions = []
+        for i, text in enumerate(self.nodes):
+            if i >= len(placed):
+                text.setVisible(False)
+                continue
+            node, x, d = placed[i]
+            if node.is_leaf:
+                label = str(labels[node.index])
+                fill = coin_colour(label, 255) or colour(9, 60)
+                dark = label in ("blue", "red", "green")
+                text.fill = pg.mkBrush(fill)
+                text.setColor((255, 255, 255) if dark else (20, 20, 20))
+                text.setText(label)
+            else:
+                words = self.question(node, labels, compact)
+                self.questions.append(words)
+                text.fill = pg.mkBrush(255, 255, 255)
+                text.setColor((20, 20, 20))
+                text.setText(words)
+            text.setPos(x, d)
+            text.setVisible(True)
+            text.update()
+        xs, ys = [], []
+        for (x0, y0, x1, y1, _) in edges:
+            xs += [x0, x1]
+            ys += [y0, y1]
+        self.edges.setData(xs, ys)
+        show_words = n_leaves <= 6
+        for i, text in enumerate(self.edge_labels):
+            if i < len(edges) and show_words:
+                x0, y0, x1, y1, word = edges[i]
+                text.setText(word)
+                text.setPos(x0 + 0.55 * (x1 - x0), y0 + 0.55 * (y1 - y0))
+                text.setVisible(True)
+            else:
+                text.setVisible(False)
+        axis = self.item.getAxis("left")
+        axis.setTicks([[(d, str(d)) for d in range(depth + 1)]])
+        vb = self.item.getViewBox()
+        vb.setXRange(-0.7, n_leaves - 0.3, padding=0)
+        vb.setYRange(-0.45, depth + 0.45, padding=0)
+
+
+__all__ = ["COIN_RGB", "GAME_COLOURS", "QuestionTreeView", "Section", "bar_colours",
+           "coin_colour", "fmt", "group", "small_font", "static_plot", "summary_label"]
