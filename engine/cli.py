@@ -47,6 +47,8 @@ class Progress:
     def close(self) -> None:
         if self.tty and not self.quiet:
             sys.stderr.write("\n")
+        elif not self.quiet:
+            print(f"{self.label} done", file=sys.stderr)
 
 
 def _jsonable(value):
@@ -96,9 +98,59 @@ def run_cavi(args) -> dict:
 
 
 def run_vae(args) -> dict:
-    from .vae import run_cli
+    from . import data
+    from .runtime import set_torch_threads
+    from .vae import VAEConfig, VAEExperiment
 
-    return run_cli(args, Progress)
+    hidden = tuple(int(h) for h in str(args.hidden).split(",") if h.strip())
+    config = VAEConfig(dataset=args.dataset, latent=args.latent, hidden=hidden, beta=args.beta,
+                       likelihood=args.likelihood, loss_mode=args.loss_mode, lr=args.lr,
+                       batch_size=args.batch_size, device=args.device, epochs=args.epochs,
+                       threads=args.threads).validate()
+    if args.threads is None:
+        set_torch_threads()
+    dataset = data.load(args.dataset, download=args.download,
+                        progress=None if args.quiet else _download_progress)
+    exp = VAEExperiment(config, seed=args.seed, dataset=dataset)
+    steps_per_epoch = -(-len(dataset.train_x) // config.batch_size)
+    bar = Progress(steps_per_epoch * args.epochs, f"vae {args.dataset}", args.quiet)
+    t0 = time.perf_counter()
+    while not exp.done:
+        values = exp.step()
+        bar.update(exp.steps, f"epoch {values['epoch']:.2f} loss {values['loss']:.2f}")
+    seconds = time.perf_counter() - t0
+    bar.close()
+    result = {"chapter": "vae", "dataset": args.dataset, "config": config.to_dict(),
+              "steps": exp.steps, "epochs": exp.epoch, "seconds": seconds,
+              "samples_per_s": exp.samples_per_s, "device": exp.device,
+              "train": {k: v for k, v in (exp.metrics.last() or {}).items() if k != "step"},
+              "test": exp.evaluate(k=args.iw_k)}
+    if args.out:
+        exp.save(args.out)
+        result["checkpoint"] = str(args.out)
+    return result
+
+
+def _download_progress(done, total, name):
+    if total:
+        print(f"download {name}: {done / total:5.1%}", file=sys.stderr)
+
+
+def add_vae_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--dataset", default="digits", help="digits | mnist | fashion-mnist | kmnist | idx:<folder>")
+    ap.add_argument("--download", action="store_true", help="download the dataset if it is not found")
+    ap.add_argument("--latent", type=int, default=2)
+    ap.add_argument("--hidden", default="400", help="hidden layer sizes, e.g. 400 or 512,256")
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--beta", type=float, default=1.0)
+    ap.add_argument("--loss-mode", choices=("elbo", "recon", "kl"), default="elbo")
+    ap.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    ap.add_argument("--iw-k", type=int, default=100,
+                    help="importance samples for the -log p(x) estimate on the test set")
+    ap.add_argument("--out", help="save a checkpoint the GUI can open")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,14 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     cavi.add_argument("--max-sweeps", type=int, default=5000)
     cavi.set_defaults(run=run_cavi)
 
-    try:
-        from .vae import add_cli_arguments
-    except ImportError:  # the VAE chapter is optional for the CLI's other commands
-        add_cli_arguments = None
-    if add_cli_arguments is not None:
-        vae = sub.add_parser("vae", parents=[common], help="train a variational autoencoder")
-        add_cli_arguments(vae)
-        vae.set_defaults(run=run_vae)
+    vae = sub.add_parser("vae", parents=[common], help="train a variational autoencoder")
+    add_vae_arguments(vae)
+    vae.set_defaults(run=run_vae)
     return ap
 
 

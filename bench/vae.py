@@ -1,0 +1,221 @@
+"""VAE training speed and quality: a plain PyTorch loop vs vigui's trainer, side by side.
+
+Runs in one process on the same data (Fashion-MNIST from Debian's dataset-fashion-mnist,
+else digits), the reference model of PyTorch's examples/vae (784-400-20, BCE summed,
+Adam 1e-3, batch 128):
+
+1. plain   — a minimal PyTorch loop of that model (tensor indexing, no DataLoader);
+2. headless — vigui's VAEExperiment stepped in a loop;
+3. GUI     — the same experiment driven by the GUI's ExperimentRunner on its worker
+             thread, with the real VAE page's views redrawn from its snapshots
+             (offscreen Qt), heavy views (latent scatter of 10,000 test points) included.
+
+Prints samples/s and the ratios to the plain loop (median over alternating repeats),
+then, with --epochs N (default 10), trains plain and headless for N epochs each and
+compares the test negative ELBO (nats per image, same evaluation for both).
+Run: python bench/vae.py [--speed-steps 469] [--repeats 3] [--epochs 10]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+from engine import data  # noqa: E402
+from engine.vae import VAEConfig, VAEExperiment  # noqa: E402
+
+
+class PlainVAE(nn.Module):
+    """PyTorch examples/vae, verbatim in structure."""
+
+    def __init__(self, n_in=784, hidden=400, latent=20):
+        super().__init__()
+        self.fc1 = nn.Linear(n_in, hidden)
+        self.fc21 = nn.Linear(hidden, latent)
+        self.fc22 = nn.Linear(hidden, latent)
+        self.fc3 = nn.Linear(latent, hidden)
+        self.fc4 = nn.Linear(hidden, n_in)
+
+    def encode(self, x):
+        h1 = F.relu(self.fc1(x))
+        return self.fc21(h1), self.fc22(h1)
+
+    def decode(self, z):
+        return torch.sigmoid(self.fc4(F.relu(self.fc3(z))))
+
+    def forward(self, x):
+        mu, logvar = self.encode(x)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        return self.decode(z), mu, logvar
+
+
+def plain_loss(recon_x, x, mu, logvar):
+    bce = F.binary_cross_entropy(recon_x, x, reduction="sum")
+    kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return bce + kld
+
+
+class PlainTrainer:
+    def __init__(self, train_x: torch.Tensor, seed=0, batch=128):
+        torch.manual_seed(seed)
+        self.model = PlainVAE(train_x.shape[1])
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.x, self.batch = train_x, batch
+        self.perm, self.pos, self.epoch = torch.randperm(len(train_x)), 0, 0
+
+    def step(self):
+        if self.pos >= len(self.x):
+            self.perm, self.pos, self.epoch = torch.randperm(len(self.x)), 0, self.epoch + 1
+        xb = self.x[self.perm[self.pos:self.pos + self.batch]]
+        self.pos += self.batch
+        self.opt.zero_grad()
+        recon, mu, logvar = self.model(xb)
+        loss = plain_loss(recon, xb, mu, logvar)
+        loss.backward()
+        self.opt.step()
+        return loss.item() / len(xb)
+
+
+@torch.no_grad()
+def test_neg_elbo(encode, decode_probs, test_x: torch.Tensor, seed=123) -> float:
+    """One-sample negative ELBO per image in nats, fixed noise: the same ruler for both."""
+    g = torch.Generator().manual_seed(seed)
+    total = 0.0
+    for i in range(0, len(test_x), 1000):
+        x = test_x[i:i + 1000]
+        mu, logvar = encode(x)
+        z = mu + torch.randn(mu.shape, generator=g) * torch.exp(0.5 * logvar)
+        p = decode_probs(z).clamp(1e-7, 1 - 1e-7)
+        bce = -(x * p.log() + (1 - x) * (1 - p).log()).sum()
+        kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+        total += float(bce + kld)
+    return total / len(test_x)
+
+
+def ours_config(dataset: str) -> VAEConfig:
+    return VAEConfig(dataset=dataset, latent=20, hidden=(400,), lr=1e-3, batch_size=128)
+
+
+def time_plain(train_x, steps):
+    trainer = PlainTrainer(train_x)
+    trainer.step()  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        trainer.step()
+    return steps * 128 / (time.perf_counter() - t0)
+
+
+def time_headless(ds, steps):
+    exp = VAEExperiment(ours_config(ds.name), seed=0, dataset=ds)
+    exp.step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        exp.step()
+    return steps * 128 / (time.perf_counter() - t0)
+
+
+def time_gui(ds, steps, app):
+    """Our trainer on the GUI worker thread, the VAE page drawing every snapshot it gets."""
+    from vigui.window import wait
+    from vigui.worker import ExperimentRunner
+
+    try:
+        from vigui.pages.vae import VAEPage
+        page = VAEPage()
+        page.resize(1280, 800)
+        page.show()
+        draw = page.render
+    except ImportError:  # the page is not there: count frames only
+        page, frames = None, []
+        draw = frames.append
+    exp_holder = {}
+
+    def factory():
+        exp = VAEExperiment(ours_config(ds.name), seed=0, dataset=ds)
+        exp.step()  # warm-up, as for the others
+        exp_holder["exp"] = exp
+        return exp
+
+    runner = ExperimentRunner(factory)
+    runner.snapshot_ready.connect(draw)
+    while "exp" not in exp_holder:
+        wait(10)
+    exp = exp_holder["exp"]
+    start_steps = exp.steps
+    t0 = time.perf_counter()
+    runner.play()
+    while exp.steps < start_steps + steps:
+        wait(5)
+    elapsed = time.perf_counter() - t0
+    done = exp.steps - start_steps
+    runner.close()
+    view_share = runner.view_seconds / elapsed
+    if page is not None:
+        page.close_page()
+        page.close()
+        page.deleteLater()
+    return done * 128 / elapsed, view_share
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--speed-steps", type=int, default=469, help="steps per speed measurement")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=10, help="quality comparison epochs (0: skip)")
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args(argv)
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    name = "fashion-mnist" if data.available().get("fashion-mnist") else "digits"
+    ds = data.load(name)
+    train_x = torch.from_numpy(np.ascontiguousarray(ds.train_x.reshape(len(ds.train_x), -1)))
+    test_x = torch.from_numpy(np.ascontiguousarray(ds.test_x.reshape(len(ds.test_x), -1)))
+    print(f"dataset {name}: {len(train_x):,} train / {len(test_x):,} test, "
+          f"{train_x.shape[1]} pixels; torch {torch.__version__}, {torch.get_num_threads()} threads")
+
+    from PySide6.QtWidgets import QApplication
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+
+    speeds = {"plain": [], "headless": [], "GUI + live views": []}
+    shares = []
+    for r in range(args.repeats):
+        speeds["plain"].append(time_plain(train_x, args.speed_steps))
+        speeds["headless"].append(time_headless(ds, args.speed_steps))
+        gui, share = time_gui(ds, args.speed_steps, app)
+        speeds["GUI + live views"].append(gui)
+        shares.append(share)
+    base = statistics.median(speeds["plain"])
+    print(f"\nspeed, 784-400-20, batch 128, median of {args.repeats} x {args.speed_steps} steps:")
+    for key, values in speeds.items():
+        med = statistics.median(values)
+        print(f"  {key:18s} {med:9,.0f} samples/s   ratio to plain {med / base:5.2f}")
+    print(f"  (GUI run: snapshots took {100 * statistics.median(shares):.1f}% of the worker's time)")
+
+    if args.epochs:
+        steps = args.epochs * -(-len(train_x) // 128)
+        plain = PlainTrainer(train_x, seed=0)
+        for _ in range(steps):
+            plain.step()
+        plain_loss_ = test_neg_elbo(plain.model.encode, plain.model.decode, test_x)
+        exp = VAEExperiment(ours_config(name), seed=0, dataset=ds)
+        for _ in range(steps):
+            exp.step()
+        model = exp.model.eval()
+        ours_loss = test_neg_elbo(model.encode, lambda z: torch.sigmoid(model.decode(z)), test_x)
+        print(f"\nquality after {args.epochs} epochs ({steps} steps), test -ELBO nats/image:")
+        print(f"  plain    {plain_loss_:8.2f}")
+        print(f"  vigui    {ours_loss:8.2f}   ({100 * (ours_loss / plain_loss_ - 1):+.2f}% vs plain)")
+
+
+if __name__ == "__main__":
+    main()
