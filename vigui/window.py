@@ -28,7 +28,8 @@ class MainWindow(QMainWindow):
         self.pages: dict[str, Page] = {}
 
         self.nav = QListWidget()
-        self.nav.setMaximumWidth(210)
+        self.nav.setMinimumWidth(185)
+        self.nav.setMaximumWidth(230)
         for spec in self.specs:
             item = QListWidgetItem(f"{spec.chapter}. {spec.title}")
             item.setData(Qt.UserRole, spec.page_id)

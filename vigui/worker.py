@@ -6,8 +6,9 @@ builds the experiment (building can be slow: datasets, torch), then loops:
 * runs steps while playing (or exactly one for Step), at an optional target rate;
 * delivers a snapshot at most ``max_fps`` times a second and only once the GUI has
   drawn the previous one (back-pressure: a slow view never queues up stale frames);
-* refreshes the experiment's expensive views (``heavy_snapshot``) at a cadence chosen
-  from their measured cost, so views take at most ``view_budget`` of the time;
+* spaces frames and the experiment's expensive views (``heavy_snapshot``) by their
+  measured cost (building the snapshot, and drawing it on the GUI thread), so views
+  take at most about ``view_budget`` of the time, half for each kind;
 * runs small requests from the GUI (``call``) between steps: the only way a page
   touches the model, and always on the thread that owns it;
 * turns an exception, or a NaN/inf loss, into ``failed(message)`` and pauses, leaving
@@ -51,7 +52,7 @@ class ExperimentRunner(QObject):
 
 
     def __init__(self, factory: Callable[[], Experiment], *, max_fps: float = 30.0,
-                 view_budget: float = 0.1, heavy_min_interval: float = 0.5, parent=None):
+                 view_budget: float = 0.15, heavy_min_interval: float = 0.5, parent=None):
         super().__init__(parent)
         self._factory = factory
         self.experiment: Experiment | None = None
@@ -70,6 +71,7 @@ class ExperimentRunner(QObject):
         self.state = IDLE
         self._posted_state = IDLE
         self.view_seconds = 0.0  # time spent building snapshots (measured, for benches)
+        self._render_cost = 0.0  # smoothed seconds the GUI takes to draw one frame
         self._events: queue.SimpleQueue = queue.SimpleQueue()
         self._pump = QTimer(self)
         self._pump.setInterval(10)
@@ -150,9 +152,12 @@ class ExperimentRunner(QObject):
             except queue.Empty:
                 return
             if kind == "frame":
+                t0 = time.perf_counter()
                 try:
                     self.snapshot_ready.emit(args[0])
                 finally:
+                    # Drawing shares the CPU with the steps: its cost spaces the frames too.
+                    self._render_cost = 0.8 * self._render_cost + 0.2 * (time.perf_counter() - t0)
                     self._frame_pending = False
             elif kind == "state":
                 if args[0] != self.state:
@@ -277,14 +282,17 @@ class ExperimentRunner(QObject):
             t1 = time.perf_counter()
             self._heavy = exp.heavy_snapshot() or {}
             heavy_cost = time.perf_counter() - t1
-            # Expensive views get a share of time no larger than the budget.
-            spacing = heavy_cost * (1.0 - self.view_budget) / self.view_budget
+            # Expensive views get half the view budget, frames (snapshot + drawing) the other.
+            share = self.view_budget / 2
+            spacing = heavy_cost * (1.0 - share) / share
             self._next_heavy = now + max(self.heavy_min_interval, spacing)
         if self._heavy:
             snap = {**self._heavy, **snap}
         snap["steps_done"] = exp.steps
         self.view_seconds += cheap + heavy_cost
-        self._next_frame = now + max(1.0 / self.max_fps, cheap * (1.0 - self.view_budget) / self.view_budget)
+        frame_cost = cheap + self._render_cost
+        share = self.view_budget / 2
+        self._next_frame = now + max(1.0 / self.max_fps, frame_cost * (1.0 - share) / share)
         self._frame_pending = True
         self._post("frame", snap)
 

@@ -67,7 +67,7 @@ class Page(QWidget):
         scroll.setFrameShape(QFrame.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         scroll.setWidget(self.side)
-        scroll.setMinimumWidth(300)
+        scroll.setMinimumWidth(285)
         scroll.setMaximumWidth(380)
         self.splitter.addWidget(scroll)
 
@@ -90,7 +90,7 @@ class Page(QWidget):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setStretchFactor(2, 0)
-        self.splitter.setSizes([300, 800, 250])
+        self.splitter.setSizes([290, 800, 230])
 
     # -- messages ------------------------------------------------------------------
     def show_message(self, text: str, error: bool = True) -> None:

@@ -65,20 +65,19 @@ class CaviPage(ExperimentPage):
         lay.setContentsMargins(0, 0, 0, 0)
         self.summary = QLabel()
         self.summary.setTextFormat(Qt.RichText)
+        self.summary.setWordWrap(True)
         lay.addWidget(self.summary)
         self.canvas = pg.GraphicsLayoutWidget()
         lay.addWidget(self.canvas, 1)
 
         self.data_plot = make_plot("Data and fitted mixture", "x", "density",
                                    widget=self.canvas, row=0, col=0)
-        self.elbo_plot = make_plot("ELBO per sweep (nats)", "sweep (log scale)", "ELBO",
-                                   widget=self.canvas, row=0, col=1)
+        self.elbo_plot = make_plot("ELBO (nats)", "sweep", "ELBO",
+                                   widget=self.canvas, row=0, col=1, logx=True)
         self.elbo_plot.addLegend(offset=(-5, -5), labelTextSize="8pt")
-        self.elbo_plot.setLogMode(x=True, y=False)
         self.means_plot = make_plot("q(μ_k): m_k ± s_k (first coordinate); dashed: true μ",
-                                    "sweep (log scale)", "m_k", widget=self.canvas, row=1, col=0,
-                                    colspan=2)
-        self.means_plot.setLogMode(x=True, y=False)
+                                    "sweep", "m_k", widget=self.canvas, row=1, col=0,
+                                    colspan=2, logx=True)
         self.canvas.ci.layout.setColumnStretchFactor(0, 1)
         self.canvas.ci.layout.setColumnStretchFactor(1, 1)
         self.canvas.ci.layout.setRowStretchFactor(0, 3)
@@ -102,7 +101,8 @@ class CaviPage(ExperimentPage):
             self.data_plot.addItem(item)
 
         self.elbo_curve = self.elbo_plot.plot(pen=pen(0, 1.5), name="CAVI")
-        self.elbo_grad = self.elbo_plot.plot(pen=pen(5, 1.5), name="gradient ascent")
+        self.elbo_grad = pg.PlotDataItem(pen=pen(5, 1.5), name="gradient ascent")
+        self.elbo_plot.addItem(self.elbo_grad)
         self.band_items = []
         self.mean_curves = []
         for k in range(MAX_CLUSTERS):
@@ -119,6 +119,7 @@ class CaviPage(ExperimentPage):
         for line in self.true_lines:
             self.means_plot.addItem(line)
         self._brush_cache: dict[tuple, QBrush] = {}
+        self._legend_text = ""
         self._shown_index = None
         self._data_id = None
         return box
@@ -135,6 +136,10 @@ class CaviPage(ExperimentPage):
             line.setVisible(False)
         self._data_id = None
         self.summary.setText("")
+        legend = self.elbo_plot.legend
+        legend.removeItem(self.elbo_grad)
+        if self.param("mode") == "gradient":  # the second curve only when it exists
+            legend.addItem(self.elbo_grad, "gradient ascent")
 
     # -- drawing ---------------------------------------------------------------------------
     def render(self, snap: dict) -> None:
@@ -168,14 +173,15 @@ class CaviPage(ExperimentPage):
                 upper.setData([], [])
                 lower.setData([], [])
         if snap["converged"]:
-            state = "<b style='color:#006400'>converged</b> (relative ELBO change < 1e-8)"
+            state = "<b style='color:#006400'>converged</b> (ΔELBO &lt; 10⁻⁸ relative)"
         elif snap.get("done"):
             state = "<b>stopped</b> at the sweep limit"
         else:
             state = "running"
         self.summary.setText(
             f"sweep {snap['step']} · ELBO = {snap['elbo']:,.6f} nats · {state} · "
-            f"N = {len(x):,}, K = {k}, d = {x.shape[1]}")
+            f"N = {len(x):,}, K = {k}, d = {x.shape[1]}<br>"
+            f"<span style='color:#555'>{self._legend_text}</span>")
 
     def _new_data(self, x: np.ndarray, true_mu: np.ndarray) -> None:
         self._data_id = id(x)
@@ -184,8 +190,13 @@ class CaviPage(ExperimentPage):
         self._shown_index = (np.sort(rng.choice(n, MAX_POINTS_SHOWN, replace=False))
                              if n > MAX_POINTS_SHOWN else np.arange(n))
         d = x.shape[1]
-        self.data_plot.setTitle("Data, components, mixture (black); × true μ" if d == 1 else
-                                "Data coloured by φ; ● m_k, × true μ", size="9pt")
+        self.data_plot.setTitle("Data and fitted mixture" if d == 1 else "Data coloured by φ",
+                                size="9pt")
+        self._legend_text = (
+            "Grey: histogram of x · colours: components w_k N(m_k, 1 + s²_k) · black: mixture · "
+            "× true means" if d == 1 else
+            "Points coloured by responsibilities φ (mixed colour = uncertain) · ● m_k with its "
+            "s_k circle (solid) and the unit-variance component circle (dashed) · × true means")
         self.data_plot.setLabel("left", "density" if d == 1 else "x₂")
         self.data_plot.setLabel("bottom", "x" if d == 1 else "x₁")
         if d == 1:

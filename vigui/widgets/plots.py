@@ -28,16 +28,20 @@ def pen(i: int, width: float = 1.0, style=None) -> pg.QtGui.QPen:
 
 def make_plot(title: str = "", x: str = "", y: str = "", legend: bool = False,
               widget: pg.GraphicsLayoutWidget | None = None, row=None, col=None,
-              colspan: int = 1) -> pg.PlotItem:
+              colspan: int = 1, logx: bool = False) -> pg.PlotItem:
     """A PlotItem with a title, axis labels and a light grid.
 
     With ``widget`` the plot is added to that layout; otherwise a standalone PlotWidget's
     item is returned (its ``.getViewWidget()`` is the widget to put in a layout).
+    ``logx`` gives a log-scaled x axis labelled at decades.
     """
+    axes = {"bottom": DecadeAxis("bottom")} if logx else None
     if widget is not None:
-        plot = widget.addPlot(row=row, col=col, colspan=colspan)
+        plot = widget.addPlot(row=row, col=col, colspan=colspan, axisItems=axes)
     else:
-        plot = pg.PlotWidget().getPlotItem()
+        plot = pg.PlotWidget(axisItems=axes).getPlotItem()
+    if logx:
+        plot.setLogMode(x=True, y=False)
     plot.setTitle(title, size="10pt")
     if x:
         plot.setLabel("bottom", x)
@@ -47,10 +51,19 @@ def make_plot(title: str = "", x: str = "", y: str = "", legend: bool = False,
     font = QFont()
     font.setPointSize(8)
     for side in ("left", "bottom"):
-        plot.getAxis(side).setTickFont(font)
+        axis = plot.getAxis(side)
+        axis.setTickFont(font)
+        axis.enableAutoSIPrefix(False)  # "density (x0.001)" confuses more than it helps
     if legend:
         plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
     return plot
+
+
+class DecadeAxis(pg.AxisItem):
+    """A log-mode axis that labels 1, 10, 100, ... only (minor labels overlap)."""
+
+    def logTickStrings(self, values, scale, spacing):
+        return [f"{10 ** round(v):g}" if abs(v - round(v)) < 1e-6 else "" for v in values]
 
 
 def mosaic(images: np.ndarray, cols: int, pad: int = 1, fill: float = 1.0) -> np.ndarray:

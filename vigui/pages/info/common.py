@@ -166,7 +166,8 @@ class QuestionTreeView(pg.PlotWidget):
             self.nodes.append(text)
         self.edge_labels: list[pg.TextItem] = []
         for _ in range(self.MAX_NODES - 1):
-            text = pg.TextItem(anchor=(0.5, 0.5), color=(90, 90, 90))
+            text = pg.TextItem(anchor=(0.5, 0.5), color=(70, 70, 70),
+                               fill=pg.mkBrush(255, 255, 255, 230))
             text.setFont(small_font(7))
             text.setZValue(5)
             self.item.addItem(text)
@@ -239,7 +240,7 @@ class QuestionTreeView(pg.PlotWidget):
             if i < len(edges) and show_words:
                 x0, y0, x1, y1, word = edges[i]
                 text.setText(word)
-                text.setPos(x0 + 0.55 * (x1 - x0), y0 + 0.55 * (y1 - y0))
+                text.setPos(x0 + 0.45 * (x1 - x0), y0 + 0.45 * (y1 - y0))
                 text.setVisible(True)
             else:
                 text.setVisible(False)

@@ -24,13 +24,13 @@ COINS = list(GAME_COLOURS)
 #: name -> (p, q, labels, description)
 GAMES = {
     "Game 1": (GAME1, GAME1, COINS,
-               "Game 1: four coins, each with probability ¼. The best strategy asks 2 questions "
+               "four coins, each with probability ¼. The best strategy asks 2 questions "
                "every time: H(p) = 2 bits."),
     "Game 2": (GAME2, GAME2, COINS,
-               "Game 2: blue ½, red ⅛, green ⅛, yellow ¼. Ask about blue first: "
+               "blue ½, red ⅛, green ⅛, yellow ¼. Ask about blue first: "
                "1.75 questions on average = H(p)."),
     "Game 3": (GAME2, GAME1, COINS,
-               "Game 3: Game 1's strategy (built for q = uniform) played on Game 2's coins (p): "
+               "Game 1's strategy (built for q = uniform) played on Game 2's coins (p): "
                "2 questions on average, more than the 1.75 of the right strategy. "
                "The extra 0.25 is KL(p‖q)."),
     "q misses an outcome": ([0.4, 0.3, 0.2, 0.1], [0.5, 0.3, 0.2, 0.0], COINS,
@@ -97,7 +97,10 @@ class DivergenceSection(Section):
         self.q_bars.dragged.connect(self.q_editor.set_prob)
         bars.addWidget(self.p_bars)
         bars.addWidget(self.q_bars)
-        lay.addLayout(bars, 5)
+        for w in (self.p_bars, self.q_bars):
+            w.setMinimumHeight(150)
+            w.setMaximumHeight(210)
+        lay.addLayout(bars, 3)
 
         measures = QHBoxLayout()
         self.measure_widget = pg.PlotWidget()
@@ -113,20 +116,24 @@ class DivergenceSection(Section):
             text.setFont(small_font(8))
             self.measures.addItem(text)
             self.segment_texts.append(text)
+        self.measure_widget.setMinimumHeight(110)
+        self.measure_widget.setMaximumHeight(150)
         measures.addWidget(self.measure_widget, 3)
         self.summary = summary_label()
         self.summary.setMinimumWidth(230)
         measures.addWidget(self.summary, 2)
-        lay.addLayout(measures, 4)
+        lay.addLayout(measures, 2)
 
         self.game_label = summary_label()
         lay.addWidget(self.game_label)
         trees = QHBoxLayout()
-        self.q_tree = QuestionTreeView("Question tree built for q (the one used)")
-        self.p_tree = QuestionTreeView("Best question tree for p")
+        self.q_tree = QuestionTreeView("q's tree, used on p")
+        self.p_tree = QuestionTreeView("p's own (best) tree")
+        for w in (self.q_tree, self.p_tree):
+            w.setMinimumHeight(220)
         trees.addWidget(self.q_tree)
         trees.addWidget(self.p_tree)
-        lay.addLayout(trees, 7)
+        lay.addLayout(trees, 6)
 
         self.apply_game("Game 3")
 
@@ -215,9 +222,9 @@ class DivergenceSection(Section):
         self.q_tree.set_tree(tree_q, labels)
         self.p_tree.set_tree(tree_p, labels)
         self.q_tree.getPlotItem().setTitle(
-            f"Tree built for q, used on p: <b>{fmt(questions_q)}</b> questions", size="9pt")
+            f"q's tree on p: <b>{fmt(questions_q)}</b> questions", size="9pt")
         self.p_tree.getPlotItem().setTitle(
-            f"Best tree for p: <b>{fmt(questions_p)}</b> questions", size="9pt")
+            f"p's own tree: <b>{fmt(questions_p)}</b> questions", size="9pt")
         compare = ">" if questions_q > questions_p + 1e-9 else "="
         game = f"<b>{self.game}</b> — {GAMES[self.game][3]}<br>" if self.game else ""
         self.game_label.setText(

@@ -156,6 +156,7 @@ class JointSection(Section):
         self.output_title = QLabel()
         for w in (self.input_title, self.output_title):
             w.setStyleSheet("QLabel { font-size: 9pt; }")
+            w.setWordWrap(True)
         left = QVBoxLayout()
         left.addWidget(self.input_title)
         left.addWidget(self.input, 1)
@@ -188,7 +189,7 @@ class JointSection(Section):
 
         self.pmi_widget = pg.GraphicsLayoutWidget()
         self.pmi_plot = self.pmi_widget.addPlot(row=0, col=0)
-        self.pmi_plot.setTitle("Pointwise mutual information (bits)", size="9pt")
+        self.pmi_plot.setTitle("PMI(x, y) in bits", size="9pt")
         self.pmi_plot.hideButtons()
         self.pmi_plot.setMenuEnabled(False)
         self.pmi_plot.getViewBox().setMouseEnabled(False, False)

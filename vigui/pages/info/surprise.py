@@ -157,6 +157,7 @@ class SurpriseSection(Section):
             text.setVisible(bool(shown[i]))
             if shown[i]:
                 text.setText(("heads" if i == 0 else "tails") + f" {fmt(bits[i])}")
+                text.setAnchor((1.15, 0.5) if probs[i] > 0.6 else (-0.15, 0.5))
                 text.setPos(probs[i], bits[i])
         never = [name for name, b in zip(("heads", "tails"), bits) if math.isinf(b)]
         note = (f" {' and '.join(never).capitalize()} never happens: seeing it would be "
