@@ -246,10 +246,16 @@ class ExperimentRunner(QObject):
             if single:
                 self._post("state", PAUSED)
             elif self._target_rate:
-                wait = t0 + 1.0 / self._target_rate - time.perf_counter()
-                if wait > 0:
-                    self._wake.wait(wait)
-                    self._wake.clear()
+                self._sleep_until(t0 + 1.0 / self._target_rate)
+
+    def _sleep_until(self, deadline: float) -> None:
+        """Wait for the next step of a rate-limited run; commands cut the wait short."""
+        while not self._closing and self._playing and not self._requests:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                return
+            self._wake.wait(remaining)
+            self._wake.clear()
 
     def _serve_requests(self) -> None:
         while self._requests:

@@ -85,6 +85,7 @@ def static_plot(widget: pg.PlotWidget, title: str = "", x: str = "", y: str = ""
     item.getViewBox().setMouseEnabled(False, False)
     for side in ("left", "bottom"):
         item.getAxis(side).setTickFont(small_font(8))
+        item.getAxis(side).enableAutoSIPrefix(False)
     return item
 
 

@@ -203,11 +203,14 @@ class DivergenceSection(Section):
 
         missing = [labels[i] for i in range(p.size) if q[i] == 0 < p[i]]
         missing_back = [labels[i] for i in range(p.size) if p[i] == 0 < q[i]]
+        chip = [colour(k).name() for k in (0, 1, 4, 5)]
         lines = [
-            f"H(p) = <b>{fmt(h_p)}</b> bits",
-            f"H(p,q) = <b>{fmt(h_pq)}</b> bits",
-            f"KL(p‖q) = <b>{fmt(kl_pq)}</b> bits",
-            f"KL(q‖p) = <b>{fmt(kl_qp)}</b> bits",
+            f"<span style='color:{chip[0]}'>■</span> H(p) = <b>{fmt(h_p)}</b> bits",
+            f"<span style='color:{chip[1]}'>■</span> KL(p‖q) = <b>{fmt(kl_pq)}</b> bits",
+            f"&nbsp;&nbsp;&nbsp;H(p,q) = <b>{fmt(h_pq)}</b> bits",
+            f"<span style='color:{chip[2]}'>■</span> H(q) = {fmt(h_q)} bits",
+            f"<span style='color:{chip[3]}'>■</span> KL(q‖p) = <b>{fmt(kl_qp)}</b> bits",
+            f"&nbsp;&nbsp;&nbsp;H(q,p) = {fmt(h_qp)} bits",
         ]
         if math.isfinite(kl_pq) and math.isfinite(kl_qp) and abs(kl_pq - kl_qp) > 5e-4:
             lines.append("<span style='color:#555'>KL(p‖q) ≠ KL(q‖p): not symmetric</span>")

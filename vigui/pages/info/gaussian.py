@@ -26,6 +26,10 @@ DIRECTIONS = [("samples from q: KL(q‖p)", "qp"), ("samples from p: KL(p‖q)",
 RESTART_DELAY_MS = 150      # slider drags restart the estimate once they pause
 
 
+def _superscript(k: int) -> str:
+    return str(k).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+
+
 def normal_pdf(x: np.ndarray, mu: float, sigma: float) -> np.ndarray:
     return np.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
 
@@ -116,7 +120,9 @@ class GaussianSection(Section):
         self.density = static_plot(self.density_widget, "Densities", "x", "density")
         self.density.showGrid(x=True, y=True, alpha=0.15)
         self.density.addLegend(offset=(-5, 5), labelTextSize="9pt")
-        self.p_fill_base = pg.PlotDataItem(pen=None)
+        # NoPen, not pen=None: a PlotDataItem with pen=None never fills its curve's path,
+        # which leaves a FillBetweenItem on it empty.
+        self.p_fill_base = pg.PlotDataItem(pen=pg.mkPen(None))
         self.p_curve = pg.PlotDataItem(pen=pen(0, 2), name="p")
         self.q_curve = pg.PlotDataItem(pen=pen(1, 2), name="q")
         self.p_fill = pg.FillBetweenItem(self.p_curve, self.p_fill_base, brush=colour(0, 40))
@@ -132,8 +138,8 @@ class GaussianSection(Section):
         self.mc.setLogMode(x=True, y=False)
         self.mc.getViewBox().setMouseEnabled(False, False)
         self.mc.addLegend(offset=(-5, 5), labelTextSize="9pt")
-        self.band_hi = pg.PlotDataItem(pen=None)
-        self.band_lo = pg.PlotDataItem(pen=None)
+        self.band_hi = pg.PlotDataItem(pen=pg.mkPen(None))
+        self.band_lo = pg.PlotDataItem(pen=pg.mkPen(None))
         self.band = pg.FillBetweenItem(self.band_hi, self.band_lo, brush=colour(0, 60))
         self.estimate = pg.PlotDataItem(pen=pen(0, 1.5), name="running estimate ± 2 SE")
         self.exact_line = pg.InfiniteLine(angle=0, pen=pg.mkPen((20, 20, 20), width=1.5,
@@ -255,6 +261,18 @@ class GaussianSection(Section):
         target = kl_pq if self.direction.currentData() == "pq" else kl_qp
         self.exact_line.setValue(target)
 
+    def _log_ticks(self, x0: float, x1: float) -> None:
+        """Decades labelled 10, 100, 1,000, …; unlabelled minor ticks at 2…9 × 10^k."""
+        key = (math.floor(x0), math.ceil(x1))
+        if getattr(self, "_ticks_for", None) == key:
+            return
+        self._ticks_for = key
+        major, minor = [], []
+        for k in range(key[0], key[1] + 1):
+            major.append((float(k), f"{10 ** k:,}" if k < 6 else f"10{_superscript(k)}"))
+            minor += [(math.log10(m) + k, "") for m in range(2, 10)]
+        self.mc.getAxis("bottom").setTicks([major, minor])
+
     def _clear_mc(self) -> None:
         for item in (self.band_hi, self.band_lo, self.estimate):
             item.setData([], [])
@@ -280,8 +298,9 @@ class GaussianSection(Section):
         lo = min(exact, float(np.min(est[tail] - 2 * se[tail])))
         hi = max(exact, float(np.max(est[tail] + 2 * se[tail])))
         pad = max(0.05 * (hi - lo), 0.02 * max(abs(exact), 0.05))
-        self.mc.getViewBox().setRange(xRange=(math.log10(max(n[0], 1)), math.log10(n[-1]) + 0.05),
-                                      yRange=(lo - pad, hi + pad), padding=0)
+        x0, x1 = math.log10(max(n[0], 1)), math.log10(n[-1]) + 0.05
+        self.mc.getViewBox().setRange(xRange=(x0, x1), yRange=(lo - pad, hi + pad), padding=0)
+        self._log_ticks(x0, x1)
         mean, stderr = snap["mean"], snap["se"]
         z = (mean - exact) / stderr if stderr > 0 else 0.0
         other = "q" if source == "p" else "p"
