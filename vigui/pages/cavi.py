@@ -106,8 +106,9 @@ class CaviPage(ExperimentPage):
         self.band_items = []
         self.mean_curves = []
         for k in range(MAX_CLUSTERS):
-            upper = pg.PlotDataItem(pen=None)
-            lower = pg.PlotDataItem(pen=None)
+            # mkPen(None), not pen=None: pyqtgraph builds no curve (and no fill) without a pen.
+            upper = pg.PlotDataItem(pen=pg.mkPen(None))
+            lower = pg.PlotDataItem(pen=pg.mkPen(None))
             band = pg.FillBetweenItem(upper, lower, brush=colour(k, 60))
             curve = pg.PlotDataItem(pen=pen(k, 1.5))
             for item in (upper, lower, band, curve):

@@ -25,6 +25,8 @@ LOSS_PARTS = (("loss", "test_loss", "objective", 0),
               ("recon", "test_recon", "reconstruction", 5),
               ("kl", "test_kl", "KL", 2))
 
+PICK_HINT = "Click A, then B in the latent plot"
+
 _INK_LUT = np.linspace(255, 0, 256).astype(np.uint8)  # 0 white paper, 1 black ink
 
 
@@ -74,11 +76,10 @@ class VAEViews(QWidget):
         # Loss curves: train as thin lines, test as thicker lines with markers.
         self.loss_widget = pg.PlotWidget()
         self.loss_plot = self.loss_widget.getPlotItem()
-        _style_plot(self.loss_plot, "Loss per image (nats) — thin: train, ●: test",
-                    "step", "")
+        _style_plot(self.loss_plot, "Loss per image (nats); ● test", "step", "")
         self.loss_plot.setDownsampling(auto=True, mode="peak")
         self.loss_plot.setClipToView(True)
-        legend = self.loss_plot.addLegend(offset=(-4, 4), labelTextSize="8pt",
+        legend = self.loss_plot.addLegend(offset=(-4, -4), labelTextSize="8pt",
                                           verSpacing=-6)
         legend.setBrush(pg.mkBrush(255, 255, 255, 200))
         self.train_curves, self.test_curves = {}, {}
@@ -91,7 +92,8 @@ class VAEViews(QWidget):
         self.loss_plot.setLogMode(x=False, y=True)
 
         # Prior samples, 6 x 6.
-        self.samples_view = ImageView("Samples: decode z ~ p(z) = N(0, I)")
+        self.samples_view = ImageView()
+        _set_view_title(self.samples_view, "Samples: z ~ N(0, I) decoded")
 
         # Latent scatter: one item per class (fast), the prior's circles, A/B markers.
         self.latent_widget = pg.PlotWidget()
@@ -116,7 +118,7 @@ class VAEViews(QWidget):
         # Decoded manifold (2-D latents), in the same z coordinates as the scatter.
         self.manifold_widget = pg.PlotWidget()
         self.manifold_plot = self.manifold_widget.getPlotItem()
-        _style_plot(self.manifold_plot, "Decoded grid of codes (manifold)", "z₁", "z₂")
+        _style_plot(self.manifold_plot, "Decoded grid of codes", "z₁", "z₂")
         self.manifold_plot.showGrid(x=False, y=False)
         self.manifold_image = pg.ImageItem()
         self.manifold_image.setLookupTable(_INK_LUT)
@@ -130,11 +132,15 @@ class VAEViews(QWidget):
         self.legend.setStyleSheet("QLabel { font-size: 8pt; }")
         self.legend.setAlignment(Qt.AlignCenter)
 
-        self.recon_view = ImageView("Test images (top) and reconstructions (bottom)")
-        self.interp_view = ImageView("Click two points in the latent plot: A, then B")
+        self.recon_view = ImageView()
+        _set_view_title(self.recon_view, "Test images / reconstructions")
+        self.interp_view = ImageView()
+        _set_view_title(self.interp_view, PICK_HINT)
 
         for w in (self.samples_view, self.recon_view, self.interp_view):
             w.setMinimumSize(100, 60)
+        for w in (self.recon_view, self.interp_view):
+            w.setMaximumHeight(96)
         for w in (self.loss_widget, self.latent_widget, self.manifold_widget):
             w.setMinimumSize(160, 120)
             w.setBackground("w")
@@ -154,10 +160,12 @@ class VAEViews(QWidget):
         g.setRowStretch(0, 30)
         g.setRowStretch(1, 50)
         g.setRowStretch(2, 0)
-        g.setRowStretch(3, 14)
+        g.setRowStretch(3, 0)
+        g.setRowMinimumHeight(3, 90)
         g.setColumnStretch(0, 1)
         g.setColumnStretch(1, 1)
         self._wide_latent = False
+        self._point_style = (5, 190)
         self._classes: tuple[str, ...] = ()
 
     # -- building helpers ---------------------------------------------------------------
@@ -203,7 +211,7 @@ class VAEViews(QWidget):
         self.manifold_image.clear()
         for view in (self.samples_view, self.recon_view, self.interp_view):
             view.image.clear()
-        self.interp_view.set_title("Click two points in the latent plot: A, then B")
+        _set_view_title(self.interp_view, PICK_HINT)
         self.set_markers(None, None)
         self.summary.setText("")
         self.latent_plot.enableAutoRange()
@@ -233,11 +241,18 @@ class VAEViews(QWidget):
     def show_latent(self, latent: np.ndarray, labels: np.ndarray, classes, projection: str,
                     explained=None, latent_dim: int = 2) -> None:
         """The test set's latent means, coloured by label (2-D, or a PCA plane)."""
+        # Many points: smaller and lighter, so that the classes drawn last do not hide
+        # the others entirely.
+        size, alpha = (5, 190) if len(latent) <= 2000 else (3, 130)
         for k, item in enumerate(self.class_scatter):
             if k < len(classes):
+                if (size, alpha) != self._point_style:
+                    item.setSize(size)
+                    item.setBrush(pg.mkBrush(class_colour(k, alpha)))
                 item.setData(pos=latent[labels == k])
             else:
                 item.clear()
+        self._point_style = (size, alpha)
         if tuple(classes) != self._classes:
             self._classes = tuple(classes)
             self.legend.setText(_legend_html(classes))
@@ -245,22 +260,26 @@ class VAEViews(QWidget):
         for circle in self.prior_circles:
             circle.setVisible(identity)
         if identity:
-            title = "Latent means μ(x) of test images; dashed: p(z) at r = 1, 2"
+            title = "Latent means μ(x) of test images"
             self.latent_plot.setLabel("bottom", "z₁")
             self.latent_plot.setLabel("left", "z₂")
         else:
             ev = explained if explained is not None else (np.nan, np.nan)
-            title = (f"Latent means μ(x), {latent_dim}-D, projected on their first two "
-                     f"principal axes (PC1 {100 * ev[0]:.0f}% + PC2 {100 * ev[1]:.0f}% "
-                     f"of the variance)")
+            title = (f"Latent means μ(x), {latent_dim}-D, PCA plane: PC1 {100 * ev[0]:.0f}% "
+                     f"+ PC2 {100 * ev[1]:.0f}% of variance")
             self.latent_plot.setLabel("bottom", "PC1")
             self.latent_plot.setLabel("left", "PC2")
-        self.latent_plot.setTitle(title, size="9pt")
+        _set_title(self.latent_plot, title)
         self._set_wide_latent(not identity)
 
-    def show_manifold(self, image: np.ndarray, extent) -> None:
+    def show_manifold(self, image: np.ndarray, extent, tile: tuple[int, int] | None = None) -> None:
         """Decoded grid; row 0 of ``image`` is the largest z2, so it is drawn on top."""
         x0, x1, y0, y1 = extent
+        if tile is not None:  # thin lines between the tiles: digits fill their frames
+            h, w = tile
+            rows, cols = image.shape[0] // h, image.shape[1] // w
+            tiles = image.reshape(rows, h, cols, w).transpose(0, 2, 1, 3).reshape(-1, h, w)
+            image = mosaic(tiles, cols=cols, fill=PAD_FILL)
         # An un-inverted y axis draws row 0 at the bottom: flip so the top row is max z2.
         self.manifold_image.setImage(np.ascontiguousarray(image[::-1]), levels=(0.0, 1.0),
                                      autoLevels=False)
@@ -270,7 +289,7 @@ class VAEViews(QWidget):
         if self._manifold_ratio is None or abs(ratio / self._manifold_ratio - 1) > 0.02:
             self._manifold_ratio = ratio
             self.manifold_plot.getViewBox().setAspectLocked(True, ratio=ratio)
-        self.manifold_plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.0)
+        self.manifold_plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.02)
 
     def _set_wide_latent(self, wide: bool) -> None:
         """For latents > 2 there is no manifold: the scatter takes the whole row."""
@@ -306,7 +325,7 @@ class VAEViews(QWidget):
             self.interp_view.image.clear()
         else:
             self.interp_view.set_image(mosaic(images, cols=len(images), fill=PAD_FILL))
-        self.interp_view.set_title(title)
+        _set_view_title(self.interp_view, title)
 
     def set_summary(self, text: str) -> None:
         self.summary.setText(text)
@@ -314,7 +333,7 @@ class VAEViews(QWidget):
 
 def _style_plot(plot: pg.PlotItem, title: str, x: str, y: str) -> None:
     """make_plot's look on an existing PlotItem (titles at 9 pt to fit the grid)."""
-    plot.setTitle(title, size="9pt")
+    _set_title(plot, title)
     if x:
         plot.setLabel("bottom", x)
     if y:
@@ -327,6 +346,28 @@ def _style_plot(plot: pg.PlotItem, title: str, x: str, y: str) -> None:
         axis.setTickFont(font)
         axis.enableAutoSIPrefix(False)
     plot.getViewBox().setMenuEnabled(False)
+
+
+def _relax(label: pg.LabelItem) -> None:
+    """Let a title be clipped rather than widen its plot beyond the view (LabelItem
+    makes its text width the item's minimum width)."""
+    label.setMinimumWidth(0)
+    hints = getattr(label, "_sizeHint", None)
+    if hints:
+        h = hints[Qt.SizeHint.MinimumSize][1]
+        hints[Qt.SizeHint.MinimumSize] = (0, h)
+        hints[Qt.SizeHint.PreferredSize] = (0, h)
+    label.updateGeometry()
+
+
+def _set_title(plot: pg.PlotItem, text: str) -> None:
+    plot.setTitle(text, size="9pt")
+    _relax(plot.titleLabel)
+
+
+def _set_view_title(view: ImageView, text: str) -> None:
+    view.label.setText(text, size="9pt")
+    _relax(view.label)
 
 
 def _legend_html(classes) -> str:

@@ -202,13 +202,13 @@ class DraggableBars(pg.PlotWidget):
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brushes=[],
                                     pen=pg.mkPen((60, 60, 60), width=1))
         item.addItem(self.bars)
+        self._values = np.zeros(0)
         self.texts: list[pg.TextItem] = []
         for _ in range(MAX_OUTCOMES):
             text = pg.TextItem(anchor=(0.5, 1.0), color=(30, 30, 30))
             text.setFont(font)
             item.addItem(text)
             self.texts.append(text)
-        self._values = np.zeros(0)
         self._drag_index: int | None = None
         self.setCursor(Qt.PointingHandCursor)
         self.setToolTip("Drag a bar up or down to change its probability")
@@ -222,17 +222,31 @@ class DraggableBars(pg.PlotWidget):
         if brushes is None:
             brushes = [colour(0, 200)] * n
         self.bars.setOpts(x=x, height=values, width=0.7, brushes=list(brushes))
-        digits = 3 if n <= 6 else 2
+        self._layout_texts()
+        axis = self.getPlotItem().getAxis("bottom")
+        axis.setTicks([[(i, str(lab)) for i, lab in enumerate(labels)]])
+        self.getPlotItem().getViewBox().setXRange(-0.6, n - 0.4, padding=0)
+
+    def _layout_texts(self) -> None:
+        """Value labels above the bars, as many digits as the bar width allows."""
+        values = self._values
+        n = values.size
+        width = self.getPlotItem().getViewBox().width()
+        per_bar = width / max(n, 1) if width > 0 else 60.0
+        digits = 3 if per_bar >= 40 else 2 if per_bar >= 30 else None
         for i, text in enumerate(self.texts):
-            if i < n:
-                text.setText(f"{values[i]:.{digits}f}")
+            if i < n and digits is not None:
+                label = f"{values[i]:.{digits}f}"
+                text.setText(label if per_bar >= 36 else label.lstrip("0") or "0")
                 text.setPos(i, min(values[i], 0.93) + 0.01)
                 text.setVisible(True)
             else:
                 text.setVisible(False)
-        axis = self.getPlotItem().getAxis("bottom")
-        axis.setTicks([[(i, str(lab)) for i, lab in enumerate(labels)]])
-        self.getPlotItem().getViewBox().setXRange(-0.6, n - 0.4, padding=0)
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        if self.__dict__.get("texts"):  # not while the base class is still being built
+            self._layout_texts()
 
     def values(self) -> np.ndarray:
         return self._values.copy()

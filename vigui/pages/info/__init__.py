@@ -79,7 +79,10 @@ class InfoPage(Page):
         self.control_stack.adjustSize()
         section = self.section()
         self.section_title.setText(section.title)
-        self.theory_view.scrollToAnchor(section.anchor)
+        if index == 0:  # the chapter's introduction stays in view for the first section
+            self.theory_view.verticalScrollBar().setValue(0)
+        else:
+            self.theory_view.scrollToAnchor(section.anchor)
         if self._message_owner is not None and self._message_owner is not section:
             self.clear_message()
             self._message_owner = None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QColor, QFont
@@ -209,12 +208,14 @@ class QuestionTreeView(pg.PlotWidget):
         placed.sort(key=lambda t: (t[2], t[1]))
         depth = max(d for _, _, d in placed)
         compact = n_leaves > 6
+        font = small_font(8 if n_leaves <= 8 else 7)
         self.questions = []
         for i, text in enumerate(self.nodes):
             if i >= len(placed):
                 text.setVisible(False)
                 continue
             node, x, d = placed[i]
+            text.setFont(font)
             if node.is_leaf:
                 label = str(labels[node.index])
                 fill = coin_colour(label, 255) or colour(9, 60)

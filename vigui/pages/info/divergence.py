@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QFormLayout, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget,
+    QFormLayout, QGridLayout, QHBoxLayout, QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
 from engine.info import (GAME1, GAME2, GAME_COLOURS, cross_entropy, entropy, expected_questions,
@@ -34,8 +32,9 @@ GAMES = {
                "2 questions on average, more than the 1.75 of the right strategy. "
                "The extra 0.25 is KL(p‖q)."),
     "q misses an outcome": ([0.4, 0.3, 0.2, 0.1], [0.5, 0.3, 0.2, 0.0], COINS,
-                            "q gives yellow probability 0 but p draws it: a code built for q "
-                            "has no word for yellow, so H(p,q) = KL(p‖q) = ∞."),
+                            "q gives yellow probability 0 but p draws it: q's ideal code length "
+                            "for yellow is −log₂ 0 = ∞, so H(p,q) = KL(p‖q) = ∞. (The tree "
+                            "below still ends: Huffman gives yellow a deepest leaf.)"),
 }
 
 

@@ -5,7 +5,6 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFormLayout, QGridLayout, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from engine.info import GAME1, GAME2, GAME_COLOURS, binary_entropy, entropy
@@ -85,7 +84,7 @@ class EntropySection(Section):
         self.curve = self.curve_plot.plot(grid_p, binary_entropy(grid_p), pen=pen(0, 2))
         self.point = pg.ScatterPlotItem(size=12, pen=pg.mkPen("k"), brush=colour(5))
         self.curve_plot.addItem(self.point)
-        self.point_label = pg.TextItem(anchor=(0.5, 1.3), color=(20, 20, 20))
+        self.point_label = pg.TextItem(anchor=(0.5, 1.1), color=(20, 20, 20))
         self.point_label.setFont(small_font(9, bold=True))
         self.curve_plot.addItem(self.point_label)
         self.note = pg.TextItem(anchor=(0.5, 0.5), color=(60, 60, 60),
@@ -135,7 +134,8 @@ class EntropySection(Section):
             self.curve.setPen(pen(0, 2))
             self.point.setData([p[0]], [h_bits])
             self.point_label.setText(f"p = {p[0]:.3f}, H = {fmt(h_bits)} bits")
-            self.point_label.setPos(min(0.82, max(0.18, p[0])), h_bits)
+            self.point_label.setAnchor((1.05, 1.1) if p[0] > 0.5 else (-0.05, 1.1))
+            self.point_label.setPos(p[0], h_bits)
             self.point_label.setVisible(True)
             self.note.setVisible(False)
             self.curve_plot.setTitle("Binary entropy h(p) = −p log₂ p − (1 − p) log₂(1 − p)", size="9pt")

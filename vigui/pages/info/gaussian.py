@@ -16,7 +16,7 @@ from engine.info import GaussianKLConfig, GaussianKLMonteCarlo, gaussian_kl
 
 from ...widgets.plots import colour, pen
 from ...worker import FAILED, FINISHED, RUNNING, ExperimentRunner
-from .common import Section, fmt, group, small_font, static_plot, summary_label
+from .common import Section, fmt, group, static_plot, summary_label
 
 MU_RANGE = (-5.0, 5.0)
 SIGMA_RANGE = (0.1, 5.0)    # sd > 0 is guaranteed by the widget range
@@ -234,8 +234,13 @@ class GaussianSection(Section):
             runner.deleteLater()
 
     def close(self) -> None:
+        """Stop the estimate and its thread; nothing restarts until the tab is shown again."""
         self._restart_timer.stop()
         self._close_runner()
+        if self._started:
+            self._started = False
+            self._on_state("idle")
+            self.state_label.setText("stopped")
 
     # -- drawing ----------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -303,6 +308,7 @@ class GaussianSection(Section):
         self._log_ticks(x0, x1)
         mean, stderr = snap["mean"], snap["se"]
         z = (mean - exact) / stderr if stderr > 0 else 0.0
+        z = 0.0 if abs(z) < 0.05 else z  # no "−0.0 SE"
         other = "q" if source == "p" else "p"
         self.mc_label.setText(
             f"Monte Carlo {name}: mean of log {source}(x) − log {other}(x) over x ~ {source}: "

@@ -8,7 +8,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView, QDoubleSpinBox, QFormLayout, QGridLayout, QHBoxLayout, QHeaderView,
+    QAbstractItemView, QDoubleSpinBox, QFormLayout, QGridLayout, QHeaderView,
     QLabel, QPushButton, QSizePolicy, QSpinBox, QStyledItemDelegate, QTableWidget,
     QTableWidgetItem, QVBoxLayout, QWidget,
 )
@@ -79,6 +79,8 @@ def _table(rows: int, cols: int) -> QTableWidget:
     font = table.font()
     font.setPointSize(9)
     table.setFont(font)
+    table.setTextElideMode(Qt.ElideNone)
+    table.setWordWrap(False)
     return table
 
 
@@ -360,6 +362,10 @@ class JointSection(Section):
         out.setHorizontalHeaderLabels([f"y{j + 1}" for j in range(c)] + ["p(x)"])
         out.setVerticalHeaderLabels([f"x{i + 1}" for i in range(r)] + ["p(y)"])
         margin = QBrush(QColor(235, 240, 248))
+        narrow = c + 1 > 5  # ".267" rather than "0.267" so seven columns fit
+        font = out.font()
+        font.setPointSize(8 if narrow else 9)
+        out.setFont(font)
         for i in range(r + 1):
             for j in range(c + 1):
                 if i < r and j < c:
@@ -376,7 +382,8 @@ class JointSection(Section):
                     item.setTextAlignment(Qt.AlignCenter)
                     item.setFlags(Qt.ItemIsEnabled)
                     out.setItem(i, j, item)
-                item.setText(f"{value:.3f}")
+                text = f"{value:.3f}"
+                item.setText(text[1:] if narrow and text.startswith("0.") else text)
                 item.setBackground(bg if bg is not None else QBrush())
         self.output_title.setText(
             f"<b>p(x, y) normalised</b>: weights ÷ {total:.4g} (so they sum to 1), with marginals")
@@ -418,8 +425,12 @@ class JointSection(Section):
         rgba[undefined] = (*UNDEFINED_RGB, 255)
         self.pmi_image.setImage(rgba, autoLevels=False)
         self.pmi_image.setRect(-0.5, -0.5, c, r)
+        cell_px = self.pmi_plot.getViewBox().width() / c if self.pmi_plot.getViewBox().width() > 0 else 60
+        digits = 2 if cell_px >= 40 else 1
+        font = small_font(8 if cell_px >= 34 else 7)
         for k, text in enumerate(self.pmi_texts):
             i, j = divmod(k, MAX_SIDE)
+            text.setFont(font)
             if i >= r or j >= c:
                 text.setVisible(False)
                 continue
@@ -431,7 +442,7 @@ class JointSection(Section):
                 text.setText("n/a")
                 text.setColor((90, 90, 90))
             else:
-                text.setText(fmt(value, 2))
+                text.setText(fmt(value, digits) if cell_px >= 24 else "")
                 text.setColor((255, 255, 255) if abs(value) > 0.6 * limit else (20, 20, 20))
             text.setPos(j, i)
             text.setVisible(True)

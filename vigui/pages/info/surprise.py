@@ -76,7 +76,7 @@ class SurpriseSection(Section):
         lay.addWidget(self.coin_summary)
         row = QHBoxLayout()
         self.curve_widget = pg.PlotWidget()
-        self.curve_plot = static_plot(self.curve_widget, "Surprise −log₂ p of an outcome of probability p",
+        self.curve_plot = static_plot(self.curve_widget, "Surprise −log₂ p (bits)",
                                       "p", "bits")
         self.curve_plot.showGrid(x=True, y=True, alpha=0.15)
         p = np.linspace(2.0 ** -CURVE_TOP, 1.0, 500)
@@ -142,13 +142,13 @@ class SurpriseSection(Section):
         bits = surprise(probs)
         h = entropy(probs)
         self.values = {"p_heads": ph, "heads": float(bits[0]), "tails": float(bits[1]), "entropy": h}
-        top = max(4.0, 1.2 * max((b for b in bits if math.isfinite(b)), default=0.0))
-        heights = np.where(np.isfinite(bits), bits, top)
+        top = max(4.0, 1.15 * max((b for b in bits if math.isfinite(b)), default=0.0))
+        heights = np.where(np.isfinite(bits), bits, top)  # an infinite bar fills the axis
         self.bars.setOpts(height=heights)
         for i, text in enumerate(self.bar_texts):
             text.setText(fmt(bits[i]) + " bits")
-            text.setPos(i, heights[i] + 0.04 * top + 0.02 * top)
-        self.bar_plot.getViewBox().setRange(xRange=(-0.6, 1.6), yRange=(0, top * 1.12), padding=0)
+            text.setPos(i, heights[i] + 0.02 * top)
+        self.bar_plot.getViewBox().setRange(xRange=(-0.6, 1.6), yRange=(0, top * 1.2), padding=0)
 
         shown = np.isfinite(bits) & (bits <= CURVE_TOP)
         self.curve_points.setData(probs[shown], bits[shown],
