@@ -143,3 +143,25 @@ def test_cli_cavi_json():
 def test_cli_rejects_bad_arguments_with_status_2():
     result = run(["-m", "engine", "cavi", "--k", "0"])
     assert result.returncode == 2 and "K must be between 1 and 10" in result.stderr
+
+
+def test_cli_vae_json_and_checkpoint(tmp_path):
+    out = tmp_path / "model.pt"
+    result = run(["-m", "engine", "vae", "--dataset", "digits", "--latent", "2", "--epochs", "2",
+                  "--seed", "0", "--threads", "1", "--iw-k", "10", "--json", "--out", str(out)])
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    test = report["test"]
+    assert report["samples_per_s"] > 0 and report["steps"] == 2 * 12
+    assert test["neg_elbo"] == pytest.approx(test["recon"] + test["kl"], rel=1e-6)
+    assert test["nll_iw"] <= test["neg_elbo"] + 1e-6
+    from engine.vae import VAEExperiment
+    exp = VAEExperiment.load(out)
+    assert exp.steps == 24 and exp.config.latent == 2
+
+
+def test_cli_vae_missing_dataset_is_clear(tmp_path):
+    result = run(["-m", "engine", "vae", "--dataset", "kmnist", "--epochs", "1"],
+                 env={"VIGUI_DATA_DIR": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path)})
+    assert result.returncode == 2
+    assert "--download" in result.stderr and "Traceback" not in result.stderr

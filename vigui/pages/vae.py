@@ -9,27 +9,26 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import time
 from itertools import combinations
 
 import numpy as np
-from PySide6.QtCore import QRegularExpression, Signal
-from PySide6.QtGui import QRegularExpressionValidator, QValidator
 from PySide6.QtWidgets import (
-    QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
-    QPushButton, QVBoxLayout, QWidget,
+    QFileDialog, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout,
+    QWidget,
 )
 
 from engine import data
 from engine.runtime import available_devices
 from engine.vae import VAEConfig, VAEExperiment
 
-from ..worker import FAILED, FINISHED, PAUSED, RUNNING, BackgroundJob
+from ..worker import FAILED, FINISHED, PAUSED, BackgroundJob
 from .base import ExperimentPage
+from .vae_inputs import LogSpinBox, SizesEdit
 from .vae_views import N_INTERP, VAEViews
 
-HIDDEN_RANGE = (16, 1024)
+__all__ = ["VAEPage", "LogSpinBox", "SizesEdit"]
+
 DATASET_TITLES = {"digits": "Digits 8×8", **data.TITLES}
 FILE_FILTER = "vigui checkpoints (*.pt *.ckpt);;All files (*)"
 SCREENSHOT_STEPS = 1500
@@ -40,102 +39,6 @@ def default_threads() -> int:
     """Torch threads for training: leave a core to the GUI (2 cores: one thread)."""
     n = os.cpu_count() or 1
     return 1 if n <= 2 else min(n - 1, 8)
-
-
-class LogSpinBox(QDoubleSpinBox):
-    """A spin box for scale parameters: arrows walk 1, 2, 5, 10, ...; typing takes any
-    number in range, including "3e-4"."""
-
-    def __init__(self, lo: float, hi: float, value: float, parent=None):
-        super().__init__(parent)
-        self.setDecimals(8)
-        self.setRange(lo, hi)
-        self.setValue(value)
-        self.setKeyboardTracking(False)
-        ladder = []
-        for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1):
-            ladder += [m * 10.0 ** e for m in (1, 2, 5)]
-        self._ladder = [v for v in ladder if lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9)]
-
-    def textFromValue(self, value: float) -> str:
-        return f"{value:g}"
-
-    def valueFromText(self, text: str) -> float:
-        try:
-            return float(text.strip())
-        except ValueError:
-            return self.value()
-
-    def validate(self, text: str, pos: int):
-        s = text.strip()
-        try:
-            v = float(s)
-        except ValueError:
-            ok = re.fullmatch(r"[0-9]*\.?[0-9]*([eE][-+]?[0-9]*)?", s) is not None
-            return (QValidator.Intermediate if ok else QValidator.Invalid), text, pos
-        if self.minimum() <= v <= self.maximum():
-            return QValidator.Acceptable, text, pos
-        return QValidator.Intermediate, text, pos
-
-    def fixup(self, text: str) -> str:
-        return self.textFromValue(self.value())
-
-    def stepBy(self, steps: int) -> None:
-        v = self.value()
-        ladder = self._ladder
-        if steps > 0:
-            i = next((j for j, x in enumerate(ladder) if x > v * (1 + 1e-9)), len(ladder) - 1)
-            i = min(len(ladder) - 1, i + steps - 1)
-        else:
-            below = [j for j, x in enumerate(ladder) if x < v * (1 - 1e-9)]
-            i = max(0, (below[-1] if below else 0) + steps + 1)
-        self.setValue(ladder[i])
-
-
-class SizesEdit(QLineEdit):
-    """Hidden layer sizes as text: "256" or "512,256" (1 to 4 layers)."""
-
-    valueChanged = Signal(str)
-
-    def __init__(self, value: str, parent=None):
-        super().__init__(parent)
-        pattern = QRegularExpression(r"^\s*\d{0,4}(\s*,\s*\d{0,4}){0,3}\s*$")
-        self.setValidator(QRegularExpressionValidator(pattern, self))
-        self._last = ""
-        self.setValue(value)
-        self.editingFinished.connect(self._commit)
-
-    def value(self) -> str:
-        return self._last
-
-    def setValue(self, value) -> None:
-        if isinstance(value, (list, tuple)):
-            value = ",".join(str(int(v)) for v in value)
-        elif isinstance(value, float) and value.is_integer():
-            value = str(int(value))
-        self.setText(str(value))
-        self._commit()
-
-    def _commit(self) -> None:
-        text = ",".join(p.strip() for p in self.text().split(",") if p.strip())
-        if text != self.text():
-            self.setText(text)
-        if text != self._last:
-            self._last = text
-            self.valueChanged.emit(text)
-
-    def sizes(self) -> tuple[int, ...]:
-        """The sizes as a tuple; ValueError naming the problem if out of range."""
-        parts = [p for p in self._last.split(",") if p]
-        lo, hi = HIDDEN_RANGE
-        if not parts:
-            raise ValueError("Hidden sizes: give one size per layer, e.g. 256 or 512,256")
-        sizes = tuple(int(p) for p in parts)
-        bad = [s for s in sizes if not lo <= s <= hi]
-        if bad:
-            raise ValueError(f"Hidden sizes must be between {lo} and {hi} units per layer; "
-                             f"got {bad[0]}")
-        return sizes
 
 
 class VAEPage(ExperimentPage):
@@ -542,7 +445,8 @@ class VAEPage(ExperimentPage):
 
         def done(steps):
             if steps is not None:
-                self._latent_shown = None
+                self._interp_step = -1  # the path is decoded again with these weights
+                self._interp_time = 0.0
                 self.show_message(f"Loaded the weights of {path} (Adam restarts; the "
                                   "history so far stays).", error=False)
 

@@ -14,7 +14,7 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from ..widgets.plots import PALETTE, ImageView, colour, make_plot, mosaic, pen
+from ..widgets.plots import PALETTE, ImageView, colour, mosaic, pen
 
 MAX_CLASSES = 10
 N_INTERP = 10  # decoded images on the path from A to B
