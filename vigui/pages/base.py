@@ -305,7 +305,8 @@ class ExperimentPage(Page):
     def step_once(self) -> None:
         if self.runner is None or self.runner.state in (FINISHED, FAILED):
             self.reset()
-        self.runner.step_once()
+        if self.runner is not None:  # None: reset refused the parameters (message shown)
+            self.runner.step_once()
 
     def stop(self) -> None:
         if self.runner is not None:
