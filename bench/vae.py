@@ -139,13 +139,21 @@ def time_gui(ds, steps, app):
         draw = frames.append
     exp_holder = {}
 
+    from dataclasses import replace
+
+    from vigui.pages.vae import VAEPage, default_threads
+
+    threads_before = torch.get_num_threads()
+    # As the page builds it: torch leaves a core to the GUI thread.
+    config = replace(ours_config(ds.name), threads=default_threads())
+
     def factory():
-        exp = VAEExperiment(ours_config(ds.name), seed=0, dataset=ds)
+        exp = VAEExperiment(config, seed=0, dataset=ds)
         exp.step()  # warm-up, as for the others
         exp_holder["exp"] = exp
         return exp
 
-    runner = ExperimentRunner(factory)
+    runner = ExperimentRunner(factory, max_fps=VAEPage.max_fps, view_budget=VAEPage.view_budget)
     runner.snapshot_ready.connect(draw)
     while "exp" not in exp_holder:
         wait(10)
@@ -158,6 +166,7 @@ def time_gui(ds, steps, app):
     elapsed = time.perf_counter() - t0
     done = exp.steps - start_steps
     runner.close()
+    torch.set_num_threads(threads_before)
     view_share = runner.view_seconds / elapsed
     if page is not None:
         page.close_page()
@@ -178,8 +187,8 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     name = "fashion-mnist" if data.available().get("fashion-mnist") else "digits"
     ds = data.load(name)
-    train_x = torch.from_numpy(np.ascontiguousarray(ds.train_x.reshape(len(ds.train_x), -1)))
-    test_x = torch.from_numpy(np.ascontiguousarray(ds.test_x.reshape(len(ds.test_x), -1)))
+    train_x = torch.from_numpy(ds.train_x.reshape(len(ds.train_x), -1).copy())  # writable
+    test_x = torch.from_numpy(ds.test_x.reshape(len(ds.test_x), -1).copy())
     print(f"dataset {name}: {len(train_x):,} train / {len(test_x):,} test, "
           f"{train_x.shape[1]} pixels; torch {torch.__version__}, {torch.get_num_threads()} threads")
 
@@ -198,7 +207,8 @@ def main(argv=None):
     print(f"\nspeed, 784-400-20, batch 128, median of {args.repeats} x {args.speed_steps} steps:")
     for key, values in speeds.items():
         med = statistics.median(values)
-        print(f"  {key:18s} {med:9,.0f} samples/s   ratio to plain {med / base:5.2f}")
+        print(f"  {key:18s} {med:9,.0f} samples/s   ratio to plain {med / base:5.2f}"
+              f"   (runs: {', '.join(f'{v:,.0f}' for v in values)})")
     print(f"  (GUI run: snapshots took {100 * statistics.median(shares):.1f}% of the worker's time)")
 
     if args.epochs:

@@ -32,3 +32,21 @@ def isolated_settings(tmp_path, monkeypatch):
     for fmt in (QSettings.NativeFormat, QSettings.IniFormat):
         QSettings.setPath(fmt, QSettings.UserScope, str(tmp_path / "config"))
     yield
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """Small models run fastest on one thread; a second one only waits on a busy core."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from engine import data
+
+    return data.load("digits")

@@ -9,18 +9,7 @@ from engine import checkpoint, data
 from engine.checkpoint import CheckpointError
 from engine.vae import VAEConfig, VAEExperiment
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return data.load("digits")
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def make(digits, seed=0, steps=0, **kw):

@@ -6,25 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from engine import data
 from engine.runtime import NonFiniteError
 from engine.vae import VAE, VAEConfig, VAEExperiment, kl_to_prior
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models run fastest on one thread; a second one only waits on a busy core."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
-
-@pytest.fixture(scope="module")
-def digits():
-    return data.load("digits")
 
 
 def make(digits, seed=0, **kw):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.runtime import Experiment, Metrics, NonFiniteError
-from vigui.worker import FAILED, FINISHED, PAUSED, RUNNING, ExperimentRunner
+from vigui.worker import FAILED, FINISHED, PAUSED, ExperimentRunner
 
 
 class Counter(Experiment):

@@ -18,7 +18,7 @@ from typing import Any, Callable
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton,
-    QScrollArea, QSizePolicy, QSpinBox, QSplitter, QTextBrowser, QVBoxLayout, QWidget,
+    QScrollArea, QSpinBox, QSplitter, QTextBrowser, QVBoxLayout, QWidget,
     QAbstractButton,
 )
 
@@ -218,6 +218,10 @@ class ExperimentPage(Page):
 
     #: reset automatically when one of these parameters changes (e.g. K, N)
     reset_on_change = True
+    #: frame cap and the share of time views may take (see vigui/worker.py); heavy
+    #: training pages lower both so the steps keep the CPU
+    max_fps = 30.0
+    view_budget = 0.15
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -273,7 +277,8 @@ class ExperimentPage(Page):
         except ValueError as exc:
             self.show_message(str(exc))
             return
-        runner = ExperimentRunner(factory, parent=self)
+        runner = ExperimentRunner(factory, max_fps=self.max_fps, view_budget=self.view_budget,
+                                  parent=self)
         runner.snapshot_ready.connect(self._on_snapshot)
         runner.failed.connect(self._on_failed)
         runner.state_changed.connect(self._on_state)

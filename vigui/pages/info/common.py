@@ -8,7 +8,7 @@ from typing import Sequence
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from engine.info import GAME_COLOURS, QuestionNode
 
@@ -59,6 +59,20 @@ def summary_label() -> QLabel:
     label.setStyleSheet(SUMMARY_STYLE)
     label.setTextInteractionFlags(Qt.TextSelectableByMouse)
     return label
+
+
+def outcomes_row(lo: int, hi: int, value: int, tip: str) -> tuple[QWidget, QSpinBox]:
+    """An "Outcomes n" row: a range-limited spin box in a one-line form."""
+    box = QSpinBox()
+    box.setRange(lo, hi)
+    box.setValue(value)
+    box.setKeyboardTracking(False)
+    box.setToolTip(tip)
+    row = QWidget()
+    form = QFormLayout(row)
+    form.setContentsMargins(0, 0, 0, 0)
+    form.addRow("Outcomes n", box)
+    return row, box
 
 
 def group(title: str, *widgets: QWidget) -> QGroupBox:

@@ -5,7 +5,7 @@ import math
 
 import pyqtgraph as pg
 from PySide6.QtWidgets import (
-    QFormLayout, QGridLayout, QHBoxLayout, QPushButton, QSpinBox, QVBoxLayout, QWidget,
+    QGridLayout, QHBoxLayout, QPushButton, QVBoxLayout, QWidget,
 )
 
 from engine.info import (GAME1, GAME2, GAME_COLOURS, cross_entropy, entropy, expected_questions,
@@ -13,8 +13,8 @@ from engine.info import (GAME1, GAME2, GAME_COLOURS, cross_entropy, entropy, exp
 
 from ...widgets.distribution_editor import DistributionEditor, DraggableBars, as_distribution
 from ...widgets.plots import colour
-from .common import (QuestionTreeView, Section, bar_colours, fmt, group, small_font, static_plot,
-                     summary_label)
+from .common import (QuestionTreeView, Section, bar_colours, fmt, group, outcomes_row, small_font,
+                     static_plot, summary_label)
 
 MIN_N, MAX_N = 2, 12
 COINS = list(GAME_COLOURS)
@@ -47,15 +47,7 @@ class DivergenceSection(Section):
         self._presetting = False
 
         # -- controls -----------------------------------------------------------------
-        self.n_box = QSpinBox()
-        self.n_box.setRange(MIN_N, MAX_N)
-        self.n_box.setValue(4)
-        self.n_box.setKeyboardTracking(False)
-        self.n_box.setToolTip("Number of outcomes of p and q (2 to 12)")
-        n_row = QWidget()
-        form = QFormLayout(n_row)
-        form.setContentsMargins(0, 0, 0, 0)
-        form.addRow("Outcomes n", self.n_box)
+        n_row, self.n_box = outcomes_row(MIN_N, MAX_N, 4, "Number of outcomes of p and q (2 to 12)")
         self.controls_layout.addWidget(n_row)
 
         games = QWidget()

@@ -5,13 +5,13 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QFormLayout, QGridLayout, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QPushButton, QVBoxLayout, QWidget
 
 from engine.info import GAME1, GAME2, GAME_COLOURS, binary_entropy, entropy
 
 from ...widgets.distribution_editor import DistributionEditor, DraggableBars, as_distribution
 from ...widgets.plots import colour, pen
-from .common import Section, bar_colours, fmt, group, small_font, static_plot, summary_label
+from .common import Section, bar_colours, fmt, group, outcomes_row, small_font, static_plot, summary_label
 
 MIN_N, MAX_N = 2, 12
 
@@ -39,15 +39,7 @@ class EntropySection(Section):
 
     def build(self) -> None:
         # -- controls -----------------------------------------------------------------
-        self.n_box = QSpinBox()
-        self.n_box.setRange(MIN_N, MAX_N)
-        self.n_box.setValue(6)
-        self.n_box.setKeyboardTracking(False)
-        self.n_box.setToolTip("Number of outcomes (2 to 12)")
-        n_row = QWidget()
-        form = QFormLayout(n_row)
-        form.setContentsMargins(0, 0, 0, 0)
-        form.addRow("Outcomes n", self.n_box)
+        n_row, self.n_box = outcomes_row(MIN_N, MAX_N, 6, "Number of outcomes (2 to 12)")
         self.controls_layout.addWidget(n_row)
 
         presets = QWidget()
