@@ -123,6 +123,14 @@ def test_separate_processes_start_and_close_mid_run():
         assert "Traceback" not in result.stderr
 
 
+def test_close_mid_training_on_the_vae_page_exits_0():
+    env = {"QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": os.environ["XDG_CONFIG_HOME"]}
+    for _ in range(3):
+        result = run(["-m", "vigui", "--page", "vae", "--run", "--quit-after", "2.5"], env=env)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "Traceback" not in result.stderr and "QThread" not in result.stderr
+
+
 def test_unknown_page_is_a_clear_error():
     result = run(["-m", "vigui", "--page", "nope"], env={"QT_QPA_PLATFORM": "offscreen"})
     assert result.returncode == 2 and "unknown page" in result.stderr

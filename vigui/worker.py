@@ -216,6 +216,7 @@ class ExperimentRunner(QObject):
             if finished:
                 return
             if not want_step:
+                self._post("progress", exp.steps, 0.0)  # the status bar shows the final count
                 self._post("state", PAUSED if exp.steps else IDLE)
                 self._wake.wait()
                 self._wake.clear()
