@@ -173,3 +173,15 @@ def test_cli_vae_missing_dataset_is_clear(tmp_path):
                  env={"VIGUI_DATA_DIR": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path)})
     assert result.returncode == 2
     assert "--download" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(not __import__("shutil").which("xvfb-run"),
+                    reason="xvfb-run not installed (apt-get install xvfb xauth)")
+def test_real_window_under_xvfb(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "DISPLAY")}
+    result = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1400x900x24", PY, "-m", "vigui",
+                             "--screenshot", str(tmp_path), "--pages", "cavi"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    image = QImage(str(tmp_path / "cavi.png"))
+    assert image.width() == 1280 and image.height() == 800

@@ -158,6 +158,24 @@ def test_save_and_reopen_gives_the_same_model(page, qtbot, tmp_path):
     page.pause()
 
 
+def test_opens_a_checkpoint_written_by_the_cli(page, qtbot, tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "cli.pt"
+    result = subprocess.run([sys.executable, "-m", "engine", "vae", "--dataset", "digits",
+                             "--latent", "3", "--hidden", "48", "--epochs", "1", "--threads", "1",
+                             "--iw-k", "2", "--quiet", "--out", str(path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    built(page, qtbot)
+    page.open_model(str(path))
+    qtbot.waitUntil(lambda: "Opened" in message(page), timeout=10_000)
+    opened = built(page, qtbot)
+    assert opened.steps == 12 and opened.config.latent == 3
+    assert page.param("latent") == 3 and page.param("hidden") == "48"
+
+
 def test_bad_files_leave_the_model_running(page, qtbot, tmp_path):
     exp = built(page, qtbot)
     runner = page.runner
