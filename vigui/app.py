@@ -48,26 +48,33 @@ def main(argv=None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("vigui")
     app.setApplicationName("vigui")
+    from .pages import available
     from .window import MainWindow
 
-    window = MainWindow(fresh=bool(args.screenshot))
     if args.screenshot:
+        window = MainWindow(fresh=True)
         w, h = (int(v) for v in args.size.lower().split("x"))
         window.resize(w, h)
         ids = args.pages.split(",") if args.pages else None
         return window.save_screenshots(Path(args.screenshot), ids)
-    if args.page:
-        try:
-            window.open_page(args.page)
-        except ValueError as exc:
-            print(f"vigui: {exc}", file=sys.stderr)
-            return 2
-    window.show()
-    if args.run:
-        window.run_current()
-    if args.quit_after is not None:
-        from PySide6.QtCore import QTimer
+    if args.page and args.page not in {spec.page_id for spec in available()}:
+        print(f"vigui: unknown page {args.page!r}; available: "
+              f"{', '.join(spec.page_id for spec in available())}", file=sys.stderr)
+        return 2
 
+    from PySide6.QtCore import QTimer
+
+    # The window shows first; the page (which may import torch, ~1 s) is built just after.
+    window = MainWindow(open_initial=False)
+    window.show()
+
+    def open_first_page():
+        window.open_page(args.page or window.initial_page)
+        if args.run:
+            window.run_current()
+
+    QTimer.singleShot(50, open_first_page)
+    if args.quit_after is not None:
         QTimer.singleShot(int(args.quit_after * 1000), window.close)
     code = app.exec()
     return int(code)

@@ -19,7 +19,7 @@ from .pages.base import ExperimentPage, Page
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, fresh: bool = False):
+    def __init__(self, fresh: bool = False, open_initial: bool = True):
         super().__init__()
         self.setWindowTitle("vigui — a tour of variational inference")
         self.fresh = fresh  # True: ignore and do not write settings (screenshots, tests)
@@ -56,8 +56,10 @@ class MainWindow(QMainWindow):
             if isinstance(geometry, QByteArray):
                 self.restoreGeometry(geometry)
         last = None if fresh else self.settings.value("window/page")
-        self.open_page(last if last in {s.page_id for s in self.specs} else
-                       (self.specs[0].page_id if self.specs else None))
+        self.initial_page = (last if last in {s.page_id for s in self.specs} else
+                             (self.specs[0].page_id if self.specs else None))
+        if open_initial:
+            self.open_page(self.initial_page)
 
     # -- menus and shortcuts -------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -140,6 +142,9 @@ class MainWindow(QMainWindow):
             if isinstance(previous, ExperimentPage):
                 previous.pause()  # one chapter computes at a time
             self.stack.setCurrentWidget(page)
+        running = isinstance(page, ExperimentPage)  # instant pages have no steps to count
+        for label in (self._device, self._steps, self._rate):
+            label.setVisible(running)
         self._on_status(getattr(page, "device", "–"), 0, 0.0)
         page.activate()
 
