@@ -97,13 +97,12 @@ def test_frames_are_throttled(make_runner, qtbot):
     exp = Counter()
     runner = make_runner(exp, max_fps=30)
     runner.play()
-    time.sleep(0.6)
-    qtbot.wait(50)
+    qtbot.wait(600)  # the GUI is free to draw every frame it is sent
     runner.pause()
     qtbot.wait(100)
     # Thousands of steps, but at most ~30 frames a second (+ the first and the last).
     assert exp.steps > 500
-    assert len(runner.frames) <= 0.7 * 30 + 4
+    assert 3 <= len(runner.frames) <= 0.8 * 30 + 4
 
 
 def test_exception_becomes_message_and_run_stops(make_runner, qtbot):
@@ -161,7 +160,7 @@ def test_heavy_views_respect_the_time_budget(make_runner, qtbot):
     exp = Counter(step_s=0.0005, heavy_s=0.02)
     runner = make_runner(exp, view_budget=0.2, heavy_min_interval=0.05)
     runner.play()
-    time.sleep(1.0)
+    qtbot.wait(1000)  # the GUI draws frames meanwhile; heavy views ride on frames
     runner.pause()
     qtbot.wait(100)
     assert 2 <= exp.heavy_calls <= 1.0 / 0.18 + 3
