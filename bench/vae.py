@@ -6,9 +6,12 @@ Adam 1e-3, batch 128):
 
 1. plain   — a minimal PyTorch loop of that model (tensor indexing, no DataLoader);
 2. headless — vigui's VAEExperiment stepped in a loop;
-3. GUI     — the same experiment driven by the GUI's ExperimentRunner on its worker
-             thread, with the real VAE page's views redrawn from its snapshots
-             (offscreen Qt), heavy views (latent scatter of 10,000 test points) included.
+3. GUI     — the same experiment driven by a GUI runner, with the real VAE page's views
+             redrawn from its snapshots (offscreen Qt), heavy views (latent scatter of
+             10,000 test points) included: the thread runner (ExperimentRunner, the
+             page's thread count) and the process runner (ProcessRunner, a spawned
+             child, 1 and 2 torch threads); also frames drawn per second and the worst
+             stall of a 20 ms GUI timer, so the variants draw comparably.
 
 Prints samples/s and the ratios to the plain loop (median over alternating repeats),
 then, with --epochs N (default 10), trains plain and headless for N epochs each and
@@ -123,56 +126,70 @@ def time_headless(ds, steps):
     return steps * 128 / (time.perf_counter() - t0)
 
 
-def time_gui(ds, steps, app):
-    """Our trainer on the GUI worker thread, the VAE page drawing every snapshot it gets."""
+def time_gui(ds, steps, app, runner="thread", threads=None):
+    """Our trainer driven by a GUI runner, the real VAE page drawing every snapshot it gets.
+
+    runner: "thread" (ExperimentRunner, a Python thread of this process) or "process"
+    (ProcessRunner, a spawned child process that loads the dataset itself). threads:
+    torch threads of the trainer (default: the page's choice). Timed between two
+    progress events, as the GUI sees them: from the first step after play (the warm-up
+    step) to the first report at or past ``steps`` more.
+    """
+    from dataclasses import replace
+    from functools import partial
+
+    from vigui.pages.vae import VAEPage, default_threads
+    from vigui.process_runner import ProcessRunner
     from vigui.window import wait
     from vigui.worker import ExperimentRunner
 
-    try:
-        from vigui.pages.vae import VAEPage
-        page = VAEPage()
-        page.resize(1280, 800)
-        page.show()
-        draw = page.render
-    except ImportError:  # the page is not there: count frames only
-        page, frames = None, []
-        draw = frames.append
-    exp_holder = {}
-
-    from dataclasses import replace
-
-    from vigui.pages.vae import VAEPage, default_threads
-
+    page = VAEPage()
+    page.resize(1280, 800)
+    page.show()
     threads_before = torch.get_num_threads()
-    # As the page builds it: torch leaves a core to the GUI thread.
-    config = replace(ours_config(ds.name), threads=default_threads())
-
-    def factory():
-        exp = VAEExperiment(config, seed=0, dataset=ds)
-        exp.step()  # warm-up, as for the others
-        exp_holder["exp"] = exp
-        return exp
-
-    runner = ExperimentRunner(factory, max_fps=VAEPage.max_fps, view_budget=VAEPage.view_budget)
-    runner.snapshot_ready.connect(draw)
-    while "exp" not in exp_holder:
+    config = replace(ours_config(ds.name), threads=threads or default_threads())
+    if runner == "process":
+        gui = ProcessRunner(partial(VAEExperiment, config, seed=0),
+                            max_fps=VAEPage.max_fps, view_budget=VAEPage.view_budget)
+    else:
+        gui = ExperimentRunner(lambda: VAEExperiment(config, seed=0, dataset=ds),
+                               max_fps=VAEPage.max_fps, view_budget=VAEPage.view_budget)
+    gui.snapshot_ready.connect(page.render)
+    drawn = []
+    gui.snapshot_ready.connect(lambda _: drawn.append(time.perf_counter()))
+    # GUI responsiveness: how late a 20 ms timer fires (the worst gap between ticks).
+    from PySide6.QtCore import QTimer
+    ticks = []
+    probe = QTimer()
+    probe.setInterval(20)
+    probe.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    marks = []
+    gui.progress.connect(lambda n, rate: marks.append((time.perf_counter(), n)))
+    ready = []
+    gui.ready.connect(ready.append)
+    t_start = time.perf_counter()
+    while not ready:
         wait(10)
-    exp = exp_holder["exp"]
-    start_steps = exp.steps
-    t0 = time.perf_counter()
-    runner.play()
-    while exp.steps < start_steps + steps:
+    startup = time.perf_counter() - t_start
+    gui.play()
+    probe.start()
+    while not marks or marks[-1][1] < 1 + steps:
         wait(5)
-    elapsed = time.perf_counter() - t0
-    done = exp.steps - start_steps
-    runner.close()
+    first = next(m for m in marks if m[1] >= 1)
+    last = marks[-1]
+    elapsed = last[0] - first[0]
+    speed = (last[1] - first[1]) * 128 / elapsed
+    view_seconds = gui.view_seconds
+    probe.stop()
+    fps = sum(first[0] <= t <= last[0] for t in drawn) / elapsed
+    inside = [t for t in ticks if first[0] <= t <= last[0]]
+    worst_gap = max((b - a for a, b in zip(inside, inside[1:])), default=0.0)
+    gui.close()
     torch.set_num_threads(threads_before)
-    view_share = runner.view_seconds / elapsed
-    if page is not None:
-        page.close_page()
-        page.close()
-        page.deleteLater()
-    return done * 128 / elapsed, view_share
+    page.close_page()
+    page.close()
+    page.deleteLater()
+    return speed, view_seconds / elapsed, startup, fps, worst_gap
 
 
 def main(argv=None):
@@ -194,22 +211,41 @@ def main(argv=None):
 
     from PySide6.QtWidgets import QApplication
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    from vigui.pages.vae import default_threads
 
-    speeds = {"plain": [], "headless": [], "GUI + live views": []}
-    shares = []
+    n_threads = default_threads()
+    variants = [("thread", n_threads), ("process", n_threads)]
+    for t in sorted({1, 2, max(1, (os.cpu_count() or 1) - 1)} - {n_threads}):
+        variants.append(("process", t))
+    speeds = {"plain": [], "headless": []}
+    speeds.update({f"GUI {kind} {t} thr": [] for kind, t in variants})
+    shares = {key: [] for key in speeds}
+    startups = {key: [] for key in speeds}
+    fpss = {key: [] for key in speeds}
+    gaps = {key: [] for key in speeds}
     for r in range(args.repeats):
         speeds["plain"].append(time_plain(train_x, args.speed_steps))
         speeds["headless"].append(time_headless(ds, args.speed_steps))
-        gui, share = time_gui(ds, args.speed_steps, app)
-        speeds["GUI + live views"].append(gui)
-        shares.append(share)
+        for kind, t in variants:
+            speed, share, startup, fps, gap = time_gui(ds, args.speed_steps, app, kind, t)
+            key = f"GUI {kind} {t} thr"
+            speeds[key].append(speed)
+            shares[key].append(share)
+            startups[key].append(startup)
+            fpss[key].append(fps)
+            gaps[key].append(gap)
     base = statistics.median(speeds["plain"])
     print(f"\nspeed, 784-400-20, batch 128, median of {args.repeats} x {args.speed_steps} steps:")
     for key, values in speeds.items():
         med = statistics.median(values)
-        print(f"  {key:18s} {med:9,.0f} samples/s   ratio to plain {med / base:5.2f}"
-              f"   (runs: {', '.join(f'{v:,.0f}' for v in values)})")
-    print(f"  (GUI run: snapshots took {100 * statistics.median(shares):.1f}% of the worker's time)")
+        extra = ""
+        if startups[key]:
+            extra = (f"   views {100 * statistics.median(shares[key]):.1f}% of the trainer's time,"
+                     f" start {statistics.median(startups[key]):.1f} s,"
+                     f" {statistics.median(fpss[key]):.1f} frames/s drawn,"
+                     f" worst GUI stall {1000 * statistics.median(gaps[key]):.0f} ms")
+        print(f"  {key:20s} {med:9,.0f} samples/s   ratio to plain {med / base:5.2f}"
+              f"   (runs: {', '.join(f'{v:,.0f}' for v in values)}){extra}")
 
     if args.epochs:
         steps = args.epochs * -(-len(train_x) // 128)

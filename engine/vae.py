@@ -543,12 +543,13 @@ class VAEExperiment(Experiment):
                    "noise_rng": self._noise.get_state()})
 
     @classmethod
-    def load(cls, path: str | os.PathLike, dataset=None,
-             device: str | None = None) -> "VAEExperiment":
+    def load(cls, path: str | os.PathLike, dataset=None, device: str | None = None,
+             threads: int | None = None) -> "VAEExperiment":
         """Resume a saved run: same config, weights, Adam state, metrics and position.
 
         ``device`` overrides the saved one; if None and the saved device is not
-        available here (a GPU run opened on a CPU machine), "auto" is used."""
+        available here (a GPU run opened on a CPU machine), "auto" is used. ``threads``
+        (torch threads) overrides the saved setting when given."""
         ckpt = checkpoint.load(path, kind="vae")
         try:
             config = VAEConfig.from_dict(ckpt["config"])
@@ -559,6 +560,8 @@ class VAEExperiment(Experiment):
                     device = "auto"
             if device is not None:
                 config = dataclasses.replace(config, device=device)
+            if threads is not None:
+                config = dataclasses.replace(config, threads=threads)
             config.validate()
         except (TypeError, ValueError) as exc:
             raise checkpoint.CheckpointError(f"{path}: invalid VAE config ({exc})") from exc

@@ -28,10 +28,28 @@ def page(qtbot):
     page.close_page()
 
 
+class Remote:
+    """The page's experiment as the tests see it: it trains in the runner's child
+    process, so ``steps`` is the last count the runner reported and ``config`` is
+    fetched once through ``runner.call``."""
+
+    def __init__(self, page, qtbot):
+        self.runner = page.runner
+        self.runner.progress.connect(self._on_progress)
+        self.config, self._steps = on_worker(page, qtbot, lambda e: (e.config, e.steps))
+
+    def _on_progress(self, steps, rate):
+        self._steps = steps
+
+    @property
+    def steps(self):
+        return self._steps
+
+
 def built(page, qtbot):
-    qtbot.waitUntil(lambda: page.runner is not None and page.runner.experiment is not None,
-                    timeout=10_000)
-    return page.runner.experiment
+    """Wait for the page's experiment to be built; a Remote view of it."""
+    qtbot.waitUntil(lambda: page.runner is not None, timeout=10_000)
+    return Remote(page, qtbot)
 
 
 def train(page, qtbot, steps):
@@ -47,8 +65,10 @@ def train(page, qtbot, steps):
 
 
 def on_worker(page, qtbot, fn):
-    """Run fn(experiment) on the runner's thread (the page's only way in) and wait."""
+    """Run fn(experiment) where it lives (the page's only way in) and wait. Before the
+    experiment is built the call waits for it; a failed build answers None."""
     box = []
+    assert page.runner is not None
     page.runner.call(fn, on_done=box.append, on_error=lambda m: box.append(RuntimeError(m)))
     qtbot.waitUntil(lambda: bool(box), timeout=10_000)
     if isinstance(box[0], Exception):
@@ -119,7 +139,8 @@ def test_two_clicks_decode_a_path(page, qtbot):
     assert strip.shape == (8, 10 * 9 - 1)
     assert len(page.views.latent_path["stars"].data) == 2
     assert len(page.views.manifold_path["stars"].data) == 2
-    expected = on_worker(page, qtbot, lambda exp: exp.interpolate(page._point_a, (1.5, -0.5), 10))
+    a = page._point_a  # the function travels to the child process: no page in it
+    expected = on_worker(page, qtbot, lambda exp: exp.interpolate(a, (1.5, -0.5), 10))
     np.testing.assert_allclose(strip[:, :8], expected[0], atol=1e-6)
 
     # After Stop the model still answers: a new pair decodes.
@@ -143,7 +164,7 @@ def test_save_and_reopen_gives_the_same_model(page, qtbot, tmp_path):
 
     page._param_widgets["seed"].setValue(7)  # a different, fresh model
     fresh = built(page, qtbot)
-    assert fresh is not exp and fresh.steps == 0
+    assert fresh.runner is not exp.runner and fresh.steps == 0
 
     page.open_model(str(path))
     qtbot.waitUntil(lambda: "Opened" in message(page), timeout=10_000)
@@ -202,7 +223,7 @@ def test_bad_files_leave_the_model_running(page, qtbot, tmp_path):
                           seed=1)
     other_latent = tmp_path / "latent3.pt"
     other.save(other_latent)
-    weights_before = on_worker(page, qtbot, lambda e: e.model.mu_head.weight.clone())
+    weights_before = on_worker(page, qtbot, lambda e: e.model.mu_head.weight.detach().clone())
     page.clear_message()
     page.load_weights(str(other_latent))
     qtbot.waitUntil(lambda: "Could not load weights" in message(page), timeout=10_000)
@@ -220,7 +241,7 @@ def test_bad_files_leave_the_model_running(page, qtbot, tmp_path):
     same.save(same_path)
     page.load_weights(str(same_path))
     qtbot.waitUntil(lambda: "Loaded the weights" in message(page), timeout=10_000)
-    got = on_worker(page, qtbot, lambda e: e.model.mu_head.weight.clone())
+    got = on_worker(page, qtbot, lambda e: e.model.mu_head.weight.detach().clone())
     torch.testing.assert_close(got, same.model.mu_head.weight)
 
 
@@ -246,7 +267,7 @@ def test_changing_latent_dim_resets_and_projects(page, qtbot):
     page._param_widgets["latent"].setValue(4)
     assert page.runner is not old and not old.is_alive
     new = built(page, qtbot)
-    assert new is not exp and new.config.latent == 4 and new.steps == 0
+    assert new.runner is not exp.runner and new.config.latent == 4 and new.steps == 0
     page.step_once()
     qtbot.waitUntil(lambda: "PCA" in page.views.latent_plot.titleLabel.text, timeout=5000)
     assert not page.views.manifold_widget.isVisible()
@@ -378,7 +399,7 @@ def test_download_with_mocked_fetch_reports_progress_and_cancels(page, qtbot, no
 def test_screenshot_state(page, qtbot):
     page.prepare_screenshot()
     qtbot.waitUntil(page.screenshot_ready, timeout=30_000)
-    exp = page.runner.experiment
+    exp = built(page, qtbot)
     assert exp.steps >= 1500 and page.runner.state == PAUSED
     assert exp.config.dataset == "digits" and exp.config.latent == 2
     assert page.interpolation_shown and latent_points(page) == N_TEST_DIGITS

@@ -24,21 +24,28 @@ worker; the loop below is short and owns those policies in one place.
 """
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 import time
-import traceback
-from collections import deque
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from engine.runtime import Experiment, NonFiniteError
+from engine.runtime import Experiment
 
-IDLE, RUNNING, PAUSED, FINISHED, FAILED = "idle", "running", "paused", "finished", "failed"
+from .loop import FAILED, FINISHED, IDLE, PAUSED, RUNNING, RunLoop, describe as _describe
+
+__all__ = ["IDLE", "RUNNING", "PAUSED", "FINISHED", "FAILED", "RunnerBase", "ExperimentRunner",
+           "BackgroundJob"]
 
 
-class ExperimentRunner(QObject):
+class RunnerBase(QObject):
+    """Signals, call bookkeeping and event delivery shared by the thread runner (here)
+    and the process runner (:mod:`vigui.process_runner`). Subclasses implement
+    ``_command(name, *args)``, ``_send_call(fn, token)``, ``_next_event()`` (None when
+    there is none), ``close`` and ``is_alive``."""
+
     #: dict: the experiment's snapshot, merged with its latest heavy snapshot.
     snapshot_ready = Signal(object)
     #: (steps, steps per second over the last second or so)
@@ -50,274 +57,141 @@ class ExperimentRunner(QObject):
     #: the experiment has been built (device string)
     ready = Signal(str)
 
-
-    def __init__(self, factory: Callable[[], Experiment], *, max_fps: float = 30.0,
-                 view_budget: float = 0.15, heavy_min_interval: float = 0.5, parent=None):
+    def __init__(self, *, max_fps: float = 30.0, view_budget: float = 0.15,
+                 heavy_min_interval: float = 0.5, parent=None):
         super().__init__(parent)
-        self._factory = factory
-        self.experiment: Experiment | None = None
         self.max_fps = max_fps
         self.view_budget = view_budget
         self.heavy_min_interval = heavy_min_interval
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._frame_pending = False
-        self._playing = False
-        self._step_requests = 0
-        self._closing = False
-        self._target_rate: float | None = None
-        self._requests: deque = deque()
-        self._finished = False
         self.state = IDLE
-        self._posted_state = IDLE
         self.view_seconds = 0.0  # time spent building snapshots (measured, for benches)
-        self._render_cost = 0.0  # smoothed seconds the GUI takes to draw one frame
-        self._events: queue.SimpleQueue = queue.SimpleQueue()
+        self._closing = False
+        self._tokens = itertools.count()
+        self._callbacks: dict[int, tuple] = {}
         self._pump = QTimer(self)
         self._pump.setInterval(10)
         self._pump.timeout.connect(self._drain)
         self._pump.start()
-        self._thread = threading.Thread(target=self._loop, name="vigui-experiment", daemon=False)
-        self._thread.start()
+
+    def _loop_options(self) -> dict:
+        return {"max_fps": self.max_fps, "view_budget": self.view_budget,
+                "heavy_min_interval": self.heavy_min_interval}
 
     # -- commands from the GUI thread -------------------------------------------------
     def play(self) -> None:
-        with self._lock:
-            if not self._finished:
-                self._playing = True
-        self._wake.set()
+        self._command("play")
 
     def pause(self) -> None:
-        with self._lock:
-            self._playing = False
-        self._wake.set()
+        self._command("pause")
 
     def step_once(self) -> None:
-        with self._lock:
-            if not self._finished:
-                self._playing = False
-                self._step_requests += 1
-        self._wake.set()
+        self._command("step_once")
 
     def stop(self) -> None:
         """End the run; the experiment stays for inspection (requests still served)."""
-        with self._lock:
-            self._playing = False
-            self._step_requests = 0
-            self._finished = True
-        self._post("state", FINISHED)
-        self._wake.set()
+        self._command("stop")
 
     def set_rate(self, steps_per_s: float | None) -> None:
         """Limit the step rate (None: as fast as possible)."""
-        self._target_rate = steps_per_s if steps_per_s and steps_per_s > 0 else None
-        self._wake.set()
+        self._command("set_rate", steps_per_s)
 
     def call(self, fn: Callable[[Experiment], Any], on_done: Callable[[Any], None] | None = None,
              on_error: Callable[[str], None] | None = None) -> None:
-        """Run ``fn(experiment)`` on the worker thread between steps; ``on_done(result)``
+        """Run ``fn(experiment)`` where the experiment lives, between steps; ``on_done(result)``
         is then called on the GUI thread (``on_error(message)`` if it raised)."""
-        self._requests.append((fn, on_done, on_error))
-        self._wake.set()
+        token = next(self._tokens)
+        self._callbacks[token] = (on_done, on_error)
+        self._send_call(fn, token)
 
     def request_frame(self) -> None:
         """Ask for a fresh snapshot now (e.g. after a view setting changed)."""
-        self.call(lambda exp: None, lambda _: None)
+        self.call(_nothing)
+
+    def process_events(self) -> None:
+        """Deliver pending events now (tests and benchmarks; normally a timer does it)."""
+        self._drain()
+
+    # -- GUI-thread side ---------------------------------------------------------------
+    def _drain(self) -> None:
+        """Turn the experiment's events into signals, on the GUI thread."""
+        while not self._closing:
+            event = self._next_event()
+            if event is None:
+                return
+            self._dispatch(*event)
+
+    def _dispatch(self, kind: str, args: tuple) -> None:
+        if kind == "frame":
+            snap, self.view_seconds = args
+            t0 = time.perf_counter()
+            try:
+                self.snapshot_ready.emit(snap)
+            finally:
+                self._command("frame_drawn", time.perf_counter() - t0)
+        elif kind == "state":
+            if args[0] != self.state:
+                self.state = args[0]
+                self.state_changed.emit(args[0])
+        elif kind == "progress":
+            self.progress.emit(*args)
+        elif kind == "failed":
+            self.failed.emit(args[0])
+        elif kind == "ready":
+            self.ready.emit(args[0])
+        elif kind == "result":
+            token, ok, value = args
+            on_done, on_error = self._callbacks.pop(token, (None, None))
+            callback = on_done if ok else on_error
+            if callback is not None:
+                callback(value)
+
+
+def _nothing(exp) -> None:
+    return None
+
+
+class ExperimentRunner(RunnerBase):
+    """Runs the experiment on a Python thread of this process (see :class:`RunLoop`)."""
+
+    def __init__(self, factory: Callable[[], Experiment], *, max_fps: float = 30.0,
+                 view_budget: float = 0.15, heavy_min_interval: float = 0.5, parent=None):
+        super().__init__(max_fps=max_fps, view_budget=view_budget,
+                         heavy_min_interval=heavy_min_interval, parent=parent)
+        self._events: queue.SimpleQueue = queue.SimpleQueue()
+        self._loop = RunLoop(factory, self._put, **self._loop_options())
+        self._thread = threading.Thread(target=self._loop.run, name="vigui-experiment", daemon=False)
+        self._thread.start()
+
+    @property
+    def experiment(self) -> Experiment | None:
+        return self._loop.experiment
+
+    def _put(self, kind: str, *args) -> None:
+        self._events.put((kind, args))
+
+    def _command(self, name: str, *args) -> None:
+        getattr(self._loop, name)(*args)
+
+    def _send_call(self, fn, token) -> None:
+        self._loop.call(fn, token)
+
+    def _next_event(self):
+        try:
+            return self._events.get_nowait()
+        except queue.Empty:
+            return None
 
     def close(self, timeout: float = 10.0) -> bool:
         """Stop the thread and wait for it. Returns False if it did not end in time."""
         self._closing = True
         self._pump.stop()
-        self._wake.set()
+        self._loop.close()
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
     @property
     def is_alive(self) -> bool:
         return self._thread.is_alive()
-
-    # -- GUI-thread side ---------------------------------------------------------------
-    def _post(self, kind: str, *args) -> None:
-        if kind == "state":  # only changes travel
-            if args[0] == self._posted_state:
-                return
-            self._posted_state = args[0]
-        self._events.put((kind, args))
-
-    def _drain(self) -> None:
-        """Turn the worker's events into signals, on the GUI thread."""
-        while not self._closing:
-            try:
-                kind, args = self._events.get_nowait()
-            except queue.Empty:
-                return
-            if kind == "frame":
-                t0 = time.perf_counter()
-                try:
-                    self.snapshot_ready.emit(args[0])
-                finally:
-                    # Drawing shares the CPU with the steps: its cost spaces the frames too.
-                    self._render_cost = 0.8 * self._render_cost + 0.2 * (time.perf_counter() - t0)
-                    self._frame_pending = False
-            elif kind == "state":
-                if args[0] != self.state:
-                    self.state = args[0]
-                    self.state_changed.emit(args[0])
-            elif kind == "progress":
-                self.progress.emit(*args)
-            elif kind == "failed":
-                self.failed.emit(args[0])
-            elif kind == "ready":
-                self.ready.emit(args[0])
-            elif kind == "result":
-                callback, value = args
-                if callback is not None:
-                    callback(value)
-
-    def process_events(self) -> None:
-        """Deliver pending events now (tests and benchmarks; normally a timer does it)."""
-        self._drain()
-
-    # -- the worker thread ----------------------------------------------------------------
-    def _loop(self) -> None:
-        try:
-            self.experiment = self._factory()
-        except Exception as exc:  # a bad config or dataset: tell the page, keep the app up
-            self._fail(exc)
-            self._serve_until_closed()
-            return
-        self._post("ready", getattr(self.experiment, "device", "cpu"))
-        self._emit_frame(force=True)
-        self._run()
-        self._serve_until_closed()
-
-    def _serve_until_closed(self) -> None:
-        while not self._closing:
-            self._serve_requests()
-            self._wake.wait(0.5)
-            self._wake.clear()
-        self._requests.clear()
-
-    def _run(self) -> None:
-        exp = self.experiment
-        self._next_frame = 0.0
-        self._next_heavy = 0.0
-        self._heavy: dict = {}
-        rate_window: deque = deque(maxlen=256)
-        last_progress = 0.0
-        while not self._closing:
-            self._serve_requests()
-            with self._lock:
-                want_step = self._playing or self._step_requests > 0
-                single = not self._playing and self._step_requests > 0
-                if single:
-                    self._step_requests -= 1
-                finished = self._finished
-            if finished:
-                return
-            if not want_step:
-                self._post("progress", exp.steps, 0.0)  # the status bar shows the final count
-                self._post("state", PAUSED if exp.steps else IDLE)
-                self._wake.wait()
-                self._wake.clear()
-                continue
-            self._post("state", RUNNING)
-            t0 = time.perf_counter()
-            try:
-                exp.step()
-            except Exception as exc:
-                self._fail(exc)
-                self._emit_frame(force=True)
-                return
-            now = time.perf_counter()
-            rate_window.append(now)
-            if now - last_progress > 0.25 or single:
-                last_progress = now
-                span = rate_window[-1] - rate_window[0] if len(rate_window) > 1 else 0.0
-                self._post("progress", exp.steps, (len(rate_window) - 1) / span if span > 0 else 0.0)
-            if exp.done:
-                with self._lock:
-                    self._playing = False
-                    self._finished = True
-                self._emit_frame(force=True)
-                self._post("progress", exp.steps, 0.0)
-                self._post("state", FINISHED)
-                return
-            self._emit_frame(force=single)
-            if single:
-                self._post("state", PAUSED)
-            elif self._target_rate:
-                self._sleep_until(t0 + 1.0 / self._target_rate)
-
-    def _sleep_until(self, deadline: float) -> None:
-        """Wait for the next step of a rate-limited run; commands cut the wait short."""
-        while not self._closing and self._playing and not self._requests:
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0:
-                return
-            self._wake.wait(remaining)
-            self._wake.clear()
-
-    def _serve_requests(self) -> None:
-        while self._requests:
-            fn, on_done, on_error = self._requests.popleft()
-            try:
-                value = fn(self.experiment) if self.experiment is not None else None
-            except Exception as exc:
-                if on_error is not None:
-                    self._post("result", on_error, _describe(exc))
-                continue
-            if on_done is not None:
-                self._post("result", on_done, value)
-            self._emit_frame(force=True)
-
-    def _emit_frame(self, force: bool = False) -> None:
-        """Deliver a snapshot if one is due and the GUI has drawn the last one."""
-        exp = self.experiment
-        if exp is None or self._closing:
-            return
-        now = time.perf_counter()
-        if self._frame_pending and not force:
-            return
-        if not force and now < self._next_frame:
-            return
-        t0 = time.perf_counter()
-        snap = exp.snapshot()
-        cheap = time.perf_counter() - t0
-        heavy_cost = 0.0
-        if force or now >= self._next_heavy:
-            t1 = time.perf_counter()
-            self._heavy = exp.heavy_snapshot() or {}
-            heavy_cost = time.perf_counter() - t1
-            # Expensive views get half the view budget, frames (snapshot + drawing) the other.
-            share = self.view_budget / 2
-            spacing = heavy_cost * (1.0 - share) / share
-            self._next_heavy = now + max(self.heavy_min_interval, spacing)
-        if self._heavy:
-            snap = {**self._heavy, **snap}
-        snap["steps_done"] = exp.steps
-        self.view_seconds += cheap + heavy_cost
-        frame_cost = cheap + self._render_cost
-        share = self.view_budget / 2
-        self._next_frame = now + max(1.0 / self.max_fps, frame_cost * (1.0 - share) / share)
-        self._frame_pending = True
-        self._post("frame", snap)
-
-    def _fail(self, exc: BaseException) -> None:
-        with self._lock:
-            self._playing = False
-            self._step_requests = 0
-            self._finished = True  # Reset starts again; the last good state stays viewable
-        self._post("state", FAILED)
-        self._post("failed", _describe(exc))
-
-
-def _describe(exc: BaseException) -> str:
-    """A one-paragraph message for the user (the traceback goes to stderr)."""
-    if isinstance(exc, (NonFiniteError, ValueError, FileNotFoundError)):
-        return str(exc)
-    traceback.print_exception(exc)
-    return f"{type(exc).__name__}: {exc}"
 
 
 class BackgroundJob(QObject):

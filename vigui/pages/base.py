@@ -222,6 +222,9 @@ class ExperimentPage(Page):
     #: training pages lower both so the steps keep the CPU
     max_fps = 30.0
     view_budget = 0.15
+    #: ExperimentRunner (a thread here) or ProcessRunner (a child process; the factory
+    #: and ``runner.call`` functions must then pickle, see vigui/process_runner.py)
+    runner_class = ExperimentRunner
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -277,7 +280,7 @@ class ExperimentPage(Page):
         except ValueError as exc:
             self.show_message(str(exc))
             return
-        runner = ExperimentRunner(factory, max_fps=self.max_fps, view_budget=self.view_budget,
+        runner = self.runner_class(factory, max_fps=self.max_fps, view_budget=self.view_budget,
                                   parent=self)
         runner.snapshot_ready.connect(self._on_snapshot)
         runner.failed.connect(self._on_failed)

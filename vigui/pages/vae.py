@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from functools import partial
 from itertools import combinations
 
 import numpy as np
@@ -22,6 +23,7 @@ from engine import data
 from engine.runtime import available_devices
 from engine.vae import VAEConfig, VAEExperiment
 
+from ..process_runner import ProcessRunner
 from ..worker import FAILED, FINISHED, PAUSED, BackgroundJob
 from .base import ExperimentPage
 from .vae_inputs import LogSpinBox, SizesEdit
@@ -36,9 +38,16 @@ INTERP_REFRESH_S = 1.0  # while training, the decoded path is refreshed this oft
 
 
 def default_threads() -> int:
-    """Torch threads for training: leave a core to the GUI (2 cores: one thread)."""
+    """Torch threads for training in a thread of the GUI process: leave a core to the
+    GUI (2 cores: one thread)."""
     n = os.cpu_count() or 1
     return 1 if n <= 2 else min(n - 1, 8)
+
+
+def process_threads() -> int:
+    """Torch threads for training in the page's child process: no GIL is shared with
+    the GUI there, so all cores (up to 8) train; bench/vae.py measures it."""
+    return min(os.cpu_count() or 1, 8)
 
 
 class VAEPage(ExperimentPage):
@@ -49,6 +58,9 @@ class VAEPage(ExperimentPage):
     # curves smooth while leaving the CPU to the steps (bench/vae.py measures it).
     max_fps = 12.0
     view_budget = 0.06
+    # The model trains in a child process: pyqtgraph's drawing (Python, holding the
+    # GIL) no longer stalls the training loop between torch ops (bench/vae.py).
+    runner_class = ProcessRunner
 
     # -- parameters --------------------------------------------------------------------
     def build_params(self, form) -> None:
@@ -190,13 +202,17 @@ class VAEPage(ExperimentPage):
             hidden=self._param_widgets["hidden"].sizes(), likelihood=self.param("likelihood"),
             beta=float(self.param("beta")), loss_mode=self.param("loss_mode"),
             lr=float(self.param("lr")), batch_size=self.param("batch"),
-            device=self.param("device"), threads=default_threads())
+            device=self.param("device"), threads=self.train_threads())
+
+    def train_threads(self) -> int:
+        return process_threads() if self.runner_class is ProcessRunner else default_threads()
 
     def make_factory(self):
-        if self._pending_experiment is not None:  # an opened checkpoint, already built
-            exp, self._pending_experiment = self._pending_experiment, None
-            self._run_config = exp.config
-            return lambda: exp
+        if self._pending_experiment is not None:  # an opened checkpoint, checked already
+            (path, device, config), self._pending_experiment = self._pending_experiment, None
+            self._run_config = config
+            # Built again where it runs: only the file travels, not the model.
+            return partial(VAEExperiment.load, path, device=device, threads=self.train_threads())
         name = self.param("dataset")
         if self._dataset_missing(name):
             raise ValueError(f"{DATASET_TITLES.get(name, name)} is not on this computer. "
@@ -205,7 +221,7 @@ class VAEPage(ExperimentPage):
         config = self.config().validate()
         seed = self.param("seed")
         self._run_config = config
-        return lambda: VAEExperiment(config, seed=seed)
+        return partial(VAEExperiment, config, seed=seed)  # picklable, for the child process
 
     def _param_changed(self, *args) -> None:
         if not self._syncing:
@@ -419,7 +435,8 @@ class VAEPage(ExperimentPage):
                 self._param_widgets["seed"].setValue(int(exp.seed))
         finally:
             self._syncing = False
-        self._pending_experiment = exp
+        # The run loads the file again where it trains (only the path travels).
+        self._pending_experiment = (path, self.param("device"), exp.config)
         self.reset(play=False)
         self.show_message(f"Opened {path}: step {exp.steps:,}, epoch {exp.epoch:.1f}, "
                           f"{cfg.dataset}, latent {cfg.latent}. Press Play to continue "
