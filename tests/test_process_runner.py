@@ -1,6 +1,5 @@
 """The ProcessRunner: the experiment in a spawned child process, same interface and
 signals as the thread runner; close is prompt and leaves no process behind."""
-import math
 import multiprocessing
 import os
 import signal
@@ -8,40 +7,11 @@ import time
 
 import pytest
 
-from engine.runtime import Experiment
+from counting import Counter
 from vigui.process_runner import ProcessRunner
 from vigui.worker import FAILED, FINISHED, PAUSED, RUNNING
 
 START_MS = 30_000  # a spawned child imports numpy (and here pytest) before it runs
-
-
-class Counter(Experiment):
-    """Counts steps; fails or gives NaN at a given step (pickled by reference)."""
-
-    def __init__(self, fail_at=None, nan_at=None, limit=None, step_s=0.0):
-        super().__init__(None, 0)
-        self.value = 0
-        self.fail_at, self.nan_at, self.limit, self.step_s = fail_at, nan_at, limit, step_s
-
-    def _step(self):
-        if self.step_s:
-            time.sleep(self.step_s)
-        if self.fail_at is not None and self.steps + 1 == self.fail_at:
-            raise RuntimeError("boom")
-        loss = math.nan if self.nan_at is not None and self.steps + 1 == self.nan_at else 1.0
-        if math.isfinite(loss):
-            self.value += 1
-        return {"loss": loss}
-
-    @property
-    def done(self):
-        return self.limit is not None and self.steps >= self.limit
-
-    def snapshot(self):
-        return {"value": self.value, "step": self.steps}
-
-    def heavy_snapshot(self):
-        return {"heavy": self.steps}
 
 
 def broken_factory():
