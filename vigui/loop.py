@@ -136,7 +136,6 @@ class RunLoop:
         exp = self.experiment
         self._next_frame = 0.0
         self._next_heavy = 0.0
-        self._heavy: dict = {}
         rate_window: deque = deque(maxlen=256)
         last_progress = 0.0
         while not self.closing:
@@ -217,23 +216,22 @@ class RunLoop:
         snap = exp.snapshot()
         cheap = time.perf_counter() - t0
         heavy_cost = 0.0
+        fresh = None  # heavy views travel only when new; the runner keeps the last ones
         if force or now >= self._next_heavy:
             t1 = time.perf_counter()
-            self._heavy = exp.heavy_snapshot() or {}
+            fresh = exp.heavy_snapshot() or {}
             heavy_cost = time.perf_counter() - t1
             # Expensive views get half the view budget, frames (snapshot + drawing) the other.
             share = self.view_budget / 2
             spacing = heavy_cost * (1.0 - share) / share
             self._next_heavy = now + max(self.heavy_min_interval, spacing)
-        if self._heavy:
-            snap = {**self._heavy, **snap}
         snap["steps_done"] = exp.steps
         self.view_seconds += cheap + heavy_cost
         frame_cost = cheap + self._render_cost
         share = self.view_budget / 2
         self._next_frame = now + max(1.0 / self.max_fps, frame_cost * (1.0 - share) / share)
         self._frame_pending = True
-        self._post("frame", snap, self.view_seconds)
+        self._post("frame", snap, fresh, self.view_seconds)
 
     def _fail(self, exc: BaseException) -> None:
         with self._lock:
@@ -250,16 +248,7 @@ def child_main(payload: bytes, commands, events, options: dict) -> None:
     send_lock = threading.Lock()
     loop: RunLoop | None = None
 
-    sent_heavy = [None]
-
     def post(kind: str, *args) -> None:
-        if kind == "frame":  # the heavy views travel only when they are new
-            snap, view_seconds = args
-            heavy = getattr(loop, "_heavy", None) or {}
-            cheap = {k: v for k, v in snap.items() if not (k in heavy and heavy[k] is v)}
-            fresh = heavy if heavy is not sent_heavy[0] else None
-            sent_heavy[0] = heavy
-            args = (cheap, fresh, view_seconds)
         with send_lock:
             try:
                 events.send((kind, args))

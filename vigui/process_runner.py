@@ -48,7 +48,6 @@ class ProcessRunner(RunnerBase):
         super().__init__(max_fps=max_fps, view_budget=view_budget,
                          heavy_min_interval=heavy_min_interval, parent=parent)
         self._pending_errors: list = []
-        self._heavy: dict = {}
         payload = _dumps(factory)  # unpicklable factory: raises here, in the caller
         cmd_read, self._cmd = _CONTEXT.Pipe(duplex=False)
         self._evt, evt_write = _CONTEXT.Pipe(duplex=False)
@@ -96,11 +95,6 @@ class ProcessRunner(RunnerBase):
             if self.state != FAILED:
                 return ("failed", ("The experiment process ended unexpectedly.",))
             return None
-        if kind == "frame":  # heavy views come only when new: the same objects are kept,
-            cheap, heavy, view_seconds = args  # so pages can skip redrawing them
-            if heavy is not None:
-                self._heavy = heavy
-            args = ({**self._heavy, **cheap}, view_seconds)
         return kind, args
 
     def _drain(self) -> None:

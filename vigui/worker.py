@@ -20,7 +20,8 @@ PySide6 6.8+ now and then ("deallocating None", PYSIDE-3124); a queue cannot.
 
 Why not superqt's GeneratorWorker: it has pause/resume but no step-once, no frame
 back-pressure and no cost-adaptive view cadence, and its pool threads outlive the
-worker; the loop below is short and owns those policies in one place.
+worker; :class:`vigui.loop.RunLoop` is short and owns those policies in one place,
+for this thread runner and for the process runner alike.
 """
 from __future__ import annotations
 
@@ -65,6 +66,7 @@ class RunnerBase(QObject):
         self.heavy_min_interval = heavy_min_interval
         self.state = IDLE
         self.view_seconds = 0.0  # time spent building snapshots (measured, for benches)
+        self._heavy: dict = {}  # the latest heavy views, merged into every frame
         self._closing = False
         self._tokens = itertools.count()
         self._callbacks: dict[int, tuple] = {}
@@ -122,7 +124,11 @@ class RunnerBase(QObject):
 
     def _dispatch(self, kind: str, args: tuple) -> None:
         if kind == "frame":
-            snap, self.view_seconds = args
+            snap, fresh, self.view_seconds = args
+            if fresh is not None:  # new heavy views; otherwise the last ones (same objects,
+                self._heavy = fresh  # so pages can skip redrawing them)
+            if self._heavy:
+                snap = {**self._heavy, **snap}
             t0 = time.perf_counter()
             try:
                 self.snapshot_ready.emit(snap)
