@@ -53,6 +53,9 @@ class Param:
     step: float | None = None  # widgets: the arrow-key step (linear ranges)
     cli: bool = True  # a command-line flag
     gui: bool = True  # a widget on the page
+    widget: str = ""  # a named widget of the GUI kit instead of the kind's default
+    #                   ("dataset": the chooser with its download row; "device": this
+    #                   machine's devices); validation stays the kind's
 
     @property
     def flag(self) -> str:
