@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .cli import subcommand
 from .params import Config, param
 from .runtime import Experiment
 
@@ -261,9 +262,9 @@ class GradientAscent(CAVI):
 class CaviConfig(Config):
     """Everything that defines a CAVI run, each parameter declared once (engine.params)."""
 
-    k: int = param(3, lo=1, hi=10, label="K (clusters fitted)",
+    k: int = param(3, lo=1, hi=10, symbol="K", label="K (clusters fitted)",
                    help="Number of mixture components in q")
-    n: int = param(1000, lo=10, hi=1_000_000, step=100, label="N (data points)",
+    n: int = param(1000, lo=10, hi=1_000_000, step=100, symbol="N", label="N (data points)",
                    help="Points drawn from the model")
     sigma2: float = param(10.0, lo=0.1, hi=100.0, decimals=2, step=1.0, label="Prior variance σ²",
                           help="μ_k ~ N(0, σ² I): how far apart the true means tend to be")
@@ -273,7 +274,8 @@ class CaviConfig(Config):
                            help="Seeds the data drawn from the model")
     init_seed: int = param(0, lo=0, hi=1_000_000, label="Init seed",
                            help="Which data points the means start at")
-    true_k: int | None = param(None, lo=1, hi=10, optional=True, label="Clusters in data",
+    true_k: int | None = param(None, lo=1, hi=10, optional=True, symbol="true K",
+                               label="Clusters in data",
                                help="Components of the generative model that drew the data; "
                                     "None: the same as K")
     mode: str = param("cavi", choices=("cavi", "gradient"),
@@ -301,6 +303,8 @@ class CaviExperiment(Experiment):
     In ``mode="gradient"`` the gradient-ascent variant runs alongside a CAVI run from the
     same start, so the two ELBO curves can be overlaid; the views show the gradient run.
     """
+
+    config_class = CaviConfig
 
     def __init__(self, config: CaviConfig | None = None, seed: int | None = None):
         config = (config or CaviConfig()).validate()
@@ -368,3 +372,28 @@ class CaviExperiment(Experiment):
     def evaluate(self):
         run = self.shown
         return {"elbo": run.elbo(), "sweeps": self.steps, "converged": self.converged}
+
+
+# -- command line: python -m engine cavi ---------------------------------------------------
+def _cli_flags(parser) -> None:
+    parser.add_argument("--init-seed", type=int, default=None,
+                        help="which data points the means start at (default: --seed)")
+
+
+def _cli_run(config: CaviConfig, args) -> dict:
+    """--seed draws the data (and the start, unless --init-seed is given)."""
+    from .cli import run_experiment
+
+    init_seed = args.init_seed if args.init_seed is not None else args.seed
+    exp = CaviExperiment(config.replace(data_seed=args.seed, init_seed=init_seed).validate())
+    result = run_experiment(exp, args, "cavi")
+    run = exp.shown
+    result.update({"elbo": run.elbo(), "m": run.m, "s2": run.s2, "sweeps": exp.steps,
+                   "converged": exp.converged, "true_mu": exp.true_mu,
+                   "elbo_history": exp.metrics.get("elbo" if config.mode == "cavi"
+                                                   else "elbo_gradient")[1]})
+    return result
+
+
+subcommand("cavi", CaviExperiment, help="mean-field CAVI on a Bayesian Gaussian mixture",
+           run=_cli_run, flags=_cli_flags, exclude=("data_seed", "init_seed"))

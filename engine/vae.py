@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import checkpoint
+from .cli import subcommand
 from .params import Config, Param, param
 from .runtime import Experiment, Metrics, NonFiniteError, resolve_device, set_torch_threads
 
@@ -218,6 +219,8 @@ class VAEExperiment(Experiment):
     and at each epoch end also ``test_loss``, ``test_recon``, ``test_kl`` on a fixed
     test subset with fixed noise.
     """
+
+    config_class = VAEConfig
 
     def __init__(self, config: VAEConfig | None = None, seed: int | None = 0, dataset=None):
         config = (config or VAEConfig()).validate()
@@ -648,3 +651,26 @@ def _as_tensor(images: np.ndarray, device) -> torch.Tensor:
     """(n, H, W) or (n, H*W) numpy images -> a flat (n, H*W) float32 tensor on device (a copy)."""
     flat = np.array(images, dtype=np.float32).reshape(len(images), -1)  # read-only input
     return torch.from_numpy(flat).to(device)
+
+
+# -- command line: python -m engine vae ------------------------------------------------------
+def _cli_flags(parser) -> None:
+    parser.add_argument("--iw-k", type=int, default=100,
+                        help="importance samples for the -log p(x) estimate on the test set "
+                             "(default 100)")
+
+
+def _cli_run(config: VAEConfig, args) -> dict:
+    from .cli import load_dataset, run_experiment
+
+    exp = VAEExperiment(config, seed=args.seed, dataset=load_dataset(config, args))
+    result = run_experiment(exp, args, "vae", f"vae {config.dataset}")
+    result["dataset"] = config.dataset
+    result["test"] = exp.evaluate(k=args.iw_k)
+    return result
+
+
+# Headless runs need an end: 5 epochs unless --epochs says otherwise (the GUI trains
+# until stopped, the engine's default).
+subcommand("vae", VAEExperiment, help="train a variational autoencoder", run=_cli_run,
+           flags=_cli_flags, defaults={"epochs": 5})
