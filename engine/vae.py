@@ -46,7 +46,7 @@ from torch import nn
 from . import checkpoint
 from .cli import subcommand
 from .params import Config, Param, param
-from .runtime import Experiment, Metrics, NonFiniteError, resolve_device, set_torch_threads
+from .runtime import Experiment, MetricStore, NonFiniteError, resolve_device, set_torch_threads
 
 __all__ = ["VAEConfig", "VAE", "VAEExperiment", "kl_to_prior", "LIKELIHOODS", "LOSS_MODES"]
 
@@ -185,31 +185,6 @@ def kl_to_prior(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (logvar.exp() + mu.square() - 1.0 - logvar).sum()
 
 
-# -- metric history -----------------------------------------------------------------
-class _History:
-    """Metric columns as growing numpy arrays: a snapshot copies, never rebuilds."""
-
-    def __init__(self):
-        self._cols: dict[str, np.ndarray] = {}
-        self._n = 0
-        self._cap = 0
-
-    def add(self, row: dict[str, float]) -> None:
-        if self._n == self._cap:
-            self._cap = max(1024, 2 * self._cap)
-            for name, col in self._cols.items():
-                self._cols[name] = np.concatenate([col, np.full(self._cap - len(col), np.nan)])
-        for name, value in row.items():
-            col = self._cols.get(name)
-            if col is None:
-                col = self._cols[name] = np.full(self._cap, np.nan)
-            col[self._n] = value
-        self._n += 1
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {name: col[: self._n].copy() for name, col in self._cols.items()}
-
-
 # -- trainer --------------------------------------------------------------------------
 class VAEExperiment(Experiment):
     """Trains a :class:`VAE` with Adam, one minibatch per :meth:`step`.
@@ -266,7 +241,6 @@ class VAEExperiment(Experiment):
         self._perm = self._permutation(0)
         self._train_time = 0.0  # wall seconds spent in step(), for samples_per_s
         self._session_samples = 0
-        self._history = _History()
         self._pca: tuple[np.ndarray, np.ndarray] | None = None  # (mean, components)
 
     # -- training ---------------------------------------------------------------
@@ -274,11 +248,6 @@ class VAEExperiment(Experiment):
         """The shuffle of one epoch: a function of (seed, epoch) only, so resumable."""
         g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) % (2**63))
         return torch.randperm(self._n_train, generator=g).to(self._train_x.device)
-
-    def step(self) -> dict[str, float]:
-        values = super().step()
-        self._history.add({"step": float(self.steps), **values})
-        return values
 
     def _step(self) -> dict[str, float]:
         t0 = time.perf_counter()
@@ -367,7 +336,7 @@ class VAEExperiment(Experiment):
     def snapshot(self) -> dict[str, Any]:
         """Cheap views. Images are float32 (n, H, W) in [0, 1].
 
-        Keys: step, epoch, samples_seen, samples_per_s, device, metrics (column arrays),
+        Keys: step, epoch, samples_seen, samples_per_s, device,
         originals and reconstructions (8 fixed test images; reconstructions decode the
         mean code), samples (36 fixed prior draws decoded), sigma (gaussian only).
         """
@@ -379,7 +348,6 @@ class VAEExperiment(Experiment):
             "samples_seen": self.samples_seen,
             "samples_per_s": self.samples_per_s,
             "device": self.device,
-            "metrics": self._history.arrays(),
             "originals": self._images(self._strip_x),
             "reconstructions": self._images(m.mean_image(m.decode(mu))),
             "samples": self._images(m.mean_image(m.decode(self._prior_z))),
@@ -519,7 +487,7 @@ class VAEExperiment(Experiment):
         checkpoint.save(
             path, kind="vae", state_dict=self.model.state_dict(),
             config=self.config.to_dict(), dataset=self.dataset.name, step=self.steps,
-            metrics=self.metrics.to_list(),
+            metrics=self.metrics.state(),
             extra={"seed": int(self.seed), "samples_seen": int(self.samples_seen),
                    "shape": list(self.shape), "optimizer": self.optimizer.state_dict(),
                    "noise_rng": self._noise.get_state()})
@@ -574,10 +542,7 @@ class VAEExperiment(Experiment):
             return
         if opt_state is not None:
             self.optimizer.load_state_dict(opt_state)
-        self.metrics = Metrics.from_list(ckpt["metrics"])
-        self._history = _History()
-        for row in self.metrics.to_list():
-            self._history.add(row)
+        self.metrics = MetricStore.from_state(ckpt["metrics"])
         self.steps = int(ckpt["step"])
         self.samples_seen = int(extra.get("samples_seen", 0))
         self._epoch, self._pos = divmod(self.samples_seen, self._n_train)
