@@ -329,6 +329,7 @@ class TorchTrainer(Experiment):
             config=self.config.to_dict(), dataset=self.dataset.name, step=self.steps,
             metrics=self.metrics.state(),
             extra={"seed": int(self.seed), "samples_seen": int(self.samples_seen),
+                   "epoch": float(self.epoch),
                    "shape": list(self.shape), "optimizer": self.optimizer.state_dict(),
                    "noise_rng": self.noise.get_state()})
 
@@ -352,7 +353,7 @@ class TorchTrainer(Experiment):
         """``(config, info)`` of a checkpoint of this kind, cheaply: no model, no dataset,
         no experiment built (``checkpoint.peek``). ``config`` is validated as in
         :meth:`load` (same device fallback); ``info`` has ``step``, ``dataset``,
-        ``shapes``, ``extra`` (seed, samples_seen, shape) and ``metrics``. Raises
+        ``shapes``, ``extra`` (seed, samples_seen, epoch, shape) and ``metrics``. Raises
         CheckpointError for files :meth:`load` would refuse on their face."""
         info = checkpoint.peek(path, kind=cls.kind)
         return cls.config_from_checkpoint({"config": info.config}, path, device=device), info

@@ -240,7 +240,7 @@ def test_peek_reads_what_load_reads_without_building(tmp_path, digits):
     assert info.shapes == {k: tuple(v.shape) for k, v in full["state_dict"].items()}
     assert info.shapes["mu_head.weight"] == (3, 32)
     assert info.extra["seed"] == 0 and info.extra["samples_seen"] == exp.samples_seen
-    assert info.extra["shape"] == [8, 8]
+    assert info.extra["shape"] == [8, 8] and info.extra["epoch"] == exp.epoch
     moments = info.extra["optimizer"]["state"][0]["exp_avg"]
     assert moments == checkpoint.TensorInfo(tuple(full["extra"]["optimizer"]["state"][0]
                                                   ["exp_avg"].shape), "float32")
