@@ -12,7 +12,6 @@
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import Qt, Signal
@@ -22,20 +21,19 @@ from PySide6.QtWidgets import (
     QAbstractButton,
 )
 
+from .. import resources_dir
 from ..worker import FAILED, FINISHED, IDLE, PAUSED, RUNNING, ExperimentRunner
-
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
 #: Speed choices: label -> target steps per second (None = as fast as possible).
 SPEEDS = [("Max", None), ("100/s", 100.0), ("30/s", 30.0), ("10/s", 10.0), ("3/s", 3.0), ("1/s", 1.0)]
 
 
 def theory_html(name: str) -> str:
-    path = RESOURCES / "theory" / f"{name}.html"
+    path = resources_dir() / "theory" / f"{name}.html"
     try:
         return path.read_text(encoding="utf-8")
     except OSError:
-        return f"<p><i>Theory text {path.name} not found.</i></p>"
+        return f"<p><i>Theory text {name}.html not found.</i></p>"
 
 
 class Page(QWidget):
