@@ -49,7 +49,7 @@ import sys
 from pathlib import Path
 from PySide6.QtWidgets import QApplication
 from vigui.pages import available
-from vigui.pages.base import theory_html
+from vigui.widgets.theory import TheoryView
 
 app = QApplication([])
 shots = Path(sys.argv[1])
@@ -57,12 +57,16 @@ bad = []
 for spec in available():
     if not (shots / f"{spec.page_id}.png").is_file():
         bad.append(f"{spec.page_id}: no screenshot")
-    page_class = spec.load()
-    name = page_class.theory or spec.page_id
-    text = theory_html(name)
-    if "not found" in text or len(text) < 200:
-        bad.append(f"{spec.page_id}: theory text {name!r} missing")
-    print(f"wheel-check: {spec.page_id}: screenshot and theory text ({len(text):,} characters)")
+    name = spec.load().theory or spec.page_id
+    view = TheoryView(name)
+    view.resize(300, 800)
+    view.show()
+    app.processEvents()
+    text = view.toPlainText()
+    images = view.toHtml().count('src="math:')
+    if view.problems or "not found" in text or len(text) < 200 or images < 5:
+        bad.append(f"{spec.page_id}: theory {name!r}: {view.problems or 'no text or no formulas'}")
+    print(f"wheel-check: {spec.page_id}: screenshot; theory {len(text):,} characters, {images} formulas")
 if bad:
     sys.exit("wheel-check: " + "; ".join(bad))
 PY
