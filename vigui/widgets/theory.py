@@ -43,7 +43,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QRectF, Qt, QTimer, QUrl
-from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPainter, QPalette, QTextDocument
+from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QStyle, QTextBrowser
 
 from .. import mathtex, resources_dir
@@ -125,7 +125,7 @@ class Metrics:
 
     width: float          # room for a displayed equation (tag column excluded)
     em: float             # math font size
-    centre: float         # height above the baseline at which the text centres an image
+    text: tuple[float, float, float]  # the text font's ascent, descent, half x-height
     colour: str
     ratio: float          # device pixel ratio
     tag_width: int
@@ -193,11 +193,10 @@ def _choose(piece: Math, metrics: Metrics) -> list[tuple[mathtex.Formula, float]
 def _raster(formula: mathtex.Formula, em: float, metrics: Metrics, display: bool):
     """The formula drawn in the text colour at the pixel ratio (kept for reuse).
 
-    Inline formulas are padded so that the text, which centres an image on a line at
-    ``metrics.centre`` above its baseline, puts the formula's baseline on its own.
+    Inline formulas are padded (:func:`_padding`) so that their baseline falls on the text's.
     Returns (image, logical width, logical height).
     """
-    key = (formula.body, round(em, 2), display, metrics.centre, metrics.colour, metrics.ratio)
+    key = (formula.body, round(em, 2), display, metrics.text, metrics.colour, metrics.ratio)
     found = _rasters.get(key)
     if found is not None:
         _rasters.move_to_end(key)
@@ -208,11 +207,7 @@ def _raster(formula: mathtex.Formula, em: float, metrics: Metrics, display: bool
     width, height, depth = formula.width * em, formula.height * em, formula.depth * em
     pad_top = pad_bottom = 0.0
     if not display:
-        lift = (height - depth) - depth - 2 * metrics.centre  # ascent - descent - 2 centre
-        if lift > 0:
-            pad_bottom = lift
-        else:
-            pad_top = -lift
+        pad_top, pad_bottom = _padding(height - depth, depth, *metrics.text)
     logical_w = math.ceil(width)
     logical_h = math.ceil(height + pad_top + pad_bottom)
     ratio = metrics.ratio
@@ -232,7 +227,7 @@ def _raster(formula: mathtex.Formula, em: float, metrics: Metrics, display: bool
     return found
 
 
-#: rasters by (svg, size, kind, centre, colour, ratio), least recently used first
+#: rasters by (svg, size, kind, text metrics, colour, ratio), least recently used first
 _rasters: OrderedDict = OrderedDict()
 _RASTERS_KEPT = 1000
 
@@ -325,7 +320,7 @@ class TheoryView(QTextBrowser):
         bar = self.style().pixelMetric(QStyle.PM_ScrollBarExtent, None, self)
         margin = self.document().documentMargin()
         width = self.width() - 2 * self.frameWidth() - bar - 2 * margin - tag_width - 6
-        return Metrics(width=max(40.0, width), em=em, centre=_centre(self.font()),
+        return Metrics(width=max(40.0, width), em=em, text=_text_metrics(self.font()),
                        colour=self.palette().color(QPalette.Text).name(),
                        ratio=self.devicePixelRatioF(), tag_width=tag_width)
 
@@ -356,27 +351,39 @@ class TheoryView(QTextBrowser):
 
 
 _DPR_CHANGE = getattr(QEvent, "DevicePixelRatioChange", QEvent.ScreenChangeInternal)
-_centres: dict[str, float] = {}
+def _text_metrics(font) -> tuple[float, float, float]:
+    """(ascent, descent, half x-height) of ``font`` as Qt's text layout uses them."""
+    from PySide6.QtGui import QFontMetrics
+
+    fm = QFontMetricsF(font)
+    return fm.ascent(), fm.descent(), QFontMetrics(font).xHeight() / 2
 
 
-def _centre(font) -> float:
-    """How high above the baseline Qt's rich text centres a ``vertical-align: middle`` image.
+def _padding(ascent: float, depth: float, text_ascent: float, text_descent: float,
+             half_x: float) -> tuple[float, float]:
+    """Top and bottom padding that put an inline formula's baseline on the text's.
 
-    Measured once per font on a probe document, not assumed from Qt's source.
+    Qt's rich text gives a ``vertical-align: middle`` image of height H the ascent
+    (H + half_x) / 2 and descent (H - half_x) / 2, and draws it centred in its line,
+    whose ascent and descent are the larger of the text's and the image's. The image's
+    centre then lies c(H) = (A - D) / 2 above the baseline, and the formula's baseline
+    is on the text's when (ascent + top) - (depth + bottom) = 2 c(H). That difference
+    grows with the top padding and falls with the bottom one, so one of them solves it
+    by bisection (tests/test_theory.py checks the result in pixels).
     """
-    key = font.key()
-    if key not in _centres:
-        probe = QImage(4, 200, QImage.Format_ARGB32_Premultiplied)
-        probe.fill(Qt.black)
-        doc = QTextDocument()
-        doc.setDefaultFont(font)
-        doc.setDocumentMargin(0)
-        doc.addResource(QTextDocument.ImageResource, QUrl("probe:tall"), probe)
-        doc.setHtml('x<img src="probe:tall" width="4" height="200" style="vertical-align: middle">')
-        doc.documentLayout().documentSize()  # lays it out
-        line = doc.firstBlock().layout().lineAt(0)
-        _centres[key] = line.ascent() - 100.0
-    return _centres[key]
+    def error(top: float, bottom: float) -> float:
+        height = ascent + depth + top + bottom
+        line_ascent = max(text_ascent, (height + half_x) / 2)
+        line_descent = max(text_descent, (height - half_x) / 2)
+        return (ascent + top) - (depth + bottom) - (line_ascent - line_descent)
+
+    grow_top = error(0.0, 0.0) < 0
+    lo, hi = 0.0, 2 * (ascent + depth + text_ascent + text_descent) + 4 * half_x
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        e = error(mid, 0.0) if grow_top else -error(0.0, mid)
+        lo, hi = (mid, hi) if e < 0 else (lo, mid)
+    return (hi, 0.0) if grow_top else (0.0, hi)
 
 
 # -- the pre-rendered stores ----------------------------------------------------------------
