@@ -43,7 +43,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QRectF, Qt, QTimer, QUrl
-from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPainter, QPalette
+from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPainter, QPalette, QTextOption
 from PySide6.QtWidgets import QStyle, QTextBrowser
 
 from .. import mathtex, resources_dir
@@ -262,6 +262,8 @@ class TheoryView(QTextBrowser):
         super().__init__(parent)
         self.setOpenExternalLinks(True)
         self.setMinimumWidth(MIN_WIDTH)
+        # Wrap between words only: a formula glued to its punctuation moves as one.
+        self.setWordWrapMode(QTextOption.WordWrap)
         self.document().setDefaultStyleSheet(STYLE)
         self.problems: list[str] = []
         self.name = name or ""
