@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast wheel-check bench screenshots sysdeps clean
+.PHONY: run test test-fast wheel-check theory bench screenshots sysdeps clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/cavi.py
 	$(PY) bench/vae.py
+
+# Pre-render the theory panels' formulas after editing resources/theory/*.html.
+theory: $(STAMP)
+	$(PY) -m vigui.widgets.theory
 
 screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/vigui --screenshot docs/screens
