@@ -29,6 +29,7 @@ site=$("$work/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("p
 "$py" -m pip --python "$work/venv/bin/python" install --quiet --no-deps "$wheel" >/dev/null
 
 cd "$work"  # nothing of the checkout on the path from here on
+unset PYTHONPATH
 export QT_QPA_PLATFORM=offscreen XDG_CONFIG_HOME="$work/config" XDG_CACHE_HOME="$work/cache"
 "$work/venv/bin/python" - "$repo" <<'PY'
 import sys
