@@ -33,21 +33,39 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from engine.runtime import Experiment
+from engine.runtime import Experiment, MetricStore
 
 from .loop import FAILED, FINISHED, IDLE, PAUSED, RUNNING, RunLoop, describe as _describe
 
 __all__ = ["IDLE", "RUNNING", "PAUSED", "FINISHED", "FAILED", "RunnerBase", "ExperimentRunner",
-           "BackgroundJob"]
+           "BackgroundJob", "FrameStats"]
+
+
+class FrameStats:
+    """What the frames of one run cost the GUI (for benches and the soak test)."""
+
+    def __init__(self):
+        self.frames = 0  # frames drawn
+        self.render_seconds = 0.0  # total time the pages took to draw them
+        self.last_render_seconds = 0.0
+        self.bytes = 0  # pickled bytes received (process runner only)
+        self.last_bytes = 0
 
 
 class RunnerBase(QObject):
     """Signals, call bookkeeping and event delivery shared by the thread runner (here)
     and the process runner (:mod:`vigui.process_runner`). Subclasses implement
     ``_command(name, *args)``, ``_send_call(fn, token)``, ``_next_event()`` (None when
-    there is none), ``close`` and ``is_alive``."""
+    there is none), ``close`` and ``is_alive``; ``release`` when closing may return
+    before the experiment's thread or process has ended.
 
-    #: dict: the experiment's snapshot, merged with its latest heavy snapshot.
+    The runner keeps the run's metric history: :attr:`metrics` (a bounded
+    :class:`~engine.runtime.MetricStore`) grows by the rows each frame brings, and is
+    every frame's ``snap["metrics"]`` (pages plot ``snap["metrics"].get(name)``).
+    """
+
+    #: dict: the experiment's snapshot, merged with its latest heavy snapshot, with
+    #: ``"metrics"`` the run's MetricStore.
     snapshot_ready = Signal(object)
     #: (steps, steps per second over the last second or so)
     progress = Signal(int, float)
@@ -67,6 +85,8 @@ class RunnerBase(QObject):
         self.state = IDLE
         self.view_seconds = 0.0  # time spent building snapshots (measured, for benches)
         self._heavy: dict = {}  # the latest heavy views, merged into every frame
+        self.metrics = MetricStore()  # the run's history, fed by the frames' deltas
+        self.stats = FrameStats()
         self._closing = False
         self._tokens = itertools.count()
         self._callbacks: dict[int, tuple] = {}
@@ -109,6 +129,11 @@ class RunnerBase(QObject):
         """Ask for a fresh snapshot now (e.g. after a view setting changed)."""
         self.call(_nothing)
 
+    def release(self) -> None:
+        """Stop the run and let go of it. Here (a thread) the same as :meth:`close`:
+        a step is short; the process runner returns at once instead."""
+        self.close()
+
     def process_events(self) -> None:
         """Deliver pending events now (tests and benchmarks; normally a timer does it)."""
         self._drain()
@@ -124,16 +149,23 @@ class RunnerBase(QObject):
 
     def _dispatch(self, kind: str, args: tuple) -> None:
         if kind == "frame":
-            snap, fresh, self.view_seconds = args
+            snap, fresh, delta, self.view_seconds = args
             if fresh is not None:  # new heavy views; otherwise the last ones (same objects,
                 self._heavy = fresh  # so pages can skip redrawing them)
+            if delta:
+                self.metrics.apply(delta)
             if self._heavy:
                 snap = {**self._heavy, **snap}
+            snap["metrics"] = self.metrics
             t0 = time.perf_counter()
             try:
                 self.snapshot_ready.emit(snap)
             finally:
-                self._command("frame_drawn", time.perf_counter() - t0)
+                spent = time.perf_counter() - t0
+                self.stats.frames += 1
+                self.stats.render_seconds += spent
+                self.stats.last_render_seconds = spent
+                self._command("frame_drawn", spent)
         elif kind == "state":
             if args[0] != self.state:
                 self.state = args[0]
@@ -187,8 +219,9 @@ class ExperimentRunner(RunnerBase):
         except queue.Empty:
             return None
 
-    def close(self, timeout: float = 10.0) -> bool:
-        """Stop the thread and wait for it. Returns False if it did not end in time."""
+    def close(self, timeout: float | None = 10.0) -> bool:
+        """Stop the thread and wait for it (it ends after the step in progress).
+        Returns False if it did not end within ``timeout`` seconds."""
         self._closing = True
         self._pump.stop()
         self._loop.close()
