@@ -44,6 +44,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import checkpoint
+from .cli import subcommand
+from .params import Config, Param, param
 from .runtime import Experiment, Metrics, NonFiniteError, resolve_device, set_torch_threads
 
 __all__ = ["VAEConfig", "VAE", "VAEExperiment", "kl_to_prior", "LIKELIHOODS", "LOSS_MODES"]
@@ -60,81 +62,59 @@ EVAL_ROWS = 16_384  # decoded rows per chunk in evaluate(): bounds memory
 
 # -- configuration ----------------------------------------------------------------
 @dataclass(frozen=True)
-class VAEConfig:
-    """Everything that defines a VAE run. Units: lr per Adam step, sizes in units."""
+class VAEConfig(Config):
+    """Everything that defines a VAE run, each parameter declared once (engine.params):
+    its range, label and help give the validation, the CLI flags and the page's widgets.
+    Units: lr per Adam step, sizes in units."""
 
-    dataset: str = "digits"
-    latent: int = 2
-    hidden: tuple[int, ...] = (400,)
-    likelihood: str = "bernoulli"
-    sigma: float = 0.1  # gaussian likelihood: the pixel std (or its start if learned)
-    learn_sigma: bool = False
-    beta: float = 1.0
-    loss_mode: str = "elbo"
-    lr: float = 1e-3
-    batch_size: int = 128
-    device: str = "auto"
-    epochs: int | None = None  # None: train until stopped
-    eval_every: int = 250  # steps between test-subset measurements (and at epoch ends)
-    eval_size: int = 500  # first eval_size test images, with fixed noise: cheap, smooth
-    threads: int | None = None  # torch intra-op threads; None leaves torch's setting
-
-    def __post_init__(self):
-        if isinstance(self.hidden, list):
-            object.__setattr__(self, "hidden", tuple(self.hidden))
-
-    def validate(self) -> "VAEConfig":
-        """Raise ValueError naming the first out-of-range field; return self."""
-        _int_in("latent", self.latent, 2, 64)
-        if not isinstance(self.hidden, tuple) or not 1 <= len(self.hidden) <= 4:
-            raise ValueError(f"hidden must be 1 to 4 layer sizes, got {self.hidden!r}")
-        for size in self.hidden:
-            _int_in("hidden layer size", size, 8, 4096)
-        if self.likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
-        if self.loss_mode not in LOSS_MODES:
-            raise ValueError(f"loss_mode must be one of {LOSS_MODES}, got {self.loss_mode!r}")
-        _float_in("sigma", self.sigma, 1e-3, 10.0)
-        _float_in("beta", self.beta, 0.0, 100.0)
-        _float_in("lr", self.lr, 1e-6, 10.0)
-        _int_in("batch_size", self.batch_size, 1, 4096)
-        if self.epochs is not None:
-            _int_in("epochs", self.epochs, 1, 100_000)
-        _int_in("eval_every", self.eval_every, 1, 10**9)
-        _int_in("eval_size", self.eval_size, 1, MAX_LATENT_POINTS)
-        if self.threads is not None:
-            _int_in("threads", self.threads, 1, 1024)
-        if not isinstance(self.dataset, str) or not self.dataset:
-            raise ValueError(f"dataset must be a dataset name, got {self.dataset!r}")
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data (hidden as a list), for checkpoints and JSON."""
-        d = dataclasses.asdict(self)
-        d["hidden"] = list(self.hidden)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "VAEConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown VAE config field(s): {', '.join(unknown)}")
-        return cls(**d)
+    dataset: str = param("digits", label="Dataset", widget="dataset",
+                         help="digits (8×8, bundled) learns in seconds; the MNIST family "
+                              "(28×28) needs its files, found on disk or downloaded: "
+                              "digits | mnist | fashion-mnist | kmnist | idx:<folder>")
+    latent: int = param(2, lo=2, hi=64, label="Latent dim",
+                        help="Size of z. With 2 the latent space is drawn as it is and the "
+                             "decoded manifold is shown; above 2 a PCA plane of it is drawn")
+    hidden: tuple[int, ...] = param((400,), lo=8, hi=4096, length=(1, 4), label="Hidden sizes",
+                                    help="Units per hidden layer of the encoder (the decoder "
+                                         "mirrors it): 400, or 512,256 for two layers")
+    likelihood: str = param("bernoulli", choices=LIKELIHOODS,
+                            choice_labels=("Bernoulli", "Gaussian (σ = 0.1)"), label="Likelihood",
+                            help="p(x|z): Bernoulli pixels (cross-entropy) or a Gaussian with "
+                                 "one pixel σ (see sigma)")
+    sigma: float = param(0.1, lo=1e-3, hi=10.0, log=True, label="Pixel σ", gui=False,
+                         help="Gaussian likelihood: the pixel standard deviation (its start "
+                              "if learned)")
+    learn_sigma: bool = param(False, label="Learn σ", gui=False,
+                              help="Gaussian likelihood: learn the pixel σ with the weights")
+    beta: float = param(1.0, lo=0.0, hi=100.0, decimals=2, step=0.25, label="β (KL weight)",
+                        help="loss = recon + β·KL. β = 1 is the ELBO; larger β pulls the codes "
+                             "towards the prior, smaller lets them spread")
+    loss_mode: str = param("elbo", choices=LOSS_MODES,
+                           choice_labels=("ELBO: recon + β·KL", "Reconstruction only", "KL only"),
+                           label="Train on",
+                           help="The lecture's Figures 10-11: reconstruction alone gives sharp "
+                                "images but a gappy latent space; KL alone collapses every code "
+                                "onto the prior. Both terms are always measured.")
+    lr: float = param(1e-3, lo=1e-6, hi=10.0, log=True, label="Learning rate",
+                      help="Adam step size. Try 10 to see a run fail with a NaN: it stops and "
+                           "keeps the last good weights")
+    batch_size: int = param(128, lo=1, hi=4096, step=32, label="Batch size",
+                            help="Images per step")
+    device: str = param("auto", label="Device", widget="device",
+                        help="auto | cpu | cuda | cuda:N | mps (auto: a GPU when there is one)")
+    epochs: int | None = param(None, lo=1, hi=100_000, optional=True, gui=False, label="Epochs",
+                               help="Passes over the training set; None: train until stopped")
+    eval_every: int = param(250, lo=1, hi=10**9, gui=False, label="Eval every",
+                            help="Steps between test-subset measurements (and at epoch ends)")
+    eval_size: int = param(500, lo=1, hi=MAX_LATENT_POINTS, gui=False, label="Eval size",
+                           help="First eval_size test images, with fixed noise: cheap, smooth")
+    threads: int | None = param(None, lo=1, hi=1024, optional=True, gui=False, label="Threads",
+                                help="torch intra-op threads; None leaves torch's setting")
 
 
-def _int_in(name: str, value, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be between {lo} and {hi}, got {value}")
-
-
-def _float_in(name: str, value, lo: float, hi: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    if not (math.isfinite(value) and lo <= value <= hi):
-        raise ValueError(f"{name} must be between {lo:g} and {hi:g}, got {value!r}")
+def _int_in(name: str, value, lo: int, hi: int) -> int:
+    """An integer argument in [lo, hi], or ValueError naming it."""
+    return Param(name=name, kind="int", lo=lo, hi=hi).check(value)
 
 
 # -- model --------------------------------------------------------------------------
@@ -239,6 +219,8 @@ class VAEExperiment(Experiment):
     and at each epoch end also ``test_loss``, ``test_recon``, ``test_kl`` on a fixed
     test subset with fixed noise.
     """
+
+    config_class = VAEConfig
 
     def __init__(self, config: VAEConfig | None = None, seed: int | None = 0, dataset=None):
         config = (config or VAEConfig()).validate()
@@ -669,3 +651,26 @@ def _as_tensor(images: np.ndarray, device) -> torch.Tensor:
     """(n, H, W) or (n, H*W) numpy images -> a flat (n, H*W) float32 tensor on device (a copy)."""
     flat = np.array(images, dtype=np.float32).reshape(len(images), -1)  # read-only input
     return torch.from_numpy(flat).to(device)
+
+
+# -- command line: python -m engine vae ------------------------------------------------------
+def _cli_flags(parser) -> None:
+    parser.add_argument("--iw-k", type=int, default=100,
+                        help="importance samples for the -log p(x) estimate on the test set "
+                             "(default 100)")
+
+
+def _cli_run(config: VAEConfig, args) -> dict:
+    from .cli import load_dataset, run_experiment
+
+    exp = VAEExperiment(config, seed=args.seed, dataset=load_dataset(config, args))
+    result = run_experiment(exp, args, "vae", f"vae {config.dataset}")
+    result["dataset"] = config.dataset
+    result["test"] = exp.evaluate(k=args.iw_k)
+    return result
+
+
+# Headless runs need an end: 5 epochs unless --epochs says otherwise (the GUI trains
+# until stopped, the engine's default).
+subcommand("vae", VAEExperiment, help="train a variational autoencoder", run=_cli_run,
+           flags=_cli_flags, defaults={"epochs": 5})
