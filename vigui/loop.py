@@ -238,10 +238,10 @@ class RunLoop:
             t1 = self.clock()
             fresh = exp.heavy_snapshot() or {}
             heavy_cost = self.clock() - t1
-            # Expensive views get half the view budget, frames (snapshot + drawing) the other.
+            # Expensive views get half the view budget, frames (snapshot + drawing) the
+            # other: one every cost / share seconds takes exactly that share.
             share = self.view_budget / 2
-            spacing = heavy_cost * (1.0 - share) / share
-            self._next_heavy = now + max(self.heavy_min_interval, spacing)
+            self._next_heavy = now + max(self.heavy_min_interval, heavy_cost / share)
         snap["steps_done"] = exp.steps
         # The history travels as what is new since the last frame, never whole.
         snap.pop("metrics", None)
@@ -252,7 +252,7 @@ class RunLoop:
         self.view_seconds += cheap + heavy_cost
         frame_cost = cheap + self._render_cost
         share = self.view_budget / 2
-        self._next_frame = now + max(1.0 / self.max_fps, frame_cost * (1.0 - share) / share)
+        self._next_frame = now + max(1.0 / self.max_fps, frame_cost / share)
         self._frame_pending = True
         self._post("frame", snap, fresh, delta, self.view_seconds)
 

@@ -60,13 +60,15 @@ class RunControl(QObject):
 
     def __init__(self, make_factory: Callable[[], Callable], *,
                  runner_class: type[RunnerBase] = ExperimentRunner, max_fps: float = 30.0,
-                 view_budget: float = 0.15, rate: float | None = None, parent=None):
+                 view_budget: float = 0.15, rate: float | None = None,
+                 reset_plays: bool = False, parent=None):
         super().__init__(parent)
         self.make_factory = make_factory
         self.runner_class = runner_class
         self.max_fps = max_fps
         self.view_budget = view_budget
         self.rate = rate  # target steps per second; None: as fast as possible
+        self.reset_plays = reset_plays  # Reset (button, R) starts the new run playing
         self.runner: RunnerBase | None = None
         self.state = IDLE
         self.device = "cpu"
@@ -116,6 +118,12 @@ class RunControl(QObject):
         if play:
             self._play()
         return True
+
+    def restart(self) -> None:
+        """What Reset (the button, R) does: a new run, playing if ``reset_plays``."""
+        if self.reset_plays:
+            self.paused_by_user = False
+        self.reset(play=self.reset_plays)
 
     def play(self) -> None:
         """Play the run; a new one if there is none or it ended."""
@@ -172,8 +180,10 @@ class RunControl(QObject):
         return True
 
     def close(self) -> None:
-        """End the run and let go of it (a child process finishes on its own)."""
+        """End the run and let go of it (a child process finishes on its own). The next
+        :meth:`reset` starts afresh (``started`` is False again)."""
         self._drop_runner()
+        self.started = False
         self._set_state(IDLE)
 
     # -- internals ----------------------------------------------------------------------------
@@ -233,7 +243,7 @@ class RunButtons(QWidget):
         self.step.clicked.connect(control.step_once)
         self.reset = QPushButton("Reset")
         self.reset.setToolTip("Start again with the current parameters (R)")
-        self.reset.clicked.connect(lambda: control.reset(play=False))
+        self.reset.clicked.connect(control.restart)
         self.stop = QPushButton("■ Stop")
         self.stop.setToolTip("End the run; the result stays on screen")
         self.stop.clicked.connect(control.stop)

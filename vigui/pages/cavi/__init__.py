@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import pyqtgraph as pg
@@ -11,52 +12,30 @@ from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from engine.cavi import CaviConfig, CaviExperiment
 
-from ..widgets.plots import PALETTE, colour, make_plot, pen
-from .base import ExperimentPage
+from ...widgets.param_form import ParamForm
+from ...widgets.plots import PALETTE, colour, make_plot, pen
+from ..base import ExperimentPage
 
 MAX_POINTS_SHOWN = 4000  # scatter/histogram stay fluid; the fit always uses all N
 MAX_CLUSTERS = 10
 
 
 class CaviPage(ExperimentPage):
-    page_id = "cavi"
-    title = "Mean-field CAVI"
     theory = "cavi"
 
     # -- parameters ----------------------------------------------------------------------
-    def build_params(self, form) -> None:
-        self.int_param("k", "K (clusters fitted)", 1, MAX_CLUSTERS, 3,
-                       tip="Number of mixture components in q")
-        self.int_param("true_k", "Clusters in data", 1, MAX_CLUSTERS, 3,
-                       tip="Components of the generative model that drew the data")
-        self.int_param("n", "N (data points)", 10, 100_000, 1000, step=100)
-        self.float_param("sigma2", "Prior variance σ²", 0.1, 100.0, 10.0, decimals=2, step=1.0,
-                         tip="μ_k ~ N(0, σ² I): how far apart the true means tend to be")
-        self.choice_param("dim", "Dimension", [("1-D", 1), ("2-D", 2)], 1)
-        self.int_param("data_seed", "Data seed", 0, 1_000_000, 0)
-        self.int_param("init_seed", "Init seed", 0, 1_000_000, 0,
-                       tip="Which data points the means start at")
-        self.choice_param("mode", "Method", [("CAVI (closed form)", "cavi"),
-                                             ("Gradient ascent vs CAVI", "gradient")], "cavi",
-                          tip="The lecture's 'Coordinate Ascent' slide: gradient steps of size α "
-                              "on m_k and s²_k, overlaid on CAVI from the same start")
-        self.float_param("alpha", "Step size α", 1e-6, 1.0, 1e-4, decimals=6, step=1e-5,
-                         tip="Gradient step size (gradient mode only)")
+    def build_params(self) -> ParamForm:
+        form = ParamForm(CaviConfig, ["k", "true_k", "n", "sigma2", "dim", "data_seed",
+                                      "init_seed", "mode", "alpha"])
         new_data = QPushButton("New data")
         new_data.setToolTip("Draw a fresh data set from the model (next data seed)")
-        new_data.clicked.connect(lambda: self._param_widgets["data_seed"].setValue(
-            self.param("data_seed") + 1))
-        form.addRow(new_data)
-
-    def config(self) -> CaviConfig:
-        return CaviConfig(k=self.param("k"), true_k=self.param("true_k"), n=self.param("n"),
-                          sigma2=self.param("sigma2"), dim=self.param("dim"),
-                          data_seed=self.param("data_seed"), init_seed=self.param("init_seed"),
-                          mode=self.param("mode"), alpha=self.param("alpha"))
+        new_data.clicked.connect(lambda: form.widget("data_seed").stepUp())
+        form.add_row(new_data, after="data_seed")
+        return form
 
     def make_factory(self):
-        config = self.config().validate()  # ValueError -> message before any thread starts
-        return lambda: CaviExperiment(config)
+        config = self.params.config()  # ValueError -> message before any thread starts
+        return partial(CaviExperiment, config)
 
     # -- views ------------------------------------------------------------------------------
     def build_views(self) -> QWidget:
@@ -73,7 +52,7 @@ class CaviPage(ExperimentPage):
         self.data_plot = make_plot("Data and fitted mixture", "x", "density",
                                    widget=self.canvas, row=0, col=0)
         self.elbo_plot = make_plot("ELBO (nats)", "sweep", "ELBO",
-                                   widget=self.canvas, row=0, col=1, logx=True)
+                                   widget=self.canvas, row=0, col=1, logx=True, long_series=True)
         self.elbo_plot.addLegend(offset=(-5, -5), labelTextSize="8pt")
         self.means_plot = make_plot("q(μ_k): m_k ± s_k (first coordinate); dashed: true μ",
                                     "sweep", "m_k", widget=self.canvas, row=1, col=0,
@@ -153,12 +132,8 @@ class CaviPage(ExperimentPage):
         else:
             self._render_2d(x, m, s2, phi)
         metrics = snap["metrics"]
-        sweeps = metrics.get("step", np.zeros(0))
-        if "elbo" in metrics and len(sweeps):
-            self.elbo_curve.setData(sweeps, metrics["elbo"])
-        if "elbo_gradient" in metrics and len(sweeps):
-            mask = np.isfinite(metrics["elbo_gradient"])
-            self.elbo_grad.setData(sweeps[mask], metrics["elbo_gradient"][mask])
+        self.elbo_curve.setData(*metrics.get("elbo"))
+        self.elbo_grad.setData(*metrics.get("elbo_gradient"))
         # History from sweep 1 on (index 0 is the start), for the log-scaled axis.
         hist_m, hist_s = snap["m_history"][1:], snap["s_history"][1:]
         t = np.arange(1, len(hist_m) + 1)
@@ -269,6 +244,7 @@ class CaviPage(ExperimentPage):
 
     # -- screenshots ------------------------------------------------------------------------
     def prepare_screenshot(self) -> None:
-        self.restore_settings({"k": 3, "true_k": 3, "n": 2000, "sigma2": 10.0, "dim": 2,
-                               "data_seed": 3, "init_seed": 1, "mode": "gradient", "alpha": 0.0002})
+        self.params.restore({"k": 3, "true_k": 3, "n": 2000, "sigma2": 10.0, "dim": 2,
+                             "data_seed": 3, "init_seed": 1, "mode": "gradient",
+                             "alpha": 0.0002}, emit=False)
         self.reset(play=True)
