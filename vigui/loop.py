@@ -300,11 +300,14 @@ def child_main(payload: bytes, commands, events, options: dict) -> None:
             try:
                 message = commands.recv()
             except (EOFError, OSError):  # the GUI went away
-                loop.close()
-                return
+                message = ("close",)
             name, args = message[0], message[1:]
             if name == "close":
                 loop.close()
+                if loop.experiment is None:
+                    # Still importing or building: nothing to finish or keep, and
+                    # nobody waits for this run. Leave now rather than build it first.
+                    os._exit(0)
                 return
             if name == "call":
                 token, blob = args
