@@ -302,6 +302,10 @@ class CaviExperiment(Experiment):
 
     In ``mode="gradient"`` the gradient-ascent variant runs alongside a CAVI run from the
     same start, so the two ELBO curves can be overlaid; the views show the gradient run.
+
+    Metrics per sweep: ``elbo`` (CAVI), ``elbo_gradient`` (gradient mode), and for the
+    shown run ``m{j}`` (first coordinate of the mean m_j) and ``s{j}`` (its sd sqrt(s2_j)),
+    j = 0..K-1: the trajectories of the means plot, from sweep 1 on.
     """
 
     config_class = CaviConfig
@@ -319,8 +323,6 @@ class CaviExperiment(Experiment):
         if c.mode == "gradient":
             self.gradient = GradientAscent(self.x, c.k, c.sigma2, alpha=c.alpha,
                                            m=self.cavi.m.copy(), s2=self.cavi.s2.copy())
-        self._m_history: list[np.ndarray] = [self.shown.m.copy()]
-        self._s_history: list[np.ndarray] = [np.sqrt(self.shown.s2)]
         self.converged = False
         self._cavi_converged = False
 
@@ -343,8 +345,11 @@ class CaviExperiment(Experiment):
                         self.converged = True
                     else:
                         self._cavi_converged = True
-        self._m_history.append(self.shown.m.copy())
-        self._s_history.append(np.sqrt(self.shown.s2))
+        run = self.shown
+        s = np.sqrt(run.s2)
+        for j in range(run.k):  # the trajectories the means plot draws
+            values[f"m{j}"] = float(run.m[j, 0])
+            values[f"s{j}"] = float(s[j])
         return values
 
     @property
@@ -355,12 +360,9 @@ class CaviExperiment(Experiment):
         run = self.shown
         return {
             "step": self.steps,
-            "metrics": self.metrics.as_arrays(),
             "m": run.m.copy(),
             "s2": run.s2.copy(),
             "phi": run.phi,  # replaced, never mutated in place, by the next sweep
-            "m_history": np.array(self._m_history),
-            "s_history": np.array(self._s_history),
             "converged": self.converged,
             "done": self.done,
             "elbo": run.elbo(),

@@ -487,8 +487,13 @@ class GaussianKLMonteCarlo(Experiment):
     and its standard error (sample sd / sqrt(n)), combining batches exactly (Chan et
     al.'s pairwise update), so after any number of steps the numbers equal
     ``gaussian_kl_mc`` on all the samples at once with the same seed, up to round-off.
-    ``done`` once ``max_samples`` have been drawn. Results in nats.
+    ``done`` once ``max_samples`` have been drawn. Results in nats. Each step records
+    ``estimate``, ``stderr`` and ``samples`` (the count so far) in ``self.metrics``; the
+    three series align point by point (a run to 10^9 samples takes ~400 steps, far
+    below the store's full-resolution window).
     """
+
+    config_class = GaussianKLConfig
 
     def __init__(self, config: GaussianKLConfig | None = None, seed: int | None = None):
         config = (config or GaussianKLConfig()).validate()
@@ -499,7 +504,6 @@ class GaussianKLMonteCarlo(Experiment):
         self.n = 0
         self.mean = 0.0
         self._m2 = 0.0  # sum of squared deviations from the running mean
-        self._history: list[tuple[int, float, float]] = []
 
     @property
     def stderr(self) -> float:
@@ -527,7 +531,6 @@ class GaussianKLMonteCarlo(Experiment):
         if not (math.isfinite(mean) and math.isfinite(m2)):
             raise FloatingPointError(f"the Monte Carlo estimate overflowed after {n} samples")
         self.n, self.mean, self._m2 = n, mean, m2
-        self._history.append((n, mean, self.stderr))
         return {"estimate": mean, "stderr": self.stderr if n >= 2 else 0.0,
                 "samples": float(n)}
 
@@ -536,12 +539,10 @@ class GaussianKLMonteCarlo(Experiment):
         return self.n >= self.config.max_samples
 
     def snapshot(self):
-        hist = np.array(self._history, dtype=np.float64).reshape(-1, 3)
+        """The current estimate. Its history (``estimate``, ``stderr``, ``samples`` per
+        step) is in ``self.metrics``, shipped by the runner (engine.runtime)."""
         return {
             "step": self.steps,
-            "samples": hist[:, 0].copy(),
-            "estimate": hist[:, 1].copy(),
-            "stderr": hist[:, 2].copy(),
             "closed_form": self.closed_form,
             "n": self.n,
             "mean": self.mean,
