@@ -134,16 +134,15 @@ class CaviPage(ExperimentPage):
         metrics = snap["metrics"]
         self.elbo_curve.setData(*metrics.get("elbo"))
         self.elbo_grad.setData(*metrics.get("elbo_gradient"))
-        # History from sweep 1 on (index 0 is the start), for the log-scaled axis.
-        hist_m, hist_s = snap["m_history"][1:], snap["s_history"][1:]
-        t = np.arange(1, len(hist_m) + 1)
+        # Each mean's trajectory (first coordinate) ± its posterior sd, sweep by sweep.
         for j in range(MAX_CLUSTERS):
             upper, lower, _ = self.band_items[j]
-            if j < k:
-                centre = hist_m[:, j, 0]
+            t, centre = metrics.get(f"m{j}") if j < k else (np.zeros(0), np.zeros(0))
+            if len(t):
+                sd = np.interp(t, *metrics.get(f"s{j}"))  # recorded with m_j, every sweep
                 self.mean_curves[j].setData(t, centre)
-                upper.setData(t, centre + hist_s[:, j])
-                lower.setData(t, centre - hist_s[:, j])
+                upper.setData(t, centre + sd)
+                lower.setData(t, centre - sd)
             else:
                 self.mean_curves[j].setData([], [])
                 upper.setData([], [])

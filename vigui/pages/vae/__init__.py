@@ -23,7 +23,7 @@ from engine.vae import VAEConfig, VAEExperiment
 from ...process_runner import ProcessRunner
 from ...widgets.model_files import ModelFileButtons
 from ...widgets.param_form import ParamForm
-from ...worker import FAILED, FINISHED, PAUSED, BackgroundJob
+from ...worker import FAILED, FINISHED, PAUSED
 from ..base import ExperimentPage
 from .views import N_INTERP, VAEViews
 
@@ -70,7 +70,6 @@ class VAEPage(ExperimentPage):
     def build_params(self) -> ParamForm:
         self._run_config: VAEConfig | None = None  # the config of the current run
         self._pending_experiment = None
-        self._jobs: list[BackgroundJob] = []
         self._shot = False
         form = ParamForm(VAEConfig, FIELDS, extra=[SEED])
         self.datasets = form.widget("dataset")
@@ -252,42 +251,27 @@ class VAEPage(ExperimentPage):
                          on_error=lambda msg: self.show_message(f"Could not save to {path}:\n{msg}"))
 
     def open_model(self, path: str) -> None:
-        """Resume a saved run in place of the current one. The file is read and the model
-        built on a background thread; only if that works is the current run replaced."""
+        """Resume a saved run in place of the current one. The file's config is read
+        first (a cheap peek: no model, no dataset); only if it is a usable VAE checkpoint
+        is the current run replaced by one that loads the file where it trains."""
         path = str(path)
-        device = self.param("device")
-        job = BackgroundJob(lambda report, cancelled: VAEExperiment.load(path, device=device),
-                            parent=self)
-        self._jobs.append(job)
-        self.controls.set_state_text(f"opening {os.path.basename(path)}…")
-        job.done.connect(lambda exp: self._on_opened(job, path, exp))
-        job.failed.connect(lambda msg: self._on_open_failed(job, path, msg))
-
-    def _finish_job(self, job: BackgroundJob) -> None:
-        if job in self._jobs:
-            self._jobs.remove(job)
-        job.close()
-        job.deleteLater()
-
-    def _on_open_failed(self, job, path: str, message: str) -> None:
-        self._finish_job(job)
-        self.controls.show_state(self.run.state)
-        self.show_message(f"Could not open {path}:\n{message}\n"
-                          "The current model is unchanged.")
-
-    def _on_opened(self, job, path: str, exp: VAEExperiment) -> None:
-        self._finish_job(job)
-        cfg = exp.config
-        shown = {name: value for name, value in cfg.to_dict().items()
+        try:
+            config, info = VAEExperiment.peek(path, device=self.param("device"))
+        except Exception as exc:  # CheckpointError, OSError, ...: say so, keep this run
+            self.show_message(f"Could not open {path}:\n{exc}\nThe current model is unchanged.")
+            return
+        shown = {name: value for name, value in config.to_dict().items()
                  if name in self.params.fields and name != "device"}
-        if 0 <= exp.seed <= SEED.hi:
-            shown["seed"] = int(exp.seed)
+        seed = info.extra.get("seed")
+        if isinstance(seed, int) and 0 <= seed <= SEED.hi:
+            shown["seed"] = seed
         self.params.restore(shown, emit=False)  # the file's settings, no reset per field
         # The run loads the file again where it trains (only the path travels).
-        self._pending_experiment = (path, self.param("device"), exp.config)
+        self._pending_experiment = (path, self.param("device"), config)
         self.reset(play=False)
-        self.show_message(f"Opened {path}: step {exp.steps:,}, epoch {exp.epoch:.1f}, "
-                          f"{cfg.dataset}, latent {cfg.latent}. Press Play to continue "
+        epoch = float(info.extra.get("epoch", 0.0))
+        self.show_message(f"Opened {path}: step {info.step:,}, epoch {epoch:.1f}, "
+                          f"{config.dataset}, latent {config.latent}. Press Play to continue "
                           f"training it.", error=False)
 
     def load_weights(self, path: str) -> None:
@@ -314,9 +298,6 @@ class VAEPage(ExperimentPage):
 
     # -- lifecycle --------------------------------------------------------------------------
     def close_page(self) -> None:
-        for job in self._jobs:
-            job.close()
-        self._jobs.clear()
         self.datasets.close_jobs()
         super().close_page()
 
