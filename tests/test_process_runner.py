@@ -157,16 +157,16 @@ def test_a_released_child_that_stays_busy_is_terminated(make_runner, qtbot, tmp_
 def test_frames_bring_the_history_in_small_pieces(make_runner, qtbot):
     from functools import partial
 
-    runner = make_runner(partial(Counter, limit=4000))
+    runner = make_runner(partial(Counter, limit=2000))
     runner.play()
     qtbot.waitUntil(lambda: runner.state == FINISHED, timeout=10_000)
-    qtbot.waitUntil(lambda: runner.frames[-1]["step"] == 4000, timeout=5000)
+    qtbot.waitUntil(lambda: runner.frames[-1]["step"] == 2000, timeout=5000)
     steps, loss = runner.frames[-1]["metrics"].get("loss")
-    np.testing.assert_array_equal(steps, np.arange(1, 4001))
+    np.testing.assert_array_equal(steps, np.arange(1, 2001))
     assert np.all(loss == 1.0)
     assert runner.stats.frames == len(runner.frames) and runner.stats.bytes > 0
     # Each frame holds the rows since the last one: bytes stay small however long the run.
-    assert runner.stats.bytes / runner.stats.frames < 4000 * 8
+    assert runner.stats.bytes / runner.stats.frames < 2000 * 8
 
 
 def test_a_dead_child_is_a_failure_not_a_hang(make_runner, qtbot):

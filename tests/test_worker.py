@@ -63,19 +63,33 @@ def test_pause_stops_stepping_and_play_resumes(make_runner, qtbot):
 
 
 def test_frames_bring_the_history_and_heavy_views(make_runner, qtbot):
-    exp = Counter(limit=3000)
+    exp = Counter(limit=2000)
     runner = make_runner(exp)
     runner.play()
     qtbot.waitUntil(lambda: runner.state == FINISHED, timeout=10_000)
-    qtbot.waitUntil(lambda: runner.frames[-1]["step"] == 3000, timeout=2000)
+    qtbot.waitUntil(lambda: runner.frames[-1]["step"] == 2000, timeout=2000)
     store = runner.frames[-1]["metrics"]
     assert store is runner.metrics  # the runner's store, fed by the frames' deltas
     steps, loss = store.get("loss")
-    np.testing.assert_array_equal(steps, np.arange(1, 3001))
+    np.testing.assert_array_equal(steps, np.arange(1, 2001))
     np.testing.assert_array_equal(loss, exp.metrics.get("loss")[1])
-    assert len(runner.frames) < 3000  # far fewer frames than steps
+    assert len(runner.frames) < 2000  # far fewer frames than steps
     assert "heavy" in runner.frames[-1]  # the latest heavy views ride on every frame
     assert runner.stats.frames == len(runner.frames)
+
+
+def test_the_drawn_history_stays_bounded(make_runner, qtbot):
+    from vigui.worker import DISPLAY_BUCKETS, DISPLAY_RECENT
+
+    exp = Counter(limit=30_000)
+    runner = make_runner(exp)
+    runner.play()
+    qtbot.waitUntil(lambda: runner.state == FINISHED, timeout=30_000)
+    qtbot.waitUntil(lambda: runner.frames[-1]["step"] == 30_000, timeout=5000)
+    steps, loss = runner.metrics.get("loss")
+    assert len(steps) <= 2 * DISPLAY_RECENT + 2 * DISPLAY_BUCKETS + 2
+    assert steps[0] == 1 and steps[-1] == 30_000 and np.all(np.diff(steps) > 0)
+    np.testing.assert_array_equal(steps[-DISPLAY_RECENT:], np.arange(30_001 - DISPLAY_RECENT, 30_001))
 
 
 def test_exception_becomes_message_and_run_stops(make_runner, qtbot):

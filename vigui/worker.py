@@ -38,7 +38,15 @@ from engine.runtime import Experiment, MetricStore
 from .loop import FAILED, FINISHED, IDLE, PAUSED, RUNNING, RunLoop, describe as _describe
 
 __all__ = ["IDLE", "RUNNING", "PAUSED", "FINISHED", "FAILED", "RunnerBase", "ExperimentRunner",
-           "BackgroundJob", "FrameStats"]
+           "BackgroundJob", "FrameStats", "DISPLAY_RECENT", "DISPLAY_BUCKETS"]
+
+#: The GUI keeps what it draws: the last DISPLAY_RECENT to 2x that steps of each metric
+#: at full resolution, older ones as at most DISPLAY_BUCKETS (min, max) pairs. So a
+#: curve is at most ~4,000 points however long the run, and drawing it costs the same
+#: in the first minute and the tenth hour (the experiment's own store, saved in
+#: checkpoints, keeps more).
+DISPLAY_RECENT = 1024
+DISPLAY_BUCKETS = 1024
 
 
 class FrameStats:
@@ -85,7 +93,8 @@ class RunnerBase(QObject):
         self.state = IDLE
         self.view_seconds = 0.0  # time spent building snapshots (measured, for benches)
         self._heavy: dict = {}  # the latest heavy views, merged into every frame
-        self.metrics = MetricStore()  # the run's history, fed by the frames' deltas
+        # the run's history as drawn, fed by the frames' deltas
+        self.metrics = MetricStore(recent=DISPLAY_RECENT, max_buckets=DISPLAY_BUCKETS)
         self.stats = FrameStats()
         self._closing = False
         self._tokens = itertools.count()

@@ -26,6 +26,7 @@ LOSS_PARTS = (("loss", "test_loss", "objective", 0),
               ("kl", "test_kl", "KL", 2))
 
 PICK_HINT = "Click A, then B in the latent plot"
+MAX_TEST_MARKERS = 200  # test points drawn as markers up to this many
 
 
 def class_colour(k: int, alpha: int = 255) -> QColor:
@@ -158,6 +159,7 @@ class VAEViews(QWidget):
         g.setColumnStretch(0, 1)
         g.setColumnStretch(1, 1)
         self._wide_latent = False
+        self._drawn: dict[str, int] = {}  # metric -> points appended when last drawn
         self._point_style = (5, 190)
         self._classes: tuple[str, ...] = ()
 
@@ -197,6 +199,7 @@ class VAEViews(QWidget):
 
     # -- updates ------------------------------------------------------------------------------
     def clear(self) -> None:
+        self._drawn.clear()
         for item in (*self.train_curves.values(), *self.test_curves.values()):
             item.setData([], [])
         for item in self.class_scatter:
@@ -212,11 +215,21 @@ class VAEViews(QWidget):
 
     def show_metrics(self, metrics) -> None:
         """Loss curves from the run's MetricStore (bounded: long runs keep each old
-        stretch's min and max, the recent steps in full)."""
+        stretch's min and max, the recent steps in full). A curve is redrawn only when
+        its metric has new points (test points come every few hundred steps)."""
         for key, item in (*self.train_curves.items(), *self.test_curves.items()):
-            steps, values = metrics.get(key)
-            if len(steps):
-                item.setData(steps, values)
+            series = metrics.series.get(key)
+            if series is None or self._drawn.get(key) == series.count:
+                continue
+            self._drawn[key] = series.count
+            steps, values = series.arrays()
+            if key in self.test_curves:
+                # Markers while they can be told apart; a plain line beyond (thousands of
+                # markers would cost more to draw than the rest of the page).
+                symbol = "o" if len(steps) <= MAX_TEST_MARKERS else None
+                if item.opts["symbol"] != symbol:
+                    item.setSymbol(symbol)
+            item.setData(steps, values)
 
     def show_images(self, snap: dict) -> None:
         if "originals" in snap and "reconstructions" in snap:
