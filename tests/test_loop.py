@@ -165,3 +165,41 @@ def test_stop_finishes_and_play_does_not_resume():
     exp = TimedCounter(clock, step_s=0.001, limit=50)
     loop, events = drive(exp, clock, until=10.0)
     assert exp.steps == 50 and ("state", (FINISHED,)) in [(k, a) for _, k, a in events]
+
+
+def test_a_thread_runner_steps_only_once_the_gui_has_drawn():
+    """yield_to_gui (thread runners): no step while a frame waits to be drawn; a GUI
+    that never draws delays the run by at most a second per frame, never stops it."""
+    clock = FakeTime()
+    exp = TimedCounter(clock, step_s=0.001)
+    drawn_at = []
+    loop_box = []
+
+    class Loop(RunLoop):
+        def _wait(self, timeout):
+            clock.t += timeout
+            if clock.t >= 3.0:
+                self.close()
+
+    def post(kind, *args):
+        if kind == "frame":
+            # The GUI draws 50 ms after each frame; meanwhile no step may start.
+            drawn_at.append((clock.t, clock.t + 0.05, exp.steps))
+            clock.t += 0.05
+            loop_box[0].frame_drawn(0.05)
+        if clock.t >= 3.0:
+            loop_box[0].close()
+
+    loop = Loop(lambda: exp, post, max_fps=30.0, yield_to_gui=True)
+    loop_box.append(loop)
+    loop.clock = clock
+    loop.play()
+    loop.run()
+    for posted, drawn, steps in drawn_at:
+        assert not any(posted <= t < drawn for t in exp.starts)
+
+    stuck = FakeTime()
+    slow = TimedCounter(stuck, step_s=0.001)
+    _, events = drive(slow, stuck, until=5.0, gui_draws=False, yield_to_gui=True)
+    assert slow.steps >= 4  # waits up to a second for each undrawn frame, then goes on
+    assert len(frames(events)) >= 4

@@ -51,13 +51,17 @@ class RunLoop:
 
     def __init__(self, factory: Callable[[], Any], post: Callable[..., None], *,
                  max_fps: float = 30.0, view_budget: float = 0.15,
-                 heavy_min_interval: float = 0.5):
+                 heavy_min_interval: float = 0.5, yield_to_gui: bool = False):
         self._factory = factory
         self._post_event = post
         self.experiment = None
         self.max_fps = max_fps
         self.view_budget = view_budget
         self.heavy_min_interval = heavy_min_interval
+        # A thread sharing the GUI's interpreter lock steps only once the GUI has drawn
+        # the last frame: drawing then has the lock to itself (the cost is bounded by
+        # the view budget). A child process has its own lock and never waits.
+        self.yield_to_gui = yield_to_gui
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._frame_pending = False
@@ -113,6 +117,8 @@ class RunLoop:
         # Drawing shares the CPU with the steps: its cost spaces the frames too.
         self._render_cost = 0.8 * self._render_cost + 0.2 * render_seconds
         self._frame_pending = False
+        if self.yield_to_gui:
+            self._wake.set()
 
     def close(self) -> None:
         self.closing = True
@@ -172,6 +178,9 @@ class RunLoop:
                 self._post("state", PAUSED if exp.steps else IDLE)
                 self._wait(None)
                 continue
+            if self.yield_to_gui and self._frame_pending and not single:
+                self._await_drawing()
+                continue  # commands may have come meanwhile
             self._post("state", RUNNING)
             t0 = self.clock()
             try:
@@ -199,6 +208,20 @@ class RunLoop:
                 self._post("state", PAUSED)
             elif self._target_rate:
                 self._sleep_until(t0 + 1.0 / self._target_rate)
+
+    def _await_drawing(self, limit: float = 1.0) -> None:
+        """Wait until the GUI has drawn the last frame (at most ``limit`` seconds, so
+        a GUI that stopped drawing cannot stop the run)."""
+        deadline = self.clock() + limit
+        while self._frame_pending and not self.closing and not self._requests:
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                self._frame_pending = False  # give up on that frame; the next one is due
+                return
+            with self._lock:
+                if not self._playing:
+                    return
+            self._wait(remaining)
 
     def _sleep_until(self, deadline: float) -> None:
         """Wait for the next step of a rate-limited run; commands cut the wait short."""

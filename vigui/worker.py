@@ -31,7 +31,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Signal
 
 from engine.runtime import Experiment, MetricStore
 
@@ -156,6 +156,18 @@ class RunnerBase(QObject):
                 return
             self._dispatch(*event)
 
+    def _frame_done(self, spent: float) -> None:
+        """Tell the loop the frame is drawn, once Qt has painted it: an event posted
+        below the priority of Qt's repaint requests arrives after them."""
+        QCoreApplication.postEvent(self, _FrameDrawn(spent), Qt.LowEventPriority.value - 1)
+
+    def event(self, event) -> bool:
+        if event.type() == _FrameDrawn.TYPE:
+            if not self._closing:
+                self._command("frame_drawn", event.spent)
+            return True
+        return super().event(event)
+
     def _dispatch(self, kind: str, args: tuple) -> None:
         if kind == "frame":
             snap, fresh, delta, self.view_seconds = args
@@ -174,7 +186,7 @@ class RunnerBase(QObject):
                 self.stats.frames += 1
                 self.stats.render_seconds += spent
                 self.stats.last_render_seconds = spent
-                self._command("frame_drawn", spent)
+                self._frame_done(spent)
         elif kind == "state":
             if args[0] != self.state:
                 self.state = args[0]
@@ -193,6 +205,14 @@ class RunnerBase(QObject):
                 callback(value)
 
 
+class _FrameDrawn(QEvent):
+    TYPE = QEvent.Type(QEvent.registerEventType())
+
+    def __init__(self, spent: float):
+        super().__init__(self.TYPE)
+        self.spent = spent
+
+
 def _nothing(exp) -> None:
     return None
 
@@ -205,7 +225,8 @@ class ExperimentRunner(RunnerBase):
         super().__init__(max_fps=max_fps, view_budget=view_budget,
                          heavy_min_interval=heavy_min_interval, parent=parent)
         self._events: queue.SimpleQueue = queue.SimpleQueue()
-        self._loop = RunLoop(factory, self._put, **self._loop_options())
+        # The thread shares the GUI's interpreter lock: it pauses while a frame is drawn.
+        self._loop = RunLoop(factory, self._put, yield_to_gui=True, **self._loop_options())
         self._thread = threading.Thread(target=self._loop.run, name="vigui-experiment", daemon=False)
         self._thread.start()
 

@@ -16,8 +16,20 @@ from ...widgets.param_form import ParamForm
 from ...widgets.plots import PALETTE, colour, make_plot, pen
 from ..base import ExperimentPage
 
-MAX_POINTS_SHOWN = 4000  # scatter/histogram stay fluid; the fit always uses all N
+# Points drawn in the 2-D scatter (a fixed random subset; the fit always uses all N):
+# re-colouring and painting 2,000 points costs the GUI about 25 ms a frame.
+MAX_POINTS_SHOWN = 2000
 MAX_CLUSTERS = 10
+LOG_POINTS = 400  # sweep curves (log-scaled axis) are drawn at most this many points
+
+
+def log_sample(t: np.ndarray, *ys: np.ndarray, n: int = LOG_POINTS):
+    """At most about ``n`` points of curves drawn on a log-scaled x axis, evenly spaced
+    in log(sweep), the first and last included: a long run costs what a short one does."""
+    if len(t) <= n:
+        return (t, *ys)
+    idx = np.unique(np.geomspace(1, len(t), n).astype(np.int64) - 1)
+    return (t[idx], *(y[idx] for y in ys))
 
 
 class CaviPage(ExperimentPage):
@@ -99,6 +111,7 @@ class CaviPage(ExperimentPage):
         for line in self.true_lines:
             self.means_plot.addItem(line)
         self._brush_cache: dict[tuple, QBrush] = {}
+        self._scatter_keys = None  # the colours the scatter shows (quantised)
         self._legend_text = ""
         self._shown_index = None
         self._data_id = None
@@ -109,6 +122,7 @@ class CaviPage(ExperimentPage):
                      *self.circles, *self.unit_circles, self.elbo_curve, self.elbo_grad, *self.mean_curves]:
             item.setData([], [])
         self.scatter.clear()
+        self._scatter_keys = None
         for upper, lower, _ in self.band_items:
             upper.setData([], [])
             lower.setData([], [])
@@ -132,14 +146,15 @@ class CaviPage(ExperimentPage):
         else:
             self._render_2d(x, m, s2, phi)
         metrics = snap["metrics"]
-        self.elbo_curve.setData(*metrics.get("elbo"))
-        self.elbo_grad.setData(*metrics.get("elbo_gradient"))
+        self.elbo_curve.setData(*log_sample(*metrics.get("elbo")))
+        self.elbo_grad.setData(*log_sample(*metrics.get("elbo_gradient")))
         # Each mean's trajectory (first coordinate) ± its posterior sd, sweep by sweep.
         for j in range(MAX_CLUSTERS):
             upper, lower, _ = self.band_items[j]
             t, centre = metrics.get(f"m{j}") if j < k else (np.zeros(0), np.zeros(0))
             if len(t):
                 sd = np.interp(t, *metrics.get(f"s{j}"))  # recorded with m_j, every sweep
+                t, centre, sd = log_sample(t, centre, sd)
                 self.mean_curves[j].setData(t, centre)
                 upper.setData(t, centre + sd)
                 lower.setData(t, centre - sd)
@@ -160,6 +175,7 @@ class CaviPage(ExperimentPage):
 
     def _new_data(self, x: np.ndarray, true_mu: np.ndarray) -> None:
         self._data_id = id(x)
+        self._scatter_keys = None
         rng = np.random.default_rng(0)
         n = len(x)
         self._shown_index = (np.sort(rng.choice(n, MAX_POINTS_SHOWN, replace=False))
@@ -217,17 +233,23 @@ class CaviPage(ExperimentPage):
     def _render_2d(self, x, m, s2, phi) -> None:
         k = len(m)
         idx = self._shown_index
-        # Blend the cluster colours by responsibility; quantise so brushes are reused.
+        # Blend the cluster colours by responsibility; quantise so brushes are reused,
+        # and re-colour only when some point's colour changed (not after convergence).
         rgb = phi[idx] @ np.asarray(PALETTE[:k], dtype=float)
-        keys = (rgb / 8).astype(int)
-        brushes = []
-        cache = self._brush_cache
-        for key in map(tuple, keys):
-            brush = cache.get(key)
-            if brush is None:
-                brush = cache[key] = QBrush(QColor(key[0] * 8, key[1] * 8, key[2] * 8, 170))
-            brushes.append(brush)
-        self.scatter.setData(pos=x[idx], brush=brushes)
+        keys = (rgb / 8).astype(np.int32)
+        if self._scatter_keys is None or not np.array_equal(keys, self._scatter_keys):
+            self._scatter_keys = keys
+            unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+            cache = self._brush_cache
+            palette = []
+            for key in map(tuple, unique):
+                brush = cache.get(key)
+                if brush is None:
+                    brush = cache[key] = QBrush(QColor(key[0] * 8, key[1] * 8, key[2] * 8, 170))
+                palette.append(brush)
+            brushes = np.empty(len(palette), dtype=object)
+            brushes[:] = palette
+            self.scatter.setData(pos=x[idx], brush=brushes[inverse.ravel()])
         self.mean_markers.setData(m[:, 0], m[:, 1], brush=[colour(j) for j in range(k)])
         theta = np.linspace(0, 2 * np.pi, 73)
         for j in range(MAX_CLUSTERS):
