@@ -443,6 +443,8 @@ def test_space_and_r_drive_the_gaussian_estimate(qtbot):
     window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5000)
     assert page.run_control() is s.run and s.run.playing
+    qtbot.waitUntil(lambda: s.last_snapshot is not None and s.last_snapshot["n"] > 0,
+                    timeout=5000)
     qtbot.keyClick(window, Qt.Key_Space)  # pause
     assert not s.run.playing and s.play_button.text() == "▶ Play"
     qtbot.waitUntil(lambda: s.runner.state == "paused", timeout=5000)
