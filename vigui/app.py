@@ -24,6 +24,11 @@ def display_available() -> bool:
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(prog="vigui", description="A desktop explorer for variational inference.")
+    ap.add_argument("scene", nargs="?", metavar="SCENE",
+                    help="open this scene file (.json; a tour file starts that tour)")
+    ap.add_argument("--tour", nargs="?", const="lecture", metavar="FILE",
+                    help="start the lecture tour (or the tour in FILE); with --screenshot: "
+                         "one PNG per stop")
     ap.add_argument("--page", help="open this chapter (info, cavi, vae, ...)")
     ap.add_argument("--screenshot", metavar="DIR",
                     help="run each page briefly with fixed seeds, save one PNG per page to DIR, exit")
@@ -52,9 +57,11 @@ def main(argv=None) -> int:
     from .window import MainWindow
 
     if args.screenshot:
-        window = MainWindow(fresh=True)
+        window = MainWindow(fresh=True, open_initial=not args.tour)
         w, h = (int(v) for v in args.size.lower().split("x"))
         window.resize(w, h)
+        if args.tour:
+            return screenshot_tour(window, Path(args.screenshot), args.tour)
         ids = args.pages.split(",") if args.pages else None
         return window.save_screenshots(Path(args.screenshot), ids)
     if args.page and args.page not in {spec.page_id for spec in available()}:
@@ -69,6 +76,11 @@ def main(argv=None) -> int:
     window.show()
 
     def open_first_page():
+        if args.scene or args.tour:
+            if not open_teaching(window, args):
+                print(f"vigui: {window.scene_error}", file=sys.stderr)
+                window.open_page(args.page or window.initial_page)
+            return
         window.open_page(args.page or window.initial_page)
         if args.run:
             window.run_current()
@@ -78,6 +90,31 @@ def main(argv=None) -> int:
         QTimer.singleShot(int(args.quit_after * 1000), window.close)
     code = app.exec()
     return int(code)
+
+
+def open_teaching(window, args) -> bool:
+    """Open the scene or tour named on the command line (False: refused, see
+    ``window.scene_error``)."""
+    path = args.scene or args.tour
+    if path == "lecture":
+        return window.start_lecture_tour()
+    from .scenes import is_tour_file
+
+    if is_tour_file(path):
+        return window.open_tour_file(path)
+    return window.open_scene_file(path)
+
+
+def screenshot_tour(window, folder: Path, which: str) -> int:
+    from .scenes import SceneError, lecture_tour, read_tour
+
+    pages = [spec.page_id for spec in window.specs]
+    try:
+        tour = lecture_tour(pages) if which == "lecture" else read_tour(which, pages)
+    except SceneError as exc:
+        print(f"vigui: {exc}", file=sys.stderr)
+        return 2
+    return window.save_tour_screenshots(folder, tour)
 
 
 if __name__ == "__main__":

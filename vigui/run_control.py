@@ -75,6 +75,8 @@ class RunControl(QObject):
         self.started = False  # a run was built at least once (parameter edits then reset)
         self.paused_by_user = False  # the last play/pause command was a pause
         self._wants_play = False
+        self.steps = 0  # steps the current run has taken, as last reported (scenes save it)
+        self.progress.connect(self._count_steps)
 
     # -- state -----------------------------------------------------------------------
     @property
@@ -97,6 +99,7 @@ class RunControl(QObject):
         """Discard the current run and build a new one from the parameters. False (and
         ``rejected(message)``) if make_factory refused them."""
         self.started = True
+        self.steps = 0
         self._drop_runner()
         self.resetting.emit()
         try:
@@ -201,6 +204,9 @@ class RunControl(QObject):
                 signal.disconnect()
             runner.release()
             runner.deleteLater()
+
+    def _count_steps(self, steps: int, _rate: float) -> None:
+        self.steps = int(steps)
 
     def _set_state(self, state: str) -> None:
         if state != self.state:

@@ -16,9 +16,10 @@ from PySide6.QtWidgets import (
 from . import __version__
 from .pages import PageSpec, available
 from .pages.base import ExperimentPage, Page
+from .teaching import TeachingMixin
 
 
-class MainWindow(QMainWindow):
+class MainWindow(TeachingMixin, QMainWindow):
     def __init__(self, fresh: bool = False, open_initial: bool = True):
         super().__init__()
         self.setWindowTitle("vigui — a tour of variational inference")
@@ -49,6 +50,7 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(label)
         self._build_menus()
         self.nav.currentRowChanged.connect(self._show_row)
+        self._build_teaching()  # scenes, the lecture tour, presentation mode (teaching.py)
 
         self.resize(1280, 800)
         if not fresh:

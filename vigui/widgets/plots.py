@@ -105,3 +105,40 @@ class DecadeAxis(pg.AxisItem):
 
     def logTickStrings(self, values, scale, spacing):
         return [f"{10 ** round(v):g}" if abs(v - round(v)) < 1e-6 else "" for v in values]
+
+
+TICK_PT = 8  # style_plot's tick font
+
+
+def scale_plots(root, scale: float) -> None:
+    """Scale the fonts of every plot under the widget ``root`` by ``scale`` (presentation
+    zoom): tick labels, axis labels and titles, from their original sizes."""
+    for view in root.findChildren(pg.GraphicsView):
+        scene = view.scene()
+        if scene is None:
+            continue
+        for item in scene.items():
+            if isinstance(item, pg.AxisItem):
+                if getattr(item, "_vigui_scale", 1.0) == scale:
+                    continue
+                item._vigui_scale = scale
+                font = QFont()
+                font.setPointSizeF(TICK_PT * scale)
+                item.setTickFont(font)
+                base = item.__dict__.setdefault("_vigui_label_pt", _pt(item.labelStyle.get("font-size"), 9.0))
+                item.labelStyle["font-size"] = f"{base * scale:.1f}pt"
+                item._updateLabel()
+            elif isinstance(item, pg.LabelItem) and item.text:
+                if getattr(item, "_vigui_scale", 1.0) == scale:
+                    continue
+                item._vigui_scale = scale
+                base = item.__dict__.setdefault("_vigui_pt", _pt(item.opts.get("size"), 9.0))
+                item.setText(item.text, size=f"{base * scale:.1f}pt")
+
+
+def _pt(size, default: float) -> float:
+    """A CSS size like "9pt" in points."""
+    try:
+        return float(str(size).removesuffix("pt"))
+    except (TypeError, ValueError):
+        return default

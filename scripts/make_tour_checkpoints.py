@@ -1,0 +1,72 @@
+"""Make the small pre-trained VAE checkpoints the lecture tour ships (resources/tours/).
+
+The tour's VAE stops (Figure 8 training curves, Figures 10-11 latent spaces, Figure 12
+samples and interpolation) open these instead of training for a minute on screen; the
+user can press Reset and Play to train again from scratch. Reproducible: fixed seeds,
+one torch thread, the CPU. Run from the repository root::
+
+    python scripts/make_tour_checkpoints.py            # all three, ~1 min on 1 core
+    python scripts/make_tour_checkpoints.py --check    # verify the shipped files' configs
+
+Each file is the digits VAE of the VAE page's defaults (2-D latent, 256 hidden units)
+trained for STEPS Adam steps on one objective: the ELBO, reconstruction only, KL only.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+STEPS = 3000  # ~210 epochs of the digits' training split: the curves have flattened
+SEED = 0
+MODES = {"elbo": "vae-elbo.pt", "recon": "vae-recon.pt", "kl": "vae-kl.pt"}
+OUT = ROOT / "resources" / "tours"
+
+
+def config(mode: str):
+    from engine.vae import VAEConfig
+
+    return VAEConfig(dataset="digits", latent=2, hidden=(256,), beta=1.0, lr=1e-3,
+                     batch_size=128, loss_mode=mode, likelihood="bernoulli", device="cpu",
+                     threads=1).validate()
+
+
+def make(mode: str, steps: int = STEPS) -> Path:
+    import torch
+
+    from engine.vae import VAEExperiment
+
+    torch.set_num_threads(1)
+    exp = VAEExperiment(config(mode), seed=SEED)
+    while exp.steps < steps:
+        exp.step()
+    path = OUT / MODES[mode]
+    exp.save(path)
+    return path
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--check", action="store_true", help="check the shipped files, train nothing")
+    ap.add_argument("--steps", type=int, default=STEPS)
+    args = ap.parse_args(argv)
+    from engine import checkpoint
+
+    for mode, name in MODES.items():
+        if args.check:
+            info = checkpoint.peek(OUT / name, kind="vae")
+            ok = info.config == config(mode).to_dict() and info.step == STEPS
+            print(f"{name}: step {info.step}, {'ok' if ok else 'DIFFERS from this script'}")
+            if not ok:
+                return 1
+            continue
+        path = make(mode, args.steps)
+        print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1e6:.2f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
