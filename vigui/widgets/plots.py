@@ -5,10 +5,13 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
 
-# Okabe & Ito's colour-blind-safe palette, then two extra distinguishable colours.
+# Okabe & Ito's colour-blind-safe palette, then two extra colours for ten classes (the
+# digits), chosen to stay apart from the eight and from white for protan, deutan and
+# tritan viewers (simulated: tests/test_palette.py). The earlier purple (148, 103, 189)
+# and grey were indistinguishable from blue and green for protan/deutan viewers.
 PALETTE = [
     (0, 114, 178), (230, 159, 0), (0, 158, 115), (204, 121, 167), (86, 180, 233),
-    (213, 94, 0), (240, 228, 66), (0, 0, 0), (148, 103, 189), (127, 127, 127),
+    (213, 94, 0), (240, 228, 66), (0, 0, 0), (136, 0, 255), (102, 51, 17),
 ]
 
 pg.setConfigOptions(antialias=True, background="w", foreground="k", imageAxisOrder="row-major")
