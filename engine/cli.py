@@ -131,6 +131,15 @@ def run_vae(args) -> dict:
     return result
 
 
+def run_vi(args) -> dict:
+    from .vi import cli as vi_cli
+
+    bar = Progress(None, f"vi {args.section}", args.quiet)
+    result = vi_cli.run(args, lambda steps, values: bar.update(steps))
+    bar.close()
+    return result
+
+
 def _download_progress(done, total, name):
     if total:
         print(f"download {name}: {done / total:5.1%}", file=sys.stderr)
@@ -173,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     cavi.add_argument("--alpha", type=float, default=1e-3)
     cavi.add_argument("--max-sweeps", type=int, default=5000)
     cavi.set_defaults(run=run_cavi)
+
+    vi = sub.add_parser("vi", parents=[common], help="chapter 2: gradient estimators or black-box VI")
+    from .vi import cli as vi_cli
+
+    vi_cli.add_flags(vi)
+    vi.set_defaults(run=run_vi)
 
     vae = sub.add_parser("vae", parents=[common], help="train a variational autoencoder")
     add_vae_arguments(vae)

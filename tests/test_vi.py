@@ -232,3 +232,32 @@ def test_latent_rejects_bad_input():
         latent.push(np.zeros((3, 3)))
     with pytest.raises(ValueError, match="n must"):
         latent.sample_z(0)
+
+
+# -- the CLI ------------------------------------------------------------------------------
+def test_cli_estimators_json(capsys):
+    import json
+
+    from engine.cli import main
+
+    assert main(["vi", "--section", "estimators", "--model", "logistic", "--max-steps", "20",
+                 "--samples", "4", "--json", "--quiet"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["section"] == "estimators" and out["steps"] == 20
+    assert out["config"]["samples"] == 4 and out["config"]["lr"] == 0.01  # the section's default
+    ratios = out["variance_ratios"]
+    assert ratios["S=1"]["score/reparam"] > ratios["S=1"]["score_cv/reparam"] > 1
+    assert out["variance"]["score"][0] / out["variance"]["score"][1] == pytest.approx(100, rel=0.3)
+
+
+def test_cli_bbvi_json_and_errors(capsys):
+    import json
+
+    from engine.cli import main
+
+    assert main(["vi", "--section", "bbvi", "--target", "gaussian", "--family", "meanfield",
+                 "--max-steps", "30", "--device", "cpu", "--json", "--quiet"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["steps"] == 30 and out["config"]["lr"] == 0.02 and out["final"]["kl_reverse"] > 0
+    assert main(["vi", "--section", "bbvi", "--rho", "1.5", "--quiet"]) == 2
+    assert "rho must be between" in capsys.readouterr().err

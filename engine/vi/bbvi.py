@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ..params import Config, param
-from ..runtime import Experiment, resolve_device
+from ..runtime import Experiment, resolve_device, set_torch_threads
 
 __all__ = ["TARGETS", "TARGET_LABELS", "FAMILIES", "FAMILY_LABELS", "make_target", "make_family",
            "BBVIConfig", "BBVIExperiment", "target_grid", "EXTENTS"]
@@ -348,9 +348,13 @@ class BBVIConfig(Config):
     layers: int = param(6, lo=1, hi=16, label="Flow layers", help="affine couplings of the flow")
     max_steps: int = param(3000, lo=1, hi=1_000_000, label="Steps")
     anneal: bool = param(True, label="Anneal step",
-                         help="cosine-decay Adam's step to 1% of lr over the steps, so the "
+                         help="cosine-decay Adam's step to lr/100 over the steps, so the "
                          "Monte Carlo noise of the last iterates dies down")
     device: str = param("auto", label="Device", help="auto | cpu | cuda | mps", gui=False)
+    threads: int | None = param(1, lo=1, hi=256, optional=True, label="Torch threads", gui=False,
+                                help="intra-op threads (None: leave torch's setting); these "
+                                "tensors are tiny, so one thread is fastest and a second one "
+                                "only waits on a busy core")
 
 
 GRID = 64          # q's density on GRID × GRID points for the views
@@ -368,6 +372,8 @@ class BBVIExperiment(Experiment):
         super().__init__(config, seed)
         c = config
         self.device = resolve_device(c.device)
+        if c.threads is not None:
+            set_torch_threads(c.threads)
         self.target = make_target(c.target, c.rho)
         self.gen = torch.Generator().manual_seed(int(seed or 0))
         start = 0.5 * torch.randn(2, generator=self.gen, dtype=torch.float64)  # breaks symmetry
