@@ -14,7 +14,7 @@ from engine.vi import latent
 from engine.vi.estimators import (ESTIMATORS, EstimatorConfig, EstimatorExperiment,
                                   estimates_from_eps, gradient_estimates, variance_table)
 from engine.vi.gap import GapAscent, GapConfig
-from engine.vi.models import (ConjugateGaussian, LogisticRegression, elbo_surface, gaussian_data,
+from engine.vi.models import (ConjugateGaussian, LogisticRegression, best_gaussian_q, elbo_surface, gaussian_data,
                               logistic_data, make_model)
 
 FINITE = dict(allow_nan=False, allow_infinity=False)
@@ -261,3 +261,14 @@ def test_cli_bbvi_json_and_errors(capsys):
     assert out["steps"] == 30 and out["config"]["lr"] == 0.02 and out["final"]["kl_reverse"] > 0
     assert main(["vi", "--section", "bbvi", "--rho", "1.5", "--quiet"]) == 2
     assert "rho must be between" in capsys.readouterr().err
+
+
+def test_best_gaussian_q_is_a_stationary_maximum():
+    model = make_model("logistic", 30, 1.5, 1.0, seed=2)
+    m, log_s, best = best_gaussian_q(model)
+    assert np.allclose(model.grad_elbo(m, log_s), 0, atol=1e-7)
+    for dm, dl in ((1e-2, 0), (-1e-2, 0), (0, 1e-2), (0, -1e-2)):
+        assert model.elbo(m + dm, math.exp(log_s + dl)) < best
+    assert best < model.log_evidence()  # the gap of the best Gaussian is a true KL > 0
+    gm, gl, gbest = best_gaussian_q(make_model("gaussian", 10, 1.0, 1.0, seed=0))
+    assert gbest == pytest.approx(make_model("gaussian", 10, 1.0, 1.0, seed=0).log_evidence())

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..params import Config, param
 from ..runtime import Experiment
-from .models import LOG_2PI, MODELS, make_model
+from .models import LOG_2PI, MODELS, best_gaussian_q, make_model
 
 __all__ = ["ESTIMATORS", "ESTIMATOR_LABELS", "estimates_from_eps", "gradient_estimates",
            "initial_baseline", "pilot_baseline", "variance_table", "EstimatorConfig",
@@ -156,17 +156,8 @@ class EstimatorExperiment(Experiment):
         self._traj_rng = {k: np.random.default_rng(c.seed + 1) for k in ESTIMATORS}
         self._traj_baseline = {k: None for k in ESTIMATORS}
         self._variance_curve = None
-        self.elbo_optimum = self._best_elbo()
-
-    def _best_elbo(self) -> float:
-        """The largest ELBO over Gaussian q (the log evidence for the conjugate model)."""
-        if hasattr(self.model, "precision"):
-            return float(self.model.log_evidence())
-        lam = np.array([self.model.post_mean, -1.0])
-        for _ in range(200):  # natural-gradient-like ascent by quadrature
-            g = self.model.grad_elbo(*lam)
-            lam += np.array([0.5 * math.exp(2 * lam[1]), 0.25]) * g
-        return float(self.model.elbo(lam[0], math.exp(lam[1])))
+        self.best_q = best_gaussian_q(self.model)
+        self.elbo_optimum = self.best_q[2]
 
     # -- one step --------------------------------------------------------------------
     def _step(self):

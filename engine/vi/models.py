@@ -275,4 +275,19 @@ def elbo_surface(model, m_range: tuple[float, float], log_s_range: tuple[float, 
     return m, ls, out
 
 
-__all__.append("elbo_surface")
+def best_gaussian_q(model) -> tuple[float, float, float]:
+    """(m, log s, ELBO) of the best q = N(m, s²): the posterior for the conjugate model,
+    else gradient ascent on the quadrature ELBO (steps scaled by s², natural-gradient-like)."""
+    if isinstance(model, ConjugateGaussian):
+        return model.post_mean, math.log(model.post_sd), float(model.log_evidence())
+    lam = np.array([model.post_mean, -1.0])
+    for _ in range(500):
+        g = model.grad_elbo(*lam)
+        step = np.array([0.5 * math.exp(2 * lam[1]), 0.25]) * g
+        lam += np.clip(step, -0.5, 0.5)
+        if np.max(np.abs(g)) < 1e-10:
+            break
+    return float(lam[0]), float(lam[1]), float(model.elbo(lam[0], math.exp(lam[1])))
+
+
+__all__ += ["elbo_surface", "best_gaussian_q"]
