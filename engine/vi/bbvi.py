@@ -364,7 +364,8 @@ EVAL_SAMPLES = 20_000
 
 class BBVIExperiment(Experiment):
     """One Adam step on the chosen objective per step. Metrics: ``elbo`` (the S-sample
-    estimate at this step's q) and ``kl`` = log Z − elbo (the reverse KL estimate); in
+    estimate at this step's q), ``elbo_avg`` (its moving average, weight 0.05) and
+    ``kl`` = log Z − elbo (the reverse KL estimate); in
     forward mode also ``kl_forward`` (E_p[log p − log q] on this step's samples)."""
 
     def __init__(self, config: BBVIConfig | None = None, seed: int | None = 0):
@@ -410,6 +411,9 @@ class BBVIExperiment(Experiment):
         loss.backward()
         out["elbo"] = float(elbo.detach())
         out["kl"] = self.target.log_z - out["elbo"]
+        # an exponential moving average: the trend of the noisy per-step estimate
+        prev = self.metrics.latest("elbo_avg")
+        out["elbo_avg"] = out["elbo"] if math.isnan(prev) else prev + 0.05 * (out["elbo"] - prev)
         params = list(self.q.parameters())
         finite = all(math.isfinite(v) for v in out.values()) and math.isfinite(float(loss.detach())) \
             and all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in params)

@@ -208,7 +208,7 @@ class GapSection(Section):
                 self.surface.removeItem(c)
             self.contours = []
             for level in (-1, 0, 1, 2, 3):
-                iso = pg.IsocurveItem(data=self.gap_grid.T, level=level, pen=pg.mkPen((90, 90, 90, 160)))
+                iso = pg.IsocurveItem(data=self.gap_grid, level=level, pen=pg.mkPen((90, 90, 90, 160)))
                 iso.setParentItem(self.surface_img)
                 self.contours.append(iso)
             self.post_mark.setData([mdl.post_mean], [math.log(mdl.post_sd)])

@@ -1,0 +1,291 @@
+"""Black-box VI on 2-D targets: a family q (mean field, full covariance, flow) fitted by
+Adam on the reparameterized ELBO (reverse KL) or on samples of the target (forward KL),
+live: the target's density, q's contours (1- and 2-sd ellipses for Gaussians), samples
+of q and the ELBO against log Z. Runs engine.vi.bbvi.BBVIExperiment on the thread runner
+(torch is imported when this tab is first opened)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QTransform
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QSpinBox
+
+from engine.vi.bbvi import (EXTENTS, FAMILIES, FAMILY_LABELS, TARGET_LABELS, TARGETS, BBVIConfig,
+                            BBVIExperiment, target_grid)
+
+from .common import (FAMILY_COLOUR, Section, colour, ellipse, fmt, form, group, heat_image, pen,
+                     place_image, static_plot, summary_label)
+from .run import MetricsView, RunButtons, RunControl
+
+SAMPLE_CHOICES = (8, 16, 32, 64, 128, 256, 512)
+RESTART_DELAY_MS = 200
+Q_LEVELS = (0.05, 0.3, 0.7)  # q's contours, as fractions of its largest density on the grid
+
+
+class BBVISection(Section):
+    title = "Black-box VI on 2-D targets (eq. 14)"
+    anchor = "bbvi"
+
+    def build(self) -> None:
+        c = BBVIConfig()
+        self.target = QComboBox()
+        for t in TARGETS:
+            self.target.addItem(TARGET_LABELS[t], t)
+        self.target.setCurrentIndex(TARGETS.index(c.target))
+        self.rho = QDoubleSpinBox()
+        self.rho.setRange(-0.95, 0.95)
+        self.rho.setSingleStep(0.05)
+        self.rho.setValue(c.rho)
+        self.rho.setToolTip("Correlation of the Gaussian target")
+        self.family = QComboBox()
+        for f in FAMILIES:
+            self.family.addItem(FAMILY_LABELS[f], f)
+        self.family.setCurrentIndex(FAMILIES.index(c.family))
+        self.divergence = QComboBox()
+        self.divergence.addItem("reverse KL(q‖p): ELBO", "reverse")
+        self.divergence.addItem("forward KL(p‖q): samples of p", "forward")
+        self.divergence.setToolTip("Reverse KL seeks a mode; forward KL covers the mass")
+        self.samples = QComboBox()
+        for s in SAMPLE_CHOICES:
+            self.samples.addItem(str(s), s)
+        self.samples.setCurrentIndex(SAMPLE_CHOICES.index(c.samples))
+        self.samples.setToolTip("Monte Carlo samples per step")
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(4)
+        self.lr.setRange(1e-4, 0.5)
+        self.lr.setSingleStep(0.005)
+        self.lr.setValue(c.lr)
+        self.lr.setToolTip("Adam's step size")
+        self.layers = QSpinBox()
+        self.layers.setRange(1, 16)
+        self.layers.setValue(c.layers)
+        self.layers.setToolTip("Affine-coupling layers of the flow")
+        self.steps = QSpinBox()
+        self.steps.setRange(10, 1_000_000)
+        self.steps.setSingleStep(500)
+        self.steps.setValue(c.max_steps)
+        self.anneal = QCheckBox("anneal the step")
+        self.anneal.setChecked(c.anneal)
+        self.anneal.setToolTip("Cosine-decay Adam's step to lr/100 over the run")
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 1_000_000)
+        for w in (self.rho, self.lr, self.layers, self.steps, self.seed):
+            w.setKeyboardTracking(False)
+        self.run = RunControl(self._make_factory, rate=None, reset_plays=True, parent=self)
+        self.run.frame.connect(self.render)
+        self.run.resetting.connect(self.clear_views)
+        self.run.rejected.connect(self.report)
+        self.run.failed.connect(self.report)
+        self.buttons = RunButtons(self.run)
+        self.controls_layout.addWidget(self.buttons)
+        self.controls_layout.addWidget(group("Target p̃(z)", form(
+            ("Target", self.target), ("Correlation ρ", self.rho))))
+        self.controls_layout.addWidget(group("Variational family q", form(
+            ("Family", self.family), ("Divergence", self.divergence), ("Flow layers", self.layers))))
+        self.controls_layout.addWidget(group("Optimiser (Adam)", form(
+            ("Samples / step", self.samples), ("Step size", self.lr), ("Steps", self.steps),
+            ("", self.anneal), ("Seed", self.seed))))
+        self._restart_timer = QTimer(self)
+        self._restart_timer.setSingleShot(True)
+        self._restart_timer.setInterval(RESTART_DELAY_MS)
+        self._restart_timer.timeout.connect(lambda: self.run.reset(play=not self.run.paused_by_user))
+        for w in (self.rho, self.lr, self.layers, self.steps, self.seed):
+            w.valueChanged.connect(self._params_changed)
+        for w in (self.target, self.family, self.divergence, self.samples):
+            w.currentIndexChanged.connect(self._params_changed)
+        self.anneal.toggled.connect(self._params_changed)
+
+        # -- views ----------------------------------------------------------------------------
+        grid = QGridLayout(self.view)
+        grid.setContentsMargins(4, 4, 4, 4)
+        self.summary = summary_label()
+        grid.addWidget(self.summary, 0, 0, 1, 2)
+        self.plane_widget = pg.PlotWidget()
+        self.plane = static_plot(self.plane_widget, "target density (shaded), q (lines), samples of q",
+                                 "z₁", "z₂")
+        self.plane.getViewBox().setAspectLocked(True)
+        self.target_img = heat_image()
+        self.plane.addItem(self.target_img)
+        self.isocurves = []
+        for level in Q_LEVELS:
+            iso = pg.IsocurveItem(level=level)
+            self.plane.addItem(iso)
+            self.isocurves.append(iso)
+        self.ellipses = [pg.PlotDataItem() for _ in range(2)]
+        for item in self.ellipses:
+            self.plane.addItem(item)
+        self.sample_dots = pg.ScatterPlotItem(size=3, pen=None)
+        self.plane.addItem(self.sample_dots)
+        grid.addWidget(self.plane_widget, 1, 0, 2, 1)
+        w = pg.PlotWidget()
+        self.elbo_plot = static_plot(w, "ELBO: per step (grey), moving average; log Z", "step", "nats")
+        self.elbo_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.elbo_raw = pg.PlotDataItem(pen=pg.mkPen((170, 170, 170), width=1))
+        self.elbo_smooth = pg.PlotDataItem(pen=pen(0, 2))
+        self.log_z_line = pg.InfiniteLine(angle=0, pen=pg.mkPen(colour(7), width=1.5, style=Qt.DashLine),
+                                          label="log Z", labelOpts={"position": 0.08, "color": (20, 20, 20)})
+        for item in (self.elbo_raw, self.elbo_smooth, self.log_z_line):
+            self.elbo_plot.addItem(item)
+        grid.addWidget(w, 1, 1)
+        self.numbers = summary_label()
+        self.numbers.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        grid.addWidget(self.numbers, 2, 1)
+        grid.setColumnStretch(0, 3)
+        grid.setColumnStretch(1, 2)
+        grid.setRowStretch(1, 1)
+        grid.setRowStretch(2, 1)
+        self.metrics_view = MetricsView()
+        self._target_for = None
+        self.last_snapshot = None
+
+    # -- parameters ------------------------------------------------------------------------------
+    def config(self) -> BBVIConfig:
+        return BBVIConfig(target=self.target.currentData(), rho=float(self.rho.value()),
+                          family=self.family.currentData(), divergence=self.divergence.currentData(),
+                          samples=int(self.samples.currentData()), lr=float(self.lr.value()),
+                          layers=int(self.layers.value()), max_steps=int(self.steps.value()),
+                          anneal=self.anneal.isChecked()).validate()
+
+    def _make_factory(self):
+        config, seed = self.config(), int(self.seed.value())
+        return lambda: BBVIExperiment(config, seed=seed)
+
+    def _params_changed(self, *_args) -> None:
+        self.update()
+        if self.run.started:
+            self._restart_timer.start()
+
+    # -- drawing -------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        c = self.config()
+        self.rho.setEnabled(c.target == "gaussian")
+        self.layers.setEnabled(c.family == "flow")
+        key = (c.target, c.rho if c.target == "gaussian" else None)
+        if key != self._target_for:
+            self._target_for = key
+            xs, ys, dens = target_grid(c.target, c.rho, 140)
+            extent = EXTENTS[c.target]
+            place_image(self.target_img, dens, extent, levels=(0, float(dens.max())))
+            self.plane.getViewBox().setRange(xRange=extent[:2], yRange=extent[2:], padding=0.02)
+        i = FAMILY_COLOUR[c.family]
+        for iso, width in zip(self.isocurves, (1.2, 1.8, 2.4)):
+            iso.setPen(pen(i, width))
+        for item, style in zip(self.ellipses, (Qt.SolidLine, Qt.DashLine)):
+            item.setPen(pen(i, 2, style))
+        self.sample_dots.setBrush(colour(i, 110))
+        self.elbo_smooth.setPen(pen(i, 2))
+
+    def clear_views(self) -> None:
+        self.metrics_view.clear()
+        self.last_snapshot = None
+        for iso in self.isocurves:
+            iso.setData(None)
+        for item in self.ellipses + [self.elbo_raw, self.elbo_smooth]:
+            item.setData([], [])
+        self.sample_dots.setData([], [])
+        self.numbers.setText("")
+        self.summary.setText("Press ▶ Play to fit q by stochastic optimisation.")
+
+    def render(self, snap: dict) -> None:
+        self.last_snapshot = snap
+        x0, x1, y0, y1 = snap["extent"]
+        density = snap["density"]
+        top = float(density.max()) if density.size else 0.0
+        ny, nx = density.shape  # grid points from x0 to x1 and y0 to y1, ends included
+        grid_to_plane = QTransform()
+        grid_to_plane.translate(x0, y0)
+        grid_to_plane.scale((x1 - x0) / (nx - 1), (y1 - y0) / (ny - 1))
+        for iso, level in zip(self.isocurves, Q_LEVELS):
+            iso.setTransform(grid_to_plane)
+            iso.setData(density, level * top)  # row-major like the images (pg config)
+        if "mean" in snap:
+            for item, k in zip(self.ellipses, (1, 2)):
+                ex, ey = ellipse(snap["mean"], snap["cov"], k)
+                item.setData(ex, ey)
+        else:
+            for item in self.ellipses:
+                item.setData([], [])
+        pts = snap["samples"]
+        self.sample_dots.setData(pts[:, 0], pts[:, 1])
+        store = self.metrics_view.of(snap)
+        steps, elbo = store.get("elbo")
+        if len(elbo):
+            self.elbo_raw.setData(steps, elbo)
+            self.elbo_smooth.setData(*store.get("elbo_avg"))
+            self.log_z_line.setValue(snap["log_z"])
+            lo = float(np.quantile(elbo, 0.05)) if len(elbo) > 20 else float(elbo.min())
+            hi = max(float(elbo.max()), snap["log_z"])
+            pad = 0.08 * max(hi - lo, 0.1)
+            self.elbo_plot.getViewBox().setRange(xRange=(0, max(steps[-1], 10)),
+                                                 yRange=(lo - pad, hi + pad), padding=0)
+        self._numbers(snap, elbo)
+
+    def _numbers(self, snap: dict, elbo: np.ndarray) -> None:
+        c = self.config()
+        recent = self.metrics_view.of(snap).latest("elbo_avg")
+        log_z = snap["log_z"]
+        self.summary.setText(
+            f"<b>{FAMILY_LABELS[snap['family']]}</b> on the <b>{TARGET_LABELS[c.target]}</b>, "
+            f"{'reverse KL(q‖p)' if snap['divergence'] == 'reverse' else 'forward KL(p‖q)'}: "
+            f"step {snap['step']:,}, ELBO ≈ <b>{fmt(recent)}</b> (moving average), "
+            f"log Z = {fmt(log_z)}, so KL(q‖p) ≈ <b>{fmt(log_z - recent)}</b> nats.")
+        lines = []
+        if "mean" in snap:
+            mean, cov = snap["mean"], snap["cov"]
+            lines.append(f"q mean ({fmt(mean[0], 2)}, {fmt(mean[1], 2)}), "
+                         f"variances ({fmt(cov[0, 0], 3)}, {fmt(cov[1, 1], 3)}), "
+                         f"correlation {fmt(cov[0, 1] / math.sqrt(cov[0, 0] * cov[1, 1]), 2)}")
+        if c.target == "gaussian":
+            sd = np.array([1.5, 1.0])
+            shrunk = sd ** 2 * (1 - c.rho ** 2)
+            lines.append(f"target variances ({fmt(sd[0] ** 2, 3)}, {fmt(sd[1] ** 2, 3)}), correlation "
+                         f"{fmt(c.rho, 2)}; the best mean-field q has σᵢ²(1 − ρ²) = "
+                         f"({fmt(shrunk[0], 3)}, {fmt(shrunk[1], 3)}).")
+        if c.target == "mixture":
+            lines.append("Reverse KL picks one mode; forward KL stretches over both.")
+        self.numbers.setText("<br>".join(lines))
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def shown(self) -> None:
+        if not self.run.started:
+            self.run.reset(play=False)
+
+    def run_control(self):
+        return self.run
+
+    def close(self) -> None:
+        self._restart_timer.stop()
+        self.run.close()
+
+    def screenshot_ready(self) -> bool:
+        return self.run.ended and self.last_snapshot is not None
+
+    def state(self) -> dict:
+        out = self.config().to_dict()
+        out.pop("device", None)
+        out.pop("threads", None)
+        out["seed"] = int(self.seed.value())
+        return out
+
+    def restore(self, state: dict) -> None:
+        for name, box in (("target", self.target), ("family", self.family),
+                          ("divergence", self.divergence), ("samples", self.samples)):
+            index = box.findData(state.get(name))
+            if index >= 0:
+                box.setCurrentIndex(index)
+        for name, w in (("rho", self.rho), ("lr", self.lr), ("layers", self.layers),
+                        ("max_steps", self.steps), ("seed", self.seed)):
+            v = state.get(name)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                w.setValue(int(v) if isinstance(w, QSpinBox) else float(v))
+        if isinstance(state.get("anneal"), bool):
+            self.anneal.setChecked(state["anneal"])
+
+    def screenshot(self) -> None:
+        self.restore({"target": "banana", "family": "flow", "divergence": "reverse", "samples": 64,
+                      "lr": 0.02, "layers": 6, "max_steps": 800, "anneal": True, "seed": 0})
+        self._restart_timer.stop()
+        self.run.reset(play=True)
