@@ -80,7 +80,11 @@ class VIPage(Page):
 
     def show_section(self, key: str) -> Section:
         section = self.section(key)
-        self.tabs.setCurrentIndex(self.keys.index(key))
+        index = self.keys.index(key)
+        if self.tabs.currentIndex() == index:
+            section.shown()  # already current: no tab change, but it is shown (again)
+        else:
+            self.tabs.setCurrentIndex(index)
         return section
 
     def _tab_changed(self, index: int) -> None:
