@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 
-from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QTabWidget, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QSizePolicy, QStackedWidget, QTabWidget, QWidget
 
 from ..base import Page
 from .common import Section
@@ -70,6 +70,9 @@ class VIPage(Page):
             self.control_stack.insertWidget(index, section.controls)
             self.control_stack.removeWidget(old)
             old.deleteLater()
+            for box in section.controls.findChildren(QComboBox):  # long items must not
+                box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)  # widen
+                box.setMinimumContentsLength(8)  # the parameter column
             saved = self._pending.pop(key, None)
             if saved:
                 try:

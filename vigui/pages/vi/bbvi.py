@@ -104,7 +104,7 @@ class BBVISection(Section):
         self.summary = summary_label()
         grid.addWidget(self.summary, 0, 0, 1, 2)
         self.plane_widget = pg.PlotWidget()
-        self.plane = static_plot(self.plane_widget, "target density (shaded), q (lines), samples of q",
+        self.plane = static_plot(self.plane_widget, "target (shaded), q (lines, dots)",
                                  "z₁", "z₂")
         self.plane.getViewBox().setAspectLocked(True)
         self.target_img = heat_image()
@@ -119,27 +119,28 @@ class BBVISection(Section):
             self.plane.addItem(item)
         self.sample_dots = pg.ScatterPlotItem(size=3, pen=None)
         self.plane.addItem(self.sample_dots)
-        grid.addWidget(self.plane_widget, 1, 0, 2, 1)
+        grid.addWidget(self.plane_widget, 1, 0, 1, 2)
         w = pg.PlotWidget()
-        self.elbo_plot = static_plot(w, "ELBO: per step (grey), moving average; log Z", "step", "nats")
+        self.elbo_plot = static_plot(w, "ELBO and log Z", "step", "nats")
         self.elbo_plot.showGrid(x=True, y=True, alpha=0.2)
         self.elbo_raw = pg.PlotDataItem(pen=pg.mkPen((170, 170, 170), width=1))
         self.elbo_smooth = pg.PlotDataItem(pen=pen(0, 2))
         self.log_z_line = pg.InfiniteLine(angle=0, pen=pg.mkPen(colour(7), width=1.5, style=Qt.DashLine),
-                                          label="log Z", labelOpts={"position": 0.08, "color": (20, 20, 20)})
+                                          label="log Z", labelOpts={"position": 0.92, "color": (20, 20, 20)})
         for item in (self.elbo_raw, self.elbo_smooth, self.log_z_line):
             self.elbo_plot.addItem(item)
-        grid.addWidget(w, 1, 1)
+        grid.addWidget(w, 2, 0)
         self.numbers = summary_label()
         self.numbers.setAlignment(Qt.AlignTop | Qt.AlignLeft)
         grid.addWidget(self.numbers, 2, 1)
         grid.setColumnStretch(0, 3)
         grid.setColumnStretch(1, 2)
-        grid.setRowStretch(1, 1)
-        grid.setRowStretch(2, 1)
+        grid.setRowStretch(1, 3)
+        grid.setRowStretch(2, 2)
         self.metrics_view = MetricsView()
         self._target_for = None
         self.last_snapshot = None
+        self.results: dict = {}  # (target, ρ) -> {(family, divergence): latest ELBO}
 
     # -- parameters ------------------------------------------------------------------------------
     def config(self) -> BBVIConfig:
@@ -246,6 +247,18 @@ class BBVISection(Section):
                          f"({fmt(shrunk[0], 3)}, {fmt(shrunk[1], 3)}).")
         if c.target == "mixture":
             lines.append("Reverse KL picks one mode; forward KL stretches over both.")
+        kl_forward = self.metrics_view.of(snap).latest("kl_forward")
+        if snap["divergence"] == "forward" and math.isfinite(kl_forward):
+            lines.append(f"KL(p‖q) on this step's samples of p ≈ {fmt(kl_forward)} nats.")
+        # what a richer q buys: the latest ELBO of each family tried on this target
+        key = (c.target, c.rho if c.target == "gaussian" else None)
+        self.results.setdefault(key, {})[(snap["family"], snap["divergence"])] = recent
+        tried = self.results[key]
+        table = [f"{FAMILY_LABELS[f]}, {'reverse' if d == 'reverse' else 'forward'} KL: ELBO "
+                 f"<b>{fmt(tried[(f, d)])}</b>" for f in FAMILIES for d in ("reverse", "forward")
+                 if (f, d) in tried]
+        lines.append("<br><u>Fits on this target</u> (log Z = " + fmt(log_z) + "):<br>"
+                     + "<br>".join(table))
         self.numbers.setText("<br>".join(lines))
 
     # -- lifecycle -------------------------------------------------------------------------------

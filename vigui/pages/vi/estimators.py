@@ -102,7 +102,7 @@ class EstimatorSection(Section):
         self.hist_plots, self.hist_curves, self.truth_lines = [], [], []
         for j, name in enumerate(COMPONENTS):
             w = pg.PlotWidget()
-            plot = static_plot(w, f"{name}: S-sample estimates", name, "count")
+            plot = static_plot(w, f"{name} estimates", name, "count")
             curves = {}
             for k in ESTIMATORS:
                 i = ESTIMATOR_COLOUR[k]
@@ -116,7 +116,7 @@ class EstimatorSection(Section):
             self.truth_lines.append(line)
             grid.addWidget(w, 1, j)
         w = pg.PlotWidget()
-        self.var_plot = static_plot(w, "variance of the estimate against S", "samples S", "total variance")
+        self.var_plot = static_plot(w, "variance against S", "samples S", "total variance")
         self.var_plot.setLogMode(True, True)
         self.var_plot.showGrid(x=True, y=True, alpha=0.2)
         self.var_curves = {k: pg.PlotDataItem(pen=pen(ESTIMATOR_COLOUR[k], 2), symbol="o", symbolSize=5,
@@ -128,7 +128,7 @@ class EstimatorSection(Section):
         self.var_plot.addItem(self.s_line)
         grid.addWidget(w, 2, 0)
         self.map_widget = pg.PlotWidget()
-        self.map = static_plot(self.map_widget, "SGD on the ELBO map (gap to the best q, log scale)",
+        self.map = static_plot(self.map_widget, "SGD paths on the ELBO map",
                                "m", "log s")
         self.map_img = heat_image()
         self.map.addItem(self.map_img)

@@ -98,7 +98,7 @@ class GapSection(Section):
         grid.addWidget(self.summary, 0, 0, 1, 2)
 
         self.density_widget = pg.PlotWidget()
-        self.density = static_plot(self.density_widget, "prior, posterior and q; data x_i (click to edit)",
+        self.density = static_plot(self.density_widget, "prior, posterior, q; data x_i",
                                    "z", "density")
         self.density.addLegend(offset=(5, 5), labelTextSize="8pt")
         self.prior_curve = pg.PlotDataItem(pen=pen(PRIOR, 2, Qt.DashLine), name="prior p(z)")
@@ -113,7 +113,7 @@ class GapSection(Section):
 
         self.surface_widget = pg.PlotWidget()
         self.surface = static_plot(self.surface_widget,
-                                   "gap log p(x) − ELBO over (m, log s), log scale", "m", "log s")
+                                   "gap log p(x) − ELBO (log scale)", "m", "log s")
         self.surface_img = heat_image()
         self.surface.addItem(self.surface_img)
         self.contours = []
@@ -136,7 +136,7 @@ class GapSection(Section):
         self.elbo_line = pg.InfiniteLine(angle=0, pen=pg.mkPen(colour(0), width=1.2, style=Qt.DotLine))
         self.bars.addItem(self.elbo_line)
         self.bars.getAxis("bottom").setHeight(38)
-        self.bars.setTitle("log p(x) (dashed) = ELBO (dotted) + KL; the ELBO read two ways (eq. 12)",
+        self.bars.setTitle("log p(x) (dashed) = ELBO (dotted) + KL; the ELBO two ways (eq. 12)",
                            size="9pt")
         grid.addWidget(self.bars_widget, 2, 0, 1, 2)
         grid.setRowStretch(1, 3)
@@ -256,9 +256,9 @@ class GapSection(Section):
         self.elbo_line.setValue(v["elbo"])
         self.bars.getAxis("bottom").setTicks([[
             (0, f"log p(x)\n{fmt(v['log_evidence'])}"),
-            (1, f"ELBO + KL(q‖p(z|x))\n{fmt(v['elbo'])} + {fmt(v['kl'])}"),
+            (1, f"ELBO + KL\n{fmt(v['elbo'])} + {fmt(v['kl'])}"),
             (2, f"energy + entropy\n{fmt(v['energy'])} + {fmt(v['entropy'])}"),
-            (3, f"E log p(x|z) − KL(q‖p(z))\n{fmt(v['expected_log_lik'])} − {fmt(v['kl_prior'])}")]])
+            (3, f"E log p(x|z) − KL prior\n{fmt(v['expected_log_lik'])} − {fmt(v['kl_prior'])}")]])
         lo = min(0.0, min(y0))
         hi = max(0.0, max(a + b for a, b in zip(y0, h)))
         span = max(hi - lo, 1.0)
@@ -267,7 +267,8 @@ class GapSection(Section):
         self.summary.setText(
             f"log p(x) = <b>{fmt(v['log_evidence'])}</b> = ELBO <b>{fmt(v['elbo'])}</b> + "
             f"KL(q‖p(z|x)) <b>{fmt(v['kl'])}</b> nats. Posterior N({fmt(self.model.post_mean)}, "
-            f"{fmt(self.model.post_sd)}²); q = N({fmt(m)}, {fmt(math.exp(log_s))}²); n = {len(self.x)}.")
+            f"{fmt(self.model.post_sd)}²); q = N({fmt(m)}, {fmt(math.exp(log_s))}²); n = {len(self.x)}. "
+            f"Eq. 12: ELBO = energy E log p(x,z) + entropy = E log p(x|z) − KL(q‖p(z)).")
 
     # -- mouse -----------------------------------------------------------------------------
     def _target_dragged(self, *_args) -> None:

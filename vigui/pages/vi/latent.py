@@ -52,7 +52,7 @@ class LatentSection(Section):
         self.summary = summary_label()
         grid.addWidget(self.summary, 0, 0, 1, 2)
         self.z_widget, self.x_widget = pg.PlotWidget(), pg.PlotWidget()
-        self.z_plot = static_plot(self.z_widget, "p(z) = N(0, I): histogram of the draws", "z₁", "z₂")
+        self.z_plot = static_plot(self.z_widget, "p(z) = N(0, I)", "z₁", "z₂")
         self.x_plot = static_plot(self.x_widget, "p(x) of x = g(z)", "x₁", "x₂")
         self.z_img, self.x_img = heat_image(), heat_image()
         self.z_plot.addItem(self.z_img)
@@ -60,8 +60,8 @@ class LatentSection(Section):
         for plot in (self.z_plot, self.x_plot):
             plot.getViewBox().setAspectLocked(True)
         # traced points: a circle in z and its image, plus the point under the mouse
-        self.z_circle = pg.PlotDataItem(pen=pen(5, 2))
-        self.x_circle = pg.PlotDataItem(pen=pen(5, 2))
+        self.z_circle = pg.PlotDataItem(pen=pen(5, 1.3))
+        self.x_circle = pg.PlotDataItem(pen=pen(5, 1.3))
         self.z_marks = pg.ScatterPlotItem(size=9, brush=colour(1), pen=pg.mkPen("k"))
         self.x_marks = pg.ScatterPlotItem(size=9, brush=colour(1), pen=pg.mkPen("k"))
         self.z_point = pg.ScatterPlotItem(size=13, brush=colour(5), pen=pg.mkPen("k", width=1.5))
