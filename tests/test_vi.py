@@ -272,3 +272,18 @@ def test_best_gaussian_q_is_a_stationary_maximum():
     assert best < model.log_evidence()  # the gap of the best Gaussian is a true KL > 0
     gm, gl, gbest = best_gaussian_q(make_model("gaussian", 10, 1.0, 1.0, seed=0))
     assert gbest == pytest.approx(make_model("gaussian", 10, 1.0, 1.0, seed=0).log_evidence())
+
+
+def test_logistic_posterior_mean_matches_scipy():
+    model = LogisticRegression(*logistic_data(25, -1.2, seed=4))
+    norm = integrate.quad(lambda z: math.exp(model.log_joint(z)), -15, 15)[0]
+    mean = integrate.quad(lambda z: z * math.exp(model.log_joint(z)), -15, 15)[0] / norm
+    assert model.post_mean == pytest.approx(mean, abs=1e-7)
+
+
+def test_mlp_map_is_a_fixed_function_of_its_seed():
+    z = latent.sample_z(500, seed=0)
+    a, b = latent.push(z, "mlp", seed=3), latent.push(z, "mlp", seed=3)
+    assert np.array_equal(a, b) and not np.allclose(a, latent.push(z, "mlp", seed=4))
+    w1, b1, w2, b2 = latent.mlp_weights(3)
+    assert a[:2] == pytest.approx(np.tanh(z[:2] @ w1 + b1) @ w2 + b2)

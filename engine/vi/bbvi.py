@@ -373,6 +373,11 @@ class BBVIExperiment(Experiment):
         super().__init__(config, seed)
         c = config
         self.device = resolve_device(c.device)
+        if self.device == "mps":  # everything here is float64, which MPS lacks
+            if c.device.strip().lower() == "mps":
+                raise ValueError("device 'mps' cannot run black-box VI: it computes in float64, "
+                                 "which MPS does not support; use cpu or cuda")
+            self.device = "cpu"
         if c.threads is not None:
             set_torch_threads(c.threads)
         self.target = make_target(c.target, c.rho)
