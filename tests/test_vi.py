@@ -287,3 +287,12 @@ def test_mlp_map_is_a_fixed_function_of_its_seed():
     assert np.array_equal(a, b) and not np.allclose(a, latent.push(z, "mlp", seed=4))
     w1, b1, w2, b2 = latent.mlp_weights(3)
     assert a[:2] == pytest.approx(np.tanh(z[:2] @ w1 + b1) @ w2 + b2)
+
+
+def test_paths_in_snapshots_stay_small():
+    from engine.vi.estimators import thin_path
+
+    path = np.cumsum(np.ones((10_000, 2)), 0)
+    thin = thin_path(path, 2000)
+    assert len(thin) <= 2000 and np.array_equal(thin[0], path[0]) and np.array_equal(thin[-1], path[-1])
+    assert np.array_equal(thin_path(path[:50]), path[:50])

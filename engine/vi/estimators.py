@@ -124,6 +124,17 @@ class EstimatorConfig(Config):
 
 
 HISTORY = 5000  # estimates kept per estimator for the histograms
+MAX_PATH_POINTS = 2000  # a path in a snapshot: at most this many points (views stay cheap)
+
+
+def thin_path(points, limit: int = MAX_PATH_POINTS) -> np.ndarray:
+    """The path as an (n, 2) array of at most ``limit`` points, evenly thinned, the first
+    and last point always kept."""
+    path = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if len(path) <= limit:
+        return path.copy()
+    keep = np.unique(np.linspace(0, len(path) - 1, limit).round().astype(int))
+    return path[keep]
 BINS = 60
 
 
@@ -244,7 +255,7 @@ class EstimatorExperiment(Experiment):
             "mean": {k: self.mean(k) for k in ESTIMATORS},
             "stderr": {k: self.stderr(k) for k in ESTIMATORS},
             "variance": {k: self.variance(k) for k in ESTIMATORS},
-            "paths": {k: np.array(v) for k, v in self.paths.items()},
+            "paths": {k: thin_path(v) for k, v in self.paths.items()},
             "diverged": dict(self.diverged), "baseline": self.baseline,
             "elbo_optimum": self.elbo_optimum, "last": self.metrics.last(),
         }

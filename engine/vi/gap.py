@@ -13,6 +13,7 @@ import numpy as np
 
 from ..params import Config, param
 from ..runtime import Experiment
+from .estimators import thin_path
 from .models import ConjugateGaussian
 
 __all__ = ["GapConfig", "GapAscent"]
@@ -26,7 +27,7 @@ class GapConfig(Config):
                       help="gradient ascent step on (m, log s), scaled by 1 / posterior precision")
     tol: float = param(1e-6, lo=1e-12, hi=1e-1, log=True, label="Tolerance",
                        help="stop when the gap KL(q‖p(z|x)) is below this")
-    max_steps: int = param(2000, lo=1, hi=1_000_000, label="Max steps")
+    max_steps: int = param(2000, lo=1, hi=100_000, label="Max steps")
 
 
 class GapAscent(Experiment):
@@ -61,8 +62,7 @@ class GapAscent(Experiment):
         if not math.isfinite(elbo):
             return {"elbo": elbo}
         self.m, self.log_s = m, log_s
-        if len(self.path) < self.config.max_steps + 1:
-            self.path.append((m, log_s))
+        self.path.append((m, log_s))
         return {"elbo": elbo, "kl": self.gap(), "m": m, "log_s": log_s}
 
     @property
@@ -72,5 +72,5 @@ class GapAscent(Experiment):
     def snapshot(self):
         return {"step": self.steps, "m": self.m, "log_s": self.log_s,
                 "elbo": float(self.model.elbo(self.m, self.s)), "kl": self.gap(),
-                "log_evidence": self.log_evidence, "path": np.array(self.path),
+                "log_evidence": self.log_evidence, "path": thin_path(self.path),
                 "done": self.done}

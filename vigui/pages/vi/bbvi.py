@@ -104,11 +104,16 @@ class BBVISection(Section):
         self.summary = summary_label()
         grid.addWidget(self.summary, 0, 0, 1, 2)
         self.plane_widget = pg.PlotWidget()
-        self.plane = static_plot(self.plane_widget, "target (shaded), q (lines, dots)",
+        self.plane = static_plot(self.plane_widget, "target (shaded, dashed), q (lines, dots)",
                                  "z₁", "z₂")
         self.plane.getViewBox().setAspectLocked(True)
         self.target_img = heat_image()
         self.plane.addItem(self.target_img)
+        self.target_contours = []  # the target's own contours, thin grey
+        for _ in range(2):
+            iso = pg.IsocurveItem(pen=pg.mkPen((110, 110, 110), width=1, style=Qt.DashLine))
+            self.plane.addItem(iso)
+            self.target_contours.append(iso)
         self.isocurves = []
         for level in Q_LEVELS:
             iso = pg.IsocurveItem(level=level)
@@ -170,6 +175,13 @@ class BBVISection(Section):
             xs, ys, dens = target_grid(c.target, c.rho, 140)
             extent = EXTENTS[c.target]
             place_image(self.target_img, dens, extent, levels=(0, float(dens.max())))
+            ny, nx = dens.shape
+            grid_to_plane = QTransform()
+            grid_to_plane.translate(extent[0], extent[2])
+            grid_to_plane.scale((extent[1] - extent[0]) / (nx - 1), (extent[3] - extent[2]) / (ny - 1))
+            for iso, level in zip(self.target_contours, (0.05, 0.4)):
+                iso.setTransform(grid_to_plane)
+                iso.setData(dens, level * float(dens.max()))
             self.plane.getViewBox().setRange(xRange=extent[:2], yRange=extent[2:], padding=0.02)
         i = FAMILY_COLOUR[c.family]
         for iso, width in zip(self.isocurves, (1.2, 1.8, 2.4)):
@@ -257,8 +269,8 @@ class BBVISection(Section):
         table = [f"{FAMILY_LABELS[f]}, {'reverse' if d == 'reverse' else 'forward'} KL: ELBO "
                  f"<b>{fmt(tried[(f, d)])}</b>" for f in FAMILIES for d in ("reverse", "forward")
                  if (f, d) in tried]
-        lines.append("<br><u>Fits on this target</u> (log Z = " + fmt(log_z) + "):<br>"
-                     + "<br>".join(table))
+        lines.append(("<br>" if lines else "") + "<u>Fits on this target</u> (log Z = "
+                     + fmt(log_z) + "):<br>" + "<br>".join(table))
         self.numbers.setText("<br>".join(lines))
 
     # -- lifecycle -------------------------------------------------------------------------------
