@@ -1,6 +1,7 @@
 """vigui's computation: numpy and torch only, never Qt.
 
-Modules: ``info`` (information measures), ``cavi`` (mean-field Gaussian mixture),
+Modules: ``info`` (information measures), ``vi`` (chapter 2: ELBO, estimators, black-box VI),
+``cavi`` (mean-field Gaussian mixture),
 ``data`` (datasets), ``vae`` (variational autoencoder), ``checkpoint`` (safe save/load),
 ``runtime`` (the Experiment protocol). Usable from a notebook, the CLI
 (``python -m engine``) and the GUI.
