@@ -27,7 +27,7 @@ def _bbvi_config():
 
 
 def add_flags(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--section", choices=SECTIONS, required=True,
+    ap.add_argument("--section", choices=SECTIONS, default="estimators",
                     help="estimators: gradient estimators on a 1-D model; bbvi: black-box VI in 2-D")
     taken = set(ap._option_string_actions)
     before = len(ap._actions)
@@ -86,3 +86,23 @@ def run_bbvi(config, seed: int, progress=None) -> dict:
             "steps": exp.steps, "seconds": seconds,
             "steps_per_s": exp.steps / seconds if seconds > 0 else None,
             "final": exp.evaluate()}
+
+
+def cli_run(config, args: argparse.Namespace) -> dict:
+    """The subcommand's run (``config`` is unused: each section builds its own)."""
+    from ..cli import Progress
+
+    bar = Progress(None, f"vi {args.section}", args.quiet)
+    result = run(args, lambda steps, values: bar.update(steps))
+    bar.close()
+    return result
+
+
+def register() -> None:
+    """``python -m engine vi``: flags of both sections' configs (see the module docstring)."""
+    from ..cli import subcommand
+
+    subcommand("vi", EstimatorExperiment, config=EstimatorConfig,
+               help="chapter 2: gradient estimators (--section estimators) or black-box VI "
+                    "on 2-D targets (--section bbvi)",
+               flags=add_flags, run=cli_run, exclude=tuple(p.name for p in specs(EstimatorConfig)))
