@@ -135,7 +135,7 @@ class GapSection(Section):
         self.bars.addItem(self.evidence_line)
         self.elbo_line = pg.InfiniteLine(angle=0, pen=pg.mkPen(colour(0), width=1.2, style=Qt.DotLine))
         self.bars.addItem(self.elbo_line)
-        self.bars.getAxis("bottom").setHeight(38)
+        self.bars.getAxis("bottom").setHeight(52)
         self.bars.setTitle("log p(x) (dashed) = ELBO (dotted) + KL; the ELBO two ways (eq. 12)",
                            size="9pt")
         grid.addWidget(self.bars_widget, 2, 0, 1, 2)
@@ -258,7 +258,7 @@ class GapSection(Section):
             (0, f"log p(x)\n{fmt(v['log_evidence'])}"),
             (1, f"ELBO + KL\n{fmt(v['elbo'])} + {fmt(v['kl'])}"),
             (2, f"energy + entropy\n{fmt(v['energy'])} + {fmt(v['entropy'])}"),
-            (3, f"E log p(x|z) − KL prior\n{fmt(v['expected_log_lik'])} − {fmt(v['kl_prior'])}")]])
+            (3, f"E log p(x|z)\n− KL(q‖p(z))\n{fmt(v['expected_log_lik'])} − {fmt(v['kl_prior'])}")]])
         lo = min(0.0, min(y0))
         hi = max(0.0, max(a + b for a, b in zip(y0, h)))
         span = max(hi - lo, 1.0)
