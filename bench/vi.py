@@ -16,7 +16,6 @@ import argparse
 import math
 import time
 
-import numpy as np
 
 
 def variance_report(reps: int) -> None:
