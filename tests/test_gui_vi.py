@@ -151,8 +151,8 @@ def test_estimators_drag_the_comparison_point(page, qtbot):
     start = view_point(s.map_widget, s.map, 0.0, 0.0)
     end = view_point(s.map_widget, s.map, 1.0, -1.0)
     drag(s.map_widget, start, end)
-    assert s.m.value() == pytest.approx(1.0, abs=0.1)
-    assert s.log_s.value() == pytest.approx(-1.0, abs=0.1)
+    assert s.params.value("m") == pytest.approx(1.0, abs=0.1)
+    assert s.params.value("log_s") == pytest.approx(-1.0, abs=0.1)
     qtbot.waitUntil(lambda: s.run.runner is not None, timeout=5_000)
 
 
@@ -192,9 +192,10 @@ def test_bbvi_parameter_change_restarts(page, qtbot):
     s = page.show_section("bbvi")
     s.run.reset(play=False)
     first = s.run.runner
-    s.family.setCurrentIndex(s.family.findData("meanfield"))
+    family = s.params.widget("family")
+    family.setCurrentIndex(family.findData("meanfield"))
     qtbot.waitUntil(lambda: s.run.runner is not first and s.run.runner is not None, timeout=5_000)
-    assert not s.layers.isEnabled()
+    assert not s.params.widget("layers").isEnabled()
 
 
 # -- the page ------------------------------------------------------------------------------------

@@ -11,18 +11,28 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QTransform
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QSpinBox
+from PySide6.QtWidgets import QGridLayout
 
-from engine.vi.bbvi import (EXTENTS, FAMILIES, FAMILY_LABELS, TARGET_LABELS, TARGETS, BBVIConfig,
+from engine.params import Param
+from engine.vi.bbvi import (EXTENTS, FAMILIES, FAMILY_LABELS, TARGET_LABELS, BBVIConfig,
                             BBVIExperiment, target_grid)
 
-from .common import (FAMILY_COLOUR, Section, colour, ellipse, fmt, form, group, heat_image, pen,
-                     place_image, static_plot, summary_label)
-from .run import MetricsView, RunButtons, RunControl
+from ...run_control import RunButtons, RunControl
+from ...widgets.param_form import ParamForm
+from .common import (FAMILY_COLOUR, Section, colour, ellipse, fmt, heat_image, pen, place_image,
+                     static_plot, summary_label)
 
 SAMPLE_CHOICES = (8, 16, 32, 64, 128, 256, 512)
 RESTART_DELAY_MS = 200
 Q_LEVELS = (0.05, 0.3, 0.7)  # q's contours, as fractions of its largest density on the grid
+FIELDS = [("Target p̃(z)", ["target", "rho"]),
+          ("Variational family q", ["family", "divergence", "layers"]),
+          ("Optimiser (Adam)", ["samples", "lr", "max_steps", "anneal", "seed"])]
+OVERRIDES = {"samples": {"choices": SAMPLE_CHOICES},
+             "divergence": {"choice_labels": ("reverse KL(q‖p): ELBO", "forward KL(p‖q): samples of p")},
+             "rho": {"lo": -0.95, "hi": 0.95, "decimals": 2, "step": 0.05}}
+EXTRA = [Param(name="seed", kind="int", default=0, lo=0, hi=1_000_000, label="Seed",
+               help="Seed of q's start and of the Monte Carlo draws")]
 
 
 class BBVISection(Section):
@@ -30,50 +40,7 @@ class BBVISection(Section):
     anchor = "bbvi"
 
     def build(self) -> None:
-        c = BBVIConfig()
-        self.target = QComboBox()
-        for t in TARGETS:
-            self.target.addItem(TARGET_LABELS[t], t)
-        self.target.setCurrentIndex(TARGETS.index(c.target))
-        self.rho = QDoubleSpinBox()
-        self.rho.setRange(-0.95, 0.95)
-        self.rho.setSingleStep(0.05)
-        self.rho.setValue(c.rho)
-        self.rho.setToolTip("Correlation of the Gaussian target")
-        self.family = QComboBox()
-        for f in FAMILIES:
-            self.family.addItem(FAMILY_LABELS[f], f)
-        self.family.setCurrentIndex(FAMILIES.index(c.family))
-        self.divergence = QComboBox()
-        self.divergence.addItem("reverse KL(q‖p): ELBO", "reverse")
-        self.divergence.addItem("forward KL(p‖q): samples of p", "forward")
-        self.divergence.setToolTip("Reverse KL seeks a mode; forward KL covers the mass")
-        self.samples = QComboBox()
-        for s in SAMPLE_CHOICES:
-            self.samples.addItem(str(s), s)
-        self.samples.setCurrentIndex(SAMPLE_CHOICES.index(c.samples))
-        self.samples.setToolTip("Monte Carlo samples per step")
-        self.lr = QDoubleSpinBox()
-        self.lr.setDecimals(4)
-        self.lr.setRange(1e-4, 0.5)
-        self.lr.setSingleStep(0.005)
-        self.lr.setValue(c.lr)
-        self.lr.setToolTip("Adam's step size")
-        self.layers = QSpinBox()
-        self.layers.setRange(1, 16)
-        self.layers.setValue(c.layers)
-        self.layers.setToolTip("Affine-coupling layers of the flow")
-        self.steps = QSpinBox()
-        self.steps.setRange(10, 1_000_000)
-        self.steps.setSingleStep(500)
-        self.steps.setValue(c.max_steps)
-        self.anneal = QCheckBox("anneal the step")
-        self.anneal.setChecked(c.anneal)
-        self.anneal.setToolTip("Cosine-decay Adam's step to lr/100 over the run")
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 1_000_000)
-        for w in (self.rho, self.lr, self.layers, self.steps, self.seed):
-            w.setKeyboardTracking(False)
+        self.params = ParamForm(BBVIConfig, FIELDS, extra=EXTRA, overrides=OVERRIDES)
         self.run = RunControl(self._make_factory, rate=None, reset_plays=True, parent=self)
         self.run.frame.connect(self.render)
         self.run.resetting.connect(self.clear_views)
@@ -81,22 +48,12 @@ class BBVISection(Section):
         self.run.failed.connect(self.report)
         self.buttons = RunButtons(self.run)
         self.controls_layout.addWidget(self.buttons)
-        self.controls_layout.addWidget(group("Target p̃(z)", form(
-            ("Target", self.target), ("Correlation ρ", self.rho))))
-        self.controls_layout.addWidget(group("Variational family q", form(
-            ("Family", self.family), ("Divergence", self.divergence), ("Flow layers", self.layers))))
-        self.controls_layout.addWidget(group("Optimiser (Adam)", form(
-            ("Samples / step", self.samples), ("Step size", self.lr), ("Steps", self.steps),
-            ("", self.anneal), ("Seed", self.seed))))
+        self.controls_layout.addWidget(self.params)
         self._restart_timer = QTimer(self)
         self._restart_timer.setSingleShot(True)
         self._restart_timer.setInterval(RESTART_DELAY_MS)
         self._restart_timer.timeout.connect(lambda: self.run.reset(play=not self.run.paused_by_user))
-        for w in (self.rho, self.lr, self.layers, self.steps, self.seed):
-            w.valueChanged.connect(self._params_changed)
-        for w in (self.target, self.family, self.divergence, self.samples):
-            w.currentIndexChanged.connect(self._params_changed)
-        self.anneal.toggled.connect(self._params_changed)
+        self.params.changed.connect(self._params_changed)
 
         # -- views ----------------------------------------------------------------------------
         grid = QGridLayout(self.view)
@@ -142,21 +99,16 @@ class BBVISection(Section):
         grid.setColumnStretch(1, 2)
         grid.setRowStretch(1, 3)
         grid.setRowStretch(2, 2)
-        self.metrics_view = MetricsView()
         self._target_for = None
         self.last_snapshot = None
         self.results: dict = {}  # (target, ρ) -> {(family, divergence): latest ELBO}
 
     # -- parameters ------------------------------------------------------------------------------
     def config(self) -> BBVIConfig:
-        return BBVIConfig(target=self.target.currentData(), rho=float(self.rho.value()),
-                          family=self.family.currentData(), divergence=self.divergence.currentData(),
-                          samples=int(self.samples.currentData()), lr=float(self.lr.value()),
-                          layers=int(self.layers.value()), max_steps=int(self.steps.value()),
-                          anneal=self.anneal.isChecked()).validate()
+        return self.params.config()
 
     def _make_factory(self):
-        config, seed = self.config(), int(self.seed.value())
+        config, seed = self.config(), int(self.params.value("seed"))
         return lambda: BBVIExperiment(config, seed=seed)
 
     def _params_changed(self, *_args) -> None:
@@ -167,8 +119,8 @@ class BBVISection(Section):
     # -- drawing -------------------------------------------------------------------------------
     def refresh(self) -> None:
         c = self.config()
-        self.rho.setEnabled(c.target == "gaussian")
-        self.layers.setEnabled(c.family == "flow")
+        self.params.widget("rho").setEnabled(c.target == "gaussian")
+        self.params.widget("layers").setEnabled(c.family == "flow")
         key = (c.target, c.rho if c.target == "gaussian" else None)
         if key != self._target_for:
             self._target_for = key
@@ -192,7 +144,6 @@ class BBVISection(Section):
         self.elbo_smooth.setPen(pen(i, 2))
 
     def clear_views(self) -> None:
-        self.metrics_view.clear()
         self.last_snapshot = None
         for iso in self.isocurves:
             iso.setData(None)
@@ -223,7 +174,7 @@ class BBVISection(Section):
                 item.setData([], [])
         pts = snap["samples"]
         self.sample_dots.setData(pts[:, 0], pts[:, 1])
-        store = self.metrics_view.of(snap)
+        store = snap["metrics"]
         steps, elbo = store.get("elbo")
         if len(elbo):
             self.elbo_raw.setData(steps, elbo)
@@ -238,7 +189,7 @@ class BBVISection(Section):
 
     def _numbers(self, snap: dict, elbo: np.ndarray) -> None:
         c = self.config()
-        recent = self.metrics_view.of(snap).latest("elbo_avg")
+        recent = snap["metrics"].latest("elbo_avg")
         log_z = snap["log_z"]
         self.summary.setText(
             f"<b>{FAMILY_LABELS[snap['family']]}</b> on the <b>{TARGET_LABELS[c.target]}</b>, "
@@ -259,7 +210,7 @@ class BBVISection(Section):
                          f"({fmt(shrunk[0], 3)}, {fmt(shrunk[1], 3)}).")
         if c.target == "mixture":
             lines.append("Reverse KL picks one mode; forward KL stretches over both.")
-        kl_forward = self.metrics_view.of(snap).latest("kl_forward")
+        kl_forward = snap["metrics"].latest("kl_forward")
         if snap["divergence"] == "forward" and math.isfinite(kl_forward):
             lines.append(f"KL(p‖q) on this step's samples of p ≈ {fmt(kl_forward)} nats.")
         # what a richer q buys: the latest ELBO of each family tried on this target
@@ -289,25 +240,11 @@ class BBVISection(Section):
         return self.run.ended and self.last_snapshot is not None
 
     def state(self) -> dict:
-        out = self.config().to_dict()
-        out.pop("device", None)
-        out.pop("threads", None)
-        out["seed"] = int(self.seed.value())
-        return out
+        return self.params.state()
 
     def restore(self, state: dict) -> None:
-        for name, box in (("target", self.target), ("family", self.family),
-                          ("divergence", self.divergence), ("samples", self.samples)):
-            index = box.findData(state.get(name))
-            if index >= 0:
-                box.setCurrentIndex(index)
-        for name, w in (("rho", self.rho), ("lr", self.lr), ("layers", self.layers),
-                        ("max_steps", self.steps), ("seed", self.seed)):
-            v = state.get(name)
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-                w.setValue(int(v) if isinstance(w, QSpinBox) else float(v))
-        if isinstance(state.get("anneal"), bool):
-            self.anneal.setChecked(state["anneal"])
+        """Saved values; a malformed or out-of-range one falls back to its default."""
+        self.params.restore(state)
 
     def screenshot(self) -> None:
         self.restore({"target": "banana", "family": "flow", "divergence": "reverse", "samples": 64,

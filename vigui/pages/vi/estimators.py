@@ -9,32 +9,28 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QGridLayout, QSpinBox
+from PySide6.QtWidgets import QGridLayout
 
 from engine.vi.estimators import ESTIMATOR_LABELS, ESTIMATORS, EstimatorConfig, EstimatorExperiment
 from engine.vi.models import best_gaussian_q, elbo_surface, make_model
 
-from .common import (ESTIMATOR_COLOUR, POSTERIOR, Section, colour, fmt, form, group, heat_image,
-                     pen, place_image, static_plot, summary_label)
-from .run import MetricsView, RunButtons, RunControl
+from ...run_control import RunButtons, RunControl
+from ...widgets.param_form import ParamForm
+from .common import (ESTIMATOR_COLOUR, POSTERIOR, Section, colour, fmt, heat_image, pen,
+                     place_image, static_plot, summary_label)
 
 M_RANGE = (-3.0, 3.0)
 LOG_S_RANGE = (-4.0, 1.5)
 SAMPLE_CHOICES = (1, 3, 10, 30, 100, 300, 1000)
+FIELDS = [("Model", ["model", "n", "true_z", "sigma_x", "data_seed"]),
+          ("q = N(m, s²) and the estimators", ["m", "log_s", "samples", "batch", "lr", "max_steps",
+                                               "seed"])]
+OVERRIDES = {"samples": {"choices": SAMPLE_CHOICES},
+             "m": {"lo": M_RANGE[0], "hi": M_RANGE[1], "decimals": 2, "step": 0.1},
+             "log_s": {"lo": LOG_S_RANGE[0], "hi": LOG_S_RANGE[1], "decimals": 2, "step": 0.1},
+             "model": {"choice_labels": ("conjugate Gaussian", "logistic regression (1 weight)")}}
 RESTART_DELAY_MS = 200
 COMPONENTS = ("∂ELBO/∂m", "∂ELBO/∂log s")
-
-
-def _spin(lo, hi, value, step, decimals=None, tip=""):
-    box = QDoubleSpinBox() if decimals is not None else QSpinBox()
-    if decimals is not None:
-        box.setDecimals(decimals)
-    box.setRange(lo, hi)
-    box.setSingleStep(step)
-    box.setValue(value)
-    box.setKeyboardTracking(False)
-    box.setToolTip(tip)
-    return box
 
 
 class EstimatorSection(Section):
@@ -43,40 +39,15 @@ class EstimatorSection(Section):
 
     def build(self) -> None:
         c = EstimatorConfig()
-        self.model_box = QComboBox()
-        self.model_box.addItem("conjugate Gaussian", "gaussian")
-        self.model_box.addItem("logistic regression (1 weight)", "logistic")
-        self.model_box.setToolTip("gaussian: z ~ N(0,1), x_i ~ N(z, σx²); logistic: w ~ N(0,1), "
-                                  "y_i ~ Bernoulli(σ(w x_i)), x_i ~ N(0,1)")
-        self.n = _spin(1, 500, c.n, 1, tip="Data points")
-        self.true_z = _spin(-5, 5, c.true_z, 0.1, 2, "The z (or weight w) the data are drawn with")
-        self.sigma_x = _spin(0.1, 10, c.sigma_x, 0.1, 2, "Noise sd of the Gaussian model")
-        self.data_seed = _spin(0, 1_000_000, 0, 1, tip="Seed of the data")
-        self.m = _spin(M_RANGE[0], M_RANGE[1], c.m, 0.1, 2, "q's mean where the estimators are "
-                       "compared and SGD starts (or drag ⊕ on the map)")
-        self.log_s = _spin(LOG_S_RANGE[0], LOG_S_RANGE[1], c.log_s, 0.1, 2, "q's log sd there")
-        self.samples = QComboBox()
-        for s in SAMPLE_CHOICES:
-            self.samples.addItem(str(s), s)
-        self.samples.setToolTip("Monte Carlo samples S per gradient estimate")
-        self.batch = _spin(1, 1000, c.batch, 10, tip="New estimates per estimator per step")
-        self.lr = _spin(1e-4, 1.0, c.lr, 0.005, 4, "SGD step size, the same for every estimator")
-        self.steps = _spin(1, 100_000, c.max_steps, 100, tip="SGD steps (the run's length)")
-        self.seed = _spin(0, 1_000_000, 0, 1, tip="Seed of the Monte Carlo draws")
-        self.controls_layout.addWidget(group("Model", form(
-            ("Model", self.model_box), ("Points n", self.n), ("True z / w", self.true_z),
-            ("σx", self.sigma_x), ("Data seed", self.data_seed))))
-        self.controls_layout.addWidget(group("q = N(m, s²) and the estimators", form(
-            ("m", self.m), ("log s", self.log_s), ("Samples S", self.samples),
-            ("Estimates / step", self.batch), ("SGD step", self.lr), ("SGD steps", self.steps),
-            ("Seed", self.seed))))
+        self.params = ParamForm(EstimatorConfig, FIELDS, overrides=OVERRIDES)
         self.run = RunControl(self._make_factory, rate=30.0, reset_plays=True, parent=self)
         self.run.frame.connect(self.render)
         self.run.resetting.connect(self.clear_views)
         self.run.rejected.connect(self.report)
         self.run.failed.connect(self.report)
         self.buttons = RunButtons(self.run)
-        self.controls_layout.insertWidget(0, self.buttons)
+        self.controls_layout.addWidget(self.buttons)
+        self.controls_layout.addWidget(self.params)
         legend = summary_label()
         legend.setText(" ".join(
             f"<span style='color: rgb{tuple(colour(ESTIMATOR_COLOUR[k]).getRgb()[:3])}'>■</span> "
@@ -88,11 +59,7 @@ class EstimatorSection(Section):
         self._restart_timer.setSingleShot(True)
         self._restart_timer.setInterval(RESTART_DELAY_MS)
         self._restart_timer.timeout.connect(self._restart)
-        for w in (self.n, self.true_z, self.sigma_x, self.data_seed, self.m, self.log_s,
-                  self.batch, self.lr, self.steps, self.seed):
-            w.valueChanged.connect(self._params_changed)
-        for w in (self.model_box, self.samples):
-            w.currentIndexChanged.connect(self._params_changed)
+        self.params.changed.connect(self._params_changed)
 
         # -- views ----------------------------------------------------------------------------
         grid = QGridLayout(self.view)
@@ -144,26 +111,19 @@ class EstimatorSection(Section):
         grid.addWidget(self.map_widget, 2, 1)
         grid.setRowStretch(1, 1)
         grid.setRowStretch(2, 1)
-        self.metrics_view = MetricsView()
         self._map_for = None
         self.last_snapshot = None
 
     # -- parameters ------------------------------------------------------------------------------
     def config(self) -> EstimatorConfig:
-        return EstimatorConfig(
-            model=self.model_box.currentData(), n=int(self.n.value()), true_z=float(self.true_z.value()),
-            sigma_x=float(self.sigma_x.value()), data_seed=int(self.data_seed.value()),
-            m=float(self.m.value()), log_s=float(self.log_s.value()),
-            samples=int(self.samples.currentData()), batch=int(self.batch.value()),
-            lr=float(self.lr.value()), max_steps=int(self.steps.value()),
-            seed=int(self.seed.value())).validate()
+        return self.params.config()
 
     def _make_factory(self):
         config = self.config()
         return lambda: EstimatorExperiment(config)
 
     def _params_changed(self, *_args) -> None:
-        self.sigma_x.setEnabled(self.model_box.currentData() == "gaussian")
+        self.params.widget("sigma_x").setEnabled(self.params.value("model") == "gaussian")
         self.update()
         if self.run.started:
             self._restart_timer.start()
@@ -173,10 +133,8 @@ class EstimatorSection(Section):
 
     def _start_dragged(self, *_args) -> None:
         pos = self.start.pos()
-        for w, v, (lo, hi) in ((self.m, pos.x(), M_RANGE), (self.log_s, pos.y(), LOG_S_RANGE)):
-            w.blockSignals(True)
-            w.setValue(min(hi, max(lo, v)))
-            w.blockSignals(False)
+        self.params.set_values({"m": round(min(M_RANGE[1], max(M_RANGE[0], pos.x())), 2),
+                                "log_s": round(min(LOG_S_RANGE[1], max(LOG_S_RANGE[0], pos.y())), 2)})
         self._params_changed()
 
     def set_start(self, m: float, log_s: float) -> None:
@@ -204,7 +162,6 @@ class EstimatorSection(Section):
         self.s_line.setValue(math.log10(c.samples))
 
     def clear_views(self) -> None:
-        self.metrics_view.clear()
         self.last_snapshot = None
         for curves in self.hist_curves:
             for item in curves.values():
@@ -246,7 +203,6 @@ class EstimatorSection(Section):
             + "<br>".join(rows)
             + f"<br>Variance ratio score / reparam = <b>{fmt(ratio, 1)}</b>, with baseline "
               f"<b>{fmt(ratio_cv, 1)}</b>.")
-        self.metrics_view.of(snap)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def shown(self) -> None:
@@ -264,27 +220,11 @@ class EstimatorSection(Section):
         return self.run.ended and self.last_snapshot is not None
 
     def state(self) -> dict:
-        c = self.config()
-        return c.to_dict()
+        return self.params.state()
 
     def restore(self, state: dict) -> None:
-        def num(name):
-            v = state.get(name)
-            return v if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
-
-        index = self.model_box.findData(state.get("model"))
-        if index >= 0:
-            self.model_box.setCurrentIndex(index)
-        index = self.samples.findData(state.get("samples"))
-        if index >= 0:
-            self.samples.setCurrentIndex(index)
-        for name, w in (("n", self.n), ("true_z", self.true_z), ("sigma_x", self.sigma_x),
-                        ("data_seed", self.data_seed), ("m", self.m), ("log_s", self.log_s),
-                        ("batch", self.batch), ("lr", self.lr), ("max_steps", self.steps),
-                        ("seed", self.seed)):
-            v = num(name)
-            if v is not None:
-                w.setValue(int(v) if isinstance(w, QSpinBox) else float(v))
+        """Saved values; a malformed or out-of-range one falls back to its default."""
+        self.params.restore(state)
 
     def screenshot(self) -> None:
         self.restore({"model": "logistic", "n": 20, "true_z": 1.0, "data_seed": 0, "m": -1.5,
