@@ -44,9 +44,10 @@ def build_scene_page(spec, scene: Scene):
 def apply_scene(page, scene: Scene) -> None:
     """Show the scene's parameters and section on ``page``; SceneError for anything the
     page does not have or cannot show."""
-    reference = page.settings_state()
     where = f"page {scene.page!r}"
     params = dict(scene.params)
+    _build_sections(page, [*params, scene.section])
+    reference = page.settings_state()
     if "tab" in params:
         raise SceneError(f"{where}: give the tab as \"section\", not as a parameter.")
     if scene.section is not None:
@@ -79,8 +80,23 @@ def apply_scene(page, scene: Scene) -> None:
 
 
 def _sections(page) -> list[str]:
+    """The page's section names: ``page.keys`` where sections are built when first shown
+    (then ``page.section(key)`` builds one), else the keys of ``page.sections``."""
+    keys = getattr(page, "keys", None)
+    if isinstance(keys, list) and all(isinstance(k, str) for k in keys):
+        return list(keys)
     sections = getattr(page, "sections", None)
     return list(sections) if isinstance(sections, dict) else []
+
+
+def _build_sections(page, names) -> None:
+    """Build the lazily built sections a scene names, so their values can be checked."""
+    built = getattr(page, "sections", None)
+    if not isinstance(built, dict) or not callable(getattr(page, "section", None)):
+        return
+    for name in names:
+        if isinstance(name, str) and name in _sections(page) and name not in built:
+            page.section(name)
 
 
 def _apply_form(form: ParamForm, params: dict, where: str) -> None:
