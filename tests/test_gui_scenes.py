@@ -104,7 +104,7 @@ def test_tour_keys_walk_the_stops(window, qtbot):
 
 
 def test_save_then_open_restores_the_page_exactly(window, qtbot, tmp_path):
-    scene = {"vigui_scene": 2, "page": "cavi",
+    scene = {"vigui_scene": 2, "page": "cavi", "title": "T", "caption": "one\ntwo",
              "params": {"k": 4, "true_k": 3, "n": 300, "sigma2": 12.5, "dim": 2, "data_seed": 7,
                         "init_seed": 2, "mode": "gradient", "alpha": 0.0005},
              "run": {"steps": 40}}
@@ -115,6 +115,7 @@ def test_save_then_open_restores_the_page_exactly(window, qtbot, tmp_path):
     window.save_scene(tmp_path / "b.json")
     saved = read_scene(tmp_path / "b.json")
     assert saved.params == state and saved.run == {"steps": 40}
+    assert (saved.title, saved.caption) == ("T", "one\ntwo")
     other = MainWindow(fresh=True, open_initial=False)
     qtbot.addWidget(other)
     other.resize(1280, 800)

@@ -175,6 +175,7 @@ class TeachingMixin:
         except Exception as exc:  # a chapter that fails to build: say so, change nothing
             return self._refuse(f"the page {scene.page!r} could not be built: "
                                 f"{type(exc).__name__}: {exc}")
+        page.scene_words = (scene.title, scene.caption)  # kept when the scene is saved again
         self._replace_page(scene.page, page)
         start_scene(page, scene)
         self.scene_error = ""
@@ -209,7 +210,9 @@ class TeachingMixin:
 
     def current_scene(self) -> Scene | None:
         page = self.current_page()
-        return capture_scene(page) if page is not None else None
+        if page is None:
+            return None
+        return capture_scene(page, *getattr(page, "scene_words", ("", "")))
 
     def open_scene_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open scene", "", SCENE_FILTER)
@@ -232,7 +235,7 @@ class TeachingMixin:
         page = self.current_page()
         if page is None:
             return None
-        scene = capture_scene(page)
+        scene = self.current_scene()
         path = Path(path)
         if callable(getattr(page, "save_model", None)) and scene.run is not None:
             model = path.with_suffix(".pt")
