@@ -37,8 +37,9 @@ from .cli import subcommand
 from .params import Config, Param, param
 from .trainer import TorchTrainer
 
-__all__ = ["MusicVAEConfig", "MelodyVAE", "MusicVAEExperiment", "slerp"]
+__all__ = ["MusicVAEConfig", "MelodyVAE", "RollVAE", "MusicVAEExperiment", "slerp", "MODELS"]
 
+MODELS = ("gru", "mlp")
 EMBED = 32        # token embedding size
 N_STRIP = 6       # test phrases shown with their reconstructions
 N_PRIOR = 6       # prior samples decoded for the samples view
@@ -58,8 +59,14 @@ class MusicVAEConfig(Config):
         "(augmentation; the test phrases stay in their key)"))
     latent: int = param(32, lo=2, hi=64, label="Latent dim",
                         help="Size of z (MusicVAE's 2-bar model uses 256; 8-64 here)")
-    hidden: int = param(128, lo=16, hi=1024, label="GRU units",
-                        help="Units of the encoder GRU (each direction) and the decoder GRU")
+    hidden: int = param(128, lo=16, hi=1024, label="Hidden units",
+                        help="Units of the encoder GRU (each direction) and the decoder GRU "
+                             "(or of each MLP layer)")
+    model: str = param("gru", choices=MODELS, label="Model",
+                       choice_labels=("GRU (MusicVAE)", "MLP on the roll"),
+                       help="gru: bidirectional GRU encoder, autoregressive GRU decoder, as "
+                            "MusicVAE. mlp: an MLP VAE over the flattened one-hot roll whose "
+                            "decoder predicts every step independently (the baseline)")
     beta: float = param(1.0, lo=0.0, hi=10.0, decimals=2, step=0.1, label="β (KL weight)",
                         help="loss = recon + β·max(KL − free bits, 0); β = 1, no free bits "
                              "is the ELBO")
@@ -139,6 +146,44 @@ class MelodyVAE(nn.Module):
         return torch.cat(out, 1)
 
 
+class RollVAE(nn.Module):
+    """The baseline: an MLP VAE over the flattened one-hot roll (STEPS x tokens), its
+    decoder a softmax per step, independent given z (not autoregressive). Same methods
+    as :class:`MelodyVAE`."""
+
+    def __init__(self, latent: int = 32, hidden: int = 128, n_tokens: int = music.N_TOKENS,
+                 steps: int = music.STEPS):
+        super().__init__()
+        self.latent, self.hidden, self.n_tokens, self.steps = latent, hidden, n_tokens, steps
+        self.encoder = nn.Sequential(nn.Linear(steps * n_tokens, hidden), nn.ReLU(),
+                                     nn.Linear(hidden, hidden), nn.ReLU())
+        self.mu_head = nn.Linear(hidden, latent)
+        self.logvar_head = nn.Linear(hidden, latent)
+        self.decoder = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(),
+                                     nn.Linear(hidden, hidden), nn.ReLU(),
+                                     nn.Linear(hidden, steps * n_tokens))
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.encoder(F.one_hot(x, self.n_tokens).float().flatten(1))
+        return self.mu_head(h), self.logvar_head(h)
+
+    def logits(self, z: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (n, STEPS, tokens); ``x`` is ignored (no teacher forcing)."""
+        return self.decoder(z).reshape(-1, self.steps, self.n_tokens)
+
+    def neg_log_lik(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(self.logits(z).transpose(1, 2), x, reduction="none").sum(1)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, steps: int = music.STEPS,
+                 temperature: float = 0.0, generator: torch.Generator | None = None):
+        logits = self.logits(z)
+        if temperature > 0:
+            probs = torch.softmax(logits / temperature, -1).reshape(-1, self.n_tokens)
+            return torch.multinomial(probs, 1, generator=generator).reshape(-1, self.steps)
+        return logits.argmax(-1)
+
+
 def kl_to_prior(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)) per row (n,), nats."""
     return 0.5 * (logvar.exp() + mu.square() - 1.0 - logvar).sum(-1)
@@ -170,7 +215,7 @@ class MusicVAEExperiment(TorchTrainer):
 
     kind = "musicvae"
     config_class = MusicVAEConfig
-    architecture = ("latent", "hidden")
+    architecture = ("latent", "hidden", "model")
 
     def __init__(self, config: MusicVAEConfig | None = None, seed: int | None = 0,
                  dataset=None, progress=None):
@@ -186,8 +231,9 @@ class MusicVAEExperiment(TorchTrainer):
         self.strip_index = np.arange(min(N_STRIP, self.test_x.shape[0]))
         self._pca: tuple[np.ndarray, np.ndarray] | None = None
 
-    def build_model(self) -> MelodyVAE:
-        return MelodyVAE(self.config.latent, self.config.hidden)
+    def build_model(self) -> nn.Module:
+        cls = RollVAE if self.config.model == "mlp" else MelodyVAE
+        return cls(self.config.latent, self.config.hidden)
 
     def beta_now(self, step: int | None = None) -> float:
         """β at a step: linear warm-up from 0 to config.beta over kl_warmup steps."""

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from engine import music
-from engine.musicvae import (MelodyVAE, MusicVAEConfig, MusicVAEExperiment, kl_to_prior,
-                             slerp)
+from engine.musicvae import (MelodyVAE, MusicVAEConfig, MusicVAEExperiment, RollVAE,
+                             kl_to_prior, slerp)
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -50,9 +50,10 @@ def test_kl_matches_torch_distributions():
     assert torch.allclose(kl_to_prior(mu, logvar), ref, atol=1e-5)
 
 
-def test_neg_log_lik_is_the_sum_of_step_log_probabilities():
+@pytest.mark.parametrize("cls", [MelodyVAE, RollVAE])
+def test_neg_log_lik_is_the_sum_of_step_log_probabilities(cls):
     torch.manual_seed(0)
-    model = MelodyVAE(latent=4, hidden=16)
+    model = cls(latent=4, hidden=16)
     x = torch.randint(0, music.N_TOKENS, (3, music.STEPS))
     z = torch.randn(3, 4)
     logp = torch.log_softmax(model.logits(z, x), -1)
@@ -100,8 +101,9 @@ def test_free_bits_and_warmup():
     assert kl.grad.tolist() == [0.0, 1.0]
 
 
-def test_evaluate_bounds_and_test_metrics():
-    exp = _exp(eval_every=5)
+@pytest.mark.parametrize("model", ["gru", "mlp"])
+def test_evaluate_bounds_and_test_metrics(model):
+    exp = _exp(eval_every=5, model=model)
     for _ in range(10):
         values = exp.step()
     assert "test_neg_elbo" in exp.metrics.names and "beta" in values
@@ -125,7 +127,7 @@ def test_evaluate_bounds_and_test_metrics():
     assert exp.evaluate(k=k, n=n)["nll_iw"] == pytest.approx(ref, rel=1e-4)
     assert 0 <= ev["acc"] <= 1 and 0 <= ev["acc_forced"] <= 1
     # An untrained model is near the uniform bound: 32 * log(39) nats.
-    fresh = _exp().evaluate(k=5)
+    fresh = _exp(model=model).evaluate(k=5)
     assert fresh["recon"] == pytest.approx(music.STEPS * math.log(music.N_TOKENS), rel=0.1)
 
 
