@@ -206,7 +206,8 @@ def parse_file(path: str | os.PathLike) -> Tune:
     from music21 import chord, converter, note
 
     try:
-        score = converter.parse(str(path), quantizePost=True)
+        # forceSource: no music21 pickle cache (engine.music caches the phrases itself)
+        score = converter.parse(str(path), quantizePost=True, forceSource=True)
     except Exception as exc:  # music21 raises many kinds of errors on bad input
         raise MusicDataError(f"{path}: cannot read this file as MIDI or MusicXML "
                              f"({type(exc).__name__}: {exc})") from exc

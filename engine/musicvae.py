@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -317,6 +318,25 @@ class MusicVAEExperiment(TorchTrainer):
         codes = slerp(za, zb, t) if path == "slerp" else (1 - t[:, None]) * za + t[:, None] * zb
         return {"t": t, "codes": codes, "tokens": self.decode(codes)}
 
+    def test_phrase(self, index: int) -> tuple[np.ndarray, str]:
+        """Test phrase ``index``: its tokens (STEPS,) and a name (file of its piece)."""
+        index = _int_in("index", index, 0, self.test_x.shape[0] - 1)
+        return self.test_tokens[index].cpu().numpy(), self._tune_name(index)
+
+    def _tune_name(self, index: int) -> str:
+        ds = self.dataset
+        tunes, names = getattr(ds, "test_tune", None), getattr(ds, "tunes", ())
+        if tunes is None or not 0 <= int(tunes[index]) < len(names):
+            return f"test phrase {index}"
+        return f"{Path(names[int(tunes[index])]).stem} #{index}"
+
+    def latent_plane(self, tokens) -> np.ndarray:
+        """Phrases -> their mean codes in the PCA plane of :meth:`heavy_snapshot` (n, 2)."""
+        if self._pca is None:
+            self.heavy_snapshot()
+        center, components = self._pca
+        return (self.encode(tokens) - center) @ components.T
+
     def prior_samples(self, n: int = N_PRIOR, temperature: float = 0.0,
                       seed: int = 0) -> np.ndarray:
         """n phrases decoded from z ~ N(0, I) (seeded)."""
@@ -337,6 +357,8 @@ class MusicVAEExperiment(TorchTrainer):
                      "reconstructions": self.model.generate(mu).cpu().numpy(),
                      "samples": self.model.generate(self._prior_z).cpu().numpy(),
                      "strip_index": self.strip_index.copy(),
+                     "strip_names": [self._tune_name(int(i)) for i in self.strip_index],
+                     "n_test": int(self.test_x.shape[0]),
                      "beta": self.beta_now()})
         return snap
 
