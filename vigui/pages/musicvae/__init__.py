@@ -68,6 +68,8 @@ class MelodySource(QWidget):
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.combo = QComboBox()
+        self.combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(10)  # a long folder name must not widen the form
         lay.addWidget(self.combo)
         self.combo.addItem("Bach chorales (music21)", "bach")
         self.combo.addItem("Choose a folder of MIDI / MusicXML…", None)

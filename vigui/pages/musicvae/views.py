@@ -81,11 +81,11 @@ class MusicVAEViews(QWidget):
             self.test_curves[test_key] = self.loss_plot.plot(
                 pen=pen(c, 2), symbol="o", symbolSize=4, symbolPen=None, symbolBrush=colour(c),
                 name=name)
-        self.acc_widget, self.acc_plot = _plot("Test accuracy (greedy, per step)", "step")
+        self.acc_widget, self.acc_plot = _plot("Test accuracy (greedy)", "step")
         self.acc_plot.setYRange(0, 1, padding=0.02)
         self.acc_curve = self.acc_plot.plot(pen=pen(0, 2), symbol="o", symbolSize=4,
                                             symbolPen=None, symbolBrush=colour(0))
-        self.latent_widget, self.latent_plot = _plot("Latent means μ(x) of test phrases (PCA)", "", "")
+        self.latent_widget, self.latent_plot = _plot("Latent means μ(x), test phrases", "", "")
         self.scatter = pg.ScatterPlotItem(size=6, pen=None, hoverable=True)
         self.scatter.sigClicked.connect(self._on_points_clicked)
         self.latent_plot.addItem(self.scatter)
@@ -117,7 +117,7 @@ class MusicVAEViews(QWidget):
         top_box.setLayout(top)
         top.setContentsMargins(0, 0, 0, 0)
         top_box.setMinimumHeight(170)
-        top_box.setMaximumHeight(215)
+        top_box.setMaximumHeight(240)
         outer.addWidget(top_box, 4)
 
         self.recon_title = QLabel("Test phrases (grey) and their reconstructions (blue; "
@@ -133,6 +133,7 @@ class MusicVAEViews(QWidget):
         outer.addWidget(self.samples_strip, 3)
         for strip in (self.recon_strip, self.samples_strip):
             strip.setMinimumHeight(62)
+            strip.setMaximumHeight(96)
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self._build_path_tab(), "Interpolate and listen")
@@ -253,9 +254,9 @@ class MusicVAEViews(QWidget):
         symbols = ["t" if k >= 12 else "o" for k in keys]
         self.scatter.setData(latent[:, 0], latent[:, 1], brush=brushes, symbol=symbols,
                              data=np.arange(len(latent)))
-        title = "Latent means μ(x) of test phrases"
+        title = "Latent means μ(x), test phrases"
         if explained is not None:
-            title += f" (PCA, {100 * float(np.sum(explained)):.0f}% of variance)"
+            title += f" (PCA {100 * float(np.sum(explained)):.0f}%)"
         self.latent_plot.setTitle(title, size="9pt")
 
     def set_markers(self, a, b) -> None:
