@@ -229,7 +229,8 @@ class MusicVAEExperiment(TorchTrainer):
         self.eval_tokens = self.eval_x.long()
         self._eval_eps = self.fixed_noise(self.eval_x.shape[0], latent)
         self._prior_z = self.fixed_noise(N_PRIOR, latent)
-        self.strip_index = np.arange(min(N_STRIP, self.test_x.shape[0]))
+        self.strip_index = _spread(getattr(self.dataset, "test_tune", None),
+                                   self.test_x.shape[0], N_STRIP)
         self._pca: tuple[np.ndarray, np.ndarray] | None = None
 
     def build_model(self) -> nn.Module:
@@ -409,6 +410,18 @@ class MusicVAEExperiment(TorchTrainer):
         recon, kl, nll_iw, acc, forced = sums / max(1, x_all.shape[0])
         return {"neg_elbo": recon + kl, "recon": recon, "kl": kl, "nll_iw": nll_iw,
                 "acc": acc, "acc_forced": forced, "k": float(k), "n": float(x_all.shape[0])}
+
+
+def _spread(tunes, n: int, k: int) -> np.ndarray:
+    """k test phrase indices for the strip: the first phrase of k pieces spread over
+    the test set (one piece's phrases alone would show one tune), else the first k."""
+    if tunes is None or n == 0:
+        return np.arange(min(k, n))
+    firsts = np.unique(np.asarray(tunes[:n]), return_index=True)[1]
+    firsts = np.sort(firsts)
+    if len(firsts) < k:
+        return np.unique(np.concatenate([firsts, np.arange(min(k, n))]))[:k]
+    return firsts[np.linspace(0, len(firsts) - 1, k).round().astype(int)]
 
 
 # -- command line: python -m engine musicvae -----------------------------------------------

@@ -86,6 +86,19 @@ def test_folder_is_parsed_once_then_trains_and_interpolates(page, qtbot, tmp_pat
     one = page.save_sound(str(tmp_path / "one.wav"), kind="wav")
     with wave.open(str(one)) as w:
         assert w.getnframes() == round(music.STEPS * synth.step_seconds() * w.getframerate())
+    # Save the model, open it again: the run resumes where it was and trains on.
+    steps = page._steps
+    ckpt = tmp_path / "m.pt"
+    page.save_model(str(ckpt))
+    qtbot.waitUntil(ckpt.is_file, timeout=20_000)
+    page.open_model(str(ckpt))
+    assert "Opened" in page.message.text()
+    qtbot.waitUntil(lambda: page.runner is not None, timeout=5000)
+    page.runner.request_frame()  # the opened run, before any new step
+    qtbot.waitUntil(lambda: page._steps == steps, timeout=START_MS)
+    page.play()
+    qtbot.waitUntil(lambda: page._steps > steps, timeout=START_MS)
+    page.pause()
 
 
 def test_drawn_melody_becomes_an_endpoint(page, qtbot):

@@ -161,8 +161,7 @@ class MusicVAEPage(ExperimentPage):
         threads = process_threads()
         if self._pending_experiment is not None:  # an opened checkpoint, checked already
             path, self._pending_experiment = self._pending_experiment, None
-            return partial(MusicVAEExperiment.load, path, device=self.param("device"),
-                           threads=threads)
+            return partial(_open_to_continue, path, self.param("device"), threads)
         config = self.params.config(threads=threads)
         if not self._corpus_cached(config.dataset):
             self.start_parse(config.dataset)
@@ -594,6 +593,14 @@ class MusicVAEPage(ExperimentPage):
 
 
 # -- run where the model lives (pickled to the child process) --------------------------------
+def _open_to_continue(path: str, device: str, threads: int) -> MusicVAEExperiment:
+    """A saved run, resumed; it trains on until stopped (a headless run saved after
+    --epochs N would otherwise be finished at once)."""
+    exp = MusicVAEExperiment.load(path, device=device, threads=threads)
+    exp.config = exp.config.replace(epochs=None)
+    return exp
+
+
 def _resolve(exp: MusicVAEExperiment, spec) -> tuple[np.ndarray, str]:
     kind, value = spec
     if kind == "test":
