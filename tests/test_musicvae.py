@@ -170,6 +170,15 @@ def test_prior_samples_and_snapshot_views():
     assert snap["samples"].shape == (6, music.STEPS)
     heavy = exp.heavy_snapshot()
     assert heavy["latent"].shape == (16, 2) and len(heavy["tunes"]) == 16
+    # The strip shows phrases of different pieces, spread over the test set.
+    tunes = exp.dataset.test_tune[snap["strip_index"]]
+    assert len(set(tunes.tolist())) == 6 and snap["n_test"] == 16
+    tokens, name = exp.test_phrase(3)
+    assert np.array_equal(tokens, exp.dataset.test_x[3]) and name == "t67 #3"
+    with pytest.raises(ValueError, match="index"):
+        exp.test_phrase(16)
+    xy = exp.latent_plane(exp.dataset.test_x[:4].astype(int))
+    assert np.allclose(xy, heavy["latent"][:4], atol=1e-4)
     s = exp.prior_samples(3, temperature=1.0, seed=4)
     assert np.array_equal(s, exp.prior_samples(3, temperature=1.0, seed=4))
 
