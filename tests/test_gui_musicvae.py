@@ -58,7 +58,7 @@ def page(qtbot, tmp_path, monkeypatch, no_sound):
 def test_folder_is_parsed_once_then_trains_and_interpolates(page, qtbot, tmp_path):
     page.activate()
     assert page.parsing and page.parse_box.isVisible()  # first use: read with progress
-    qtbot.waitUntil(lambda: not page.parsing, timeout=30_000)
+    qtbot.waitUntil(lambda: not page.parsing, timeout=START_MS)
     qtbot.waitUntil(lambda: page.runner is not None, timeout=5000)
     page.play()
     qtbot.waitUntil(lambda: page._steps >= 5, timeout=START_MS)
@@ -137,7 +137,7 @@ def test_a_bad_file_is_named(qtbot, tmp_path, monkeypatch, no_sound):
     page.show()
     page.activate()
     try:
-        qtbot.waitUntil(lambda: not page.parsing, timeout=30_000)
+        qtbot.waitUntil(lambda: not page.parsing, timeout=START_MS)
         assert page.message.isVisible() and "broken.mid" in page.message.text()
         assert page.runner is None
     finally:

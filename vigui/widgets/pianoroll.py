@@ -41,7 +41,7 @@ class PianoRoll(QWidget):
         self.pitch_range = (60, 79)
         self.selected = False
         self.show_keys = False
-        self.setMinimumSize(60, 48)
+        self.setMinimumSize(32, 40)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
 
     def sizeHint(self) -> QSize:
@@ -231,7 +231,7 @@ class PianoRollEditor(PianoRoll):
         self.pitch_range = (57, 81)
         self.tokens = np.full(music.STEPS, music.REST, dtype=np.int64)
         self._drag: tuple[int, int] | None = None  # (pitch, start) of the note being drawn
-        self.setMinimumSize(220, 150)
+        self.setMinimumSize(200, 150)
         self.setMouseTracking(False)
 
     def sizeHint(self) -> QSize:

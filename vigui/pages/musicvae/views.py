@@ -69,7 +69,19 @@ class MusicVAEViews(QWidget):
 
         top = QHBoxLayout()
         top.setSpacing(3)
-        self.loss_widget, self.loss_plot = _plot("Loss per phrase (nats); ● test", "step")
+        # Loss curves on top, test accuracy under them on the same step axis.
+        self.loss_widget = pg.GraphicsLayoutWidget()
+        self.loss_plot = self.loss_widget.addPlot(row=0, col=0)
+        style_plot(self.loss_plot, "Loss per phrase (nats); ● test", "", long_series=True)
+        self.acc_plot = self.loss_widget.addPlot(row=1, col=0)
+        style_plot(self.acc_plot, "", "step", "acc.", long_series=True)
+        self.acc_plot.setXLink(self.loss_plot)
+        self.acc_plot.setYRange(0, 1, padding=0.05)
+        self.acc_plot.getAxis("left").setWidth(self.loss_plot.getAxis("left").width())
+        self.loss_widget.ci.layout.setRowStretchFactor(0, 3)
+        self.loss_widget.ci.layout.setRowStretchFactor(1, 1)
+        for p in (self.loss_plot, self.acc_plot):
+            p.getViewBox().setMenuEnabled(False)
         legend = self.loss_plot.addLegend(offset=(-4, 4), labelTextSize="8pt", verSpacing=-6)
         legend.setBrush(pg.mkBrush(255, 255, 255, 200))
         self.test_elbo = self.loss_plot.plot(pen=pen(0, 2), symbol="o", symbolSize=4,
@@ -81,11 +93,9 @@ class MusicVAEViews(QWidget):
             self.test_curves[test_key] = self.loss_plot.plot(
                 pen=pen(c, 2), symbol="o", symbolSize=4, symbolPen=None, symbolBrush=colour(c),
                 name=name)
-        self.acc_widget, self.acc_plot = _plot("Test accuracy (greedy)", "step")
-        self.acc_plot.setYRange(0, 1, padding=0.02)
-        self.acc_curve = self.acc_plot.plot(pen=pen(0, 2), symbol="o", symbolSize=4,
-                                            symbolPen=None, symbolBrush=colour(0))
-        self.latent_widget, self.latent_plot = _plot("Latent means μ(x), test phrases", "", "")
+        self.acc_curve = self.acc_plot.plot(pen=pen(8, 2), symbol="o", symbolSize=4,
+                                            symbolPen=None, symbolBrush=colour(8))
+        self.latent_widget, self.latent_plot = _plot("Latent μ(x), test", "", "")
         self.scatter = pg.ScatterPlotItem(size=6, pen=None, hoverable=True)
         self.scatter.sigClicked.connect(self._on_points_clicked)
         self.latent_plot.addItem(self.scatter)
@@ -110,8 +120,7 @@ class MusicVAEViews(QWidget):
         self.latent_legend.setWordWrap(True)
         self.latent_legend.setStyleSheet("QLabel { font-size: 8pt; color: #444; }")
         lay.addWidget(self.latent_legend)
-        top.addWidget(self.loss_widget, 4)
-        top.addWidget(self.acc_widget, 3)
+        top.addWidget(self.loss_widget, 5)
         top.addWidget(latent_box, 4)
         top_box = QWidget()
         top_box.setLayout(top)
@@ -125,6 +134,7 @@ class MusicVAEViews(QWidget):
         self.samples_title = QLabel("Samples: z ~ N(0, I) decoded")
         for label in (self.recon_title, self.samples_title):
             label.setStyleSheet("QLabel { font-size: 8.5pt; }")
+            label.setWordWrap(True)
         self.recon_strip = PianoRollStrip(N_STRIP, RECON)
         self.samples_strip = PianoRollStrip(N_STRIP, SAMPLE)
         outer.addWidget(self.recon_title)
@@ -149,7 +159,7 @@ class MusicVAEViews(QWidget):
         row = QHBoxLayout()
         row.setSpacing(4)
         self.a_spin, self.b_spin = QSpinBox(), QSpinBox()
-        for name, spin in (("A: test phrase", self.a_spin), ("B:", self.b_spin)):
+        for name, spin in (("A:", self.a_spin), ("B:", self.b_spin)):
             spin.setRange(0, 0)
             spin.setKeyboardTracking(False)
             spin.setToolTip("A phrase of the test set (tunes never trained on); or click a "
@@ -159,16 +169,16 @@ class MusicVAEViews(QWidget):
         self.random_pair = QPushButton("Random pair")
         self.random_pair.setToolTip("Two test phrases from two different chorales")
         row.addWidget(self.random_pair)
-        row.addSpacing(8)
-        row.addWidget(QLabel("steps"))
         self.path_steps = QSpinBox()
+        self.path_steps.setSuffix(" steps")
+        self.path_steps.setToolTip("Codes on the path A → B, both ends included")
         self.path_steps.setRange(3, MAX_PATH)
         self.path_steps.setValue(7)
         self.path_steps.setKeyboardTracking(False)
         row.addWidget(self.path_steps)
         self.path_kind = QComboBox()
         self.path_kind.addItem("slerp", "slerp")
-        self.path_kind.addItem("straight line", "line")
+        self.path_kind.addItem("line", "line")
         self.path_kind.setToolTip("slerp: along the great circle, as MusicVAE (codes keep "
                                   "a typical norm); line: the straight segment")
         row.addWidget(self.path_kind)
@@ -176,6 +186,7 @@ class MusicVAEViews(QWidget):
         lay.addLayout(row)
         self.path_title = QLabel("Path A → B")
         self.path_title.setStyleSheet("QLabel { font-size: 8.5pt; }")
+        self.path_title.setWordWrap(True)
         lay.addWidget(self.path_title)
         self.path_strip = PianoRollStrip(MAX_PATH, PATH)
         self.path_strip.setMinimumHeight(80)
@@ -183,20 +194,24 @@ class MusicVAEViews(QWidget):
         sound = QHBoxLayout()
         sound.setSpacing(4)
         self.play_button = QPushButton("▶ Play")
-        self.play_path_button = QPushButton("▶ Play path A → B")
+        self.play_path_button = QPushButton("▶ Path A → B")
+        self.play_path_button.setToolTip("Play the whole path, phrase after phrase")
         self.stop_button = QPushButton("■")
         self.stop_button.setToolTip("Stop the sound")
         self.stop_button.setMaximumWidth(32)
-        self.save_wav = QPushButton("Save WAV…")
-        self.save_midi = QPushButton("Save MIDI…")
+        self.save_wav = QPushButton("WAV…")
+        self.save_wav.setToolTip("Save what Play plays as a WAV file")
+        self.save_midi = QPushButton("MIDI…")
+        self.save_midi.setToolTip("Save what Play plays as a MIDI file")
         self.sound_label = QLabel()
         self.sound_label.setWordWrap(True)
         self.sound_label.setStyleSheet("QLabel { font-size: 8pt; color: #444; }")
         for b in (self.play_button, self.play_path_button, self.stop_button, self.save_wav,
                   self.save_midi):
             sound.addWidget(b)
-        sound.addWidget(self.sound_label, 1)
+        sound.addStretch(1)
         lay.addLayout(sound)
+        lay.addWidget(self.sound_label)
         return tab
 
     def _build_draw_tab(self) -> QWidget:
@@ -254,7 +269,7 @@ class MusicVAEViews(QWidget):
         symbols = ["t" if k >= 12 else "o" for k in keys]
         self.scatter.setData(latent[:, 0], latent[:, 1], brush=brushes, symbol=symbols,
                              data=np.arange(len(latent)))
-        title = "Latent means μ(x), test phrases"
+        title = "Latent μ(x), test"
         if explained is not None:
             title += f" (PCA {100 * float(np.sum(explained)):.0f}%)"
         self.latent_plot.setTitle(title, size="9pt")
