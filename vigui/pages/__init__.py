@@ -38,6 +38,7 @@ REGISTRY = [
     PageSpec("vi", "Variational inference", "vigui.pages.vi", "VIPage"),
     PageSpec("cavi", "Mean-field CAVI", "vigui.pages.cavi", "CaviPage"),
     PageSpec("vae", "Variational autoencoder", "vigui.pages.vae", "VAEPage"),
+    PageSpec("musicvae", "Music VAE", "vigui.pages.musicvae", "MusicVAEPage"),
     PageSpec("cvae", "Conditional VAE", "vigui.pages.cvae", "CVAEPage"),
     PageSpec("bbb", "Bayes by Backprop", "vigui.pages.bbb", "BBBPage"),
 ]
