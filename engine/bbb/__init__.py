@@ -1,0 +1,9 @@
+"""Bayes by Backprop (chapter 6): layers and priors (:mod:`.layers`), the 1-D regression of
+the lecture's Figure 15 (:mod:`.regression`) and image classification (:mod:`.classify`)."""
+from .layers import *  # noqa: F401,F403
+from .layers import __all__ as _layers_all
+from .regression import (FUNCTIONS, PLOT_RANGE, TRAIN_RANGE, RegressionConfig,  # noqa: F401
+                         RegressionExperiment, make_curve, true_curve)
+
+__all__ = [*_layers_all, "FUNCTIONS", "PLOT_RANGE", "TRAIN_RANGE", "RegressionConfig",
+           "RegressionExperiment", "make_curve", "true_curve"]
