@@ -27,9 +27,10 @@ import numpy as np
 import torch
 
 from .. import checkpoint
-from ..params import Config, param
+from ..params import param
 from ..runtime import Experiment, resolve_device, set_torch_threads
-from .layers import (BayesMLP, PlainMLP, _adam, _histogram, gaussian_nll, kl_weights, make_prior,
+from .options import BBBOptions, make_prior_of
+from .layers import (BayesMLP, PlainMLP, _adam, _histogram, gaussian_nll, kl_weights,
                      pruned)
 
 __all__ = ["FUNCTIONS", "make_curve", "true_curve", "RegressionConfig", "RegressionExperiment",
@@ -93,7 +94,7 @@ def true_curve(function: str, x: np.ndarray) -> np.ndarray:
 
 # -- configuration -------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class RegressionConfig(Config):
+class RegressionConfig(BBBOptions):
     """A 1-D BBB regression run (defaults: the lecture's Figure 15)."""
 
     function: str = param("blundell", choices=tuple(FUNCTIONS), label="Function",
@@ -104,33 +105,10 @@ class RegressionConfig(Config):
                              help="standard deviation of eps in the data (the paper's 0.02)")
     hidden: tuple[int, ...] = param((64, 64), lo=4, hi=1024, length=(1, 4), label="Hidden units",
                                     help="hidden layer sizes of both networks")
-    prior: str = param("mixture", choices=("mixture", "gaussian"), label="Prior",
-                       choice_labels=("scale mixture", "Gaussian"),
-                       help="scale mixture pi N(0,s1^2) + (1-pi) N(0,s2^2), or N(0, s^2)")
-    prior_sigma: float = param(1.0, lo=1e-3, hi=10.0, log=True, label="Gaussian prior σ",
-                               help="standard deviation of the Gaussian prior")
-    mixture_pi: float = param(0.5, lo=0.01, hi=0.99, decimals=2, step=0.05, label="Mixture π",
-                              help="weight of the wide component")
-    log_sigma1: float = param(0.0, lo=-8.0, hi=2.0, decimals=1, step=1.0, label="log σ1",
-                              help="log std of the wide component")
-    log_sigma2: float = param(-6.0, lo=-10.0, hi=0.0, decimals=1, step=1.0, label="log σ2",
-                              help="log std of the narrow component")
-    kl_method: str = param("mc", choices=("mc", "closed"), label="KL",
-                           choice_labels=("Monte Carlo", "closed form"),
-                           help="KL estimate: log q - log p at the sample, or exact (Gaussian prior)")
-    weighting: str = param("uniform", choices=("uniform", "blundell"), label="KL weighting",
-                           choice_labels=("uniform 1/M", "2^(M-i)/(2^M-1)"),
-                           help="share of the KL each minibatch of an epoch carries")
-    local_reparam: bool = param(False, label="Local reparameterization",
-                                help="sample pre-activations per example instead of weights")
-    train_samples: int = param(1, lo=1, hi=64, label="Samples per step",
-                               help="Monte Carlo weight samples per minibatch")
     noise_sigma: float = param(0.05, lo=1e-3, hi=10.0, log=True, label="Likelihood σ",
                                help="std of the Gaussian likelihood (its start if learned)")
     learn_noise: bool = param(False, label="Learn likelihood σ",
                               help="fit the likelihood's std by gradient too")
-    rho_init: float = param(-5.0, lo=-12.0, hi=2.0, decimals=1, step=0.5, label="ρ init",
-                            help="initial rho: sigma = softplus(rho)")
     lr: float = param(1e-2, lo=1e-5, hi=1.0, log=True, label="Learning rate", help="Adam step size")
     batch_size: int = param(50, lo=1, hi=MAX_POINTS, label="Batch size", help="points per minibatch")
     pred_samples: int = param(100, lo=10, hi=2000, label="Predictive samples",
@@ -141,12 +119,6 @@ class RegressionConfig(Config):
     threads: int | None = param(None, lo=1, hi=1024, optional=True, gui=False,
                                 help="torch threads (None: leave torch's setting)")
 
-    def validate(self):
-        super().validate()
-        if self.kl_method == "closed" and self.prior != "gaussian":
-            raise ValueError("kl_method 'closed' needs prior 'gaussian' (the scale mixture "
-                             "has no closed-form KL)")
-        return self
 
 
 # -- the experiment ------------------------------------------------------------------------------
@@ -168,8 +140,7 @@ class RegressionExperiment(Experiment):
         self.device = resolve_device(config.device)
         self._dev = torch.device(self.device)
         self._rng = np.random.default_rng(seed)
-        prior = make_prior(config.prior, config.prior_sigma, config.mixture_pi,
-                           config.log_sigma1, config.log_sigma2)
+        prior = make_prior_of(config)
         sizes = [1, *config.hidden, 1]
         self.net = BayesMLP(sizes, prior, config.rho_init, seed=seed).to(self._dev)
         self.plain = PlainMLP(sizes, seed=seed).to(self._dev)
