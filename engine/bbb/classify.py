@@ -8,7 +8,8 @@ per step, or local reparameterization), the plain net the cross-entropy, both wi
 Test predictions of the BBB net average the class probabilities of S weight samples
 (the predictive distribution). Pruning (paper Table 2) removes the lowest-SNR weights
 and evaluates the posterior-mean network that remains. Out-of-distribution inputs are
-uniform-noise images of the same size; the predictive entropy of the mean distribution
+uniform-noise images of the same size, or another dataset's images resized
+(digits for Fashion-MNIST); the predictive entropy of the mean distribution
 says how sure each net is.
 """
 from __future__ import annotations
@@ -49,6 +50,9 @@ class ClassifyConfig(BBBOptions):
     pred_samples: int = param(10, lo=1, hi=1000, label="Predictive samples",
                               help="weight samples averaged for a test prediction")
     eval_every: int = param(100, lo=1, hi=10**9, label="Test every", help="steps between test-subset errors")
+    ood: str = param("noise", label="Off-data images",
+                     help="out-of-distribution inputs: 'noise' (uniform pixels) or a dataset name "
+                          "(resized to this one's image size, e.g. digits for Fashion-MNIST)"),
     eval_size: int = param(1000, lo=10, hi=100_000, label="Test subset", help="test images measured while training")
     device: str = param("auto", label="Device", help="auto | cpu | cuda | cuda:N | mps", gui=False)
     threads: int | None = param(None, lo=1, hi=1024, optional=True, gui=False,
@@ -97,12 +101,25 @@ class ClassificationExperiment(Experiment):
         self._perm_gen = torch.Generator().manual_seed(seed + 2)
         n_eval = min(config.eval_size, self._test_x.shape[0])
         self._eval_x, self._eval_y = self._test_x[:n_eval], self._test_y[:n_eval]
-        # Out-of-distribution inputs: uniform noise images, as many as the test subset.
-        self._ood_x = torch.rand(n_eval, sizes[0], generator=torch.Generator().manual_seed(seed + 3)).to(dev)
+        self._ood_x = self._ood_images(n_eval, seed + 3)
         self.samples_seen = 0
         self._epoch, self._batch = 0, 0
         self._perm = self._permutation()
         self._train_time, self._session_samples = 0.0, 0
+
+    def _ood_images(self, n: int, seed: int) -> torch.Tensor:
+        """Out-of-distribution inputs, as many as the test subset: uniform noise images, or
+        another dataset's test images resized (area interpolation) to this image size."""
+        name = self.config.ood
+        if name == "noise":
+            return torch.rand(n, self._train_x.shape[1], generator=torch.Generator().manual_seed(seed)).to(self._dev)
+        if name == self.dataset.name:
+            raise ValueError(f"ood must differ from the dataset ({name!r} is the training data)")
+        from .. import data
+        other = data.load(name)
+        x = torch.tensor(np.array(other.test_x[:n], dtype=np.float32))[:, None]
+        x = F.interpolate(x, size=self.shape, mode="area" if x.shape[-1] > self.shape[-1] else "bilinear")
+        return x.reshape(x.shape[0], -1).clamp(0, 1).to(self._dev)
 
     # -- training ----------------------------------------------------------------------------
     @property
@@ -208,11 +225,12 @@ class ClassificationExperiment(Experiment):
 
     @torch.no_grad()
     def entropies(self, x=None) -> dict[str, np.ndarray]:
-        """Predictive entropy (nats) of both nets on test images and on noise images."""
+        """Predictive entropy (nats) of both nets on test images (``*_test``) and on the
+        out-of-distribution images (``*_ood``: noise or another dataset)."""
         x = self._eval_x if x is None else x
         ood = self._ood_x[: x.shape[0]] if x.shape[0] <= self._ood_x.shape[0] else self._ood_x
         out = {}
-        for name, data in (("test", x), ("noise", ood)):
+        for name, data in (("test", x), ("ood", ood)):
             out[f"bbb_{name}"] = predictive_entropy(self.bbb_probs(data)).cpu().numpy()
             out[f"plain_{name}"] = predictive_entropy(self.plain_probs(data)[None]).cpu().numpy()
         return out

@@ -37,7 +37,7 @@ from torch import nn
 __all__ = [
     "GaussianPrior", "ScaleMixturePrior", "make_prior", "BayesLinear", "BayesMLP", "PlainMLP",
     "kl_weights", "log_gaussian", "softplus_inv", "gaussian_nll", "predictive_entropy",
-    "pruned",
+    "pruned", "gradient_variance",
 ]
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -370,6 +370,21 @@ def predictive_entropy(probs: torch.Tensor) -> torch.Tensor:
     """Entropy (nats) of the mean predictive distribution: probs (S, N, K) -> (N,)."""
     p = probs.mean(0)
     return -(p * torch.log(p.clamp_min(1e-30))).sum(-1)
+
+
+def gradient_variance(net: BayesMLP, loss_fn, x: torch.Tensor, y: torch.Tensor, mode: str,
+                      repeats: int = 50) -> float:
+    """Mean over the first layer's weight means of the variance, across ``repeats`` draws
+    of eps, of the minibatch gradient of ``loss_fn(output, y)`` (KL left out: it is the
+    likelihood term whose noise local reparameterization removes)."""
+    grads = []
+    for _ in range(repeats):
+        net.zero_grad(set_to_none=True)
+        out, _ = net(x, mode, None)
+        loss_fn(out, y).backward()
+        grads.append(net.layers[0].weight_mu.grad.detach().flatten().clone())
+    net.zero_grad(set_to_none=True)
+    return float(torch.stack(grads).var(0).mean())
 
 
 # -- shared helpers for the experiments ----------------------------------------------------------
