@@ -52,7 +52,7 @@ class ClassifyConfig(BBBOptions):
     eval_every: int = param(100, lo=1, hi=10**9, label="Test every", help="steps between test-subset errors")
     ood: str = param("noise", label="Off-data images",
                      help="out-of-distribution inputs: 'noise' (uniform pixels) or a dataset name "
-                          "(resized to this one's image size, e.g. digits for Fashion-MNIST)"),
+                          "(resized to this one's image size, e.g. digits for Fashion-MNIST)")
     eval_size: int = param(1000, lo=10, hi=100_000, label="Test subset", help="test images measured while training")
     device: str = param("auto", label="Device", help="auto | cpu | cuda | cuda:N | mps", gui=False)
     threads: int | None = param(None, lo=1, hi=1024, optional=True, gui=False,
