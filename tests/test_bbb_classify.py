@@ -50,7 +50,7 @@ def test_pruning_removes_the_lowest_snr_weights_not_random_ones(trained):
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for l in net.layers:
-            l.weight_mask.copy_((torch.rand(l.weight_mask.shape, generator=gen) > 0.75).float())
+            l.set_mask(torch.rand(l.weight_mask.shape, generator=gen) > 0.75)
         random = 100 * float((trained.mean_probs(trained._test_x)[0].argmax(-1) != trained._test_y).float().mean())
         net.prune(0.0)
     assert random > by_snr + 5

@@ -54,6 +54,8 @@ class ClassifyConfig(BBBOptions):
                      help="out-of-distribution inputs: 'noise' (uniform pixels) or a dataset name "
                           "(resized to this one's image size, e.g. digits for Fashion-MNIST)")
     eval_size: int = param(1000, lo=10, hi=100_000, label="Test subset", help="test images measured while training")
+    train_plain: bool = param(True, label="Train the plain MLP", gui=False,
+                              help="train the plain twin too (off: BBB alone, for timing)")
     device: str = param("auto", label="Device", help="auto | cpu | cuda | cuda:N | mps", gui=False)
     threads: int | None = param(None, lo=1, hi=1024, optional=True, gui=False,
                                 help="torch threads (None: leave torch's setting)")
@@ -150,7 +152,7 @@ class ClassificationExperiment(Experiment):
             nll = nll + F.cross_entropy(out, y, reduction="sum")
         kl, nll = kl / cfg.train_samples, nll / cfg.train_samples
         loss = (pi * kl + nll) / b
-        plain_nll = F.cross_entropy(self.plain(x), y)
+        plain_nll = F.cross_entropy(self.plain(x), y) if cfg.train_plain else torch.zeros((), device=x.device)
         values = torch.stack([loss, kl, nll / b, plain_nll]).detach().cpu().tolist()  # one sync
         names = ("loss", "kl", "nll", "plain_nll")
         if not all(map(math.isfinite, values)):
@@ -158,9 +160,10 @@ class ClassificationExperiment(Experiment):
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        self.plain_optimizer.zero_grad(set_to_none=True)
-        plain_nll.backward()
-        self.plain_optimizer.step()
+        if cfg.train_plain:
+            self.plain_optimizer.zero_grad(set_to_none=True)
+            plain_nll.backward()
+            self.plain_optimizer.step()
         self.samples_seen += b
         self._session_samples += b
         self._batch += 1
@@ -169,6 +172,8 @@ class ClassificationExperiment(Experiment):
             self._epoch, self._batch = self._epoch + 1, 0
             self._perm = self._permutation()
         out = dict(zip(names, values))
+        if not cfg.train_plain:
+            del out["plain_nll"]
         out.update(kl_per_example=out["kl"] / self.n_train, epoch=self.samples_seen / self.n_train)
         if epoch_end or (self.steps + 1) % cfg.eval_every == 0:
             out.update(self._test_metrics())

@@ -170,6 +170,7 @@ class BayesLinear(nn.Module):
         self.weight_rho = nn.Parameter(torch.full((n_out, n_in), float(rho_init)))
         self.bias_rho = nn.Parameter(torch.full((n_out,), float(rho_init)))
         self.register_buffer("weight_mask", torch.ones(n_out, n_in))
+        self.masked = False  # any weight pruned? (skips the mask's cost when not)
         self.noise: torch.Generator | None = None  # the eps stream (None: torch's global one)
 
     def _randn(self, *shape: int) -> torch.Tensor:
@@ -187,13 +188,15 @@ class BayesLinear(nn.Module):
         """(w, b, eps_w, eps_b): a reparameterized sample (leading dims ``shape``)."""
         eps_w = self._randn(*shape, self.n_out, self.n_in)
         eps_b = self._randn(*shape, self.n_out)
-        w = (self.weight_mu + self.weight_sigma * eps_w) * self.weight_mask
+        w = self.weight_mu + self.weight_sigma * eps_w
+        if self.masked:
+            w = w * self.weight_mask
         b = self.bias_mu + self.bias_sigma * eps_b
         return w, b, eps_w, eps_b
 
     def forward(self, x: torch.Tensor, mode: str = "sample", kl: str | None = "mc"):
         if mode == "mean":
-            out = _linear(x, self.weight_mu * self.weight_mask, self.bias_mu)
+            out = _linear(x, self._masked(self.weight_mu), self.bias_mu)
             return out, self._kl(kl)
         if mode == "sample":
             shape = (x.shape[0],) if x.dim() == 3 else ()
@@ -203,12 +206,24 @@ class BayesLinear(nn.Module):
                 return out, self._kl_mc(eps_w, eps_b) / max(1, x.shape[0] if shape else 1)
             return out, self._kl(kl)
         if mode == "local":
-            mask = self.weight_mask
-            mean = _linear(x, self.weight_mu * mask, self.bias_mu)
-            var = _linear(x.square(), self.weight_sigma.square() * mask, self.bias_sigma.square())
+            mean = _linear(x, self._masked(self.weight_mu), self.bias_mu)
+            var = _linear(x.square(), self._masked(self.weight_sigma.square()), self.bias_sigma.square())
             out = mean + var.clamp_min(1e-16).sqrt() * self._randn(*mean.shape)
             return out, self._kl(kl)
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+
+    @torch.no_grad()
+    def set_mask(self, keep: torch.Tensor) -> None:
+        """Keep the weights where ``keep`` is true, zero the others (all true: none pruned)."""
+        self.weight_mask.copy_(keep.reshape(self.weight_mask.shape).float())
+        self.masked = not bool(keep.all())
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self.masked = not bool(self.weight_mask.bool().all())
+
+    def _masked(self, t: torch.Tensor) -> torch.Tensor:
+        return t * self.weight_mask if self.masked else t
 
     def _kl(self, kl: str | None) -> torch.Tensor | None:
         if kl is None:
@@ -222,16 +237,16 @@ class BayesLinear(nn.Module):
 
     def _kl_mc(self, eps_w: torch.Tensor, eps_b: torch.Tensor) -> torch.Tensor:
         """log q(w) - log p(w) at w = mu + sigma eps, summed (over leading samples too)."""
-        mask = self.weight_mask.bool()
         sw, sb = self.weight_sigma, self.bias_sigma
         w = self.weight_mu + sw * eps_w
         b = self.bias_mu + sb * eps_b
         # log q at its own sample: -log(2 pi)/2 - log sigma - eps^2/2 (exact, no cancellation)
         log_q_w = (-0.5 * LOG_2PI - torch.log(sw) - 0.5 * eps_w.square())
         log_q_b = (-0.5 * LOG_2PI - torch.log(sb) - 0.5 * eps_b.square()).sum()
-        if bool(mask.all()):
+        if not self.masked:
             log_q = log_q_w.sum() + log_q_b
             return log_q - self.prior.log_prob(w) - self.prior.log_prob(b)
+        mask = self.weight_mask.bool()
         log_q = (log_q_w * mask).sum() + log_q_b
         return log_q - self.prior.log_prob(w[..., mask]) - self.prior.log_prob(b)
 
@@ -240,6 +255,8 @@ class BayesLinear(nn.Module):
         if getattr(self.prior, "kl", None) is None:
             raise ValueError("the closed-form KL needs a Gaussian prior; "
                              "the scale mixture has none (use kl='mc')")
+        if not self.masked:
+            return self.prior.kl(self.weight_mu, self.weight_sigma) + self.prior.kl(self.bias_mu, self.bias_sigma)
         mask = self.weight_mask.bool()
         return (self.prior.kl(self.weight_mu[mask], self.weight_sigma[mask])
                 + self.prior.kl(self.bias_mu, self.bias_sigma))
@@ -327,7 +344,7 @@ class BayesMLP(nn.Module):
         start = 0
         for l in self.layers:
             n = l.weight_mu.numel()
-            l.weight_mask.copy_(keep[start:start + n].view_as(l.weight_mask).float())
+            l.set_mask(keep[start:start + n])
             start += n
         return threshold
 
