@@ -228,7 +228,7 @@ def test_toy_curve_is_the_papers():
 
 @pytest.fixture(scope="module")
 def fitted():
-    exp = RegressionExperiment(RegressionConfig(max_steps=2000, device="cpu"), seed=0)
+    exp = RegressionExperiment(RegressionConfig(epochs=500, device="cpu"), seed=0)
     while not exp.done:
         exp.step()
     return exp

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -113,8 +114,8 @@ class RegressionConfig(BBBOptions):
     batch_size: int = param(50, lo=1, hi=MAX_POINTS, label="Batch size", help="points per minibatch")
     pred_samples: int = param(100, lo=10, hi=2000, label="Predictive samples",
                               help="weight samples S behind the median and the bands")
-    max_steps: int | None = param(None, lo=1, hi=10**9, optional=True, label="Steps",
-                                  help="stop after this many minibatches (None: until stopped)")
+    epochs: int | None = param(None, lo=1, hi=10**7, optional=True, label="Epochs", gui=False,
+                               help="passes over the points, then stop (None: until stopped)")
     device: str = param("auto", label="Device", help="auto | cpu | cuda | cuda:N | mps", gui=False)
     threads: int | None = param(None, lo=1, hi=1024, optional=True, gui=False,
                                 help="torch threads (None: leave torch's setting)")
@@ -129,6 +130,8 @@ class RegressionExperiment(Experiment):
     ``nll`` (BBB negative log-likelihood per point of the batch), ``loss`` (the minibatch
     cost pi_i KL + NLL_batch, per point), ``plain_mse``, ``noise_sigma``, ``epoch``.
     """
+
+    config_class = RegressionConfig
 
     def __init__(self, config: RegressionConfig | None = None, seed: int | None = 0,
                  points: tuple[np.ndarray, np.ndarray] | None = None):
@@ -155,6 +158,7 @@ class RegressionExperiment(Experiment):
         self.prune_fraction = 0.0  # views only: training always uses every weight
         self.function = config.function
         self.samples_seen = 0
+        self._session_samples, self._train_time = 0, 0.0
         if points is None:
             points = make_curve(config.function, config.n_points, config.noise_std, *TRAIN_RANGE,
                                 seed=seed)
@@ -224,6 +228,7 @@ class RegressionExperiment(Experiment):
         return idx, i, m
 
     def _step(self) -> dict[str, float]:
+        t0 = time.perf_counter()
         cfg = self.config
         idx, i, m = self._next_batch()
         pi = float(kl_weights(m, cfg.weighting)[i])
@@ -248,6 +253,8 @@ class RegressionExperiment(Experiment):
         plain_mse.backward()
         self.plain_optimizer.step()
         self.samples_seen += b
+        self._session_samples += b
+        self._train_time += time.perf_counter() - t0
         loss_v, kl_v, nll_v, mse_v = values.tolist()
         return {"loss": loss_v, "kl": kl_v, "kl_per_point": kl_v / self.x.size, "nll": nll_v,
                 "plain_mse": mse_v, "noise_sigma": math.exp(float(self.log_noise.detach())),
@@ -255,7 +262,21 @@ class RegressionExperiment(Experiment):
 
     @property
     def done(self) -> bool:
-        return self.config.max_steps is not None and self.steps >= self.config.max_steps
+        e = self.config.epochs
+        return e is not None and self.samples_seen >= e * self.x.size
+
+    @property
+    def epoch(self) -> float:
+        return self.samples_seen / self.x.size
+
+    @property
+    def total_steps(self) -> int | None:
+        e = self.config.epochs
+        return None if e is None else e * self.batches_per_epoch
+
+    @property
+    def samples_per_s(self) -> float:
+        return self._session_samples / self._train_time if self._train_time > 0 else math.nan
 
     # -- views -------------------------------------------------------------------------------------
     @torch.no_grad()
