@@ -34,7 +34,7 @@ class BBBOptions(Config):
     weighting: str = param("uniform", choices=("uniform", "blundell"), label="KL weighting",
                            choice_labels=("uniform 1/M", "2^(M-i)/(2^M-1)"),
                            help="share of the KL each minibatch of an epoch carries")
-    local_reparam: bool = param(False, label="Local reparameterization",
+    local_reparam: bool = param(False, label="Local reparam.",
                                 help="sample pre-activations per example instead of weights")
     train_samples: int = param(1, lo=1, hi=64, label="Samples per step",
                                help="Monte Carlo weight samples per minibatch")
