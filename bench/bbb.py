@@ -11,8 +11,11 @@ thread (the machine's cores are shared):
                example; the KL by Monte Carlo at a separate weight sample);
 4. bbb-local-closed — local reparameterization with a Gaussian prior and the closed-form KL;
 5. both      — the experiment as the page runs it (BBB and the plain twin each step);
-6. gui       — (with --gui, when vigui.pages.bbb exists) the experiment driven by the
-               page's runner with its live views drawn offscreen.
+6. both, live page — (with --gui) the classification tab of the BBB page training in its
+               child process while the page draws every frame offscreen at 1280x800.
+
+With --gui it also times the Figure 15 regression: headless, and on the live page with
+the child-process runner (the page's choice) and with the thread runner.
 
 Prints samples/s and the ratio to the plain loop (median over alternating repeats), and
 what local reparameterization buys: the variance across eps draws of a minibatch's
@@ -75,12 +78,67 @@ def exp_rate(ds, hidden, steps, **kw) -> float:
     return steps * exp.config.batch_size / (time.perf_counter() - t0)
 
 
-def gui_rate(ds, hidden, steps) -> float | None:
+def _page():
+    """The BBB page in an offscreen window at 1280x800 (None if it does not exist)."""
     try:
-        from vigui.pages.bbb import bench_page_rate
+        from PySide6.QtWidgets import QApplication
+
+        app = QApplication.instance() or QApplication([])
+        from vigui.pages.bbb import BBBPage
     except ImportError:
-        return None
-    return bench_page_rate(ds, hidden, steps)
+        return None, None
+    page = BBBPage()
+    page.resize(1280, 800)
+    page.show()
+    page.activate()
+    return app, page
+
+
+def page_rate(app, section, seconds: float, warmup: float = 3.0) -> float:
+    """Steps per second of a section's run while the page draws it live: the steps the
+    child reports between the end of the warm-up and ``seconds`` later."""
+    seen: list[tuple[float, int]] = []
+    section.run.progress.connect(lambda steps, rate: seen.append((time.perf_counter(), steps)))
+    section.run.reset(play=True)
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < warmup + seconds:
+        app.processEvents()
+        time.sleep(0.002)
+    section.run.pause()
+    late = [(t, s) for t, s in seen if t >= t0 + warmup]
+    if len(late) < 2:
+        return float("nan")
+    (ta, sa), (tb, sb) = late[0], late[-1]
+    return (sb - sa) / (tb - ta)
+
+
+def gui_classify_rate(app, page, ds, hidden, seconds) -> float:
+    section = page.show_section("classify")
+    section.params.set_values({"dataset": ds.name, "hidden": list(hidden), "device": "cpu"})
+    return page_rate(app, section, seconds) * section.params.value("batch_size")
+
+
+def regression_rates(app, page, seconds) -> dict[str, float]:
+    """Steps/s of the Figure 15 regression: headless, and live on the page with the child
+    process runner (the page's choice) and with the thread runner."""
+    from engine.bbb import RegressionConfig, RegressionExperiment
+    from vigui.process_runner import ProcessRunner
+    from vigui.worker import ExperimentRunner
+
+    exp = RegressionExperiment(RegressionConfig(device="cpu", threads=1), seed=0)
+    exp.step()
+    t0 = time.perf_counter()
+    n = 0
+    while time.perf_counter() - t0 < seconds:
+        exp.step()
+        n += 1
+    out = {"headless": n / (time.perf_counter() - t0)}
+    section = page.show_section("regression")
+    for name, cls in (("page, child process", ProcessRunner), ("page, thread", ExperimentRunner)):
+        section.run.runner_class = cls
+        out[name] = page_rate(app, section, seconds)
+    section.run.runner_class = ProcessRunner
+    return out
 
 
 VARIANTS = {
@@ -97,32 +155,40 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--hidden", default="400,400")
     ap.add_argument("--gui", action="store_true", help="also time the live page")
+    ap.add_argument("--seconds", type=float, default=10.0, help="seconds per live-page measurement")
     args = ap.parse_args(argv)
+    os.environ.setdefault("XDG_CONFIG_HOME", "/tmp/vigui-bench-config")  # no user settings touched
     torch.set_num_threads(1)
     hidden = tuple(int(h) for h in args.hidden.split(","))
     ds = load()
     print(f"data: {ds.name} ({len(ds.train_x)} train images), net {ds.shape[0] * ds.shape[1]}-"
           f"{'-'.join(map(str, hidden))}-{len(ds.classes)}, batch 128, 1 torch thread")
     rates: dict[str, list[float]] = {"plain": [], **{k: [] for k in VARIANTS}}
+    app = page = None
     if args.gui:
-        rates["gui"] = []
+        app, page = _page()
+        if page is None:
+            print("gui: the BBB page cannot be built here; skipped")
+        else:
+            rates["both, live page"] = []
     for _ in range(args.repeats):  # alternate, so drift on a shared machine hits all alike
         rates["plain"].append(plain_rate(ds, hidden, args.steps))
         for name, kw in VARIANTS.items():
             rates[name].append(exp_rate(ds, hidden, args.steps, **kw))
-        if args.gui:
-            r = gui_rate(ds, hidden, args.steps)
-            if r is None:
-                rates.pop("gui")
-                args.gui = False
-                print("gui: the BBB page does not exist yet; skipped")
-            else:
-                rates["gui"].append(r)
+        if page is not None:
+            rates["both, live page"].append(gui_classify_rate(app, page, ds, hidden, args.seconds))
     base = statistics.median(rates["plain"])
     print(f"{'variant':18s} {'samples/s':>10s} {'ratio':>7s}")
     for name, r in rates.items():
         m = statistics.median(r)
         print(f"{name:18s} {m:10.0f} {m / base:7.3f}")
+
+    if page is not None:
+        reg = regression_rates(app, page, args.seconds)
+        print("regression (Figure 15, 1-64-64-1, batch 50), steps/s:")
+        for name, r in reg.items():
+            print(f"  {name:22s} {r:8.0f}  {r / reg['headless']:6.3f}")
+        page.close_page()
 
     # What local reparameterization buys: gradient variance at the same weights.
     exp = experiment(ds, hidden)

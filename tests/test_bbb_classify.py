@@ -123,3 +123,17 @@ def test_fashion_mnist_one_epoch():
     r = exp.evaluate()
     assert r["test_error"] < 25 and r["plain_test_error"] < 25
     assert r["entropy_bbb_ood"] > r["entropy_bbb_test"]
+
+
+def test_kl_weights_over_an_epoch_are_the_papers(digits):
+    # pi_i recovered from the recorded parts: bbb_loss = (pi_i kl + nll_sum) / b
+    exp = make(digits, weighting="blundell", train_plain=False)
+    m = exp.steps_per_epoch
+    sizes = [128] * (m - 1) + [exp.n_train - 128 * (m - 1)]
+    pis = []
+    for b in sizes:
+        v = exp.step()
+        pis.append((v["bbb_loss"] - v["nll"]) * b / v["kl"])
+    expected = 2.0 ** (m - np.arange(1, m + 1)) / (2.0 ** m - 1)
+    np.testing.assert_allclose(pis, expected, rtol=1e-3, atol=1e-6)
+    assert exp.epoch == 1.0 and "plain_nll" not in v

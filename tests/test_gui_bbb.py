@@ -111,6 +111,13 @@ def test_classification_tab_trains_both_nets(page, qtbot):
     assert not page.regression.run.playing
 
 
+def test_only_the_chosen_priors_parameters_show(page):
+    form = page.regression.params
+    assert form.widget("mixture_pi").isVisible() and not form.widget("prior_sigma").isVisible()
+    form.set_value("prior", "gaussian")
+    assert not form.widget("mixture_pi").isVisible() and form.widget("prior_sigma").isVisible()
+
+
 def test_bad_parameters_show_a_message_not_a_crash(page, qtbot):
     page.show_section("classify")
     page.classify.params.set_values({"prior": "mixture"})

@@ -83,6 +83,7 @@ class TaskSection(QObject):
         lay.addWidget(self.files)
         lay.addStretch(1)
         self.view = self.build_view()
+        self._show_prior_fields()
         self.params.changed.connect(self._param_changed)
         self.run.frame.connect(self.view.render)
         self.run.resetting.connect(self._resetting)
@@ -105,8 +106,22 @@ class TaskSection(QObject):
     def loader(self, path: str):
         raise NotImplementedError
 
+    def _show_prior_fields(self) -> None:
+        """Only the chosen prior's parameters are shown."""
+        gaussian = self.params.value("prior") == "gaussian"
+        for name, visible in (("prior_sigma", gaussian), ("mixture_pi", not gaussian),
+                              ("log_sigma1", not gaussian), ("log_sigma2", not gaussian)):
+            widget = self.params.widget(name)
+            layout = widget.parentWidget().layout()
+            label = layout.labelForField(widget) if hasattr(layout, "labelForField") else None
+            for w in (widget, label):
+                if w is not None:
+                    w.setVisible(visible)
+
     # -- run -----------------------------------------------------------------------------
     def _param_changed(self, name: str) -> None:
+        if name in ("prior", ""):
+            self._show_prior_fields()
         self._opened = None
         if self.run.started:
             self.run.reset(play=self.run.playing)
@@ -131,6 +146,7 @@ class TaskSection(QObject):
         except (ValueError, TypeError) as exc:
             self.page.show_message(f"Could not open {path}:\n{exc}\nThe current run is unchanged.")
             return
+        self._show_prior_fields()
         self._opened = path
         self.run.reset()
 

@@ -195,7 +195,7 @@ class RegressionView(QWidget):
         self.plain_curve = self.plain.plot.plot(pen=pg.mkPen(RED, width=2))
         for fill in (self.outer, self.inner):
             fill.setZValue(-5)
-        self.bbb.plot.setYRange(-0.8, 2.2, padding=0)
+        self._y_for = None  # the function the y range was set for
 
         parts = pg.GraphicsLayoutWidget()
         self.kl_plot = make_plot("KL(q‖p) per point (nats)", "step", "", widget=parts, row=0, col=0)
@@ -227,6 +227,13 @@ class RegressionView(QWidget):
             self.plain_curve.setData(g, snap["plain"])
             self.truth_b.setData(g, snap["truth"])
             self.truth_p.setData(g, snap["truth"])
+            if snap.get("function") != self._y_for and len(snap["y"]):
+                # A fixed range per curve (from its points): bands that widen stay readable
+                # and the view does not jump as points come and go.
+                lo, hi = float(np.min(snap["y"])), float(np.max(snap["y"]))
+                span = max(hi - lo, 0.5)
+                self.bbb.plot.setYRange(lo - 0.8 * span, hi + 1.2 * span, padding=0)
+                self._y_for = snap.get("function")
             self.bbb.set_points(snap["x"], snap["y"])
             self.plain.set_points(snap["x"], snap["y"])
             i = int(np.argmin(np.abs(g - 1.1)))
@@ -251,6 +258,7 @@ class RegressionView(QWidget):
             c.setData([], [])
         self.bbb.set_points([], [])
         self.plain.set_points([], [])
+        self._y_for = None
         self.weights.clear()
         self.summary.setText("")
 
