@@ -192,7 +192,7 @@ def main(argv=None) -> int:
 
     # What local reparameterization buys: gradient variance at the same weights.
     exp = experiment(ds, hidden)
-    x, y = exp._train_x[:128], exp._train_y[:128]
+    x, y = exp.train_x[:128], exp.train_y[:128]
     ce = lambda out, t: F.cross_entropy(out, t, reduction="sum") / len(t)  # noqa: E731
     for rho in (-5.0, -3.0):
         with torch.no_grad():

@@ -48,7 +48,7 @@ def frames(section):
 def train(section, qtbot, steps):
     """Play until the experiment has done ``steps`` steps, pause, wait for a fresh frame."""
     section.run.play()
-    qtbot.waitUntil(lambda: call(section, qtbot, lambda e: e.steps) >= steps, timeout=60_000)
+    qtbot.waitUntil(lambda: call(section, qtbot, lambda e: e.steps) >= steps, timeout=120_000)
     section.run.pause()
     qtbot.waitUntil(lambda: section.run.runner.state == PAUSED, timeout=10_000)
 
@@ -100,9 +100,9 @@ def test_classification_tab_trains_both_nets(page, qtbot):
     cls = page.classify
     seen = frames(cls)
     qtbot.waitUntil(lambda: cls.run.runner is not None, timeout=10_000)
-    train(cls, qtbot, 120)
+    train(cls, qtbot, 60)
     cls.run.runner.request_frame()
-    qtbot.waitUntil(lambda: bool(seen) and "prune_error" in seen[-1], timeout=30_000)
+    qtbot.waitUntil(lambda: bool(seen) and "prune_error" in seen[-1], timeout=60_000)
     snap = seen[-1]
     assert snap["prune_error"].shape == snap["prune_fractions"].shape
     assert len(cls.view.err_bbb.getData()[0]) > 0 and len(cls.view.err_plain.getData()[0]) > 0

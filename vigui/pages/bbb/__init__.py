@@ -209,8 +209,9 @@ class RegressionSection(TaskSection):
 class ClassifySection(TaskSection):
     title = "Classification"
     kind = "bbb-classify"
-    max_fps = 10.0
-    view_budget = 0.08
+    # Training is the point: few frames, little time for views (bench/bbb.py --gui).
+    max_fps = 6.0
+    view_budget = 0.06
 
     def build_params(self) -> ParamForm:
         return ParamForm(ClassifyConfig, [
