@@ -99,8 +99,9 @@ class RegressionConfig(BBBOptions):
     """A 1-D BBB regression run (defaults: the lecture's Figure 15)."""
 
     function: str = param("blundell", choices=tuple(FUNCTIONS), label="Function",
-                          choice_labels=tuple(v[0] for v in FUNCTIONS.values()),
-                          help="the curve the training points come from")
+                          choice_labels=("the paper's curve", "sine", "cubic", "step"),
+                          help="the curve the training points come from: "
+                               + "; ".join(v[0] for v in FUNCTIONS.values()))
     n_points: int = param(200, lo=2, hi=MAX_POINTS, label="Points", help="training points on [0, 0.5]")
     noise_std: float = param(0.02, lo=0.0, hi=1.0, decimals=3, step=0.01, label="Data noise ε std",
                              help="standard deviation of eps in the data (the paper's 0.02)")

@@ -159,12 +159,19 @@ class RegressionSection(TaskSection):
 
     def build_params(self) -> ParamForm:
         self._points = None  # the points the user edited (kept across resets)
-        return ParamForm(RegressionConfig, [
+        form = ParamForm(RegressionConfig, [
             ("Data", ["function", "n_points", "noise_std"]),
             ("Networks", ["hidden", "prior", "prior_sigma", "mixture_pi", "log_sigma1", "log_sigma2",
                           "noise_sigma", "learn_noise"]),
             ("Training", ["kl_method", "weighting", "local_reparam", "train_samples", "rho_init",
                           "lr", "batch_size", "pred_samples", "seed"])], extra=[SEED])
+        note = QLabel("The paper's ε ~ N(0, 0.02) does not say whether 0.02 is the variance or "
+                      "the standard deviation: here it is the std (the variance reading is 0.141). "
+                      "Click the fit to add a point, click a point to remove it.")
+        note.setWordWrap(True)
+        note.setStyleSheet("QLabel { color: #555; font-size: 8pt; }")
+        form.add_row(note, after="noise_std")
+        return form
 
     def build_view(self) -> QWidget:
         view = RegressionView()

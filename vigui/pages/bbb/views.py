@@ -232,7 +232,7 @@ class RegressionView(QWidget):
                 # and the view does not jump as points come and go.
                 lo, hi = float(np.min(snap["y"])), float(np.max(snap["y"]))
                 span = max(hi - lo, 0.5)
-                self.bbb.plot.setYRange(lo - 0.8 * span, hi + 1.2 * span, padding=0)
+                self.bbb.plot.setYRange(lo - 1.0 * span, hi + 2.0 * span, padding=0)
                 self._y_for = snap.get("function")
             self.bbb.set_points(snap["x"], snap["y"])
             self.plain.set_points(snap["x"], snap["y"])
