@@ -46,9 +46,11 @@ class ClassifyConfig(BBBOptions):
     batch_size: int = trainer.batch_size_param()
     pred_samples: int = param(10, lo=1, hi=1000, label="Predictive samples",
                               help="weight samples averaged for a test prediction")
-    ood: str = param("noise", label="Off-data images",
-                     help="out-of-distribution inputs: 'noise' (uniform pixels) or a dataset name "
-                          "(resized to this one's image size, e.g. digits for Fashion-MNIST)")
+    ood: str = param("noise", choices=("noise", "digits", "mnist", "fashion-mnist", "kmnist"),
+                     choice_labels=("uniform noise", "Digits 8×8", "MNIST", "Fashion-MNIST", "KMNIST"),
+                     label="Off-data images",
+                     help="out-of-distribution inputs: uniform-noise images, or another dataset's "
+                          "test images resized to this one's size (e.g. digits for Fashion-MNIST)")
     train_plain: bool = param(True, label="Train the plain MLP", gui=False,
                               help="train the plain twin too (off: BBB alone, for timing)")
     device: str = trainer.device_param()
