@@ -265,7 +265,7 @@ class BBBPage(Page):
         self._active = False  # runs start when the page is first shown
         self.tabs.currentChanged.connect(self._tab_changed)
         self._tab_changed(0)
-        self.splitter.setSizes([330, 720, 230])  # the forms' labels need a wider column
+        self.splitter.setSizes([300, 600, 230])  # the forms' labels need a wider column
 
     @property
     def section(self) -> TaskSection:

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
-from ...widgets.plots import colour, make_plot, pen
+from ...widgets.plots import colour, make_plot, pen, style_plot
 
 RED = QColor(200, 30, 30)
 BLUE = QColor(31, 119, 180)
@@ -55,13 +55,7 @@ class FitPlot(pg.PlotWidget):
 
     def __init__(self, title: str, parent=None):
         super().__init__(parent)
-        self.plot = self.getPlotItem()
-        self.plot.setTitle(title, size="9pt")
-        self.plot.showGrid(x=True, y=True, alpha=0.15)
-        self.plot.setLabel("bottom", "x")
-        self.plot.setMenuEnabled(False)
-        self.plot.hideButtons()
-        self.plot.getViewBox().setMouseEnabled(False, False)
+        self.plot = style_plot(self.getPlotItem(), title, "x", interactive=False)
         self.plot.setXRange(-0.4, 1.2, padding=0.01)
         self.points = pg.ScatterPlotItem(size=5, brush=pg.mkBrush(0, 0, 0, 170), pen=None)
         self.points.setZValue(10)
@@ -111,11 +105,10 @@ class WeightsPanel(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(2)
         self.glw = pg.GraphicsLayoutWidget()
-        self.sigma_plot = make_plot("Posterior σ of the weights", "log₁₀ σ", "", widget=self.glw, row=0, col=0)
-        self.snr_plot = make_plot("Signal-to-noise |μ|/σ", "log₁₀ SNR", "", widget=self.glw, row=0, col=1)
-        for p in (self.sigma_plot, self.snr_plot):
-            p.setMenuEnabled(False)
-            p.hideButtons()
+        self.sigma_plot = make_plot("Posterior σ of the weights", "log₁₀ σ", "", widget=self.glw, row=0, col=0,
+                                    interactive=False)
+        self.snr_plot = make_plot("Signal-to-noise |μ|/σ", "log₁₀ SNR", "", widget=self.glw, row=0, col=1,
+                                  interactive=False)
         self.sigma_hist = _step_hist(self.sigma_plot, colour(0, 70), colour(0))
         self.snr_hist = _step_hist(self.snr_plot, colour(2, 70), colour(2))
         self.threshold = pg.InfiniteLine(angle=90, pen=pg.mkPen(RED, width=1.5, style=Qt.DashLine))
@@ -174,8 +167,8 @@ class RegressionView(QWidget):
         self.summary.setWordWrap(True)
         grid.addWidget(self.summary, 0, 0, 1, 2)
 
-        self.bbb = FitPlot("Bayes by Backprop: median, 50 % and 90 % bands")
-        self.plain = FitPlot("Plain network of the same shape")
+        self.bbb = FitPlot("BBB: median, 50 % and 90 % bands")
+        self.plain = FitPlot("Plain network, same shape")
         self.plain.plot.setYLink(self.bbb.plot)
         grid.addWidget(self.bbb, 1, 0)
         grid.addWidget(self.plain, 1, 1)
@@ -198,11 +191,11 @@ class RegressionView(QWidget):
         self._y_for = None  # the function the y range was set for
 
         parts = pg.GraphicsLayoutWidget()
-        self.kl_plot = make_plot("KL(q‖p) per point (nats)", "step", "", widget=parts, row=0, col=0)
-        self.nll_plot = make_plot("−log-likelihood per point (nats)", "step", "", widget=parts, row=0, col=1)
+        self.kl_plot = make_plot("KL(q‖p) / N (nats)", "step", "", widget=parts, row=0, col=0,
+                                 long_series=True)
+        self.nll_plot = make_plot("−log-lik. per point (nats)", "step", "", widget=parts, row=0, col=1,
+                                  long_series=True)
         for q in (self.kl_plot, self.nll_plot):
-            q.setDownsampling(auto=True, mode="peak")
-            q.setClipToView(True)
             q.getViewBox().enableAutoRange(axis="y", enable=0.98)  # the first steps' spike aside
         self.kl_curve = self.kl_plot.plot(pen=pen(0, 1.2))
         self.nll_curve = self.nll_plot.plot(pen=pen(5, 1.0))
@@ -241,8 +234,8 @@ class RegressionView(QWidget):
             w_in = float(np.mean(q[4][inside] - q[0][inside]))
             self.summary.setText(
                 f"{len(snap['x'])} points · step {snap['step']:,} · "
-                f"90 % band: {w_in:.3f} on [0, 0.5], {q[4][i] - q[0][i]:.3f} at x = 1.1 · "
-                f"likelihood σ {snap['noise_sigma']:.3f}"
+                f"90 % band {w_in:.3f} on [0, 0.5], {q[4][i] - q[0][i]:.3f} at x = 1.1 · "
+                f"σ_y {snap['noise_sigma']:.3f}"
                 + (f" · {snap['prune_fraction']:.0%} of weights pruned" if snap.get("prune_fraction") else ""))
             self.summary.setToolTip("90 % band: the 5-95 % range of the BBB functions; the dotted "
                                     "curve is the noiseless function the points come from")
@@ -278,35 +271,34 @@ class ClassifyView(QWidget):
         lay.addWidget(self.summary)
         glw = pg.GraphicsLayoutWidget()
         lay.addWidget(glw, 1)
-        self.err_plot = make_plot("Test error (%)", "step", "", legend=True, widget=glw, row=0, col=0)
+        self.err_plot = make_plot("Test error (%)", "step", "", legend=True, widget=glw, row=0, col=0,
+                                  long_series=True)
         self.err_bbb = self.err_plot.plot(pen=pen(0, 1.5), symbol="o", symbolSize=4, symbolBrush=colour(0),
                                           symbolPen=None, name="BBB")
         self.err_plain = self.err_plot.plot(pen=pen(5, 1.5), symbol="o", symbolSize=4, symbolBrush=colour(5),
                                             symbolPen=None, name="plain")
-        self.prune_plot = make_plot("Pruning by SNR: test error (%)", "weights removed (%)", "", widget=glw,
-                                    row=0, col=1)
+        self.prune_plot = make_plot("Pruned by SNR: test error (%)", "weights removed (%)", "", widget=glw,
+                                    row=0, col=1, interactive=False)
         self.prune_curve = self.prune_plot.plot(pen=pen(0, 1.5), symbol="o", symbolSize=5, symbolBrush=colour(0),
                                                 symbolPen=None)
-        self.ent_bbb = make_plot("Predictive entropy, BBB (nats)", "entropy", "images", legend=True,
-                                 widget=glw, row=1, col=0)
-        self.ent_plain = make_plot("Predictive entropy, plain (nats)", "entropy", "images", legend=True,
-                                   widget=glw, row=1, col=1)
+        self.ent_bbb = make_plot("Predictive entropy, BBB", "entropy (nats)", "images", legend=True,
+                                 widget=glw, row=1, col=0, interactive=False)
+        self.ent_plain = make_plot("Predictive entropy, plain", "entropy (nats)", "images", legend=True,
+                                   widget=glw, row=1, col=1, interactive=False)
         self.hists = {}
         for plot, who in ((self.ent_bbb, "bbb"), (self.ent_plain, "plain")):
             self.hists[f"{who}_test"] = _step_hist(plot, colour(2, 80), colour(2), "test images")
             self.hists[f"{who}_ood"] = _step_hist(plot, colour(3, 80), colour(3), "off-data images")
         self.parts_plot = make_plot("ELBO parts per image (nats)", "step", "", legend=True, widget=glw,
-                                    row=2, col=0)
+                                    row=2, col=0, long_series=True)
         self.parts_plot.setLogMode(x=False, y=True)
         self.kl_curve = self.parts_plot.plot(pen=pen(0, 1.0), name="KL / N")
         self.nll_curve = self.parts_plot.plot(pen=pen(5, 1.0), name="−log-lik.")
-        for q in (self.err_plot, self.parts_plot):
-            q.setDownsampling(auto=True, mode="peak")
-            q.setClipToView(True)
         glw.ci.layout.setRowStretchFactor(0, 3)
         glw.ci.layout.setRowStretchFactor(1, 3)
         glw.ci.layout.setRowStretchFactor(2, 2)
-        self.snr_plot = make_plot("Signal-to-noise |μ|/σ", "log₁₀ SNR", "weights", widget=glw, row=2, col=1)
+        self.snr_plot = make_plot("Signal-to-noise |μ|/σ", "log₁₀ SNR", "weights", widget=glw, row=2, col=1,
+                                  interactive=False)
         self.snr_hist = _step_hist(self.snr_plot, colour(2, 70), colour(2))
         self.max_entropy = np.log(10)
 
