@@ -81,7 +81,7 @@ def test_every_tour_stop_shows_its_figure_with_the_same_numbers(window, qtbot, i
     assert page.page_id == stop.page and window.banner.isVisible()
     assert window.banner.title.text() == stop.title
     if stop.section:
-        assert page.settings_state()["tab"] == stop.section
+        assert window.current_scene().section == stop.section
     assert drawn(page) >= 2
     first = numbers(page)
     if stop.checkpoint:  # the shipped model, as the script trained it
