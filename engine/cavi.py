@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .cli import subcommand
+from .params import Config, param
 from .runtime import Experiment
 
 __all__ = ["sample_mixture", "CAVI", "GradientAscent", "CaviConfig", "CaviExperiment",
@@ -256,37 +258,42 @@ class GradientAscent(CAVI):
 
 
 # -- the Experiment the GUI and CLI run -----------------------------------------------
-@dataclass
-class CaviConfig:
-    """Everything that defines a CAVI run. Ranges are the GUI's and are validated."""
+@dataclass(frozen=True)
+class CaviConfig(Config):
+    """Everything that defines a CAVI run, each parameter declared once (engine.params)."""
 
-    k: int = 3
-    n: int = 1000
-    sigma2: float = 10.0
-    dim: int = 1
-    data_seed: int = 0
-    init_seed: int = 0
-    true_k: int | None = None     # clusters in the generated data (default: k)
-    mode: str = "cavi"            # "cavi" or "gradient" (the lecture's gradient ascent)
-    alpha: float = 1e-4           # gradient step size (mode="gradient")
-    tol: float = 1e-8             # converged when |dELBO| < tol * |ELBO|
-    max_sweeps: int = 5000
+    k: int = param(3, lo=1, hi=10, symbol="K", label="K (clusters fitted)",
+                   help="Number of mixture components in q")
+    n: int = param(1000, lo=10, hi=1_000_000, step=100, symbol="N", label="N (data points)",
+                   help="Points drawn from the model")
+    sigma2: float = param(10.0, lo=0.1, hi=100.0, decimals=2, step=1.0, label="Prior variance σ²",
+                          help="μ_k ~ N(0, σ² I): how far apart the true means tend to be")
+    dim: int = param(1, choices=(1, 2), choice_labels=("1-D", "2-D"), label="Dimension",
+                     help="Dimension d of the data")
+    data_seed: int = param(0, lo=0, hi=1_000_000, label="Data seed",
+                           help="Seeds the data drawn from the model")
+    init_seed: int = param(0, lo=0, hi=1_000_000, label="Init seed",
+                           help="Which data points the means start at")
+    true_k: int | None = param(None, lo=1, hi=10, optional=True, symbol="true K",
+                               label="Clusters in data",
+                               help="Components of the generative model that drew the data; "
+                                    "None: the same as K")
+    mode: str = param("cavi", choices=("cavi", "gradient"),
+                      choice_labels=("CAVI (closed form)", "Gradient ascent vs CAVI"),
+                      label="Method",
+                      help="The lecture's 'Coordinate Ascent' slide: gradient steps of size α "
+                           "on m_k and s²_k, overlaid on CAVI from the same start")
+    alpha: float = param(1e-4, lo=1e-6, hi=1.0, log=True, label="Step size α",
+                         help="Gradient step size (gradient mode only)")
+    tol: float = param(1e-8, lo=1e-15, hi=0.1, log=True, gui=False, label="Tolerance",
+                       help="Converged when |ΔELBO| < tol · max(1, |ELBO|)")
+    max_sweeps: int = param(5000, lo=1, hi=10_000_000, gui=False, label="Max sweeps",
+                            help="Stop after this many sweeps")
 
     def validate(self) -> "CaviConfig":
-        if not 1 <= self.k <= 10:
-            raise ValueError(f"K must be between 1 and 10, got {self.k}")
-        if not 10 <= self.n <= 1_000_000:
-            raise ValueError(f"N must be between 10 and 1,000,000, got {self.n}")
-        if not 0.1 <= self.sigma2 <= 100:
-            raise ValueError(f"sigma2 must be between 0.1 and 100, got {self.sigma2}")
-        if self.dim not in (1, 2):
-            raise ValueError(f"dim must be 1 or 2, got {self.dim}")
-        if self.true_k is not None and not 1 <= self.true_k <= 10:
-            raise ValueError(f"true K must be between 1 and 10, got {self.true_k}")
-        if self.mode not in ("cavi", "gradient"):
-            raise ValueError(f"mode must be 'cavi' or 'gradient', got {self.mode!r}")
-        if not 0 < self.alpha <= 1:
-            raise ValueError(f"alpha must be in (0, 1], got {self.alpha}")
+        super().validate()
+        if self.k > self.n:  # unreachable with today's ranges (K <= 10 <= N); kept for safety
+            raise ValueError(f"K = {self.k} exceeds the number of data points N = {self.n}")
         return self
 
 
@@ -295,7 +302,13 @@ class CaviExperiment(Experiment):
 
     In ``mode="gradient"`` the gradient-ascent variant runs alongside a CAVI run from the
     same start, so the two ELBO curves can be overlaid; the views show the gradient run.
+
+    Metrics per sweep: ``elbo`` (CAVI), ``elbo_gradient`` (gradient mode), and for the
+    shown run ``m{j}`` (first coordinate of the mean m_j) and ``s{j}`` (its sd sqrt(s2_j)),
+    j = 0..K-1: the trajectories of the means plot, from sweep 1 on.
     """
+
+    config_class = CaviConfig
 
     def __init__(self, config: CaviConfig | None = None, seed: int | None = None):
         config = (config or CaviConfig()).validate()
@@ -310,8 +323,6 @@ class CaviExperiment(Experiment):
         if c.mode == "gradient":
             self.gradient = GradientAscent(self.x, c.k, c.sigma2, alpha=c.alpha,
                                            m=self.cavi.m.copy(), s2=self.cavi.s2.copy())
-        self._m_history: list[np.ndarray] = [self.shown.m.copy()]
-        self._s_history: list[np.ndarray] = [np.sqrt(self.shown.s2)]
         self.converged = False
         self._cavi_converged = False
 
@@ -334,8 +345,11 @@ class CaviExperiment(Experiment):
                         self.converged = True
                     else:
                         self._cavi_converged = True
-        self._m_history.append(self.shown.m.copy())
-        self._s_history.append(np.sqrt(self.shown.s2))
+        run = self.shown
+        s = np.sqrt(run.s2)
+        for j in range(run.k):  # the trajectories the means plot draws
+            values[f"m{j}"] = float(run.m[j, 0])
+            values[f"s{j}"] = float(s[j])
         return values
 
     @property
@@ -346,12 +360,9 @@ class CaviExperiment(Experiment):
         run = self.shown
         return {
             "step": self.steps,
-            "metrics": self.metrics.as_arrays(),
             "m": run.m.copy(),
             "s2": run.s2.copy(),
             "phi": run.phi,  # replaced, never mutated in place, by the next sweep
-            "m_history": np.array(self._m_history),
-            "s_history": np.array(self._s_history),
             "converged": self.converged,
             "done": self.done,
             "elbo": run.elbo(),
@@ -363,3 +374,28 @@ class CaviExperiment(Experiment):
     def evaluate(self):
         run = self.shown
         return {"elbo": run.elbo(), "sweeps": self.steps, "converged": self.converged}
+
+
+# -- command line: python -m engine cavi ---------------------------------------------------
+def _cli_flags(parser) -> None:
+    parser.add_argument("--init-seed", type=int, default=None,
+                        help="which data points the means start at (default: --seed)")
+
+
+def _cli_run(config: CaviConfig, args) -> dict:
+    """--seed draws the data (and the start, unless --init-seed is given)."""
+    from .cli import run_experiment
+
+    init_seed = args.init_seed if args.init_seed is not None else args.seed
+    exp = CaviExperiment(config.replace(data_seed=args.seed, init_seed=init_seed).validate())
+    result = run_experiment(exp, args, "cavi")
+    run = exp.shown
+    result.update({"elbo": run.elbo(), "m": run.m, "s2": run.s2, "sweeps": exp.steps,
+                   "converged": exp.converged, "true_mu": exp.true_mu,
+                   "elbo_history": exp.metrics.get("elbo" if config.mode == "cavi"
+                                                   else "elbo_gradient")[1]})
+    return result
+
+
+subcommand("cavi", CaviExperiment, help="mean-field CAVI on a Bayesian Gaussian mixture",
+           run=_cli_run, flags=_cli_flags, exclude=("data_seed", "init_seed"))

@@ -3,7 +3,10 @@
 A checkpoint is one ``torch.save`` file holding a plain dict::
 
     {"format": "vigui-checkpoint", "version": 1, "kind": "vae", "state_dict": {...},
-     "config": {...}, "dataset": "digits", "step": 1200, "metrics": [...], "extra": {...}}
+     "config": {...}, "dataset": "digits", "step": 1200, "metrics": {...}, "extra": {...}}
+
+``metrics`` is a ``MetricStore.state()`` (bounded however long the run); files written
+before the store hold a list of rows, which ``MetricStore.from_state`` reads too.
 
 Files are written atomically (temp file in the same directory, then ``os.replace``),
 so a crash mid-write never leaves a half-written checkpoint under the final name.
@@ -36,7 +39,7 @@ class CheckpointError(ValueError):
 
 
 def save(path: str | os.PathLike, *, kind: str, state_dict: dict, config: dict,
-         dataset: str, step: int, metrics: list[dict], extra: dict | None = None) -> Path:
+         dataset: str, step: int, metrics: dict | list, extra: dict | None = None) -> Path:
     """Write a checkpoint atomically; returns the final path.
 
     ``config``, ``metrics`` and ``extra`` must be plain data (nested dict/list/tuple of

@@ -1,19 +1,104 @@
 """Headless CLI: ``python -m engine <chapter> ...`` or ``vigui-train <chapter> ...``.
 
 Drives the same Experiment objects as the GUI. Progress goes to stderr; with
-``--json`` one JSON object with the final metrics goes to stdout.
+``--json`` one JSON object with the final metrics (and the metric history, bounded as
+in the experiment's MetricStore) goes to stdout. Bad arguments exit with status 2 and
+a message naming the argument.
+
+Every subcommand's flags come from its config's declarations (``engine.params``): one
+flag per declared field (``batch_size`` -> ``--batch-size``), the same defaults, ranges
+and help as the engine and the GUI. Every subcommand also takes ``--seed``, ``--json``
+and ``--quiet``; ``--device`` exists where the config declares a ``device``.
+
+Adding a chapter's subcommand: one line in the chapter's own module, at module level::
+
+    from .cli import subcommand
+    subcommand("bbb", BBBExperiment, help="Bayes by Backprop on digits")
+
+The experiment class names its config class in ``config_class``. With nothing more,
+``python -m engine bbb --epochs 3 --out bbb.pt`` builds ``BBBExperiment(config,
+seed=--seed)`` (a ``dataset`` config field is loaded first, with ``--download`` to
+fetch it), steps it until ``done`` (give trainers an epoch count: ``defaults={"epochs":
+5}``), then reports ``steps``, ``seconds``, the last ``train`` metrics, ``history`` and
+``test`` (the experiment's ``evaluate()``); ``--out`` writes ``save(path)`` where the
+experiment has one. Options of :func:`subcommand`: ``flags(parser)`` adds flags of
+its own, ``run(config, args) -> dict`` replaces the default run (see ``engine/vae.py``
+and ``engine/cavi.py``), ``exclude`` and ``defaults`` adjust the declared flags.
+
+The parser imports every module of the ``engine`` package once, so that each one's
+registration line runs; a chapter needs no edit here.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib
+import inspect
 import json
 import math
+import pkgutil
 import sys
 import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 
+__all__ = ["subcommand", "build_parser", "main", "run_experiment", "Progress"]
 
+
+# -- registration ----------------------------------------------------------------------
+@dataclass
+class Subcommand:
+    name: str
+    experiment: type
+    help: str
+    config: type
+    run: Callable[[Any, argparse.Namespace], dict] | None = None
+    flags: Callable[[argparse.ArgumentParser], None] | None = None
+    exclude: tuple[str, ...] = ()
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, Subcommand] = {}
+
+
+def subcommand(name: str, experiment: type, *, help: str, config: type | None = None,
+               run: Callable[[Any, argparse.Namespace], dict] | None = None,
+               flags: Callable[[argparse.ArgumentParser], None] | None = None,
+               exclude: tuple[str, ...] = (), defaults: dict[str, Any] | None = None) -> None:
+    """Register ``python -m engine NAME`` for ``experiment`` (see the module docstring).
+
+    ``config`` defaults to ``experiment.config_class``. ``run(config, args)`` gets the
+    validated config built from the flags and the parsed namespace, and returns the
+    result dict; without it :func:`default_run` is used. Registering a name twice with
+    another experiment raises ValueError (two chapters would shadow each other)."""
+    config = config or getattr(experiment, "config_class", None)
+    if config is None:
+        raise TypeError(f"subcommand {name!r}: {experiment.__name__} has no config_class; "
+                        "pass config=")
+    old = _REGISTRY.get(name)
+    if old is not None and _qualname(old.experiment) != _qualname(experiment):
+        raise ValueError(f"subcommand {name!r} is registered twice "
+                         f"({_qualname(old.experiment)} and {_qualname(experiment)})")
+    _REGISTRY[name] = Subcommand(name, experiment, help, config, run, flags, tuple(exclude),
+                                 dict(defaults or {}))
+
+
+def _qualname(cls) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _discover() -> None:
+    """Import every engine module, so that each chapter's registration line has run."""
+    import engine
+
+    for info in pkgutil.iter_modules(engine.__path__):
+        if info.name not in ("cli", "__main__") and not info.name.startswith("_"):
+            importlib.import_module(f"engine.{info.name}")
+
+
+# -- progress and output -----------------------------------------------------------------
 class Progress:
     """A one-line progress bar on stderr (a line per ~10% when stderr is not a terminal)."""
 
@@ -66,203 +151,102 @@ def _jsonable(value):
     return value
 
 
-def run_cavi(args) -> dict:
-    from .cavi import CaviConfig, CaviExperiment
-
-    config = CaviConfig(k=args.k, n=args.n, sigma2=args.sigma2, dim=args.dim, data_seed=args.seed,
-                        init_seed=args.init_seed if args.init_seed is not None else args.seed,
-                        true_k=args.true_k, mode=args.mode, alpha=args.alpha,
-                        max_sweeps=args.max_sweeps)
-    exp = CaviExperiment(config)
-    bar = Progress(args.max_sweeps, "cavi", args.quiet)
-    t0 = time.perf_counter()
-    while not exp.done:
-        exp.step()
-        bar.update(exp.steps, f"ELBO {exp.shown.elbo():.6f}")
-    seconds = time.perf_counter() - t0
-    bar.close()
-    run = exp.shown
-    metrics = exp.metrics.as_arrays()
-    return {
-        "chapter": "cavi",
-        "elbo": run.elbo(),
-        "m": run.m,
-        "s2": run.s2,
-        "sweeps": exp.steps,
-        "converged": exp.converged,
-        "elbo_history": metrics["elbo" if args.mode == "cavi" else "elbo_gradient"],
-        "true_mu": exp.true_mu,
-        "seconds": seconds,
-        "steps_per_s": exp.steps / seconds if seconds > 0 else None,
-    }
-
-
-def run_vae(args) -> dict:
-    from . import data
-    from .runtime import set_torch_threads
-    from .vae import VAEConfig, VAEExperiment
-
-    hidden = tuple(int(h) for h in str(args.hidden).split(",") if h.strip())
-    config = VAEConfig(dataset=args.dataset, latent=args.latent, hidden=hidden, beta=args.beta,
-                       likelihood=args.likelihood, loss_mode=args.loss_mode, lr=args.lr,
-                       batch_size=args.batch_size, device=args.device, epochs=args.epochs,
-                       threads=args.threads).validate()
-    if args.threads is None:
-        set_torch_threads()
-    dataset = data.load(args.dataset, download=args.download,
-                        progress=None if args.quiet else _download_progress)
-    exp = VAEExperiment(config, seed=args.seed, dataset=dataset)
-    steps_per_epoch = -(-len(dataset.train_x) // config.batch_size)
-    bar = Progress(steps_per_epoch * args.epochs, f"vae {args.dataset}", args.quiet)
-    t0 = time.perf_counter()
-    while not exp.done:
-        values = exp.step()
-        bar.update(exp.steps, f"epoch {values['epoch']:.2f} loss {values['loss']:.2f}")
-    seconds = time.perf_counter() - t0
-    bar.close()
-    result = {"chapter": "vae", "dataset": args.dataset, "config": config.to_dict(),
-              "steps": exp.steps, "epochs": exp.epoch, "seconds": seconds,
-              "samples_per_s": exp.samples_per_s, "device": exp.device,
-              "train": {k: v for k, v in (exp.metrics.last() or {}).items() if k != "step"},
-              "test": exp.evaluate(k=args.iw_k)}
-    if args.out:
-        exp.save(args.out)
-        result["checkpoint"] = str(args.out)
-    return result
-
-
-def run_cvae(args) -> dict:
-    """Train baseline + CVAE for each requested task; evaluate each on the test set."""
-    import dataclasses
-    from pathlib import Path
-
-    from . import data, params
-    from .cvae import CVAEExperiment
-    from .cvae_tasks import CVAEConfig
-    from .runtime import set_torch_threads
-
-    tasks = _cvae_tasks(args.quadrants, args.task)
-    base = params.from_args(CVAEConfig, args, dataset=args.dataset, device=args.device,
-                            threads=args.threads, task=tasks[0])
-    if args.threads is None:
-        set_torch_threads()
-    dataset = data.load(args.dataset, download=args.download,
-                        progress=None if args.quiet else _download_progress)
-    results = []
-    for task in tasks:
-        config = dataclasses.replace(base, task=task).validate()
-        exp = CVAEExperiment(config, seed=args.seed, dataset=dataset)
-        n_fit = exp.baseline._n
-        per_epoch = -(-n_fit // config.batch_size)
-        bar = Progress(2 * per_epoch * config.epochs, f"cvae {args.dataset} {task}", args.quiet)
-        t0 = time.perf_counter()
-        while not exp.done:
-            values = exp.step()
-            loss = values.get("baseline_loss", values.get("cvae_loss", math.nan))
-            bar.update(exp.steps, f"{exp.phase} epoch {values.get('epoch', 0):.2f} loss {loss:.2f}")
-        train_s = time.perf_counter() - t0
-        bar.close()
-        t1 = time.perf_counter()
-        entry = exp.evaluate()
-        entry.update(train_seconds=train_s, eval_seconds=time.perf_counter() - t1,
-                     steps=exp.steps, samples_per_s=exp.samples_per_s)
-        if args.out:
-            out = Path(args.out)
-            if len(tasks) > 1:
-                out = out.with_name(f"{out.stem}-{task}{out.suffix or '.pt'}")
-            exp.save(out)
-            entry["checkpoint"] = str(out)
-        results.append(entry)
-        if not args.quiet:
-            print(f"{task}: baseline {entry['baseline_ncll']:.2f}  CVAE -ELBO "
-                  f"{entry['cvae_neg_elbo']:.2f}  IS NCLL {entry['cvae_ncll_is']:.2f} nats "
-                  f"({train_s:.0f} s)", file=sys.stderr)
-    return {"chapter": "cvae", "dataset": args.dataset, "config": base.to_dict(),
-            "device": exp.device, "results": results}
-
-
-def _cvae_tasks(quadrants: str | None, task: str | None) -> list[str]:
-    """--quadrants 1,2,3 -> ["q1", "q2", "q3"]; --task column etc. as given."""
-    if task and task not in ("q1", "q2", "q3") and quadrants:
-        raise ValueError("give --quadrants or --task, not both")
-    if quadrants:
-        out = []
-        for part in str(quadrants).split(","):
-            part = part.strip()
-            if part not in ("1", "2", "3"):
-                raise ValueError(f"quadrants must be 1, 2 or 3 (comma separated), got {part!r}")
-            out.append(f"q{part}")
-        return out
-    return [task or "q1"]
-
-
 def _download_progress(done, total, name):
     if total:
         print(f"download {name}: {done / total:5.1%}", file=sys.stderr)
 
 
-def add_vae_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--dataset", default="digits", help="digits | mnist | fashion-mnist | kmnist | idx:<folder>")
-    ap.add_argument("--download", action="store_true", help="download the dataset if it is not found")
-    ap.add_argument("--latent", type=int, default=2)
-    ap.add_argument("--hidden", default="400", help="hidden layer sizes, e.g. 400 or 512,256")
-    ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--beta", type=float, default=1.0)
-    ap.add_argument("--loss-mode", choices=("elbo", "recon", "kl"), default="elbo")
-    ap.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    ap.add_argument("--iw-k", type=int, default=100,
-                    help="importance samples for the -log p(x) estimate on the test set")
-    ap.add_argument("--out", help="save a checkpoint the GUI can open")
+# -- running ------------------------------------------------------------------------------
+def run_experiment(exp, args: argparse.Namespace, name: str, label: str | None = None) -> dict:
+    """Step ``exp`` until ``done`` with a progress bar; the common part of every result:
+    steps, seconds, device, last train metrics, their history ({name: {"step": [...],
+    "value": [...]}}, bounded) and, with ``--out``, the checkpoint written."""
+    total = getattr(exp, "total_steps", None)
+    if total is None:
+        total = getattr(exp.config, "max_sweeps", None)
+    bar = Progress(total, label or name, args.quiet)
+    t0 = time.perf_counter()
+    while not exp.done:
+        values = exp.step()
+        bar.update(exp.steps, "  ".join(f"{k} {v:.4g}" for k, v in list(values.items())[:3]))
+    seconds = time.perf_counter() - t0
+    bar.close()
+    history = {}
+    for metric in exp.metrics.names:
+        steps, values = exp.metrics.get(metric)
+        history[metric] = {"step": steps, "value": values}
+    result = {"chapter": name, "config": exp.config.to_dict(), "steps": exp.steps,
+              "seconds": seconds, "steps_per_s": exp.steps / seconds if seconds > 0 else None,
+              "device": getattr(exp, "device", "cpu"),
+              "train": {k: v for k, v in (exp.metrics.last() or {}).items() if k != "step"},
+              "history": history}
+    if hasattr(exp, "epoch"):
+        result["epochs"] = exp.epoch
+    if hasattr(exp, "samples_per_s"):
+        result["samples_per_s"] = exp.samples_per_s
+    if getattr(args, "out", None):
+        exp.save(args.out)
+        result["checkpoint"] = str(args.out)
+    return result
 
 
+def load_dataset(config, args: argparse.Namespace):
+    """The dataset a config names, downloaded first with ``--download``."""
+    from . import data
+
+    return data.load(config.dataset, download=getattr(args, "download", False),
+                     progress=None if args.quiet else _download_progress)
+
+
+def default_run(cmd: Subcommand, config, args: argparse.Namespace) -> dict:
+    """Build the experiment, run it to the end, add ``test`` = ``evaluate()``."""
+    kwargs = {}
+    if hasattr(config, "dataset") and "dataset" in inspect.signature(cmd.experiment).parameters:
+        kwargs["dataset"] = load_dataset(config, args)
+    exp = cmd.experiment(config, seed=args.seed, **kwargs)
+    result = run_experiment(exp, args, cmd.name)
+    result["test"] = exp.evaluate()
+    return result
+
+
+# -- parser ------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    from .params import add_arguments
+
+    _discover()
     ap = argparse.ArgumentParser(prog="vigui-train", description=__doc__.splitlines()[0])
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--seed", type=int, default=0)
-    common.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
-    common.add_argument("--json", action="store_true", help="print final metrics as one JSON object")
+    common.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    common.add_argument("--json", action="store_true", help="print the result as one JSON object")
     common.add_argument("--quiet", action="store_true", help="no progress on stderr")
     sub = ap.add_subparsers(dest="chapter", required=True)
-
-    cavi = sub.add_parser("cavi", parents=[common], help="mean-field CAVI on a Bayesian Gaussian mixture")
-    cavi.add_argument("--n", type=int, default=1000)
-    cavi.add_argument("--k", type=int, default=3)
-    cavi.add_argument("--true-k", type=int, default=None, help="clusters in the generated data (default: k)")
-    cavi.add_argument("--sigma2", type=float, default=10.0)
-    cavi.add_argument("--dim", type=int, default=1, choices=(1, 2))
-    cavi.add_argument("--init-seed", type=int, default=None, help="default: --seed")
-    cavi.add_argument("--mode", choices=("cavi", "gradient"), default="cavi")
-    cavi.add_argument("--alpha", type=float, default=1e-3)
-    cavi.add_argument("--max-sweeps", type=int, default=5000)
-    cavi.set_defaults(run=run_cavi)
-
-    vae = sub.add_parser("vae", parents=[common], help="train a variational autoencoder")
-    add_vae_arguments(vae)
-    vae.set_defaults(run=run_vae)
-
-    from . import params
-    from .cvae_tasks import CVAEConfig
-
-    cvae = sub.add_parser("cvae", parents=[common],
-                          help="complete partly hidden images: baseline regressor vs conditional VAE")
-    cvae.add_argument("--dataset", default="digits", help="digits | mnist | fashion-mnist | kmnist | idx:<folder>")
-    cvae.add_argument("--download", action="store_true", help="download the dataset if it is not found")
-    cvae.add_argument("--quadrants", default=None,
-                      help="observed quadrants: 1, 2, 3 or a list such as 1,2,3 (default: 1)")
-    cvae.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    cvae.add_argument("--out", help="save a checkpoint the GUI can open (one per task: NAME-qK.pt)")
-    params.add_arguments(cvae, CVAEConfig, exclude=("mask",))
-    cvae.set_defaults(run=run_cvae)
+    for name in sorted(_REGISTRY):
+        cmd = _REGISTRY[name]
+        p = sub.add_parser(name, parents=[common], help=cmd.help, description=cmd.help)
+        add_arguments(p, cmd.config, exclude=cmd.exclude, defaults=cmd.defaults)
+        if "dataset" in {f.name for f in dataclasses.fields(cmd.config)}:
+            p.add_argument("--download", action="store_true",
+                           help="download the dataset if it is not found")
+        if hasattr(cmd.experiment, "save"):
+            p.add_argument("--out", help="save a checkpoint the GUI can open")
+        if cmd.flags is not None:
+            cmd.flags(p)
+        p.set_defaults(command=cmd)
     return ap
 
 
 def main(argv=None) -> int:
+    from .params import from_args
+
     args = build_parser().parse_args(argv)
+    cmd: Subcommand = args.command
     try:
-        result = args.run(args)
+        config = from_args(cmd.config, args, exclude=cmd.exclude)
+        if getattr(config, "threads", "absent") is None:
+            from .runtime import set_torch_threads
+
+            set_torch_threads()  # headless: all cores unless --threads says otherwise
+        result = cmd.run(config, args) if cmd.run else default_run(cmd, config, args)
     except (ValueError, FileNotFoundError, FloatingPointError) as exc:
         print(f"vigui-train {args.chapter}: error: {exc}", file=sys.stderr)
         return 2

@@ -38,7 +38,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import sys
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -46,10 +48,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checkpoint
-from .cvae_tasks import (QUADRANT_TASKS, TASK_LABELS, TASKS, CVAEConfig, check_mask,
-                         mask_from_string, mask_to_string, task_mask)
-from .runtime import Experiment, MetricStore, NonFiniteError, resolve_device, set_torch_threads
+from . import checkpoint, trainer
+from .cli import subcommand
+from .cvae_tasks import (QUADRANT_TASKS, TASK_LABELS, TASKS, check_mask, mask_from_string,
+                         mask_to_string, task_mask)
+from .data import Dataset
+from .params import Config, param
+from .runtime import Experiment, MetricStore
+from .trainer import TorchTrainer, as_tensor
 
 __all__ = [
     "TASKS", "QUADRANT_TASKS", "TASK_LABELS", "task_mask", "mask_to_string", "mask_from_string",
@@ -62,6 +68,56 @@ LOG_2PI = math.log(2.0 * math.pi)
 EVAL_ROWS = 16_384  # decoded rows per chunk in the estimators: bounds memory
 N_STRIP = 6  # test images in the Figure 14 strip
 VAL_SEED = 20_150_101  # the validation split is the same for every run and seed
+
+
+# -- configuration --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CVAEConfig(Config):
+    """One completion task on one dataset: the baseline and the CVAE trained for it.
+    Sizes default to Pyro's (500-500 hidden units, z = 200; Adam 1e-3, batch 128,
+    patience 3)."""
+
+    dataset: str = trainer.dataset_param()
+    task: str = param("q1", choices=TASKS, choice_labels=tuple(TASK_LABELS[t] for t in TASKS),
+                      label="Observed part",
+                      help="q1/q2/q3: observed quadrants (Sohn et al., Pyro); column: the middle "
+                           "column (the lecture's Figure 14); custom: a mask you draw")
+    hidden: tuple[int, ...] = param((500, 500), lo=8, hi=4096, length=(1, 4),
+                                    label="Hidden sizes", help="units per hidden layer of every "
+                                                               "network (Pyro: 500,500)")
+    latent: int = param(200, lo=1, hi=512, label="Latent dim", help="size of z (Pyro: 200)")
+    residual: bool = param(True, label="Generation sees baseline",
+                           help="p(y|x,z) = Bernoulli(sigmoid(baseline logits(x) + g(z))); off: "
+                                "Pyro's p(y|z) = Bernoulli(sigmoid(g(z)))")
+    kl_warmup: int = param(0, lo=0, hi=10_000, label="KL warm-up (epochs)",
+                           help="the CVAE's KL weight rises linearly from 0 to 1 over these "
+                                "epochs (against posterior collapse); early stopping waits for it")
+    patience: int = param(3, lo=1, hi=1000, label="Patience",
+                          help="epochs without a better validation loss before a network stops")
+    val_fraction: float = param(1 / 12, lo=0.01, hi=0.5, decimals=3, label="Validation share",
+                                gui=False, help="share of the training set held out for early "
+                                                "stopping (never the test set)")
+    particles: int = param(10, lo=1, hi=10_000, label="ELBO particles", gui=False,
+                           help="samples of z in the reported negative conditional ELBO (Pyro: 10)")
+    is_samples: int = param(100, lo=1, hi=100_000, label="IS samples", gui=False,
+                            help="importance samples S of the NCLL estimate (Sohn et al.: 100)")
+    lr: float = trainer.lr_param()
+    batch_size: int = trainer.batch_size_param()
+    device: str = trainer.device_param()
+    epochs: int | None = trainer.epochs_param(
+        help="Epochs per network at most; None: until early stopping ends it")
+    eval_every: int = trainer.eval_every_param(10**9)  # validation runs at epoch ends
+    eval_size: int = trainer.eval_size_param()
+    threads: int | None = trainer.threads_param()
+    mask: str = ""  # the custom task's observed pixels (mask_to_string); "" otherwise
+
+    def validate(self) -> "CVAEConfig":
+        super().validate()
+        if not isinstance(self.mask, str):
+            raise ValueError(f"mask must be a '0'/'1' string, got {type(self.mask).__name__}")
+        if self.task == "custom" and not self.mask:
+            raise ValueError("mask must be given for the custom task")
+        return self
 
 
 # -- networks ----------------------------------------------------------------------------
@@ -251,217 +307,175 @@ def evaluate_model(model: CompletionModel, images: torch.Tensor, particles: int 
 
 
 # -- trainers ------------------------------------------------------------------------------
-class _EarlyStoppingTrainer(Experiment):
-    """Trains some of a :class:`CompletionModel`'s networks with Adam, one minibatch a
-    step, measuring a validation loss at each epoch end and stopping after ``patience``
-    epochs without improvement; :meth:`finish` puts back the best weights.
+class _CompletionTrainer(TorchTrainer):
+    """A :class:`TorchTrainer` for some networks of a shared :class:`CompletionModel`,
+    with early stopping: a validation loss at each epoch end (on a split carved from the
+    training set), stopping after ``patience`` epochs without improvement;
+    :meth:`finish` puts back the weights of the best epoch. Subclasses name the trained
+    networks and the loss."""
 
-    Subclasses give ``_networks()`` (the modules trained), ``_batch_loss(images)``
-    (per-image loss terms, the first is the objective) and ``_val_loss()``.
-    """
+    kind = KIND
+    config_class = CVAEConfig
+    architecture = ("task", "hidden", "latent", "residual", "mask")
 
-    terms: tuple[str, ...] = ("loss",)
-
-    def __init__(self, model: CompletionModel, config: CVAEConfig, seed: int,
-                 train: torch.Tensor, val: torch.Tensor):
-        super().__init__(config, seed)
-        self.model, self._train, self._val = model, train, val
-        self.device = str(train.device)
-        self._n = train.shape[0]
-        params = [p for net in self._networks() for p in net.parameters()]
-        self.optimizer = _adam(params, config.lr)
-        self._params = params
-        self._noise = torch.Generator(device=train.device).manual_seed(seed + 11)
-        self.samples_seen = 0
-        self.epochs_done = 0
-        self._pos = 0
-        self._perm = self._permutation(0)
+    def __init__(self, config=None, seed: int | None = 0, dataset=None, *,
+                 model: CompletionModel | None = None, val_x: torch.Tensor | None = None):
+        self._given_model = model
+        super().__init__(config, seed, dataset)
+        self.val_x = self.eval_x if val_x is None else val_x.to(self.train_x.device)
         self.best_val = math.inf
         self.best_epoch = 0
-        self._stale = 0
+        self.stale = 0
+        self._started = False
         self._best_state = self._state()
-        self.train_time = 0.0
 
-    def _networks(self) -> list[nn.Module]:  # pragma: no cover - abstract
+    def build_model(self) -> CompletionModel:
+        if self._given_model is not None:
+            return self._given_model
+        cfg = self.config
+        return CompletionModel(task_mask(cfg.task, self.shape, cfg.mask or None), cfg.hidden,
+                               cfg.latent, cfg.residual)
+
+    def share_data(self, other: TorchTrainer) -> None:
+        """Use ``other``'s device copy of the same data (one copy in memory, not two)."""
+        for name in ("train_x", "train_y", "test_x", "test_y", "eval_x", "eval_y"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine.shape != theirs.shape:
+                raise ValueError(f"share_data: {name} differs ({tuple(mine.shape)} vs "
+                                 f"{tuple(theirs.shape)})")
+            setattr(self, name, theirs)
+
+    def networks(self) -> list[nn.Module]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _batch_loss(self, images: torch.Tensor) -> list[torch.Tensor]:  # pragma: no cover
+    def val_loss(self) -> float:  # pragma: no cover - abstract
+        """Mean per-image loss on the validation split (under no_grad)."""
         raise NotImplementedError
 
-    def _val_loss(self) -> float:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        """Adam over this trainer's networks only: the other networks stay as they are."""
+        params = [p for net in self.networks() for p in net.parameters()]
+        try:
+            return torch.optim.Adam(params, lr=self.config.lr, fused=True)
+        except (RuntimeError, ValueError, TypeError):
+            return torch.optim.Adam(params, lr=self.config.lr)
 
-    def _objective(self, terms: list[torch.Tensor]) -> torch.Tensor:
-        """What the optimizer minimises; the first term unless a subclass weighs them."""
-        return terms[0]
-
-    def _warmup_epochs(self) -> int:
-        return 0
-
-    def _permutation(self, epoch: int) -> torch.Tensor:
-        """The shuffle of one epoch: a function of (seed, epoch) only."""
-        g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) % (2**63))
-        return torch.randperm(self._n, generator=g).to(self._train.device)
-
-    def _state(self) -> dict[str, torch.Tensor]:
-        return {f"{i}.{k}": v.detach().clone() for i, net in enumerate(self._networks())
-                for k, v in net.state_dict().items()}
-
-    def _load_state(self, state: dict[str, torch.Tensor]) -> None:
-        for i, net in enumerate(self._networks()):
-            net.load_state_dict({k.split(".", 1)[1]: v for k, v in state.items()
-                                 if k.split(".", 1)[0] == str(i)})
+    def _state(self) -> list[dict[str, torch.Tensor]]:
+        return [{k: v.detach().clone() for k, v in net.state_dict().items()}
+                for net in self.networks()]
 
     def _step(self) -> dict[str, float]:
-        t0 = time.perf_counter()
-        cfg = self.config
-        if self.samples_seen == 0 and self.best_epoch == 0 and math.isinf(self.best_val):
-            self._end_epoch(initial=True)  # early stopping never ends worse than the start
-        stop = min(self._pos + cfg.batch_size, self._n)
-        images = self._train.index_select(0, self._perm[self._pos:stop])
+        if not self._started:  # so early stopping never ends worse than it started
+            self._started = True
+            self._validate(initial=True)
         self.model.train()
-        self.optimizer.zero_grad(set_to_none=True)
-        terms = [t.mean() for t in self._batch_loss(images)]
-        self._objective(terms).backward()
-        # Check loss and gradients before Adam's step: finite gradients on finite
-        # weights give finite weights, so a failure keeps the last good state.
-        grads = [p.grad for p in self._params if p.grad is not None]
-        gnorm = torch.stack(torch._foreach_norm(grads)).sum()
-        values = torch.stack([t.detach() for t in terms] + [gnorm]).tolist()  # one sync
-        if not all(map(math.isfinite, values)):
-            self.optimizer.zero_grad(set_to_none=True)
-            raise NonFiniteError(
-                f"the loss or its gradient became non-finite at step {self.steps + 1} with "
-                f"lr={cfg.lr:g}; stopped and kept the weights of step {self.steps}. Try a "
-                f"smaller learning rate.")
-        self.optimizer.step()
-        n = stop - self._pos
-        self.samples_seen += n
-        self._pos = stop
-        out = dict(zip(self.terms, values[:-1]))
-        if stop == self._n:
-            self.epochs_done += 1
-            self._pos = 0
-            self._perm = self._permutation(self.epochs_done)
-            out["val_loss"] = self._end_epoch()
-        out["epoch"] = self.samples_seen / self._n
-        self.train_time += time.perf_counter() - t0
-        return out
+        epochs_before = self._epoch
+        values = super()._step()
+        if self._epoch != epochs_before:
+            values["val_loss"] = self._validate()
+        return values
 
-    def _end_epoch(self, initial: bool = False) -> float:
+    def _validate(self, initial: bool = False) -> float:
         self.model.eval()
         with torch.no_grad():
-            val = float(self._val_loss())
+            val = float(self.val_loss())
         if val < self.best_val:
-            self.best_val, self.best_epoch, self._stale = val, self.epochs_done, 0
+            self.best_val, self.best_epoch, self.stale = val, self._epoch, 0
             self._best_state = self._state()
-        elif not initial and self.epochs_done > self._warmup_epochs():
-            self._stale += 1
+        elif not initial and self._epoch > self.warmup_epochs():
+            self.stale += 1
         return val if math.isfinite(val) else 1e30
+
+    def warmup_epochs(self) -> int:
+        return 0
 
     @property
     def done(self) -> bool:
-        return self.epochs_done >= self.config.epochs or self._stale >= self.config.patience
+        return super().done or self.stopped_early
 
     @property
     def stopped_early(self) -> bool:
-        return self._stale >= self.config.patience
+        return self.stale >= self.config.patience
+
+    @property
+    def epochs_done(self) -> int:
+        return self._epoch
 
     def finish(self) -> None:
         """Put back the weights of the best validation epoch."""
-        self._load_state(self._best_state)
+        for net, state in zip(self.networks(), self._best_state):
+            net.load_state_dict(state)
 
     def position(self) -> dict[str, Any]:
-        """Plain data to resume from (checkpoints)."""
+        """Plain data to resume from (the composite's checkpoints)."""
         return {"steps": self.steps, "samples_seen": self.samples_seen,
-                "epochs_done": self.epochs_done, "best_val": self.best_val,
-                "best_epoch": self.best_epoch, "stale": self._stale}
+                "best_val": float(self.best_val), "best_epoch": self.best_epoch,
+                "stale": self.stale, "started": self._started}
 
     def restore_position(self, pos: dict[str, Any]) -> None:
         self.steps = int(pos["steps"])
         self.samples_seen = int(pos["samples_seen"])
-        self.epochs_done = int(pos["epochs_done"])
         self.best_val, self.best_epoch = float(pos["best_val"]), int(pos["best_epoch"])
-        self._stale = int(pos["stale"])
-        self._pos = self.samples_seen - self.epochs_done * self._n
-        if not 0 <= self._pos < self._n:
-            self._pos = 0
-        self._perm = self._permutation(self.epochs_done)
-        self._best_state = self._state()
+        self.stale, self._started = int(pos["stale"]), bool(pos["started"])
+        self._epoch, self._pos = divmod(self.samples_seen, self.n_train)
+        self._perm = self._permutation(self._epoch)
+        self._best_state = self._state()  # the checkpoint holds the weights to go on from
+        self.optimizer = self.make_optimizer()
 
 
-class BaselineTrainer(_EarlyStoppingTrainer):
+class BaselineTrainer(_CompletionTrainer):
     """The deterministic regressor y ~ f(x): Bernoulli NCLL of the hidden pixels."""
 
-    def _networks(self):
+    def networks(self):
         return [self.model.baseline]
 
-    def _batch_loss(self, images):
+    def batch_loss(self, x, y):
         m = self.model
-        return [hidden_nll(m.baseline_logits(images), images, m.observed)]
+        return hidden_nll(m.baseline_logits(x), x, m.observed).mean(), {}
 
-    def _val_loss(self):
+    def val_loss(self):
         m = self.model
         return float(sum(hidden_nll(m.baseline_logits(b), b, m.observed).sum()
-                         for b in self._val.split(4096)) / self._val.shape[0])
+                         for b in self.val_x.split(4096)) / self.val_x.shape[0])
 
 
-class CVAETrainer(_EarlyStoppingTrainer):
+class CVAETrainer(_CompletionTrainer):
     """Prior, recognition and generation networks on the conditional -ELBO (one particle
-    per image); the baseline stays frozen. Validation: -ELBO with fixed noise."""
-
-    terms = ("loss", "recon", "kl")
+    per image; with KL warm-up, recon + beta KL); the baseline stays frozen. Parts
+    recorded: ``neg_elbo``, ``recon``, ``kl``. Validation: -ELBO with fixed noise."""
 
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
-        g = torch.Generator().manual_seed(self.seed + 12)
-        self._val_eps = torch.randn(self._val.shape[0], self.model.latent, generator=g
-                                    ).to(self._val.device)
+        self._val_eps = self.fixed_noise(self.val_x.shape[0], self.model.latent)
 
-    def _networks(self):
+    def networks(self):
         m = self.model
         return [m.prior_net, m.recognition_net, m.generation_net]
-
-    def _batch_loss(self, images):
-        recon, kl = cvae_loss(self.model, images, generator=self._noise)
-        return [recon + kl, recon, kl]
 
     def kl_weight(self) -> float:
         """The KL weight of the next step: min(1, epochs done / kl_warmup)."""
         w = self.config.kl_warmup
-        return 1.0 if w == 0 else min(1.0, self.samples_seen / (w * self._n))
+        return 1.0 if w == 0 else min(1.0, self.samples_seen / (w * self.n_train))
 
-    def _objective(self, terms):
-        beta = self.kl_weight()
-        return terms[0] if beta == 1.0 else terms[1] + beta * terms[2]
-
-    def _warmup_epochs(self) -> int:
+    def warmup_epochs(self) -> int:
         return self.config.kl_warmup
 
-    def _val_loss(self):
+    def batch_loss(self, x, y):
+        recon, kl = cvae_loss(self.model, x, generator=self.noise)
+        recon, kl = recon.mean(), kl.mean()
+        return recon + self.kl_weight() * kl, {"neg_elbo": recon + kl, "recon": recon, "kl": kl}
+
+    def val_loss(self):
         total = 0.0
-        for b, eps in zip(self._val.split(4096), self._val_eps.split(4096)):
+        for b, eps in zip(self.val_x.split(4096), self._val_eps.split(4096)):
             recon, kl = cvae_loss(self.model, b, eps=eps)
             total += float((recon + kl).sum())
-        return total / self._val.shape[0]
-
-
-def _adam(params, lr: float) -> torch.optim.Adam:
-    """Adam, fused where the device supports it (one pass over the weights)."""
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, ValueError, TypeError):
-        return torch.optim.Adam(params, lr=lr)
-
-
-def _as_tensor(images: np.ndarray, device) -> torch.Tensor:
-    flat = np.array(images, dtype=np.float32).reshape(len(images), -1)
-    return torch.from_numpy(flat).to(device)
+        return total / self.val_x.shape[0]
 
 
 def split_validation(n: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """Indices (fit, val) of a training set of n images: a fixed random share held out
-    for early stopping (never the test set); the same split for every run."""
+    for early stopping (never the test set); the same split for every run and seed."""
     n_val = max(1, int(round(n * fraction)))
     if n_val >= n:
         raise ValueError(f"val_fraction leaves no training images ({n} images)")
@@ -473,47 +487,44 @@ def split_validation(n: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
 class CVAEExperiment(Experiment):
     """One task: the baseline trains (early stopping), then the CVAE with it frozen.
 
-    One :meth:`step` is one minibatch of whichever network is training. Metrics per step:
-    ``baseline_loss`` or ``cvae_loss`` / ``cvae_recon`` / ``cvae_kl`` (train, nats per
-    image), at epoch ends ``baseline_val`` / ``cvae_val`` (validation split), and
-    ``epoch`` (fractional epochs of the current network).
+    One :meth:`step` is one minibatch of whichever network is training (its
+    :class:`BaselineTrainer` or :class:`CVAETrainer`, sharing one model and one copy of
+    the data). Metrics per step: ``baseline_loss`` or ``cvae_loss`` (the objective),
+    ``cvae_neg_elbo`` / ``cvae_recon`` / ``cvae_kl`` (train, nats per image); at epoch
+    ends ``baseline_val`` / ``cvae_val`` (validation split); ``epoch`` (fractional
+    epochs of the network training).
     """
+
+    config_class = CVAEConfig
 
     def __init__(self, config: CVAEConfig | None = None, seed: int | None = 0, dataset=None):
         config = (config or CVAEConfig()).validate()
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**62))
-        super().__init__(config, seed)
-        if config.threads is not None:
-            set_torch_threads(config.threads)
-        self.device = resolve_device(config.device)
-        dev = torch.device(self.device)
+        super().__init__(config, int(seed))
         if dataset is None:
             from . import data
             dataset = data.load(config.dataset)
-        elif dataset.name != config.dataset:
-            raise ValueError(f"dataset {dataset.name!r} given but config.dataset is "
-                             f"{config.dataset!r}")
         self.dataset = dataset
-        self.shape = tuple(int(v) for v in dataset.shape)
-        self.observed = task_mask(config.task, self.shape, config.mask or None)
         fit, val = split_validation(len(dataset.train_x), config.val_fraction)
-        train_all = np.asarray(dataset.train_x)
-        self._fit_x = _as_tensor(train_all[fit], dev)
-        self._val_x = _as_tensor(train_all[val], dev)
-        self._test_x = _as_tensor(dataset.test_x, dev)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.model = CompletionModel(self.observed, config.hidden, config.latent,
-                                         config.residual).to(dev)
-        self.baseline = BaselineTrainer(self.model, config, seed, self._fit_x, self._val_x)
-        self.cvae = CVAETrainer(self.model, config, seed + 1, self._fit_x, self._val_x)
+        train_x = np.asarray(dataset.train_x)
+        fit_set = Dataset(dataset.name, train_x[fit], np.asarray(dataset.train_y)[fit],
+                          dataset.test_x, dataset.test_y, dataset.shape, dataset.classes,
+                          dataset.source)
+        self.baseline = BaselineTrainer(config, self.seed, fit_set,
+                                        val_x=torch.from_numpy(_flat(train_x[val])))
+        self.model: CompletionModel = self.baseline.model
+        self.cvae = CVAETrainer(config, self.seed + 1, fit_set, model=self.model,
+                                val_x=self.baseline.val_x)
+        self.cvae.share_data(self.baseline)
+        self.device = self.baseline.device
+        self.shape = self.baseline.shape
+        self.observed = self.model.observed.bool().cpu().numpy().reshape(self.shape)
         self.phase = "baseline"
         self.n_samples = 4
+        self._test_x = self.baseline.test_x
         self._strip = self._test_x[:N_STRIP]
-        self._strip_gen_seed = seed + 21
-        self._session_samples = 0
-        self._train_time = 0.0
+        self._strip_seed = self.seed + 21
 
     # -- training --------------------------------------------------------------------------
     @property
@@ -524,16 +535,13 @@ class CVAEExperiment(Experiment):
         trainer = self.trainer
         if trainer is None:
             return {}
-        t0 = time.perf_counter()
         values = trainer.step()
         prefix = self.phase
-        out = {f"{prefix}_{k}" if k not in ("val_loss", "epoch") else
-               (f"{prefix}_val" if k == "val_loss" else "epoch"): v for k, v in values.items()}
+        out = {("epoch" if k == "epoch" else f"{prefix}_val" if k == "val_loss" else
+                f"{prefix}_{k}"): v for k, v in values.items()}
         if trainer.done:
             trainer.finish()
             self.phase = "cvae" if self.phase == "baseline" else "done"
-        self._session_samples += self.config.batch_size
-        self._train_time += time.perf_counter() - t0
         return out
 
     @property
@@ -542,7 +550,16 @@ class CVAEExperiment(Experiment):
 
     @property
     def samples_per_s(self) -> float:
-        return self._session_samples / self._train_time if self._train_time > 0 else math.nan
+        """Training throughput of this session over both networks (images per second)."""
+        parts = [(t._session_samples, t._train_time) for t in (self.baseline, self.cvae)]
+        seconds = sum(p[1] for p in parts)
+        return sum(p[0] for p in parts) / seconds if seconds > 0 else math.nan
+
+    @property
+    def total_steps(self) -> int | None:
+        """Steps if neither network stops early (None without an epoch limit)."""
+        b, c = self.baseline.total_steps, self.cvae.total_steps
+        return None if b is None else b + c
 
     # -- views -----------------------------------------------------------------------------
     def set_samples(self, n: int) -> None:
@@ -559,12 +576,11 @@ class CVAEExperiment(Experiment):
         pixels; samples use fixed noise, so they change only as the model learns."""
         self.model.eval()
         x = self._strip
-        gen = torch.Generator(device=x.device).manual_seed(self._strip_gen_seed)
+        gen = torch.Generator(device=x.device).manual_seed(self._strip_seed)
         samples = self.model.sample_completions(x, self.n_samples, gen)
         return {
             "step": self.steps, "phase": self.phase, "task": self.config.task,
-            "epoch_baseline": self.baseline.samples_seen / self.baseline._n,
-            "epoch_cvae": self.cvae.samples_seen / self.cvae._n,
+            "epoch_baseline": self.baseline.epoch, "epoch_cvae": self.cvae.epoch,
             "samples_per_s": self.samples_per_s, "device": self.device,
             "observed": self.observed.copy(),
             "truth": self._images(x),
@@ -574,7 +590,7 @@ class CVAEExperiment(Experiment):
         }
 
     def _images(self, flat: torch.Tensor) -> np.ndarray:
-        return flat.detach().float().cpu().numpy().reshape(-1, *self.shape)
+        return self.baseline.images(flat)
 
     @torch.no_grad()
     def complete(self, image, n: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
@@ -631,57 +647,102 @@ class CVAEExperiment(Experiment):
         """Reopen a checkpoint: same task, weights, metrics and phase (Adam's moments
         restart). ``device``/``threads`` override the saved ones."""
         ckpt = checkpoint.load(path, kind=KIND)
-        err = checkpoint.CheckpointError
+        config = BaselineTrainer.config_from_checkpoint(ckpt, path, device=device,
+                                                        threads=threads)
         extra = ckpt.get("extra") or {}
-        try:
-            config = CVAEConfig.from_dict(ckpt["config"])
-            if device is None:
-                try:
-                    resolve_device(config.device)
-                except ValueError:
-                    device = "auto"
-            changes = {k: v for k, v in (("device", device), ("threads", threads)) if v is not None}
-            config = dataclasses.replace(config, **changes).validate()
-        except (TypeError, ValueError) as exc:
-            raise err(f"{path}: invalid CVAE config ({exc})") from exc
         exp = cls(config, seed=int(extra.get("seed", 0)), dataset=dataset)
         exp._restore(ckpt, path)
         return exp
 
     def _restore(self, ckpt: dict, path) -> None:
         err = checkpoint.CheckpointError
+        self.baseline._check_compatible(ckpt, path)  # architecture, image size, tensors
         extra = ckpt.get("extra") or {}
-        if list(extra.get("shape", [])) != list(self.shape):
-            raise err(f"{path}: checkpoint is for {extra.get('shape')} images but "
-                      f"{self.dataset.name} has {list(self.shape)}")
         if extra.get("observed") != mask_to_string(self.observed):
             raise err(f"{path}: checkpoint's mask does not match its task")
-        state, own = ckpt["state_dict"], self.model.state_dict()
-        if set(state) != set(own):
-            raise err(f"{path}: checkpoint weights do not fit this model "
-                      f"(missing {sorted(set(own) - set(state))[:3]}, "
-                      f"unexpected {sorted(set(state) - set(own))[:3]})")
-        for name, tensor in state.items():
-            if tensor.shape != own[name].shape:
-                raise err(f"{path}: checkpoint tensor {name} has shape {tuple(tensor.shape)} "
-                          f"but this model has {tuple(own[name].shape)}")
-            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-                raise err(f"{path}: checkpoint tensor {name} holds NaN or inf")
         phase = extra.get("phase")
         if phase not in ("baseline", "cvae", "done"):
             raise err(f"{path}: checkpoint has an unknown phase {phase!r}")
         try:
             metrics = MetricStore.from_state(ckpt["metrics"])
             positions = (dict(extra["baseline"]), dict(extra["cvae"]))
+            for pos in positions:
+                for key in ("steps", "samples_seen", "best_val", "best_epoch", "stale", "started"):
+                    float(pos[key])
         except (KeyError, TypeError, ValueError) as exc:
             raise err(f"{path}: checkpoint progress is malformed ({exc})") from exc
-        self.model.load_state_dict(state)
+        # Validated: from here on nothing can fail halfway.
+        self.model.load_state_dict(ckpt["state_dict"])
         self.metrics = metrics
         self.steps = int(ckpt["step"])
         self.phase = phase
-        for trainer, pos in zip((self.baseline, self.cvae), positions):
-            trainer.restore_position(pos)
+        for t, pos in zip((self.baseline, self.cvae), positions):
+            t.restore_position(pos)
 
 
 def _plain(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (float(v) if isinstance(v, float) else v) for k, v in d.items()}
+
+
+def _flat(images: np.ndarray) -> np.ndarray:
+    return np.array(images, dtype=np.float32).reshape(len(images), -1)
+
+
+# -- command line: python -m engine cvae -----------------------------------------------------
+def _cli_flags(parser) -> None:
+    parser.add_argument("--quadrants", default=None,
+                        help="observed quadrants: 1, 2 or 3, or several such as 1,2,3 (each "
+                             "trains its own pair of networks; overrides --task)")
+
+
+def _cli_tasks(config: CVAEConfig, quadrants: str | None) -> list[str]:
+    """--quadrants 1,2,3 -> ["q1", "q2", "q3"]; without it, the config's task."""
+    if not quadrants:
+        return [config.task]
+    out = []
+    for part in str(quadrants).split(","):
+        part = part.strip()
+        if part not in ("1", "2", "3"):
+            raise ValueError(f"quadrants must be 1, 2 or 3 (comma separated), got {part!r}")
+        out.append(f"q{part}")
+    return out
+
+
+def _cli_run(config: CVAEConfig, args) -> dict:
+    """Train baseline + CVAE for each task; evaluate each on the test set (nats/image)."""
+    from pathlib import Path
+
+    from .cli import load_dataset, run_experiment
+
+    tasks = _cli_tasks(config, args.quadrants)
+    dataset = load_dataset(config, args)
+    out, results = args.out, []
+    for task in tasks:
+        exp = CVAEExperiment(dataclasses.replace(config, task=task), seed=args.seed,
+                             dataset=dataset)
+        if out and len(tasks) > 1:  # one file per task: NAME-q1.pt, NAME-q2.pt, ...
+            path = Path(out)
+            args.out = str(path.with_name(f"{path.stem}-{task}{path.suffix or '.pt'}"))
+        run = run_experiment(exp, args, "cvae", f"cvae {config.dataset} {task}")
+        t0 = time.perf_counter()
+        entry = exp.evaluate()
+        entry.update(train_seconds=run["seconds"], eval_seconds=time.perf_counter() - t0,
+                     steps=exp.steps, samples_per_s=exp.samples_per_s)
+        if "checkpoint" in run:
+            entry["checkpoint"] = run["checkpoint"]
+        if not args.quiet:
+            print(f"{task}: baseline {entry['baseline_ncll']:.2f}  CVAE -ELBO "
+                  f"{entry['cvae_neg_elbo']:.2f}  IS NCLL {entry['cvae_ncll_is']:.2f} nats/image "
+                  f"({entry['baseline_epochs']}+{entry['cvae_epochs']} epochs, "
+                  f"{run['seconds']:.0f} s)", file=sys.stderr)
+        results.append(entry)
+    args.out = out
+    return {"chapter": "cvae", "dataset": config.dataset, "config": config.to_dict(),
+            "device": exp.device, "results": results}
+
+
+# Headless runs need an end: at most 20 epochs per network (early stopping usually
+# ends sooner); the GUI trains until early stopping ends it.
+subcommand("cvae", CVAEExperiment, run=_cli_run, flags=_cli_flags, exclude=("mask",),
+           defaults={"epochs": 20},
+           help="complete partly hidden images: baseline regressor vs conditional VAE")

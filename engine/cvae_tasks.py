@@ -1,19 +1,15 @@
-"""Completion tasks of the conditional VAE chapter: masks and the config (numpy only).
+"""Completion tasks of the conditional VAE chapter: the masks (numpy only).
 
-Kept apart from :mod:`engine.cvae` so the CLI's flags and the page's form are built
-without importing torch. A mask is a bool (H, W) array, True where the pixel is
+Kept apart from :mod:`engine.cvae` so the page can draw masks without importing torch.
+A mask is a bool (H, W) array, True where the pixel is
 observed (part of x); the other pixels are hidden (y): the two partition the image.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from .params import Config, param
-
 __all__ = ["TASKS", "QUADRANT_TASKS", "TASK_LABELS", "task_mask", "check_mask",
-           "mask_to_string", "mask_from_string", "CVAEConfig"]
+           "mask_to_string", "mask_from_string"]
 
 TASKS = ("q1", "q2", "q3", "column", "custom")
 QUADRANT_TASKS = ("q1", "q2", "q3")
@@ -95,51 +91,3 @@ def _shape(shape) -> tuple[int, int]:
     if h < 2 or w < 2:
         raise ValueError(f"shape must be at least 2x2, got {(h, w)}")
     return h, w
-
-
-# -- configuration --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CVAEConfig(Config):
-    """One completion task on one dataset: the baseline and the CVAE trained for it."""
-
-    dataset: str = param("digits", label="Dataset", cli=False,
-                         help="digits | mnist | fashion-mnist | kmnist | idx:<folder>")
-    task: str = param("q1", choices=TASKS, label="Observed part",
-                      choice_labels=tuple(TASK_LABELS[t] for t in TASKS),
-                      help="q1/q2/q3: observed quadrants; column: the middle column; "
-                           "custom: the mask given with it")
-    hidden: tuple[int, ...] = param((500, 500), lo=8, hi=4096, length=(1, 4),
-                                    label="Hidden layers", help="hidden layer sizes of every network")
-    latent: int = param(200, lo=1, hi=512, label="Latent size", help="size of z")
-    lr: float = param(1e-3, lo=1e-6, hi=1.0, log=True, label="Learning rate", help="Adam step size")
-    batch_size: int = param(128, lo=1, hi=4096, label="Batch size")
-    epochs: int = param(20, lo=1, hi=10_000, label="Max epochs",
-                        help="epochs per network at most (early stopping usually ends sooner)")
-    patience: int = param(3, lo=1, hi=1000, label="Patience",
-                          help="epochs without a better validation loss before a network stops")
-    val_fraction: float = param(1 / 12, lo=0.01, hi=0.5, label="Validation share",
-                                help="share of the training set held out for early stopping")
-    particles: int = param(10, lo=1, hi=10_000, label="ELBO particles",
-                           help="samples of z in the reported negative conditional ELBO")
-    is_samples: int = param(100, lo=1, hi=100_000, label="IS samples",
-                            help="importance samples S in the NCLL estimate")
-    residual: bool = param(True, label="Generation sees baseline",
-                           help="p(y|x,z) = Bernoulli(sigmoid(baseline logits(x) + g(z))) instead "
-                                "of Pyro's p(y|z) = Bernoulli(sigmoid(g(z)))")
-    kl_warmup: int = param(0, lo=0, hi=10_000, label="KL warm-up (epochs)",
-                           help="the CVAE's KL weight rises linearly from 0 to 1 over these "
-                                "epochs (against posterior collapse); early stopping waits for it")
-    device: str = param("auto", label="Device", cli=False)
-    threads: int | None = param(None, lo=1, hi=1024, optional=True, cli=False,
-                                label="Torch threads")
-    mask: str = ""  # the custom task's observed pixels (mask_to_string); "" otherwise
-
-    def validate(self) -> "CVAEConfig":
-        super().validate()
-        if not isinstance(self.dataset, str) or not self.dataset:
-            raise ValueError(f"dataset must be a dataset name, got {self.dataset!r}")
-        if self.task == "custom" and not self.mask:
-            raise ValueError("mask must be given for the custom task")
-        if not isinstance(self.mask, str):
-            raise ValueError(f"mask must be a '0'/'1' string, got {type(self.mask).__name__}")
-        return self

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .params import Config, param
 from .runtime import Experiment
 
 __all__ = [
@@ -441,8 +442,8 @@ def gaussian_kl_mc(mu_q, sigma_q, mu_p, sigma_p, n, rng):
     return estimate, stderr
 
 
-@dataclass
-class GaussianKLConfig:
+@dataclass(frozen=True)
+class GaussianKLConfig(Config):
     """A running Monte Carlo estimate of KL(q || p) for q = N(mu_q, sigma_q^2),
     p = N(mu_p, sigma_p^2) (standard deviations, not variances).
 
@@ -451,28 +452,29 @@ class GaussianKLConfig:
     geometrically and the history is evenly spaced on a log axis.
     """
 
-    mu_q: float = 0.0
-    sigma_q: float = 1.0
-    mu_p: float = 1.0
-    sigma_p: float = 2.0
-    batch: int = 16
-    growth: float = 0.05
-    max_samples: int = 1_000_000
+    mu_q: float = param(0.0, lo=-5.0, hi=5.0, decimals=2, step=0.01, label="μ_q",
+                        help="Mean of q (the distribution the samples come from)")
+    sigma_q: float = param(1.0, lo=0.1, hi=5.0, decimals=2, step=0.01, label="σ_q",
+                           help="Standard deviation of q (> 0)")
+    mu_p: float = param(1.0, lo=-5.0, hi=5.0, decimals=2, step=0.01, label="μ_p",
+                        help="Mean of p")
+    sigma_p: float = param(2.0, lo=0.1, hi=5.0, decimals=2, step=0.01, label="σ_p",
+                           help="Standard deviation of p (> 0)")
+    batch: int = param(16, lo=2, hi=10_000_000, gui=False, label="Batch",
+                       help="Samples drawn by the first steps")
+    growth: float = param(0.05, lo=0.0, hi=10.0, gui=False, label="Growth",
+                          help="Each step draws at least this fraction of the samples so far")
+    max_samples: int = param(1_000_000, lo=2, hi=1_000_000_000, log=True, label="Samples",
+                             help="Stop after this many samples")
 
     def validate(self) -> "GaussianKLConfig":
+        # The specific messages first: a sd must be positive, a parameter a single number.
         _gaussian_params(self.mu_q, self.sigma_q, self.mu_p, self.sigma_p)
         for name in ("mu_q", "sigma_q", "mu_p", "sigma_p"):
             if np.ndim(getattr(self, name)) != 0:
                 raise ValueError(f"{name} must be a single number")
-        if isinstance(self.batch, bool) or not isinstance(self.batch, (int, np.integer)) \
-                or not 2 <= self.batch <= 10_000_000:
-            raise ValueError(f"batch must be an integer between 2 and 10,000,000, "
-                             f"got {self.batch!r}")
-        if not (isinstance(self.growth, numbers.Real) and 0 <= self.growth <= 10):
-            raise ValueError(f"growth must be a number in [0, 10], got {self.growth!r}")
-        if isinstance(self.max_samples, bool) \
-                or not isinstance(self.max_samples, (int, np.integer)) \
-                or not self.batch <= self.max_samples <= 1_000_000_000:
+        super().validate()
+        if self.max_samples < self.batch:
             raise ValueError(f"max_samples must be an integer between batch ({self.batch}) "
                              f"and 1,000,000,000, got {self.max_samples!r}")
         return self
@@ -485,8 +487,11 @@ class GaussianKLMonteCarlo(Experiment):
     and its standard error (sample sd / sqrt(n)), combining batches exactly (Chan et
     al.'s pairwise update), so after any number of steps the numbers equal
     ``gaussian_kl_mc`` on all the samples at once with the same seed, up to round-off.
-    ``done`` once ``max_samples`` have been drawn. Results in nats.
+    ``done`` once ``max_samples`` have been drawn. Results in nats. Each step records
+    ``estimate``, ``stderr`` and ``samples`` (the count so far) in ``self.metrics``.
     """
+
+    config_class = GaussianKLConfig
 
     def __init__(self, config: GaussianKLConfig | None = None, seed: int | None = None):
         config = (config or GaussianKLConfig()).validate()
@@ -497,7 +502,6 @@ class GaussianKLMonteCarlo(Experiment):
         self.n = 0
         self.mean = 0.0
         self._m2 = 0.0  # sum of squared deviations from the running mean
-        self._history: list[tuple[int, float, float]] = []
 
     @property
     def stderr(self) -> float:
@@ -525,7 +529,6 @@ class GaussianKLMonteCarlo(Experiment):
         if not (math.isfinite(mean) and math.isfinite(m2)):
             raise FloatingPointError(f"the Monte Carlo estimate overflowed after {n} samples")
         self.n, self.mean, self._m2 = n, mean, m2
-        self._history.append((n, mean, self.stderr))
         return {"estimate": mean, "stderr": self.stderr if n >= 2 else 0.0,
                 "samples": float(n)}
 
@@ -534,12 +537,10 @@ class GaussianKLMonteCarlo(Experiment):
         return self.n >= self.config.max_samples
 
     def snapshot(self):
-        hist = np.array(self._history, dtype=np.float64).reshape(-1, 3)
+        """The current estimate. Its history (``estimate``, ``stderr``, ``samples`` per
+        step) is in ``self.metrics``, shipped by the runner (engine.runtime)."""
         return {
             "step": self.steps,
-            "samples": hist[:, 0].copy(),
-            "estimate": hist[:, 1].copy(),
-            "stderr": hist[:, 2].copy(),
             "closed_form": self.closed_form,
             "n": self.n,
             "mean": self.mean,

@@ -47,12 +47,16 @@ class Param:
     log: bool = False  # widgets step in decades (learning rates, variances)
     label: str = ""
     help: str = ""
+    symbol: str = ""  # how error messages name it (default: the field name), e.g. "K"
     optional: bool = False  # None allowed
     length: tuple[int, int] = (1, 8)  # sizes: how many entries
     decimals: int | None = None  # widgets: digits after the point
     step: float | None = None  # widgets: the arrow-key step (linear ranges)
     cli: bool = True  # a command-line flag
     gui: bool = True  # a widget on the page
+    widget: str = ""  # a named widget of the GUI kit instead of the kind's default
+    #                   ("dataset": the chooser with its download row; "device": this
+    #                   machine's devices); validation stays the kind's
 
     @property
     def flag(self) -> str:
@@ -71,7 +75,7 @@ class Param:
 
     def check(self, value: Any) -> Any:
         """Return ``value`` in its canonical type, or raise ValueError naming the parameter."""
-        name = self.name
+        name = self.symbol or self.name
         if value is None:
             if self.optional:
                 return None
@@ -224,7 +228,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls, exclude: Iterable[str] =
         default = defaults.get(p.name, p.default)
         text = p.help or p.title
         rng = p.describe_range()
-        text += f" ({rng}; default {default})" if rng else f" (default {default})"
+        shown = ",".join(map(str, default)) if isinstance(default, (tuple, list)) else default
+        text += f" ({rng}; default {shown})" if rng else f" (default {shown})"
         if p.kind == "bool":
             parser.add_argument(p.flag, dest=p.name, action=argparse.BooleanOptionalAction,
                                 default=default, help=text)
@@ -237,10 +242,13 @@ def add_arguments(parser: argparse.ArgumentParser, cls, exclude: Iterable[str] =
         parser.add_argument(p.flag, **kw)
 
 
-def from_args(cls, ns: argparse.Namespace, **overrides: Any):
-    """The validated config from parsed flags (flags absent from ``ns`` keep defaults)."""
-    values = {}
+def from_args(cls, ns: argparse.Namespace, exclude: Iterable[str] = (), **overrides: Any):
+    """The validated config from parsed flags (flags absent from ``ns`` or named in
+    ``exclude`` keep defaults)."""
+    values, exclude = {}, set(exclude)
     for p in specs(cls):
+        if p.name in exclude and p.name not in overrides:
+            continue
         if p.name in overrides:
             values[p.name] = overrides[p.name]
         elif hasattr(ns, p.name):

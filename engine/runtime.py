@@ -1,7 +1,7 @@
-"""The Experiment protocol, seeding, device choice and torch thread settings.
+"""The Experiment protocol, the metric store, seeding, device choice and torch threads.
 
 Every iterative computation in vigui (a CAVI run, VAE training, ...) is an
-:class:`Experiment`. The GUI worker, the headless CLI and the tests all drive the
+:class:`Experiment`. The GUI runners, the headless CLI and the tests all drive the
 same object the same way::
 
     exp = SomeExperiment(SomeConfig(...), seed=0)
@@ -9,12 +9,26 @@ same object the same way::
         exp.step()                # one unit of work, well under 100 ms on the CPU
     view = exp.snapshot()         # cheap views: small dict of numpy arrays / floats
     heavy = exp.heavy_snapshot()  # expensive views (e.g. latent projection of a test set)
-    exp.metrics.as_arrays()       # the whole metric history
+    exp.metrics.get("loss")       # (steps, values) of one metric, bounded however long
+
+Metrics: one store per experiment. ``step()`` records the scalars ``_step()`` returns
+into ``exp.metrics`` (a :class:`MetricStore`) and nowhere else; an experiment keeps
+no history of its own. The store is bounded: full resolution for the recent points,
+then min/max buckets (:class:`Series`), so an hour's run costs what a minute's does.
+
+The snapshot contract: ``snapshot()`` carries the current views (images, parameters,
+the step count) but never the metric history. A runner ships the history itself,
+incrementally: it keeps a cursor, sends ``delta, cursor = exp.metrics.delta(cursor)``
+with each frame, and the GUI side ``apply()``s it to its own MetricStore, which it
+puts into the frame as ``snap["metrics"]`` before a page draws (pages read curves
+with ``snap["metrics"].get(name)``). So a frame's bytes do not grow with the run.
+Checkpoints save ``metrics.state()`` (bounded) and the CLI's ``--json`` the
+``get(name)`` arrays.
 
 The two snapshot levels let a consumer refresh cheap views every frame and the
-expensive ones at a slower cadence; the GUI worker picks that cadence from the
-measured cost of ``heavy_snapshot`` so views never take more than a fixed share of
-the time (see ``vigui/worker.py``).
+expensive ones at a slower cadence; the runners pick that cadence from the measured
+cost of ``heavy_snapshot`` so views never take more than a fixed share of the time
+(see ``vigui/loop.py``).
 
 This module never imports torch at import time: the CAVI and information chapters are
 numpy-only, and ``import torch`` costs about a second.
@@ -348,6 +362,9 @@ class Experiment:
 
     #: Human-readable device the experiment computes on ("cpu", "cuda:0", ...).
     device: str = "cpu"
+    #: The config dataclass (engine.params.Config) this experiment takes; the CLI
+    #: builds its flags from it and checkpoints read it back with ``from_dict``.
+    config_class: type | None = None
 
     def __init__(self, config: Any = None, seed: int | None = None):
         self.config = config
@@ -378,8 +395,10 @@ class Experiment:
         return False
 
     def snapshot(self) -> dict[str, Any]:
-        """Cheap views for every frame: copies (numpy arrays, floats), never live tensors."""
-        return {"step": self.steps, "metrics": self.metrics.as_arrays()}
+        """Cheap views for every frame: copies (numpy arrays, floats), never live tensors,
+        and never the metric history (the runner ships ``metrics.delta``; see the module
+        docstring)."""
+        return {"step": self.steps}
 
     def heavy_snapshot(self) -> dict[str, Any]:
         """Expensive views, refreshed at a slower cadence. Empty by default."""

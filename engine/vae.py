@@ -25,16 +25,14 @@ normalised density, the usual convention. ``gaussian``: the decoder's means are
 fixed at ``config.sigma`` or learned (``learn_sigma``, starting there); ``-log p`` keeps
 every constant: ``D/2 log(2 pi) + D log s + |x - mean|^2 / (2 s^2)``.
 
-Speed: the whole training set lives on the device as one flattened float tensor and
-is indexed by a per-epoch permutation (no DataLoader); one step does one forward, one
-backward and a single device->host transfer of its metrics.
+Training is :class:`engine.trainer.TorchTrainer`'s: the whole training set lives on the
+device as one flattened float tensor indexed by a per-epoch permutation (no
+DataLoader); one step does one forward, one backward and a single device->host
+transfer of its metrics. This module adds the model and the loss.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
-import os
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +41,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checkpoint
-from .runtime import Experiment, Metrics, NonFiniteError, resolve_device, set_torch_threads
+from . import trainer
+from .cli import subcommand
+from .params import Config, Param, param
+from .trainer import TorchTrainer, as_tensor
 
 __all__ = ["VAEConfig", "VAE", "VAEExperiment", "kl_to_prior", "LIKELIHOODS", "LOSS_MODES"]
 
@@ -54,87 +54,53 @@ LOG_2PI = math.log(2.0 * math.pi)
 N_STRIP = 8  # test images shown with their reconstructions
 N_PRIOR = 36  # prior samples decoded for the "samples" view (a 6 x 6 grid)
 GRID = 15  # manifold grid size (GRID x GRID decoded codes) for 2-D latents
-MAX_LATENT_POINTS = 10_000
 EVAL_ROWS = 16_384  # decoded rows per chunk in evaluate(): bounds memory
 
 
 # -- configuration ----------------------------------------------------------------
 @dataclass(frozen=True)
-class VAEConfig:
-    """Everything that defines a VAE run. Units: lr per Adam step, sizes in units."""
+class VAEConfig(Config):
+    """Everything that defines a VAE run, each parameter declared once (engine.params):
+    its range, label and help give the validation, the CLI flags and the page's widgets.
+    Units: lr per Adam step, sizes in units."""
 
-    dataset: str = "digits"
-    latent: int = 2
-    hidden: tuple[int, ...] = (400,)
-    likelihood: str = "bernoulli"
-    sigma: float = 0.1  # gaussian likelihood: the pixel std (or its start if learned)
-    learn_sigma: bool = False
-    beta: float = 1.0
-    loss_mode: str = "elbo"
-    lr: float = 1e-3
-    batch_size: int = 128
-    device: str = "auto"
-    epochs: int | None = None  # None: train until stopped
-    eval_every: int = 250  # steps between test-subset measurements (and at epoch ends)
-    eval_size: int = 500  # first eval_size test images, with fixed noise: cheap, smooth
-    threads: int | None = None  # torch intra-op threads; None leaves torch's setting
-
-    def __post_init__(self):
-        if isinstance(self.hidden, list):
-            object.__setattr__(self, "hidden", tuple(self.hidden))
-
-    def validate(self) -> "VAEConfig":
-        """Raise ValueError naming the first out-of-range field; return self."""
-        _int_in("latent", self.latent, 2, 64)
-        if not isinstance(self.hidden, tuple) or not 1 <= len(self.hidden) <= 4:
-            raise ValueError(f"hidden must be 1 to 4 layer sizes, got {self.hidden!r}")
-        for size in self.hidden:
-            _int_in("hidden layer size", size, 8, 4096)
-        if self.likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
-        if self.loss_mode not in LOSS_MODES:
-            raise ValueError(f"loss_mode must be one of {LOSS_MODES}, got {self.loss_mode!r}")
-        _float_in("sigma", self.sigma, 1e-3, 10.0)
-        _float_in("beta", self.beta, 0.0, 100.0)
-        _float_in("lr", self.lr, 1e-6, 10.0)
-        _int_in("batch_size", self.batch_size, 1, 4096)
-        if self.epochs is not None:
-            _int_in("epochs", self.epochs, 1, 100_000)
-        _int_in("eval_every", self.eval_every, 1, 10**9)
-        _int_in("eval_size", self.eval_size, 1, MAX_LATENT_POINTS)
-        if self.threads is not None:
-            _int_in("threads", self.threads, 1, 1024)
-        if not isinstance(self.dataset, str) or not self.dataset:
-            raise ValueError(f"dataset must be a dataset name, got {self.dataset!r}")
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data (hidden as a list), for checkpoints and JSON."""
-        d = dataclasses.asdict(self)
-        d["hidden"] = list(self.hidden)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "VAEConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown VAE config field(s): {', '.join(unknown)}")
-        return cls(**d)
+    dataset: str = trainer.dataset_param()
+    latent: int = param(2, lo=2, hi=64, label="Latent dim",
+                        help="Size of z. With 2 the latent space is drawn as it is and the "
+                             "decoded manifold is shown; above 2 a PCA plane of it is drawn")
+    hidden: tuple[int, ...] = param((400,), lo=8, hi=4096, length=(1, 4), label="Hidden sizes",
+                                    help="Units per hidden layer of the encoder (the decoder "
+                                         "mirrors it): 400, or 512,256 for two layers")
+    likelihood: str = param("bernoulli", choices=LIKELIHOODS,
+                            choice_labels=("Bernoulli", "Gaussian (σ = 0.1)"), label="Likelihood",
+                            help="p(x|z): Bernoulli pixels (cross-entropy) or a Gaussian with "
+                                 "one pixel σ (see sigma)")
+    sigma: float = param(0.1, lo=1e-3, hi=10.0, log=True, label="Pixel σ", gui=False,
+                         help="Gaussian likelihood: the pixel standard deviation (its start "
+                              "if learned)")
+    learn_sigma: bool = param(False, label="Learn σ", gui=False,
+                              help="Gaussian likelihood: learn the pixel σ with the weights")
+    beta: float = param(1.0, lo=0.0, hi=100.0, decimals=2, step=0.25, label="β (KL weight)",
+                        help="loss = recon + β·KL. β = 1 is the ELBO; larger β pulls the codes "
+                             "towards the prior, smaller lets them spread")
+    loss_mode: str = param("elbo", choices=LOSS_MODES,
+                           choice_labels=("ELBO: recon + β·KL", "Reconstruction only", "KL only"),
+                           label="Train on",
+                           help="The lecture's Figures 10-11: reconstruction alone gives sharp "
+                                "images but a gappy latent space; KL alone collapses every code "
+                                "onto the prior. Both terms are always measured.")
+    lr: float = trainer.lr_param()
+    batch_size: int = trainer.batch_size_param()
+    device: str = trainer.device_param()
+    epochs: int | None = trainer.epochs_param()
+    eval_every: int = trainer.eval_every_param()
+    eval_size: int = trainer.eval_size_param()
+    threads: int | None = trainer.threads_param()
 
 
-def _int_in(name: str, value, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be between {lo} and {hi}, got {value}")
-
-
-def _float_in(name: str, value, lo: float, hi: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    if not (math.isfinite(value) and lo <= value <= hi):
-        raise ValueError(f"{name} must be between {lo:g} and {hi:g}, got {value!r}")
+def _int_in(name: str, value, lo: int, hi: int) -> int:
+    """An integer argument in [lo, hi], or ValueError naming it."""
+    return Param(name=name, kind="int", lo=lo, hi=hi).check(value)
 
 
 # -- model --------------------------------------------------------------------------
@@ -200,39 +166,17 @@ class VAE(nn.Module):
         return const + sq * torch.exp(-2.0 * self.log_sigma) * 0.5
 
 
-def kl_to_prior(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """Analytic KL(N(mu, exp(logvar)) || N(0, I)) in nats, summed over all elements."""
-    return 0.5 * (logvar.exp() + mu.square() - 1.0 - logvar).sum()
-
-
-# -- metric history -----------------------------------------------------------------
-class _History:
-    """Metric columns as growing numpy arrays: a snapshot copies, never rebuilds."""
-
-    def __init__(self):
-        self._cols: dict[str, np.ndarray] = {}
-        self._n = 0
-        self._cap = 0
-
-    def add(self, row: dict[str, float]) -> None:
-        if self._n == self._cap:
-            self._cap = max(1024, 2 * self._cap)
-            for name, col in self._cols.items():
-                self._cols[name] = np.concatenate([col, np.full(self._cap - len(col), np.nan)])
-        for name, value in row.items():
-            col = self._cols.get(name)
-            if col is None:
-                col = self._cols[name] = np.full(self._cap, np.nan)
-            col[self._n] = value
-        self._n += 1
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {name: col[: self._n].copy() for name, col in self._cols.items()}
+def kl_to_prior(mu: torch.Tensor, logvar: torch.Tensor, per_example: bool = False) -> torch.Tensor:
+    """Analytic KL(N(mu, exp(logvar)) || N(0, I)) in nats: summed over all elements, or
+    over the last axis only (one value per example) with ``per_example``."""
+    terms = 0.5 * (logvar.exp() + mu.square() - 1.0 - logvar)
+    return terms.sum(-1) if per_example else terms.sum()
 
 
 # -- trainer --------------------------------------------------------------------------
-class VAEExperiment(Experiment):
-    """Trains a :class:`VAE` with Adam, one minibatch per :meth:`step`.
+class VAEExperiment(TorchTrainer):
+    """Trains a :class:`VAE` with Adam, one minibatch per :meth:`step` (engine.trainer
+    does the data, shuffles, NaN guard and checkpoints; this class the model and loss).
 
     Step metrics (train, nats per example): ``loss`` (the optimised objective),
     ``recon``, ``kl``, ``epoch`` (fractional epochs done); every ``eval_every`` steps
@@ -240,108 +184,29 @@ class VAEExperiment(Experiment):
     test subset with fixed noise.
     """
 
+    kind = "vae"
+    config_class = VAEConfig
+    architecture = ("latent", "hidden", "likelihood", "learn_sigma")
+
     def __init__(self, config: VAEConfig | None = None, seed: int | None = 0, dataset=None):
-        config = (config or VAEConfig()).validate()
-        if seed is None:  # still reproducible from the checkpoint, which stores it
-            seed = int(np.random.SeedSequence().entropy % (2**62))
-        super().__init__(config, seed)
-        if config.threads is not None:
-            set_torch_threads(config.threads)
-        self.device = resolve_device(config.device)
-        dev = torch.device(self.device)
-
-        if dataset is None:
-            from . import data
-            dataset = data.load(config.dataset)
-        elif dataset.name != config.dataset:
-            raise ValueError(f"dataset {dataset.name!r} given but config.dataset is "
-                             f"{config.dataset!r}")
-        self.dataset = dataset
-        self.shape = tuple(dataset.shape)
-        n_in = int(np.prod(self.shape))
-        self._train_x = _as_tensor(dataset.train_x, dev)
-        self._n_train = self._train_x.shape[0]
-        self._test_x = _as_tensor(dataset.test_x[:MAX_LATENT_POINTS], dev)
-        self._test_y = np.asarray(dataset.test_y[:MAX_LATENT_POINTS], dtype=np.int64)
-
-        with torch.random.fork_rng(devices=[]):  # seed the init without touching global state
-            torch.manual_seed(seed)
-            self.model = VAE(n_in, config.latent, config.hidden, config.likelihood,
-                             config.sigma, config.learn_sigma).to(dev)
-        self.optimizer = _adam(self.model, config.lr)
-
-        # Fixed noise (drawn on the CPU: same numbers on every device) for smooth views.
-        cpu = torch.Generator().manual_seed(seed + 1)
-        n_eval = min(config.eval_size, self._test_x.shape[0])
-        self._eval_x = self._test_x[:n_eval]
-        self._eval_eps = torch.randn(n_eval, config.latent, generator=cpu).to(dev)
-        self._prior_z = torch.randn(N_PRIOR, config.latent, generator=cpu).to(dev)
-        self._strip_x = self._test_x[:N_STRIP]
-        self._noise = torch.Generator(device=dev).manual_seed(seed + 2)
-
-        self.samples_seen = 0
-        self._epoch, self._pos = 0, 0
-        self._perm = self._permutation(0)
-        self._train_time = 0.0  # wall seconds spent in step(), for samples_per_s
-        self._session_samples = 0
-        self._history = _History()
+        super().__init__(config, seed, dataset)
+        latent = self.config.latent
+        self._eval_eps = self.fixed_noise(self.eval_x.shape[0], latent)
+        self._prior_z = self.fixed_noise(N_PRIOR, latent)
+        self._strip_x = self.test_x[:N_STRIP]
         self._pca: tuple[np.ndarray, np.ndarray] | None = None  # (mean, components)
 
-    # -- training ---------------------------------------------------------------
-    def _permutation(self, epoch: int) -> torch.Tensor:
-        """The shuffle of one epoch: a function of (seed, epoch) only, so resumable."""
-        g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) % (2**63))
-        return torch.randperm(self._n_train, generator=g).to(self._train_x.device)
+    def build_model(self) -> VAE:
+        c = self.config
+        return VAE(self.n_in, c.latent, c.hidden, c.likelihood, c.sigma, c.learn_sigma)
 
-    def step(self) -> dict[str, float]:
-        values = super().step()
-        self._history.add({"step": float(self.steps), **values})
-        return values
-
-    def _step(self) -> dict[str, float]:
-        t0 = time.perf_counter()
-        cfg = self.config
-        stop = min(self._pos + cfg.batch_size, self._n_train)
-        x = self._train_x.index_select(0, self._perm[self._pos:stop])
-        n = stop - self._pos
-        eps = torch.randn(n, cfg.latent, generator=self._noise, device=x.device)
-
-        self.optimizer.zero_grad(set_to_none=True)
+    def batch_loss(self, x: torch.Tensor, y: torch.Tensor):
+        n = x.shape[0]
+        eps = torch.randn(n, self.config.latent, generator=self.noise, device=x.device)
         out, mu, logvar = self.model(x, eps)
         recon = self.model.neg_log_lik(out, x) / n
         kl = kl_to_prior(mu, logvar) / n
-        loss = self._objective(recon, kl)
-        loss.backward()
-        # Adam's per-coordinate step is bounded by about lr, so finite gradients on finite
-        # weights give finite weights: checking loss and gradient norm before
-        # optimizer.step() keeps the last good weights without copying them every step.
-        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
-        gnorm = torch.stack(torch._foreach_norm(grads)).sum()
-        loss_v, recon_v, kl_v, gnorm_v = torch.stack(
-            [loss.detach(), recon.detach(), kl.detach(), gnorm]).tolist()  # the one sync
-        if not all(map(math.isfinite, (loss_v, recon_v, kl_v, gnorm_v))):
-            self.optimizer.zero_grad(set_to_none=True)
-            what = "loss" if not math.isfinite(loss_v) else "gradient"
-            raise NonFiniteError(
-                f"the {what} became non-finite at step {self.steps + 1} with lr={cfg.lr:g}; "
-                f"stopped and kept the weights of step {self.steps}. Try a smaller learning "
-                f"rate (e.g. {min(cfg.lr / 10, 1e-3):g}).")
-        self.optimizer.step()
-
-        self.samples_seen += n
-        self._session_samples += n
-        self._pos = stop
-        epoch_end = stop == self._n_train
-        if epoch_end:
-            self._epoch += 1
-            self._pos = 0
-            self._perm = self._permutation(self._epoch)
-        values = {"loss": loss_v, "recon": recon_v, "kl": kl_v,
-                  "epoch": self.samples_seen / self._n_train}
-        if epoch_end or (self.steps + 1) % cfg.eval_every == 0:
-            values.update(self._test_metrics())
-        self._train_time += time.perf_counter() - t0
-        return values
+        return self._objective(recon, kl), {"recon": recon, "kl": kl}
 
     def _objective(self, recon: torch.Tensor, kl: torch.Tensor) -> torch.Tensor:
         mode = self.config.loss_mode
@@ -351,57 +216,35 @@ class VAEExperiment(Experiment):
             return kl
         return recon + self.config.beta * kl
 
-    @torch.no_grad()
-    def _test_metrics(self) -> dict[str, float]:
+    def test_metrics(self) -> dict[str, float]:
         """Objective and its parts on the fixed test subset, nats per example."""
-        n = self._eval_x.shape[0]
-        out, mu, logvar = self.model(self._eval_x, self._eval_eps)
-        recon = self.model.neg_log_lik(out, self._eval_x) / n
+        n = self.eval_x.shape[0]
+        out, mu, logvar = self.model(self.eval_x, self._eval_eps)
+        recon = self.model.neg_log_lik(out, self.eval_x) / n
         kl = kl_to_prior(mu, logvar) / n
         values = torch.stack([self._objective(recon, kl), recon, kl]).tolist()
-        if not all(map(math.isfinite, values)):
-            # Measured after the optimizer step, which is committed by now: raising here
-            # would desync weights and step count. The next train step fails cleanly.
-            return {}
         return dict(zip(("test_loss", "test_recon", "test_kl"), values))
 
-    @property
-    def done(self) -> bool:
-        epochs = self.config.epochs
-        return epochs is not None and self.samples_seen >= epochs * self._n_train
-
-    @property
-    def epoch(self) -> float:
-        """Fractional epochs done."""
-        return self.samples_seen / self._n_train
-
-    @property
-    def samples_per_s(self) -> float:
-        """Training throughput of this session (wall time inside step(), test evals included)."""
-        return self._session_samples / self._train_time if self._train_time > 0 else math.nan
+    def weights_changed(self) -> None:
+        self._pca = None
 
     # -- views ----------------------------------------------------------------------
     @torch.no_grad()
     def snapshot(self) -> dict[str, Any]:
         """Cheap views. Images are float32 (n, H, W) in [0, 1].
 
-        Keys: step, epoch, samples_seen, samples_per_s, device, metrics (column arrays),
+        Keys: step, epoch, samples_seen, samples_per_s, device,
         originals and reconstructions (8 fixed test images; reconstructions decode the
         mean code), samples (36 fixed prior draws decoded), sigma (gaussian only).
         """
         m = self.model
         mu, _ = m.encode(self._strip_x)
-        snap = {
-            "step": self.steps,
-            "epoch": self.epoch,
-            "samples_seen": self.samples_seen,
-            "samples_per_s": self.samples_per_s,
-            "device": self.device,
-            "metrics": self._history.arrays(),
-            "originals": self._images(self._strip_x),
-            "reconstructions": self._images(m.mean_image(m.decode(mu))),
-            "samples": self._images(m.mean_image(m.decode(self._prior_z))),
-        }
+        snap = super().snapshot()
+        snap.update({
+            "originals": self.images(self._strip_x),
+            "reconstructions": self.images(m.mean_image(m.decode(mu))),
+            "samples": self.images(m.mean_image(m.decode(self._prior_z))),
+        })
         if m.likelihood == "gaussian":
             snap["sigma"] = float(m.log_sigma.exp())
         return snap
@@ -419,8 +262,8 @@ class VAEExperiment(Experiment):
         centred on its code). Tile row 0 is the largest z2, column 0 the smallest z1:
         shown with row 0 on top, it lines up with a scatter plot whose y axis points up.
         """
-        means = self.encode_images(self._test_x)
-        out: dict[str, Any] = {"labels": self._test_y.copy(),
+        means = self.encode_images(self.test_x)
+        out: dict[str, Any] = {"labels": self.test_labels.copy(),
                                "classes": tuple(self.dataset.classes)}
         if self.config.latent == 2:
             out["latent"] = means.astype(np.float32)
@@ -458,9 +301,9 @@ class VAEExperiment(Experiment):
     def encode_images(self, x) -> np.ndarray:
         """Images (n, H, W) or (n, H*W) in [0, 1] -> latent means (n, latent) float32."""
         if isinstance(x, torch.Tensor):
-            x = x.reshape(x.shape[0], -1).to(self._train_x.device, torch.float32)
+            x = x.reshape(x.shape[0], -1).to(self.train_x.device, torch.float32)
         else:
-            x = _as_tensor(np.asarray(x), self._train_x.device)
+            x = as_tensor(np.asarray(x), self.train_x.device)
         mus = [self.model.encode(chunk)[0] for chunk in x.split(4096)]
         return torch.cat(mus).cpu().numpy()
 
@@ -482,8 +325,8 @@ class VAEExperiment(Experiment):
         elif z.shape[1] != latent:
             raise ValueError(f"codes must have {latent} (or 2, PCA plane) columns, "
                              f"got shape {z.shape}")
-        zt = torch.as_tensor(z, dtype=torch.float32, device=self._train_x.device)
-        return self._images(self.model.mean_image(self.model.decode(zt)))
+        zt = torch.as_tensor(z, dtype=torch.float32, device=self.train_x.device)
+        return self.images(self.model.mean_image(self.model.decode(zt)))
 
     def interpolate(self, z_a, z_b, steps: int = 10) -> np.ndarray:
         """Decoded straight path from z_a to z_b (both ends included): (steps, H, W).
@@ -506,7 +349,7 @@ class VAEExperiment(Experiment):
         rises, and -> -log p(x) as k -> infinity. Seeded, so repeatable.
         """
         _int_in("k", k, 1, 100_000)
-        x_all = _as_tensor(self.dataset.test_x[:n], self._train_x.device)
+        x_all = as_tensor(self.dataset.test_x[:n], self.train_x.device)
         gen = torch.Generator(device=x_all.device).manual_seed(self.seed + 3)
         sums = np.zeros(3)  # recon, kl, nll_iw
         for x in x_all.split(max(1, EVAL_ROWS // k)):
@@ -514,6 +357,7 @@ class VAEExperiment(Experiment):
         recon, kl, nll_iw = sums / x_all.shape[0]
         return {"neg_elbo": recon + kl, "recon": recon, "kl": kl, "nll_iw": nll_iw,
                 "k": float(k), "n": float(x_all.shape[0])}
+
 
     def _iw_batch(self, x: torch.Tensor, k: int, gen: torch.Generator) -> np.ndarray:
         m = self.model
@@ -527,145 +371,29 @@ class VAEExperiment(Experiment):
         log_qz = -0.5 * (eps.square() + LOG_2PI + logvar).sum(-1)
         nll_iw = math.log(k) - torch.logsumexp(log_px + log_pz - log_qz, 0)
         recon = -log_px.mean(0)
-        kl = 0.5 * (logvar.exp() + mu.square() - 1.0 - logvar).sum(-1)
+        kl = kl_to_prior(mu, logvar, per_example=True)
         # Sum per-image values in float64 on the host (MPS has no float64).
         return torch.stack([recon, kl, nll_iw]).cpu().double().sum(1).numpy()
 
-    # -- checkpoints -------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
-        """Write a checkpoint (weights, Adam state, config, metrics, position) atomically."""
-        checkpoint.save(
-            path, kind="vae", state_dict=self.model.state_dict(),
-            config=self.config.to_dict(), dataset=self.dataset.name, step=self.steps,
-            metrics=self.metrics.to_list(),
-            extra={"seed": int(self.seed), "samples_seen": int(self.samples_seen),
-                   "shape": list(self.shape), "optimizer": self.optimizer.state_dict(),
-                   "noise_rng": self._noise.get_state()})
 
-    @classmethod
-    def load(cls, path: str | os.PathLike, dataset=None, device: str | None = None,
-             threads: int | None = None) -> "VAEExperiment":
-        """Resume a saved run: same config, weights, Adam state, metrics and position.
-
-        ``device`` overrides the saved one; if None and the saved device is not
-        available here (a GPU run opened on a CPU machine), "auto" is used. ``threads``
-        (torch threads) overrides the saved setting when given."""
-        ckpt = checkpoint.load(path, kind="vae")
-        try:
-            config = VAEConfig.from_dict(ckpt["config"])
-            if device is None:
-                try:
-                    resolve_device(config.device)
-                except ValueError:  # saved on a GPU machine, opened on another
-                    device = "auto"
-            if device is not None:
-                config = dataclasses.replace(config, device=device)
-            if threads is not None:
-                config = dataclasses.replace(config, threads=threads)
-            config.validate()
-        except (TypeError, ValueError) as exc:
-            raise checkpoint.CheckpointError(f"{path}: invalid VAE config ({exc})") from exc
-        extra = ckpt.get("extra") or {}
-        exp = cls(config, seed=int(extra.get("seed", 0)), dataset=dataset)
-        exp._restore(ckpt, path, full=True)
-        return exp
-
-    def load_weights(self, path: str | os.PathLike) -> None:
-        """Put a checkpoint's weights into this model; Adam's moments restart.
-
-        Everything is checked first (kind, architecture, tensor shapes, finiteness): on
-        any error a CheckpointError is raised and the running model is untouched."""
-        self._restore(checkpoint.load(path, kind="vae"), path, full=False)
-
-    def _restore(self, ckpt: dict, path, full: bool) -> None:
-        state = ckpt["state_dict"]
-        self._check_compatible(ckpt, path)
-        extra = ckpt.get("extra") or {}
-        opt_state = extra.get("optimizer") if full else None
-        if opt_state is not None:
-            self._check_optimizer_state(opt_state, path)
-        # Validated: from here on nothing can fail halfway.
-        self.model.load_state_dict(state)
-        self.optimizer = _adam(self.model, self.config.lr)
-        self._pca = None
-        if not full:
-            return
-        if opt_state is not None:
-            self.optimizer.load_state_dict(opt_state)
-        self.metrics = Metrics.from_list(ckpt["metrics"])
-        self._history = _History()
-        for row in self.metrics.to_list():
-            self._history.add(row)
-        self.steps = int(ckpt["step"])
-        self.samples_seen = int(extra.get("samples_seen", 0))
-        self._epoch, self._pos = divmod(self.samples_seen, self._n_train)
-        self._perm = self._permutation(self._epoch)
-        rng = extra.get("noise_rng")
-        if isinstance(rng, torch.Tensor):
-            try:
-                self._noise.set_state(rng)
-            except (RuntimeError, TypeError):
-                pass  # saved on another device type: the noise stream restarts
-
-    def _check_compatible(self, ckpt: dict, path) -> None:
-        err = checkpoint.CheckpointError
-        cfg = ckpt.get("config")
-        if not isinstance(cfg, dict):
-            raise err(f"{path}: checkpoint has no VAE config")
-        mine = self.config.to_dict()
-        for key in ("latent", "hidden", "likelihood", "learn_sigma"):
-            theirs = list(cfg[key]) if key == "hidden" and key in cfg else cfg.get(key)
-            if theirs != mine[key]:
-                raise err(f"{path}: checkpoint has {key}={_fmt(theirs)} but this model "
-                          f"has {key}={_fmt(mine[key])}")
-        state = ckpt["state_dict"]
-        own = self.model.state_dict()
-        if set(state) != set(own):
-            missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-            raise err(f"{path}: checkpoint weights do not fit this model "
-                      f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
-        for name, tensor in state.items():
-            if tensor.shape != own[name].shape:
-                if name == "encoder.0.0.weight":
-                    raise err(f"{path}: checkpoint was trained on {ckpt['dataset']} "
-                              f"({tensor.shape[1]} pixels per image) but this model uses "
-                              f"{self.dataset.name} ({own[name].shape[1]})")
-                raise err(f"{path}: checkpoint tensor {name} has shape {tuple(tensor.shape)} "
-                          f"but this model has {tuple(own[name].shape)}")
-            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-                raise err(f"{path}: checkpoint tensor {name} holds NaN or inf")
-
-    def _check_optimizer_state(self, opt_state, path) -> None:
-        params = list(self.model.parameters())
-        try:
-            states = opt_state["state"]
-            ok = len(opt_state["param_groups"]) == 1 and \
-                len(opt_state["param_groups"][0]["params"]) == len(params)
-            for i, s in states.items():
-                for key in ("exp_avg", "exp_avg_sq"):
-                    ok = ok and s[key].shape == params[int(i)].shape
-        except (KeyError, TypeError, IndexError, AttributeError, ValueError):
-            ok = False
-        if not ok:
-            raise checkpoint.CheckpointError(f"{path}: optimizer state does not fit this model")
+# -- command line: python -m engine vae ------------------------------------------------------
+def _cli_flags(parser) -> None:
+    parser.add_argument("--iw-k", type=int, default=100,
+                        help="importance samples for the -log p(x) estimate on the test set "
+                             "(default 100)")
 
 
-def _adam(model: nn.Module, lr: float) -> torch.optim.Adam:
-    """Adam, fused where the device supports it: one pass over the weights instead of
-    about ten, which on the CPU is most of a 784-400-20 step's time."""
-    try:
-        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
-    except (RuntimeError, ValueError, TypeError):
-        return torch.optim.Adam(model.parameters(), lr=lr)
+def _cli_run(config: VAEConfig, args) -> dict:
+    from .cli import load_dataset, run_experiment
+
+    exp = VAEExperiment(config, seed=args.seed, dataset=load_dataset(config, args))
+    result = run_experiment(exp, args, "vae", f"vae {config.dataset}")
+    result["dataset"] = config.dataset
+    result["test"] = exp.evaluate(k=args.iw_k)
+    return result
 
 
-def _fmt(value) -> str:
-    if isinstance(value, (list, tuple)):
-        return "(" + ", ".join(str(v) for v in value) + ")"
-    return str(value)
-
-
-def _as_tensor(images: np.ndarray, device) -> torch.Tensor:
-    """(n, H, W) or (n, H*W) numpy images -> a flat (n, H*W) float32 tensor on device (a copy)."""
-    flat = np.array(images, dtype=np.float32).reshape(len(images), -1)  # read-only input
-    return torch.from_numpy(flat).to(device)
+# Headless runs need an end: 5 epochs unless --epochs says otherwise (the GUI trains
+# until stopped, the engine's default).
+subcommand("vae", VAEExperiment, help="train a variational autoencoder", run=_cli_run,
+           flags=_cli_flags, defaults={"epochs": 5})

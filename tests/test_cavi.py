@@ -186,7 +186,12 @@ def test_experiment_converges_and_reports():
     assert np.all(np.diff(elbo) >= -1e-9 * np.abs(elbo[1:]))
     snap = exp.snapshot()
     assert snap["m"].shape == (3, 1) and snap["phi"].shape == (400, 3)
-    assert snap["m_history"].shape == (exp.steps + 1, 3, 1)
+    assert "metrics" not in snap  # the runner ships the history (engine.runtime)
+    for j in range(3):  # the means' trajectories, one point per sweep, ending at m and s
+        steps, m_j = exp.metrics.get(f"m{j}")
+        assert steps.tolist() == list(range(1, exp.steps + 1))
+        assert m_j[-1] == exp.shown.m[j, 0]
+        assert exp.metrics.get(f"s{j}")[1][-1] == np.sqrt(exp.shown.s2[j])
     snap["m"][:] = 99  # snapshots are copies
     assert not np.any(exp.shown.m == 99)
 

@@ -426,9 +426,9 @@ def test_mc_experiment_is_deterministic_given_seed():
     a = run_to_end(GaussianKLMonteCarlo(GaussianKLConfig(max_samples=20_000), seed=5))
     b = run_to_end(GaussianKLMonteCarlo(GaussianKLConfig(max_samples=20_000), seed=5))
     c = run_to_end(GaussianKLMonteCarlo(GaussianKLConfig(max_samples=20_000), seed=6))
-    sa, sb, sc = a.snapshot(), b.snapshot(), c.snapshot()
+    sa, sc = a.snapshot(), c.snapshot()
     for key in ("samples", "estimate", "stderr"):
-        np.testing.assert_array_equal(sa[key], sb[key])
+        np.testing.assert_array_equal(a.metrics.get(key)[1], b.metrics.get(key)[1])
     assert sa["mean"] != sc["mean"]
 
 
@@ -454,7 +454,7 @@ def test_mc_experiment_converges_to_closed_form():
     assert abs(snap["mean"] - exact) <= 4 * snap["se"]
     assert snap["se"] < 0.01 * exact
     # History: sample counts increase to max_samples; SE shrinks like 1/sqrt(n).
-    n, se = snap["samples"], snap["stderr"]
+    n, se = exp.metrics.get("samples")[1], exp.metrics.get("stderr")[1]
     assert np.all(np.diff(n) > 0) and n[-1] == 400_000 and n[0] == config.batch
     assert len(n) == exp.steps < 300  # geometric growth: a few hundred steps at most
     assert se[-1] * math.sqrt(n[-1]) == pytest.approx(se[len(se) // 2] * math.sqrt(n[len(n) // 2]),
@@ -476,17 +476,18 @@ def test_mc_experiment_equal_distributions_give_zero():
 def test_mc_experiment_snapshot_and_metrics():
     exp = GaussianKLMonteCarlo(GaussianKLConfig(batch=10, growth=0.0, max_samples=35), seed=2)
     empty = exp.snapshot()
-    assert empty["n"] == 0 and empty["samples"].shape == (0,) and math.isnan(empty["se"])
+    assert empty["n"] == 0 and len(exp.metrics.get("samples")[0]) == 0 and math.isnan(empty["se"])
+    assert "metrics" not in empty  # the runner ships the history (engine.runtime)
     exp.step()
-    snap = exp.snapshot()
-    snap["estimate"][:] = 99.0  # a copy: the experiment's history is untouched
-    assert exp.snapshot()["estimate"][0] != 99.0
+    steps, values = exp.metrics.get("estimate")
+    values[:] = 99.0  # a copy: the experiment's history is untouched
+    assert exp.metrics.get("estimate")[1][0] != 99.0
     run_to_end(exp)
     assert exp.steps == 4 and exp.n == 35  # 10 + 10 + 10 + 5: the last batch is capped
-    assert exp.snapshot()["samples"].tolist() == [10, 20, 30, 35]
     metrics = exp.metrics.as_arrays()
     assert metrics["samples"].tolist() == [10, 20, 30, 35]
-    assert metrics["estimate"][-1] == exp.mean
+    assert metrics["step"].tolist() == [1, 2, 3, 4]
+    assert metrics["estimate"][-1] == exp.mean and metrics["stderr"][-1] == exp.stderr
     exp.step()  # stepping past the end changes nothing
     assert exp.n == 35
 
