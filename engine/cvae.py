@@ -65,7 +65,7 @@ __all__ = [
 
 KIND = "cvae"
 LOG_2PI = math.log(2.0 * math.pi)
-EVAL_ROWS = 16_384  # decoded rows per chunk in the estimators: bounds memory
+EVAL_ROWS = 2048  # decoded rows per evaluation chunk: bounds memory and a GUI step's time
 N_STRIP = 6  # test images in the Figure 14 strip
 VAL_SEED = 20_150_101  # the validation split is the same for every run and seed
 
@@ -280,30 +280,55 @@ def cvae_bounds(model: CompletionModel, images: torch.Tensor, samples: int,
     }
 
 
-@torch.no_grad()
+class Evaluation:
+    """Test-set nats per image, accumulated chunk by chunk (so a GUI run can show
+    progress): baseline NCLL, the ``particles``-sample -ELBO and the ``is_samples`` IS
+    NCLL. Seeded and chunked the same way every time, so repeatable."""
+
+    def __init__(self, model: CompletionModel, images: torch.Tensor, particles: int = 10,
+                 is_samples: int = 100, seed: int = 0):
+        self.model, self.images = model, images
+        self.particles, self.is_samples = int(particles), int(is_samples)
+        self.n = images.shape[0]
+        self.done = 0
+        self._sums = np.zeros(3)
+        self._gen = torch.Generator(device=images.device).manual_seed(seed)
+        self._chunk = max(1, EVAL_ROWS // max(self.particles, self.is_samples))
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= self.n
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """Evaluate the next chunk of images."""
+        m = self.model
+        m.eval()
+        batch = self.images[self.done:self.done + self._chunk]
+        base = hidden_nll(m.baseline_logits(batch), batch, m.observed)
+        elbo = cvae_bounds(m, batch, self.particles, self._gen)["neg_elbo"]
+        ncll = cvae_bounds(m, batch, self.is_samples, self._gen)["ncll_is"]
+        # Sum per-image values in float64 on the host (MPS has no float64).
+        self._sums += torch.stack([base.sum(), elbo.sum(), ncll.sum()]).double().cpu().numpy()
+        self.done += batch.shape[0]
+
+    def result(self) -> dict[str, float]:
+        base, elbo, ncll = self._sums / max(self.done, 1)
+        return {"baseline_ncll": float(base), "cvae_neg_elbo": float(elbo),
+                "cvae_ncll_is": float(ncll), "particles": self.particles,
+                "is_samples": self.is_samples, "n": self.done}
+
+
 def evaluate_model(model: CompletionModel, images: torch.Tensor, particles: int = 10,
                    is_samples: int = 100, seed: int = 0,
                    progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
-    """Mean per-image nats over ``images`` (n, D): baseline NCLL, the CVAE's
-    ``particles``-sample -ELBO and its ``is_samples`` IS NCLL. Seeded, so repeatable."""
-    model.eval()
-    gen = torch.Generator(device=images.device).manual_seed(seed)
-    sums = np.zeros(3)
-    n = images.shape[0]
-    chunk = max(1, EVAL_ROWS // max(particles, is_samples))
-    done = 0
-    for batch in images.split(chunk):
-        base = hidden_nll(model.baseline_logits(batch), batch, model.observed)
-        elbo = cvae_bounds(model, batch, particles, gen)["neg_elbo"]
-        ncll = cvae_bounds(model, batch, is_samples, gen)["ncll_is"]
-        sums += torch.stack([base.sum(), elbo.sum(), ncll.sum()]).double().cpu().numpy()
-        done += batch.shape[0]
+    """All of :class:`Evaluation` at once; ``progress(done, n)`` after each chunk."""
+    ev = Evaluation(model, images, particles, is_samples, seed)
+    while not ev.finished:
+        ev.step()
         if progress is not None:
-            progress(done, n)
-    base, elbo, ncll = sums / n
-    return {"baseline_ncll": float(base), "cvae_neg_elbo": float(elbo),
-            "cvae_ncll_is": float(ncll), "particles": particles, "is_samples": is_samples,
-            "n": n}
+            progress(ev.done, ev.n)
+    return ev.result()
 
 
 # -- trainers ------------------------------------------------------------------------------
@@ -623,6 +648,11 @@ class CVAEExperiment(Experiment):
         x = self._test_x if n is None else self._test_x[:n]
         out = evaluate_model(self.model, x, self.config.particles, self.config.is_samples,
                              seed=self.seed + 3, progress=progress)
+        return self.evaluate_entry(out)
+
+    def evaluate_entry(self, out: dict[str, Any]) -> dict[str, Any]:
+        """An evaluation result with the task, dataset and the epochs each network trained."""
+        out = dict(out)
         out.update(task=self.config.task, dataset=self.dataset.name,
                    baseline_epochs=self.baseline.epochs_done,
                    baseline_best_epoch=self.baseline.best_epoch,
@@ -686,6 +716,113 @@ def _plain(d: dict[str, Any]) -> dict[str, Any]:
 
 def _flat(images: np.ndarray) -> np.ndarray:
     return np.array(images, dtype=np.float32).reshape(len(images), -1)
+
+
+# -- the NCLL table: several tasks, trained where needed, then evaluated ---------------------
+class NCLLTable(Experiment):
+    """Fills the NCLL table for ``tasks`` (default 1, 2, 3 quadrants) on one dataset.
+
+    Each task's networks come from ``checkpoints[task]`` (a file the page saved) or, if
+    there is none, are trained here to their early stop; then the test set is evaluated
+    chunk by chunk. One :meth:`step` is one training minibatch or one evaluation chunk,
+    so a GUI run shows progress and can stop at any time. ``rows`` holds each finished
+    task's :meth:`CVAEExperiment.evaluate` entry."""
+
+    def __init__(self, config: CVAEConfig | None = None, seed: int | None = 0, dataset=None,
+                 checkpoints: dict[str, str] | None = None,
+                 tasks: tuple[str, ...] = QUADRANT_TASKS, n_test: int | None = None):
+        config = (config or CVAEConfig()).validate()
+        super().__init__(config, seed)
+        for task in tasks:
+            if task not in TASKS or task == "custom":
+                raise ValueError(f"tasks must be among {TASKS[:4]}, got {task!r}")
+        if dataset is None:
+            from . import data
+            dataset = data.load(config.dataset)
+        self.dataset, self.tasks = dataset, tuple(tasks)
+        self.checkpoints = dict(checkpoints or {})
+        self.n_test = n_test
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.trained: dict[str, bool] = {}
+        self._index = 0
+        self._exp: CVAEExperiment | None = None
+        self._eval: Evaluation | None = None
+        self.device = "cpu"
+
+    @property
+    def task(self) -> str | None:
+        return self.tasks[self._index] if self._index < len(self.tasks) else None
+
+    def _open(self, task: str) -> CVAEExperiment:
+        path = self.checkpoints.get(task)
+        if path:
+            exp = CVAEExperiment.load(path, dataset=self.dataset, device=self.config.device,
+                                      threads=self.config.threads)
+            if exp.config.task != task:
+                raise ValueError(f"{path} holds the {exp.config.task} task, not {task}")
+        else:
+            exp = CVAEExperiment(dataclasses.replace(self.config, task=task), seed=self.seed,
+                                 dataset=self.dataset)
+        self.trained[task] = not exp.done
+        self.device = exp.device
+        return exp
+
+    def _step(self) -> dict[str, float]:
+        task = self.task
+        if task is None:
+            return {}
+        if self._exp is None:
+            self._exp = self._open(task)
+        exp = self._exp
+        if not exp.done:
+            exp.step()
+        elif self._eval is None:
+            x = exp._test_x if self.n_test is None else exp._test_x[:self.n_test]
+            self._eval = Evaluation(exp.model, x, exp.config.particles, exp.config.is_samples,
+                                    seed=exp.seed + 3)
+        else:
+            self._eval.step()
+            if self._eval.finished:
+                row = exp.evaluate_entry(self._eval.result())
+                row["trained_here"] = self.trained[task]
+                self.rows[task] = row
+                self._exp, self._eval = None, None
+                self._index += 1
+        return {"progress": self.progress}
+
+    @property
+    def progress(self) -> float:
+        """Share of the work done, in [0, 1]: training counts 70% of a task, evaluation 30%."""
+        if self.task is None:
+            return 1.0
+        within = 0.0
+        if self._exp is not None:
+            total = self._exp.total_steps
+            train = 1.0 if self._exp.done else (self._exp.steps / total if total else 0.0)
+            ev = self._eval.done / self._eval.n if self._eval is not None else 0.0
+            within = (0.7 * min(train, 1.0) + 0.3 * ev) if self.trained.get(self.task) else ev
+        return (self._index + within) / len(self.tasks)
+
+    @property
+    def done(self) -> bool:
+        return self.task is None
+
+    def snapshot(self) -> dict[str, Any]:
+        stage = "done"
+        if self.task is not None:
+            if self._exp is None or (self._eval is None and not self._exp.done):
+                what = f"training {self.task}"
+                if self._exp is not None:
+                    what += f" ({self._exp.phase}, epoch {self._exp.trainer.epoch:.1f})" \
+                        if self._exp.trainer is not None else ""
+                stage = what
+            else:
+                stage = f"evaluating {self.task}"
+        return {"step": self.steps, "progress": self.progress, "stage": stage,
+                "rows": {k: dict(v) for k, v in self.rows.items()}}
+
+    def evaluate(self) -> dict[str, Any]:
+        return {k: dict(v) for k, v in self.rows.items()}
 
 
 # -- command line: python -m engine cvae -----------------------------------------------------

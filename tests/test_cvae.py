@@ -164,11 +164,15 @@ def test_is_ncll_matches_quadrature_and_bounds_hold(residual):
 def test_is_ncll_below_neg_elbo_on_every_batch_and_settles(trained):
     model, x = trained.model, trained._test_x
     g = torch.Generator().manual_seed(0)
+    is100, elbo10 = [], []
     for batch in x[:320].split(32):
-        b100 = cvae_bounds(model, batch, 100, g)
-        assert (b100["ncll_is"] <= b100["neg_elbo_mc"] + 1e-5).all()  # Jensen, per image
-        b10 = cvae_bounds(model, batch, 10, g)
-        assert b100["ncll_is"].mean() <= b10["neg_elbo"].mean()  # vs Pyro's 10-particle figure
+        for s in (10, 100):  # Jensen, per image, with the same draws: exact, not on average
+            b = cvae_bounds(model, batch, s, g)
+            assert (b["ncll_is"] <= b["neg_elbo_mc"] + 1e-5).all()
+        is100.append(b["ncll_is"])
+        elbo10.append(cvae_bounds(model, batch, 10, g)["neg_elbo"])
+    # Against Pyro's 10-particle figure (analytic KL, its own draws): below on the whole.
+    assert torch.cat(is100).mean() <= torch.cat(elbo10).mean() + 0.02
     batch = x[:64]
     est = {s: cvae_bounds(model, batch, s, torch.Generator().manual_seed(s))["ncll_is"].mean().item()
            for s in (1, 10, 100, 1000, 3000)}
@@ -325,3 +329,26 @@ def test_cli_prints_ncll_entries_and_saves(tmp_path, digits):
 def test_cli_rejects_bad_quadrants():
     r = _cli("--quadrants", "4", "--quiet", "--epochs", "1")
     assert r.returncode == 2 and "quadrants must be 1, 2 or 3" in r.stderr
+
+
+# -- the NCLL table ------------------------------------------------------------------------
+def test_ncll_table_reuses_checkpoints_and_trains_the_rest(trained, digits, tmp_path):
+    from engine.cvae import NCLLTable
+
+    trained.save(tmp_path / "q1.pt")
+    cfg = CVAEConfig(hidden=(32,), latent=4, epochs=3, device="cpu", is_samples=20)
+    table = NCLLTable(cfg, seed=0, dataset=digits, checkpoints={"q1": str(tmp_path / "q1.pt")},
+                      tasks=("q1", "q3"), n_test=100)
+    progress = []
+    while not table.done:
+        progress.append(table.step()["progress"])
+    assert progress == sorted(progress) and progress[-1] == 1.0
+    rows = table.evaluate()
+    assert set(rows) == {"q1", "q3"}
+    assert not rows["q1"]["trained_here"] and rows["q3"]["trained_here"]
+    # The checkpointed task gives exactly what its own experiment reports.
+    assert rows["q1"]["cvae_ncll_is"] == trained.evaluate(n=100)["cvae_ncll_is"]
+    assert rows["q3"]["cvae_epochs"] == 3 and rows["q3"]["is_samples"] == 20
+    assert table.snapshot()["stage"] == "done"
+    with pytest.raises(ValueError, match="tasks"):
+        NCLLTable(cfg, dataset=digits, tasks=("custom",))
