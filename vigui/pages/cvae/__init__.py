@@ -1,0 +1,629 @@
+"""Chapter 5: the conditional VAE, completing images whose pixels are partly hidden.
+
+Parameters on the left (dataset, observed part, networks, training; Save / Open; the
+Evaluate run with its progress bar), views in the middle: the loss curves of the
+baseline and the CVAE (train and validation), the NCLL table for 1/2/3 observed
+quadrants, the lecture's Figure 14 strip and a drawing canvas whose completions refresh
+as one draws. Training runs in a child process (ProcessRunner), like the VAE's; every
+use of the model from here goes through ``runner.call``.
+
+Choosing another observed part ("mask") starts another run: a model already trained to
+its early stop for that mask (same dataset, networks and seed) is reopened from this
+page's cache instead of trained again.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from functools import partial
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QButtonGroup, QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QProgressBar,
+    QPushButton, QRadioButton, QSpinBox, QSplitter, QVBoxLayout, QWidget,
+)
+
+from engine import data
+from engine.cvae_tasks import TASK_LABELS, TASKS, mask_to_string, task_mask
+
+from ...process_runner import ProcessRunner
+from ...worker import FAILED, FINISHED, PAUSED, RUNNING, BackgroundJob
+from ..base import ExperimentPage
+from ..vae import DATASET_TITLES, process_threads
+from ..vae_inputs import LogSpinBox, SizesEdit
+from .canvas import DrawingCanvas
+from .views import LEGEND_HTML, CompletionRow, CurvesView, NCLLTableView, StripView
+
+__all__ = ["CVAEPage", "process_threads"]
+
+FILE_FILTER = "vigui checkpoints (*.pt *.ckpt);;All files (*)"
+N_DRAW = 8  # completions of the drawing
+REFRESH_S = 1.0  # while training, the drawing's completions follow the model this often
+PHASES = {"baseline": "training the baseline", "cvae": "training the CVAE",
+          "done": "both trained (early stopping)"}
+
+
+# -- functions run in the child process, next to the model --------------------------------
+def _complete(image, n, exp):
+    return exp.steps, exp.complete(image, n, seed=0), exp.observed
+
+
+def _test_image(index, exp):
+    return exp.test_image(index), exp.observed
+
+
+def _save(path, exp):
+    exp.save(path)
+    return exp.steps, exp.phase
+
+
+def _set_samples(n, exp):
+    exp.set_samples(n)
+
+
+class CVAEPage(ExperimentPage):
+    page_id = "cvae"
+    title = "Conditional VAE"
+    theory = "cvae"
+    max_fps = 10.0
+    view_budget = 0.06
+    runner_class = ProcessRunner
+
+    # -- parameters ----------------------------------------------------------------------------
+    def build_params(self, form) -> None:
+        from engine.cvae import CVAEConfig  # torch: only once the page is opened
+
+        self._config_class = CVAEConfig
+        self._syncing = False
+        self._custom_mask: np.ndarray | None = None
+        self._pending_open = None
+        self._jobs: list[BackgroundJob] = []
+        self._cache = tempfile.mkdtemp(prefix="vigui-cvae-")
+        self._cached: dict[str, str] = {}  # config key -> checkpoint of a finished run
+        self._eval_runner: ProcessRunner | None = None
+        self._shot = False
+        d = CVAEConfig()
+
+        self.choice_param("dataset", "Dataset", self._dataset_items(), d.dataset,
+                          tip="digits (8×8, bundled) trains in seconds; Fashion-MNIST (28×28) "
+                              "in minutes")
+        self.choice_param("task", "Observed part",
+                          [(TASK_LABELS[t], t) for t in TASKS], d.task,
+                          tip="Which pixels the models see (x); they complete the others (y). "
+                              "Quadrants as in Sohn et al. (2015) and Pyro; the middle column "
+                              "as in the lecture's Figure 14; or draw a mask on the canvas "
+                              "(Hide / Show) and press 'Train on this mask'")
+        self.add_param("hidden", "Hidden sizes", SizesEdit(",".join(map(str, d.hidden))),
+                       tip="Units per hidden layer of every network (Pyro: 500,500)")
+        self.int_param("latent", "Latent dim", 1, 512, d.latent, tip="Size of z (Pyro: 200)")
+        self.add_param("lr", "Learning rate", LogSpinBox(1e-5, 1.0, d.lr), tip="Adam step size")
+        self.int_param("patience", "Patience", 1, 100, d.patience,
+                       tip="Epochs without a better validation loss before a network stops "
+                           "(the validation split is carved from the training set)")
+        self.int_param("kl_warmup", "KL warm-up", 0, 1000, d.kl_warmup,
+                       tip="Epochs over which the CVAE's KL weight rises from 0 to 1")
+        box = QCheckBox("add baseline logits")
+        box.setChecked(d.residual)
+        self.add_param("residual", "Wiring", box,
+                       tip="On: p(y|x,z) = Bernoulli(σ(baseline logits + g(z))). Off: Pyro's "
+                           "p(y|z) = Bernoulli(σ(g(z))), the generation net sees z only")
+        self.choice_param("device", "Device", [(v, v) for v in ("auto", "cpu", "cuda")], "auto")
+        self.int_param("seed", "Seed", 0, 1_000_000, 0)
+        for name in ("dataset", "task", "device"):  # long item texts must not widen the column
+            combo = self._param_widgets[name]
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
+        self.samples = QSpinBox()
+        self.samples.setRange(1, 12)
+        self.samples.setValue(4)
+        self.samples.setToolTip("CVAE samples per input in the Figure 14 strip")
+        self.samples.valueChanged.connect(self._samples_changed)
+        form.addRow("CVAE samples", self.samples)
+        form.addRow(self._build_model_buttons())
+        form.addRow(self._build_evaluate_box())
+
+    @staticmethod
+    def _dataset_items() -> list[tuple[str, str]]:
+        found = data.available()
+        return [(DATASET_TITLES.get(n, n), n) for n in data.KNOWN
+                if found.get(n) is not None]
+
+    def _build_model_buttons(self) -> QWidget:
+        box = QWidget()
+        lay = QHBoxLayout(box)
+        lay.setContentsMargins(0, 6, 0, 0)
+        save = QPushButton("Save model…")
+        save.setToolTip("Both networks, the observed part (mask), settings and history")
+        save.clicked.connect(lambda: self.save_model())
+        open_ = QPushButton("Open model…")
+        open_.setToolTip("Reopen a saved model (its settings replace these)")
+        open_.clicked.connect(lambda: self.open_model())
+        lay.addWidget(save)
+        lay.addWidget(open_)
+        return box
+
+    def _build_evaluate_box(self) -> QWidget:
+        box = QWidget()
+        lay = QGridLayout(box)
+        lay.setContentsMargins(0, 6, 0, 0)
+        self.evaluate_button = QPushButton("Evaluate 1/2/3")
+        self.evaluate_button.setToolTip(
+            "Test-set NCLL for 1, 2 and 3 observed quadrants with these settings: trained "
+            "models are reused, the others are trained first (training here pauses)")
+        self.evaluate_button.clicked.connect(lambda: self.evaluate())
+        self.cancel_eval = QPushButton("Cancel")
+        self.cancel_eval.clicked.connect(self.cancel_evaluation)
+        self.cancel_eval.setEnabled(False)
+        self.eval_progress = QProgressBar()
+        self.eval_progress.setRange(0, 1000)
+        self.eval_progress.setValue(0)
+        self.eval_progress.setFormat("%p%")
+        self.eval_stage = QLabel("")
+        self.eval_stage.setStyleSheet("QLabel { color: #555; font-size: 8pt; }")
+        lay.addWidget(self.evaluate_button, 0, 0)
+        lay.addWidget(self.cancel_eval, 0, 1)
+        lay.addWidget(self.eval_progress, 1, 0, 1, 2)
+        lay.addWidget(self.eval_stage, 2, 0, 1, 2)
+        return box
+
+    def config(self, task: str | None = None):
+        task = task or self.param("task")
+        mask = ""
+        if task == "custom":
+            if self._custom_mask is None:
+                raise ValueError("Draw a mask first: choose Hide / Show on the canvas, mark "
+                                 "pixels, then press 'Train on this mask'.")
+            mask = mask_to_string(self._custom_mask)
+        return self._config_class(
+            dataset=self.param("dataset"), task=task, mask=mask,
+            hidden=self._param_widgets["hidden"].sizes(), latent=self.param("latent"),
+            lr=float(self.param("lr")), patience=self.param("patience"),
+            kl_warmup=self.param("kl_warmup"), residual=self.param("residual"),
+            device=self.param("device"), threads=process_threads()).validate()
+
+    def _key(self, config) -> str:
+        plain = {k: v for k, v in config.to_dict().items() if k not in ("device", "threads")}
+        plain["seed"] = self.param("seed")
+        return hashlib.sha1(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:16]
+
+    def make_factory(self):
+        from engine.cvae import CVAEExperiment
+
+        if self._pending_open is not None:
+            path, self._pending_open = self._pending_open, None
+            return partial(CVAEExperiment.load, path, device=self.param("device"),
+                           threads=process_threads())
+        config = self.config()
+        self._run_key = self._key(config)
+        self._run_config = config
+        cached = self._cached.get(self._run_key)
+        if cached and os.path.exists(cached):  # trained already: reopen, do not retrain
+            return partial(CVAEExperiment.load, cached, device=config.device,
+                           threads=config.threads)
+        return partial(CVAEExperiment, config, seed=self.param("seed"))
+
+    def _param_changed(self, *args) -> None:
+        if not self._syncing:
+            super()._param_changed(*args)
+
+    def restore_settings(self, state: dict) -> None:
+        state = dict(state)
+        hidden = state.pop("hidden", None)
+        if hidden is not None:
+            try:
+                self._param_widgets["hidden"].setValue(hidden)
+            except (TypeError, ValueError):
+                pass
+        if state.get("task") == "custom":  # a drawn mask is not kept between sessions
+            state.pop("task")
+        super().restore_settings(state)
+
+    # -- views ---------------------------------------------------------------------------------
+    def build_views(self) -> QWidget:
+        self._run_key = None
+        self._run_config = None
+        self._model_mask: np.ndarray | None = None
+        self._phase = None
+        self._steps = 0
+        self._draw_busy = False
+        self._draw_dirty = False
+        self._draw_time = 0.0
+        self._draw_step = -1
+        self.completions_version = 0
+        self._test_index = 0
+
+        root = QSplitter(Qt.Vertical)
+        top = QSplitter(Qt.Horizontal)
+        self.curves = CurvesView()
+        self.table = NCLLTableView()
+        top.addWidget(self.curves)
+        top.addWidget(self.table)
+        top.setSizes([430, 330])
+
+        middle = QWidget()
+        mlay = QVBoxLayout(middle)
+        mlay.setContentsMargins(0, 0, 0, 0)
+        mlay.setSpacing(1)
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        self.summary.setStyleSheet("QLabel { font-size: 9pt; }")
+        self.summary.setMinimumWidth(50)
+        legend = QLabel(LEGEND_HTML)
+        legend.setStyleSheet("QLabel { font-size: 8pt; }")
+        head = QHBoxLayout()
+        head.addWidget(self.summary, 1)
+        head.addWidget(legend, 0)
+        mlay.addLayout(head)
+        self.strip = StripView()
+        mlay.addWidget(self.strip, 1)
+
+        bottom = QWidget()
+        blay = QHBoxLayout(bottom)
+        blay.setContentsMargins(0, 0, 0, 0)
+        blay.addWidget(self._build_tools())
+        self.canvas = DrawingCanvas()
+        self.canvas.edited.connect(self._on_canvas_edited)
+        self.canvas.setMaximumWidth(230)
+        blay.addWidget(self.canvas, 2)
+        right = QVBoxLayout()
+        self.draw_note = QLabel("Draw in the given (blue) part: the completions follow.")
+        self.draw_note.setWordWrap(True)
+        self.draw_note.setStyleSheet("QLabel { font-size: 8pt; color: #444; }")
+        self.completions = CompletionRow()
+        right.addWidget(self.draw_note)
+        right.addWidget(self.completions, 1)
+        blay.addLayout(right, 5)
+
+        root.addWidget(top)
+        root.addWidget(middle)
+        root.addWidget(bottom)
+        root.setSizes([230, 300, 220])
+        return root
+
+    def _build_tools(self) -> QWidget:
+        box = QWidget()
+        lay = QVBoxLayout(box)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
+        self.tool_group = QButtonGroup(box)
+        for i, (tool, text, tip) in enumerate((
+                ("paint", "Paint", "Add ink to the given pixels"),
+                ("erase", "Erase", "Remove ink"),
+                ("hide", "Hide", "Mark pixels hidden (a mask of your own)"),
+                ("show", "Show", "Mark pixels given"))):
+            b = QRadioButton(text)
+            b.setToolTip(tip)
+            b.setChecked(i == 0)
+            b.toggled.connect(lambda on, t=tool: on and self.canvas.set_tool(t))
+            self.tool_group.addButton(b)
+            lay.addWidget(b)
+        clear = QPushButton("Clear")
+        clear.setToolTip("Erase all ink")
+        clear.clicked.connect(lambda: self.canvas.clear_ink())
+        test = QPushButton("Test image")
+        test.setToolTip("Start from the next test image")
+        test.clicked.connect(lambda: self.start_drawing_from_test(self._test_index + 1))
+        self.train_mask = QPushButton("Train on\nthis mask")
+        self.train_mask.setToolTip("Train the baseline and the CVAE for the mask drawn here")
+        self.train_mask.clicked.connect(self.train_on_drawn_mask)
+        self.train_mask.setEnabled(False)
+        for b in (clear, test, self.train_mask):
+            lay.addWidget(b)
+        lay.addStretch(1)
+        return box
+
+    def clear_views(self) -> None:
+        self.curves.clear_curves()
+        self.strip.clear_image()
+        self.summary.setText("")
+        self._phase = None
+        self._steps = 0
+        self._draw_busy = self._draw_dirty = False
+        self._draw_step = -1
+
+    def render(self, snap: dict) -> None:
+        self._steps = int(snap.get("step", 0))
+        if "metrics" in snap:
+            self.curves.show_metrics(snap["metrics"])
+        if "observed" not in snap:
+            return
+        phase = snap.get("phase")
+        if self._model_mask is None or not np.array_equal(self._model_mask, snap["observed"]):
+            self._model_mask = snap["observed"].copy()
+            self.canvas.set_content(mask=self._model_mask)
+            self._update_mask_button()
+        self.strip.show_strip(snap)
+        self.summary.setText(self._summary(snap))
+        if phase == "done" and self._phase != "done":
+            self._cache_finished_run()
+        self._phase = phase
+        if not self._draw_busy and self._steps != self._draw_step and \
+                time.monotonic() - self._draw_time > REFRESH_S:
+            self.request_completions()
+
+    def _summary(self, snap: dict) -> str:
+        text = f"<b>{PHASES.get(snap.get('phase'), '')}</b><br>step {snap.get('step', 0):,}"
+        text += f" · epochs {snap.get('epoch_baseline', 0):.1f} + {snap.get('epoch_cvae', 0):.1f}"
+        rate = snap.get("samples_per_s", math.nan)
+        if rate == rate and rate > 0:
+            text += f" · {rate:,.0f} images/s"
+        return text
+
+    def _on_ready(self, device: str) -> None:
+        super()._on_ready(device)
+        self.start_drawing_from_test(self._test_index)
+        if self.runner is not None and self.samples.value() != 4:
+            self.runner.call(partial(_set_samples, self.samples.value()))
+
+    def _samples_changed(self, n: int) -> None:
+        if self.runner is not None:
+            self.runner.call(partial(_set_samples, n), on_done=lambda _: self.runner and
+                             self.runner.request_frame())
+
+    # -- the drawing ----------------------------------------------------------------------------
+    def start_drawing_from_test(self, index: int = 0) -> None:
+        """Put test image ``index`` on the canvas (with the model's mask)."""
+        if self.runner is None:
+            return
+        self._test_index = int(index)
+
+        def done(result):
+            if result is None:
+                return
+            image, observed = result
+            self._model_mask = observed.copy()
+            self.canvas.set_content(image=image, mask=observed)
+            self._update_mask_button()
+            self.request_completions()
+
+        self.runner.call(partial(_test_image, self._test_index), on_done=done,
+                         on_error=lambda msg: self.show_message(msg))
+
+    def drawing_ready(self) -> bool:
+        return self.completions_version > 0
+
+    def _on_canvas_edited(self, kind: str) -> None:
+        if kind == "mask":
+            self._update_mask_button()
+        self.request_completions()
+
+    def _update_mask_button(self) -> None:
+        drawn = self.canvas.mask
+        differs = self._model_mask is None or not np.array_equal(drawn, self._model_mask)
+        self.train_mask.setEnabled(differs)
+        self.draw_note.setText(
+            "The mask drawn differs from the model's: its completions still use the model's "
+            "mask. Press 'Train on this mask' to train for yours." if differs else
+            "Draw in the given (blue) part: the baseline's and the CVAE's completions follow.")
+
+    def request_completions(self) -> None:
+        """Ask the model (in its process) to complete the canvas; one request at a time,
+        the newest drawing wins."""
+        if self.runner is None:
+            return
+        if self._draw_busy:
+            self._draw_dirty = True
+            return
+        self._draw_busy, self._draw_dirty = True, False
+        self._draw_time = time.monotonic()
+        image = self.canvas.image.copy()
+        self.runner.call(partial(_complete, image, N_DRAW), on_done=self._on_completions,
+                         on_error=self._on_completion_error)
+
+    def _on_completions(self, result) -> None:
+        self._draw_busy = False
+        if result is not None:
+            steps, out, observed = result
+            self._draw_step = steps
+            self.completions.show_completions(out["baseline"], out["samples"], observed)
+            self.completions_version += 1
+        if self._draw_dirty:
+            self.request_completions()
+
+    def _on_completion_error(self, message: str) -> None:
+        self._draw_busy = False
+        self.show_message(f"Could not complete the drawing: {message}")
+
+    def train_on_drawn_mask(self) -> None:
+        """Train both networks for the mask drawn on the canvas (task 'custom')."""
+        self._custom_mask = self.canvas.mask.copy()
+        box = self._param_widgets["task"]
+        if box.currentData() == "custom":
+            self.reset(play=True)
+        else:
+            self._syncing = True
+            box.setCurrentIndex(box.findData("custom"))
+            self._syncing = False
+            self.reset(play=True)
+
+    # -- the model cache: a mask chosen again is reopened, not retrained --------------------------
+    def _cache_finished_run(self) -> None:
+        key = self._run_key
+        if self.runner is None or key is None or key in self._cached:
+            return
+        path = os.path.join(self._cache, f"{key}.pt")
+
+        def done(result):
+            if result is not None:
+                self._cached[key] = path
+                if self._shot:  # the screenshot shows the table too
+                    self._shot = False
+                    self.evaluate()
+
+        self.runner.call(partial(_save, path), on_done=done)
+
+    def cached_path(self, task: str) -> str | None:
+        try:
+            key = self._key(self.config(task))
+        except ValueError:
+            return None
+        path = self._cached.get(key)
+        return path if path and os.path.exists(path) else None
+
+    # -- the NCLL table ----------------------------------------------------------------------------
+    def evaluate(self) -> None:
+        """Fill the table in a second child process (training pauses meanwhile)."""
+        from engine.cvae import NCLLTable
+
+        if self._eval_runner is not None:
+            return
+        try:
+            config = self.config("q1")
+        except ValueError as exc:
+            self.show_message(str(exc))
+            return
+        checkpoints = {t: p for t in ("q1", "q2", "q3") if (p := self.cached_path(t))}
+        if self.runner is not None and self.runner.state == RUNNING:
+            self.pause()
+        runner = ProcessRunner(partial(NCLLTable, config, self.param("seed"), None, checkpoints),
+                               max_fps=4.0, view_budget=0.05, parent=self)
+        runner.snapshot_ready.connect(self._on_eval_snapshot)
+        runner.state_changed.connect(self._on_eval_state)
+        runner.failed.connect(lambda msg: self.show_message(f"Evaluation failed: {msg}"))
+        self._eval_runner = runner
+        self.table.clear_rows()
+        self.eval_progress.setValue(0)
+        self.eval_stage.setText("starting…")
+        self.evaluate_button.setEnabled(False)
+        self.cancel_eval.setEnabled(True)
+        runner.play()
+
+    def _on_eval_snapshot(self, snap: dict) -> None:
+        self.eval_progress.setValue(int(1000 * snap.get("progress", 0.0)))
+        self.eval_stage.setText(snap.get("stage", ""))
+        self.table.show_rows(snap.get("rows", {}))
+        name = self.param("dataset")
+        self.table.note.setText(f"{DATASET_TITLES.get(name, name)} test set, nats per image; "
+                                "the best of each row in bold.")
+
+    def _on_eval_state(self, state: str) -> None:
+        if state in (FINISHED, FAILED):
+            self._close_eval()
+            if state == FINISHED:
+                self.eval_progress.setValue(1000)
+                self.eval_stage.setText("done")
+
+    def cancel_evaluation(self) -> None:
+        if self._eval_runner is not None:
+            self._close_eval()
+            self.eval_stage.setText("cancelled")
+
+    def _close_eval(self) -> None:
+        runner, self._eval_runner = self._eval_runner, None
+        if runner is not None:
+            for signal in (runner.snapshot_ready, runner.state_changed, runner.failed):
+                signal.disconnect()
+            runner.close()
+            runner.deleteLater()
+        self.evaluate_button.setEnabled(True)
+        self.cancel_eval.setEnabled(False)
+
+    @property
+    def evaluating(self) -> bool:
+        return self._eval_runner is not None
+
+    # -- save / open ---------------------------------------------------------------------------------
+    def save_model(self, path: str | None = None) -> None:
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Save CVAE model", "cvae.pt", FILE_FILTER)
+            if not path:
+                return
+        if self.runner is None:
+            self.show_message("There is no model to save: press Reset to build one.")
+            return
+        path = str(path)
+
+        def done(result):
+            if result is None:
+                self.show_message("The model is still being built; save again in a moment.")
+            else:
+                self.show_message(f"Saved both networks at step {result[0]:,} to {path}",
+                                  error=False)
+
+        self.runner.call(partial(_save, path), on_done=done,
+                         on_error=lambda msg: self.show_message(f"Could not save to {path}:\n{msg}"))
+
+    def open_model(self, path: str | None = None) -> None:
+        """Reopen a saved model: checked on a background thread first; only if it can be
+        used does it replace the current run."""
+        from engine.cvae import CVAEExperiment
+
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Open CVAE model", "", FILE_FILTER)
+            if not path:
+                return
+        path = str(path)
+        job = BackgroundJob(lambda report, cancelled: CVAEExperiment.load(path, device="cpu",
+                                                                          threads=1),
+                            parent=self)
+        self._jobs.append(job)
+        self.state_label.setText(f"opening {os.path.basename(path)}…")
+        job.done.connect(lambda exp: self._on_opened(job, path, exp))
+        job.failed.connect(lambda msg: self._on_open_failed(job, path, msg))
+
+    def _finish_job(self, job) -> None:
+        if job in self._jobs:
+            self._jobs.remove(job)
+        job.close()
+        job.deleteLater()
+
+    def _on_open_failed(self, job, path: str, message: str) -> None:
+        self._finish_job(job)
+        if self.runner is not None:
+            self._on_state(self.runner.state)
+        self.show_message(f"Could not open {path}:\n{message}\nThe current model is unchanged.")
+
+    def _on_opened(self, job, path: str, exp) -> None:
+        self._finish_job(job)
+        cfg = exp.config
+        self._syncing = True
+        try:
+            if cfg.task == "custom":
+                self._custom_mask = exp.observed.copy()
+            box = self._param_widgets["task"]
+            box.setCurrentIndex(box.findData(cfg.task))
+            for name, value in (("dataset", cfg.dataset), ("latent", cfg.latent), ("lr", cfg.lr),
+                                ("patience", cfg.patience), ("kl_warmup", cfg.kl_warmup),
+                                ("residual", cfg.residual), ("seed", int(exp.seed))):
+                self.restore_settings({name: value})
+            self._param_widgets["hidden"].setValue(cfg.hidden)
+        finally:
+            self._syncing = False
+        self._pending_open = path
+        self.reset(play=False)
+        self.show_message(f"Opened {path}: {TASK_LABELS[cfg.task]}, {cfg.dataset}, step "
+                          f"{exp.steps:,} ({PHASES[exp.phase]}).", error=False)
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    def close_page(self) -> None:
+        self._close_eval()
+        for job in self._jobs:
+            job.close()
+        self._jobs.clear()
+        super().close_page()
+        shutil.rmtree(self._cache, ignore_errors=True)
+
+    def prepare_screenshot(self) -> None:
+        self._syncing = True
+        try:
+            self.restore_settings({"dataset": "digits", "task": "q1", "hidden": "256,256",
+                                   "latent": 16, "lr": 1e-3, "patience": 10, "kl_warmup": 30,
+                                   "residual": True, "device": "cpu", "seed": 0})
+        finally:
+            self._syncing = False
+        self.samples.setValue(6)
+        self._shot = True
+        self.reset(play=True)
+
+    def screenshot_ready(self) -> bool:
+        runner = self.runner
+        if runner is None or runner.state == FAILED:
+            return True
+        return (self._phase == "done" and not self._shot and not self.evaluating
+                and self.completions_version > 0)
