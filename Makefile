@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast bench screenshots sysdeps clean
+.PHONY: run test test-fast wheel-check theory bench screenshots sysdeps clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ run: $(STAMP)
 
 test: sysdeps $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider
+	bash .ci/wheel_check.sh $(PY)
+
+# The wheel installed (not editable) in a fresh venv: every page opens with its theory text.
+wheel-check: $(STAMP)
+	bash .ci/wheel_check.sh $(PY)
 
 test-fast: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "not slow"
@@ -28,6 +33,10 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/cavi.py
 	$(PY) bench/vae.py
+
+# Pre-render the theory panels' formulas after editing resources/theory/*.html.
+theory: $(STAMP)
+	$(PY) -m vigui.widgets.theory
 
 screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/vigui --screenshot docs/screens

@@ -16,7 +16,7 @@ Adam 1e-3, batch 128):
 Prints samples/s and the ratios to the plain loop (median over alternating repeats),
 then, with --epochs N (default 10), trains plain and headless for N epochs each and
 compares the test negative ELBO (nats per image, same evaluation for both).
-Run: python bench/vae.py [--speed-steps 469] [--repeats 3] [--epochs 10]
+Run: python bench/vae.py [--speed-steps 469] [--repeats 3] [--epochs 10] [--no-gui]
 """
 from __future__ import annotations
 
@@ -197,6 +197,8 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=10, help="quality comparison epochs (0: skip)")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--no-gui", action="store_true",
+                    help="plain vs headless only (no Qt, no runners)")
     args = ap.parse_args(argv)
 
     if args.threads:
@@ -208,14 +210,16 @@ def main(argv=None):
     print(f"dataset {name}: {len(train_x):,} train / {len(test_x):,} test, "
           f"{train_x.shape[1]} pixels; torch {torch.__version__}, {torch.get_num_threads()} threads")
 
-    from PySide6.QtWidgets import QApplication
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    from vigui.pages.vae import default_threads
+    variants, app = [], None
+    if not args.no_gui:
+        from PySide6.QtWidgets import QApplication
+        app = QApplication.instance() or QApplication(sys.argv[:1])
+        from vigui.pages.vae import default_threads
 
-    n_threads = default_threads()
-    variants = [("thread", n_threads), ("process", n_threads)]
-    for t in sorted({1, 2, max(1, (os.cpu_count() or 1) - 1)} - {n_threads}):
-        variants.append(("process", t))
+        n_threads = default_threads()
+        variants = [("thread", n_threads), ("process", n_threads)]
+        for t in sorted({1, 2, max(1, (os.cpu_count() or 1) - 1)} - {n_threads}):
+            variants.append(("process", t))
     speeds = {"plain": [], "headless": []}
     speeds.update({f"GUI {kind} {t} thr": [] for kind, t in variants})
     shares = {key: [] for key in speeds}

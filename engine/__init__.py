@@ -1,8 +1,11 @@
 """vigui's computation: numpy and torch only, never Qt.
 
 Modules: ``info`` (information measures), ``cavi`` (mean-field Gaussian mixture),
-``data`` (datasets), ``vae`` (variational autoencoder), ``checkpoint`` (safe save/load),
-``runtime`` (the Experiment protocol). Usable from a notebook, the CLI
-(``python -m engine``) and the GUI.
+``data`` (datasets), ``vae`` (variational autoencoder), ``trainer`` (the torch trainer
+base every network chapter subclasses), ``checkpoint`` (safe save/load, cheap peek),
+``params`` (parameters declared once on config fields), ``runtime`` (the Experiment
+protocol and the bounded metric store), ``cli`` (``python -m engine``; chapters
+register their subcommand). Usable from a notebook, the CLI and the GUI; nothing here
+imports Qt.
 """
 __version__ = "0.1.0"

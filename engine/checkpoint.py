@@ -15,16 +15,23 @@ containers (dict, list, tuple, str, int, float, bool, None) can come back, so op
 a file from elsewhere cannot run code. Anything wrong with a file raises
 :class:`CheckpointError` naming the file and the problem. Model-specific checks
 (latent size, layer shapes) belong to the trainer that loads the state dict.
+
+:func:`peek` reads what a file holds (kind, config, dataset, step, weight shapes,
+extra data, metrics) without building anything and without torch: enough to show a
+checkpoint's settings or refuse it before a model is built.
 """
 from __future__ import annotations
 
+import collections
 import os
 import pickle
 import tempfile
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CheckpointError", "FORMAT", "VERSION", "save", "load"]
+__all__ = ["CheckpointError", "FORMAT", "VERSION", "save", "load", "peek", "Peek", "TensorInfo"]
 
 FORMAT = "vigui-checkpoint"
 VERSION = 1
@@ -84,15 +91,7 @@ def load(path: str | os.PathLike, *, kind: str | None = None,
     """
     import torch
 
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    with open(path, "rb") as f:
-        head = f.read(8)
-    if not head:
-        raise CheckpointError(f"{path}: the file is empty (an interrupted save?)")
-    if not (head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_MAGIC)):
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({_describe(head)})")
+    path = _check_file(path)
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -106,7 +105,26 @@ def load(path: str | os.PathLike, *, kind: str | None = None,
     except Exception as exc:  # torch raises RuntimeError, OSError, EOFError...
         raise CheckpointError(f"{path}: cannot read the checkpoint: the file is truncated "
                               f"or corrupt ({_first_line(exc)})") from exc
+    _check_payload(data, path, kind)
+    if not all(isinstance(v, torch.Tensor) for v in data["state_dict"].values()):
+        raise CheckpointError(f"{path}: checkpoint state_dict is not a dict of tensors")
+    return data
 
+
+def _check_file(path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if not head:
+        raise CheckpointError(f"{path}: the file is empty (an interrupted save?)")
+    if not (head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_MAGIC)):
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({_describe(head)})")
+    return path
+
+
+def _check_payload(data, path, kind: str | None) -> None:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         what = "a bare state dict or another program's file" if isinstance(data, dict) \
             else f"a {type(data).__name__}"
@@ -122,9 +140,123 @@ def load(path: str | os.PathLike, *, kind: str | None = None,
     if kind is not None and data["kind"] != kind:
         raise CheckpointError(
             f"{path}: this is a {data['kind']!r} checkpoint, not a {kind!r} one")
-    if not isinstance(data["state_dict"], dict) or not all(
-            isinstance(v, torch.Tensor) for v in data["state_dict"].values()):
+    if not isinstance(data["state_dict"], dict):
         raise CheckpointError(f"{path}: checkpoint state_dict is not a dict of tensors")
+
+
+# -- peek: what a checkpoint holds, without torch --------------------------------------------
+@dataclass(frozen=True)
+class TensorInfo:
+    """A tensor in a peeked checkpoint: its shape and dtype, not its data."""
+
+    shape: tuple[int, ...]
+    dtype: str
+
+
+@dataclass(frozen=True)
+class Peek:
+    """What :func:`peek` reads: everything but the tensors' data.
+
+    ``shapes`` maps each weight's name to its shape; ``extra`` is the trainer's extra
+    data with tensors (Adam moments, RNG state) as :class:`TensorInfo`; ``metrics`` the
+    saved metric history (``MetricStore.from_state`` reads it)."""
+
+    path: Path
+    kind: str
+    config: dict
+    dataset: str
+    step: int
+    shapes: dict[str, tuple[int, ...]]
+    extra: dict
+    metrics: Any
+
+
+def peek(path: str | os.PathLike, *, kind: str | None = None) -> Peek:
+    """Read a checkpoint's kind, config, dataset, step, weight shapes and extra data
+    cheaply: no model, no dataset, no experiment, and (for files written by
+    :func:`save`) without importing torch or reading the tensors' data.
+
+    Raises :class:`CheckpointError` like :func:`load` for files that are not readable
+    vigui checkpoints (or of another ``kind``)."""
+    path = _check_file(path)
+    try:
+        data = _peek_zip(path)
+    except _Unsupported:  # a layout this reader does not know: let torch read it
+        data = _as_peeked(load(path, kind=kind))
+    except (zipfile.BadZipFile, pickle.UnpicklingError, EOFError, KeyError, ValueError,
+            TypeError, IndexError, AttributeError, OSError) as exc:
+        raise CheckpointError(f"{path}: cannot read the checkpoint: the file is truncated "
+                              f"or corrupt ({_first_line(exc)})") from exc
+    _check_payload(data, path, kind)
+    state = data["state_dict"]
+    if not all(isinstance(v, TensorInfo) for v in state.values()):
+        raise CheckpointError(f"{path}: checkpoint state_dict is not a dict of tensors")
+    return Peek(path=path, kind=str(data["kind"]), config=data["config"],
+                dataset=str(data["dataset"]), step=int(data["step"]),
+                shapes={str(k): v.shape for k, v in state.items()},
+                extra=data.get("extra") or {}, metrics=data["metrics"])
+
+
+class _Unsupported(Exception):
+    """The file uses a pickle global the torch-free reader does not handle."""
+
+
+_DTYPES = {"FloatStorage": "float32", "DoubleStorage": "float64", "HalfStorage": "float16",
+           "BFloat16Storage": "bfloat16", "LongStorage": "int64", "IntStorage": "int32",
+           "ShortStorage": "int16", "CharStorage": "int8", "ByteStorage": "uint8",
+           "BoolStorage": "bool"}
+
+
+class _StorageType(str):
+    pass
+
+
+def _rebuild_tensor(storage, offset, size, stride, *args) -> TensorInfo:
+    return TensorInfo(tuple(int(s) for s in size), storage)
+
+
+class _ShapeUnpickler(pickle.Unpickler):
+    """Unpickles torch's data.pkl into plain data with tensors as TensorInfo: only the
+    globals a checkpoint written by :func:`save` uses are known; anything else is
+    :class:`_Unsupported` (never imported, so reading cannot run code)."""
+
+    def find_class(self, module, name):
+        if (module, name) == ("collections", "OrderedDict"):
+            return collections.OrderedDict
+        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+            return _rebuild_tensor
+        if module == "torch" and name in _DTYPES:
+            return _StorageType(_DTYPES[name])
+        raise _Unsupported(f"{module}.{name}")
+
+    def persistent_load(self, pid):
+        # ("storage", storage type, key, location, numel): the type is all we keep.
+        if not (isinstance(pid, tuple) and len(pid) >= 2 and pid[0] == "storage"):
+            raise _Unsupported(f"persistent id {pid!r}")
+        return str(pid[1])
+
+
+def _peek_zip(path: Path) -> dict:
+    if not zipfile.is_zipfile(path):
+        raise _Unsupported("legacy (non-zip) torch file")
+    with zipfile.ZipFile(path) as z:
+        names = [n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+        if len(names) != 1:
+            raise _Unsupported("no data.pkl")
+        with z.open(names[0]) as f:
+            return _ShapeUnpickler(f).load()
+
+
+def _as_peeked(data):
+    """A torch-loaded checkpoint with its tensors replaced by TensorInfo."""
+    import torch
+
+    if isinstance(data, torch.Tensor):
+        return TensorInfo(tuple(data.shape), str(data.dtype).removeprefix("torch."))
+    if isinstance(data, dict):
+        return {k: _as_peeked(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return type(data)(_as_peeked(v) for v in data)
     return data
 
 

@@ -13,6 +13,12 @@ widgets with save/restore (``vigui.widgets.param_form``)::
         hidden: tuple[int, ...] = param((400,), lo=8, hi=4096, length=(1, 4))
         epochs: int | None = param(None, lo=1, hi=100_000, optional=True)
 
+Widgets: ``label`` names the row, ``help`` is its tooltip, ``log`` steps in decades,
+``decimals``/``step`` shape a linear spin box, ``choice_labels`` name the choices,
+``widget`` asks for a named widget of the GUI kit ("dataset", "device") and
+``gui=False`` / ``cli=False`` keep a parameter off the page / the command line.
+``symbol`` is how error messages name it ("K must be between 1 and 10").
+
 Kinds follow the annotation: ``int``, ``float``, ``str``, ``bool`` and ``tuple[int, ...]``
 (a list of sizes), each optionally ``| None`` (then ``optional=True`` must say that None
 is allowed and what it means, in ``help``). Fields declared with a plain default (no

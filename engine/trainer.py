@@ -18,7 +18,8 @@ the rest, the same way for all of them:
 * device (``resolve_device``) and torch threads from the config; ``samples_per_s``,
   ``epoch``, ``done`` (after ``config.epochs``, never if it is None), ``total_steps``;
 * ``save(path)``, ``load(path)`` (resume: weights, Adam state, metrics, position,
-  noise) and ``load_weights(path)`` (weights only; Adam restarts); the architecture and
+  noise), ``peek(path)`` (config and file facts, nothing built) and
+  ``load_weights(path)`` (weights only; Adam restarts); the architecture and
   every tensor shape are checked before anything is touched, so a file that does not
   fit leaves the running model as it was.
 
@@ -328,6 +329,7 @@ class TorchTrainer(Experiment):
             config=self.config.to_dict(), dataset=self.dataset.name, step=self.steps,
             metrics=self.metrics.state(),
             extra={"seed": int(self.seed), "samples_seen": int(self.samples_seen),
+                   "epoch": float(self.epoch),
                    "shape": list(self.shape), "optimizer": self.optimizer.state_dict(),
                    "noise_rng": self.noise.get_state()})
 
@@ -347,9 +349,19 @@ class TorchTrainer(Experiment):
         return exp
 
     @classmethod
+    def peek(cls, path: str | os.PathLike, device: str | None = None):
+        """``(config, info)`` of a checkpoint of this kind, cheaply: no model, no dataset,
+        no experiment built (``checkpoint.peek``). ``config`` is validated as in
+        :meth:`load` (same device fallback); ``info`` has ``step``, ``dataset``,
+        ``shapes``, ``extra`` (seed, samples_seen, epoch, shape) and ``metrics``. Raises
+        CheckpointError for files :meth:`load` would refuse on their face."""
+        info = checkpoint.peek(path, kind=cls.kind)
+        return cls.config_from_checkpoint({"config": info.config}, path, device=device), info
+
+    @classmethod
     def config_from_checkpoint(cls, ckpt: dict, path, device: str | None = None,
                                threads: int | None = None):
-        """The validated config a checkpoint dict (or :func:`checkpoint.peek`) holds."""
+        """The validated config a checkpoint dict holds (``device``/``threads`` override)."""
         try:
             config = cls.config_class.from_dict(ckpt["config"])
             if device is None:

@@ -46,7 +46,7 @@ from .cli import subcommand
 from .params import Config, Param, param
 from .trainer import TorchTrainer, as_tensor
 
-__all__ = ["VAEConfig", "VAE", "VAEExperiment", "kl_to_prior", "LIKELIHOODS", "LOSS_MODES"]
+__all__ = ["VAEConfig", "VAE", "VAEExperiment", "kl_to_prior", "importance_weighted", "LIKELIHOODS", "LOSS_MODES"]
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 LOSS_MODES = ("elbo", "recon", "kl")
@@ -360,20 +360,30 @@ class VAEExperiment(TorchTrainer):
 
 
     def _iw_batch(self, x: torch.Tensor, k: int, gen: torch.Generator) -> np.ndarray:
-        m = self.model
-        b, L = x.shape[0], self.config.latent
-        mu, logvar = m.encode(x)
-        eps = torch.randn(k, b, L, generator=gen, device=x.device)
-        z = mu + torch.exp(0.5 * logvar) * eps  # (k, b, L)
-        out = m.decode(z.reshape(k * b, L))
-        log_px = -m.neg_log_lik(out, x.repeat(k, 1), per_example=True).reshape(k, b)
-        log_pz = -0.5 * (z.square() + LOG_2PI).sum(-1)
-        log_qz = -0.5 * (eps.square() + LOG_2PI + logvar).sum(-1)
-        nll_iw = math.log(k) - torch.logsumexp(log_px + log_pz - log_qz, 0)
-        recon = -log_px.mean(0)
-        kl = kl_to_prior(mu, logvar, per_example=True)
+        eps = torch.randn(k, x.shape[0], self.config.latent, generator=gen, device=x.device)
+        recon, kl, nll_iw = importance_weighted(self.model, x, eps)
         # Sum per-image values in float64 on the host (MPS has no float64).
         return torch.stack([recon, kl, nll_iw]).cpu().double().sum(1).numpy()
+
+
+def importance_weighted(model: VAE, x: torch.Tensor, eps: torch.Tensor):
+    """Per-image ``(recon, kl, nll_iw)`` in nats for images ``x`` (b, D) and standard
+    normal noise ``eps`` (k, b, latent), the k draws z_k = mu + sigma * eps_k of q(z|x)::
+
+        recon  = -(1/k) sum_k log p(x | z_k)
+        kl     = KL(q(z|x) || p(z))                         (analytic, kl_to_prior)
+        nll_iw = -log (1/k) sum_k p(x | z_k) p(z_k) / q(z_k | x)
+               = log k - logsumexp_k log w_k                (Burda et al. 2016)
+    """
+    k, b, L = eps.shape
+    mu, logvar = model.encode(x)
+    z = mu + torch.exp(0.5 * logvar) * eps  # (k, b, L)
+    out = model.decode(z.reshape(k * b, L))
+    log_px = -model.neg_log_lik(out, x.repeat(k, 1), per_example=True).reshape(k, b)
+    log_pz = -0.5 * (z.square() + LOG_2PI).sum(-1)
+    log_qz = -0.5 * (eps.square() + LOG_2PI + logvar).sum(-1)
+    nll_iw = math.log(k) - torch.logsumexp(log_px + log_pz - log_qz, 0)
+    return -log_px.mean(0), kl_to_prior(mu, logvar, per_example=True), nll_iw
 
 
 # -- command line: python -m engine vae ------------------------------------------------------

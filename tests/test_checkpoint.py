@@ -226,3 +226,84 @@ def test_gpu_checkpoint_opens_where_that_device_is_missing(tmp_path, digits):
     loaded = VAEExperiment.load(tmp_path / "gpu.pt", dataset=digits)
     assert loaded.config.device == "auto" and loaded.steps == 2
     assert_same_weights(loaded, weights(exp))
+
+
+# -- peek: cheap reading ---------------------------------------------------------------------
+def test_peek_reads_what_load_reads_without_building(tmp_path, digits):
+    exp = make(digits, steps=7, latent=3)
+    path = tmp_path / "vae.pt"
+    exp.save(path)
+    info = checkpoint.peek(path, kind="vae")
+    full = checkpoint.load(path)
+    assert (info.kind, info.dataset, info.step) == ("vae", "digits", 7)
+    assert info.config == full["config"] and info.metrics == full["metrics"]
+    assert info.shapes == {k: tuple(v.shape) for k, v in full["state_dict"].items()}
+    assert info.shapes["mu_head.weight"] == (3, 32)
+    assert info.extra["seed"] == 0 and info.extra["samples_seen"] == exp.samples_seen
+    assert info.extra["shape"] == [8, 8] and info.extra["epoch"] == exp.epoch
+    moments = info.extra["optimizer"]["state"][0]["exp_avg"]
+    assert moments == checkpoint.TensorInfo(tuple(full["extra"]["optimizer"]["state"][0]
+                                                  ["exp_avg"].shape), "float32")
+    config, info2 = VAEExperiment.peek(path)
+    assert config == exp.config and info2.step == 7
+
+
+def test_peek_is_cheap_no_torch_no_dataset(tmp_path, digits):
+    import subprocess
+    import sys
+
+    path = tmp_path / "vae.pt"
+    make(digits, steps=2).save(path)
+    code = ("import sys; from engine import checkpoint; "
+            f"p = checkpoint.peek({str(path)!r}); "
+            "print(p.step, p.kind, 'torch' in sys.modules, 'engine.data' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert out.stdout.split() == ["2", "vae", "False", "False"], out.stderr
+
+
+def test_peek_refuses_what_load_refuses(tmp_path, digits):
+    exp = make(digits, steps=1)
+    good = tmp_path / "good.pt"
+    exp.save(good)
+    blob = good.read_bytes()
+    (tmp_path / "empty.pt").write_bytes(b"")
+    (tmp_path / "truncated.pt").write_bytes(blob[: len(blob) // 2])
+    (tmp_path / "text.pt").write_bytes(b"hello\n")
+    torch.save(exp.model.state_dict(), tmp_path / "foreign.pt")
+    save_plain(tmp_path / "bbb.pt", kind="bbb")
+    for name, message in (("missing.pt", "no such"), ("empty.pt", "empty"),
+                          ("truncated.pt", "truncated or corrupt"), ("text.pt", "text file"),
+                          ("foreign.pt", "not a vigui checkpoint"),
+                          ("bbb.pt", "'bbb' checkpoint, not a 'vae'")):
+        with pytest.raises(CheckpointError, match=message):
+            checkpoint.peek(tmp_path / name, kind="vae")
+    with pytest.raises(CheckpointError, match="invalid VAE config"):
+        ck = checkpoint.load(good)
+        ck["config"]["latent"] = 1000
+        torch.save(ck, tmp_path / "badcfg.pt")
+        VAEExperiment.peek(tmp_path / "badcfg.pt")
+
+
+def test_peek_falls_back_to_torch_for_other_layouts(tmp_path):
+    path = tmp_path / "legacy.pt"
+    payload = {"format": checkpoint.FORMAT, "version": checkpoint.VERSION, "kind": "vae",
+               "state_dict": {"w": torch.ones(2, 3)}, "config": {}, "dataset": "digits",
+               "step": 4, "metrics": [], "extra": {}}
+    torch.save(payload, path, _use_new_zipfile_serialization=False)  # the pre-1.6 format
+    info = checkpoint.peek(path)
+    assert info.shapes == {"w": (2, 3)} and info.step == 4
+
+
+def test_old_list_of_rows_metrics_still_load(tmp_path, digits):
+    exp = make(digits, steps=3)
+    exp.save(tmp_path / "new.pt")
+    ck = checkpoint.load(tmp_path / "new.pt")
+    ck["metrics"] = [{"step": 1.0, "loss": 5.0}, {"step": 2.0, "loss": 4.0},
+                     {"step": 3.0, "loss": 3.0, "test_loss": 3.5}]
+    torch.save(ck, tmp_path / "old.pt")
+    old = VAEExperiment.load(tmp_path / "old.pt", dataset=digits)
+    assert old.metrics.get("loss")[1].tolist() == [5.0, 4.0, 3.0]
+    assert old.metrics.get("test_loss")[0].tolist() == [3.0]
+    old.step()
+    assert old.metrics.get("loss")[0].tolist() == [1.0, 2.0, 3.0, 4.0]

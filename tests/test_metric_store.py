@@ -46,6 +46,38 @@ def test_a_million_steps_stay_bounded_and_keep_each_buckets_extremes():
         assert {by[2 * b], by[2 * b + 1]} == {chunk.min(), chunk.max()}
 
 
+def test_an_experiment_of_a_million_steps_keeps_a_bounded_store_and_small_frames():
+    """What a runner does for an hour's run: step, ship the delta every 1,000 steps."""
+    from engine.runtime import Experiment
+
+    class Wave(Experiment):
+        def _step(self):
+            t = self.steps + 1
+            return {"loss": math.sin(t / 1000) + (9.0 if t == 123_457 else 0.0)}
+
+    exp, gui, cursor = Wave(), MetricStore(), None
+    sizes = []
+    while exp.steps < 1_000_000:
+        exp.step()
+        if exp.steps % 1000 == 0:
+            delta, cursor = exp.metrics.delta(cursor)
+            gui.apply(delta)
+            sizes.append([(item[0], len(item[1]) if item[0] == "add" else len(item[1]["x"]))
+                          for item in delta.values()])
+    # The first frame introduces the series; every later one carries its 1,000 new points.
+    assert sizes[0] == [("all", 1000)] and sizes[1:] == [[("add", 1000)]] * 999
+    assert exp.metrics.rows == 1_000_000
+    series = exp.metrics.series["loss"]
+    assert len(series) <= 2 * series.max_buckets + 2 * series.recent + 2
+    steps, loss = exp.metrics.get("loss")
+    assert loss.max() == pytest.approx(9.0 + math.sin(123.457))  # the spike, kept
+    assert steps[np.argmax(loss)] == 123_457
+    assert loss.min() == pytest.approx(-1.0, abs=1e-6)  # the wave's troughs, kept
+    gx, gy = gui.get("loss")  # the GUI's copy folds the same way
+    assert np.array_equal(gx, steps) and np.array_equal(gy, loss)
+    assert "metrics" not in exp.snapshot()
+
+
 def test_delta_carries_only_new_rows_and_rebuilds_a_receiver_that_fell_behind():
     src, dst = MetricStore(recent=64, max_buckets=32), MetricStore(recent=64, max_buckets=32)
     cursor = None

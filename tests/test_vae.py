@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from engine.runtime import NonFiniteError
-from engine.vae import VAE, VAEConfig, VAEExperiment, kl_to_prior
+from engine.vae import VAE, VAEConfig, VAEExperiment, importance_weighted, kl_to_prior
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
@@ -77,6 +77,33 @@ def test_iw_bound_tightens_with_k(trained):
     assert res[100]["neg_elbo"] == pytest.approx(res[100]["recon"] + res[100]["kl"])
 
 
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_importance_weighted_bound_matches_torch_distributions(likelihood, digits):
+    """recon, KL and the IW bound against torch.distributions, the same noise: exact."""
+    from torch.distributions import Bernoulli, Normal, kl_divergence
+
+    torch.manual_seed(0)
+    model = VAE(64, latent=3, hidden=(32,), likelihood=likelihood, sigma=0.4).double()
+    x = torch.tensor(digits.test_x[:20].reshape(20, -1), dtype=torch.float64)
+    k = 50
+    eps = torch.randn(k, 20, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    with torch.no_grad():
+        recon, kl, nll_iw = importance_weighted(model, x, eps)
+        mu, logvar = model.encode(x)
+        q = Normal(mu, torch.exp(0.5 * logvar))
+        z = q.loc + q.scale * eps
+        out = model.decode(z.reshape(-1, 3)).reshape(k, 20, 64)
+        pixels = Bernoulli(logits=out, validate_args=False) if likelihood == "bernoulli" \
+            else Normal(out, model.log_sigma.exp())  # 0.4 as the model stores it
+        log_px = pixels.log_prob(x).sum(-1)
+        log_w = log_px + Normal(0.0, 1.0).log_prob(z).sum(-1) - q.log_prob(z).sum(-1)
+        expected = math.log(k) - torch.logsumexp(log_w, 0)
+        torch.testing.assert_close(nll_iw, expected, rtol=1e-10, atol=1e-9)
+        torch.testing.assert_close(recon, -log_px.mean(0), rtol=1e-10, atol=1e-9)
+        torch.testing.assert_close(kl, kl_divergence(q, Normal(0.0, 1.0)).sum(-1),
+                                   rtol=1e-10, atol=1e-9)
+
+
 def test_evaluate_covers_full_test_set(trained, digits):
     r = trained.evaluate(k=5)
     assert r["n"] == len(digits.test_x) and r["k"] == 5
@@ -106,6 +133,18 @@ def test_2d_latent_separates_digit_classes(digits):
     assert knn.score(exp.encode_images(digits.test_x), digits.test_y) > 0.8
 
 
+def test_beta_weights_the_kl_in_the_loss_and_in_training(digits):
+    for beta in (0.0, 0.5, 4.0):
+        exp = make(digits, beta=beta)
+        v = exp.step()
+        assert v["loss"] == pytest.approx(v["recon"] + beta * v["kl"], rel=1e-6)
+    # Behaviour: a large beta pulls the codes to the prior (small KL, worse recon).
+    low, high = (train(make(digits, beta=b, lr=3e-3), 200) for b in (0.25, 4.0))
+    kl_low, kl_high = low.metrics.column("kl")[-20:].mean(), high.metrics.column("kl")[-20:].mean()
+    assert kl_high < 0.5 * kl_low
+    assert high.metrics.column("recon")[-20:].mean() > low.metrics.column("recon")[-20:].mean()
+
+
 # -- determinism and safety --------------------------------------------------------
 def test_same_seed_same_losses(digits):
     a, b, c = (train(make(digits, seed=s), 15) for s in (3, 3, 4))
@@ -126,6 +165,27 @@ def test_huge_lr_stops_with_last_good_weights(digits):
         assert torch.isfinite(tensor).all(), name
         assert torch.equal(tensor, before[name]), name
     exp.snapshot()  # still usable
+
+
+def test_nan_gradient_with_finite_loss_keeps_weights_and_adam_state(digits):
+    import copy
+
+    exp = train(make(digits), 5)
+    weights = copy.deepcopy(exp.model.state_dict())
+    adam = copy.deepcopy(exp.optimizer.state_dict())
+    hook = exp.model.decoder[0].weight.register_hook(lambda g: g * math.nan)
+    with pytest.raises(NonFiniteError, match="gradient became non-finite at step 6"):
+        exp.step()
+    hook.remove()
+    assert exp.steps == 5 and len(exp.metrics) == 5
+    for name, tensor in exp.model.state_dict().items():
+        assert torch.equal(tensor, weights[name]), name
+    after = exp.optimizer.state_dict()
+    assert after["param_groups"] == adam["param_groups"]
+    for i, state in adam["state"].items():
+        for key, value in state.items():
+            assert torch.equal(after["state"][i][key], value), (i, key)
+    assert math.isfinite(exp.step()["loss"])
 
 
 @pytest.mark.parametrize("field, value", [
@@ -224,6 +284,7 @@ def test_trains_on_cuda(digits):
 
 
 # -- real data ----------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.skipif(not FASHION_DIR.is_dir(),
                     reason="Fashion-MNIST missing: apt-get install dataset-fashion-mnist")
 def test_fashion_mnist_short_run_lowers_test_loss():

@@ -12,30 +12,20 @@
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton,
-    QScrollArea, QSpinBox, QSplitter, QTextBrowser, QVBoxLayout, QWidget,
+    QScrollArea, QSpinBox, QSplitter, QVBoxLayout, QWidget,
     QAbstractButton,
 )
 
+from ..widgets.theory import TheoryView
 from ..worker import FAILED, FINISHED, IDLE, PAUSED, RUNNING, ExperimentRunner
-
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
 #: Speed choices: label -> target steps per second (None = as fast as possible).
 SPEEDS = [("Max", None), ("100/s", 100.0), ("30/s", 30.0), ("10/s", 10.0), ("3/s", 3.0), ("1/s", 1.0)]
-
-
-def theory_html(name: str) -> str:
-    path = RESOURCES / "theory" / f"{name}.html"
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError:
-        return f"<p><i>Theory text {path.name} not found.</i></p>"
 
 
 class Page(QWidget):
@@ -44,7 +34,7 @@ class Page(QWidget):
     #: registry id and title; set by subclasses
     page_id = "page"
     title = "Page"
-    theory = ""  # resources/theory/<theory>.html
+    theory = ""  # resources/theory/<theory>.html, default page_id (see vigui/widgets/theory.py)
     #: (device, steps, steps per second) for the status bar
     status = Signal(str, int, float)
 
@@ -82,10 +72,7 @@ class Page(QWidget):
         self.center_layout.addWidget(self.message)
         self.splitter.addWidget(center)
 
-        self.theory_view = QTextBrowser()
-        self.theory_view.setOpenExternalLinks(True)
-        self.theory_view.setHtml(theory_html(self.theory or self.page_id))
-        self.theory_view.setMinimumWidth(160)
+        self.theory_view = TheoryView(self.theory or self.page_id)
         self.splitter.addWidget(self.theory_view)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
