@@ -162,7 +162,8 @@ def canvas_latency(ds, app, strokes=30):
     from vigui.window import wait
 
     page = make_page(ds, app)
-    page.start_drawing_from_test(0)
+    page.restore_settings({"dataset": ds.name, "task": "q1", "device": "cpu"})
+    page.activate()  # builds the page's own run (paused): the model in its child process
     while not page.drawing_ready():
         wait(10)
     times = []
@@ -226,12 +227,13 @@ def main(argv=None):
         t0 = time.perf_counter()
         exp.complete(img, 8, seed=i)
         calls.append(time.perf_counter() - t0)
-    print(f"\nengine complete(image, 8 samples): median {1000 * statistics.median(calls):.1f} ms")
+    print(f"\nengine complete(image, 8 samples): median {1000 * statistics.median(calls):.1f} ms",
+          flush=True)
     if app is not None:
         lat = canvas_latency(ds, app)
         print(f"canvas stroke -> 8 completions drawn (page, child process): median "
               f"{1000 * statistics.median(lat):.1f} ms, worst {1000 * max(lat):.1f} ms "
-              f"over {len(lat)} strokes")
+              f"over {len(lat)} strokes", flush=True)
 
 
 if __name__ == "__main__":
