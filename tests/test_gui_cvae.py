@@ -85,7 +85,10 @@ def test_choosing_a_mask_retrains_or_reopens_the_right_model(page, qtbot):
     box.setCurrentIndex(box.findData("q3"))  # a new mask: a new run, trained from scratch
     steps, task, phase = on_worker(page, qtbot, lambda e: (e.steps, e.config.task, e.phase))
     assert (steps, task, phase) == (0, "q3", "baseline")
-    assert page.canvas.mask.sum() == 48 or page._model_mask is None or True
+    page.runner.request_frame()
+    qtbot.waitUntil(lambda: page._model_mask is not None and page._model_mask.sum() == 48,
+                    timeout=10_000)  # the canvas shows the new mask
+    assert np.array_equal(page.canvas.mask, page._model_mask)
     box.setCurrentIndex(box.findData("q1"))  # trained before: reopened, not retrained
     steps, task, phase = on_worker(page, qtbot, lambda e: (e.steps, e.config.task, e.phase))
     assert (steps, task, phase) == (q1_steps, "q1", "done")

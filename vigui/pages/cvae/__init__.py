@@ -30,10 +30,10 @@ from PySide6.QtWidgets import (
 )
 
 from engine import data
-from engine.cvae_tasks import TASK_LABELS, TASKS, mask_to_string, task_mask
+from engine.cvae_tasks import TASK_LABELS, TASKS, mask_to_string
 
 from ...process_runner import ProcessRunner
-from ...worker import FAILED, FINISHED, PAUSED, RUNNING, BackgroundJob
+from ...worker import FAILED, FINISHED, RUNNING, BackgroundJob
 from ..base import ExperimentPage
 from ..vae import DATASET_TITLES, process_threads
 from ..vae_inputs import LogSpinBox, SizesEdit
