@@ -15,7 +15,8 @@ Prints samples/s and the ratios to the plain loop (median over alternating repea
 the canvas latency: from a stroke on the page's drawing canvas to the refreshed
 completions (8 samples) drawn, through the child process, median and worst of 30 strokes;
 also the bare engine call (``complete``) for comparison.
-Run: python bench/cvae.py [--steps 150] [--repeats 3] [--no-live]
+Every variant uses the same number of torch threads (the page's child process's: cores
+- 1, at least 1). Run: python bench/cvae.py [--steps 60] [--repeats 5] [--no-live]
 """
 from __future__ import annotations
 
@@ -94,6 +95,10 @@ def config(name: str, threads=None) -> CVAEConfig:
 
 
 def cvae_phase(ds, threads=None) -> CVAEExperiment:
+    """Our experiment in its CVAE phase; ``ds`` a Dataset, or its name (a child process
+    loads it itself rather than receive it through the pipe)."""
+    if isinstance(ds, str):
+        ds = data.load(ds)
     exp = CVAEExperiment(config(ds.name, threads), seed=0, dataset=ds)
     exp.phase = "cvae"  # speed only: skip the baseline's training, time the CVAE's steps
     return exp
@@ -126,17 +131,17 @@ def make_page(ds, app):
     return page
 
 
-def time_live(ds, steps, app):
+def time_live(ds, steps, app, threads):
     """The page's own runner (a child process) with the page drawing; timed between two
     progress reports as the GUI sees them, from the first CVAE step on."""
     from functools import partial
 
-    from vigui.pages.cvae import CVAEPage, process_threads
+    from vigui.pages.cvae import CVAEPage
     from vigui.process_runner import ProcessRunner
     from vigui.window import wait
 
     page = make_page(ds, app)
-    gui = ProcessRunner(partial(cvae_phase, ds, process_threads()),
+    gui = ProcessRunner(partial(cvae_phase, ds.name, threads),
                         max_fps=CVAEPage.max_fps, view_budget=CVAEPage.view_budget)
     gui.snapshot_ready.connect(page.render)
     marks, ready = [], []
@@ -185,13 +190,15 @@ def canvas_latency(ds, app, strokes=30):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=150, help="steps per speed measurement")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--steps", type=int, default=60, help="steps per speed measurement")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads of every variant (default: the page's child process's)")
     ap.add_argument("--no-live", action="store_true", help="skip the page measurements")
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    from vigui.pages.cvae import process_threads
+    threads = args.threads or process_threads()
+    torch.set_num_threads(threads)  # the same for all: the page's child uses this many
     name = "fashion-mnist" if data.available().get("fashion-mnist") else "digits"
     ds = data.load(name)
     train_x = torch.from_numpy(ds.train_x.reshape(len(ds.train_x), -1).copy())
@@ -210,14 +217,16 @@ def main(argv=None):
         speeds["plain"].append(time_plain(train_x, observed, args.steps))
         speeds["headless"].append(time_headless(ds, args.steps))
         if app is not None:
-            speeds["live page (child process)"].append(time_live(ds, args.steps, app))
+            speeds["live page (child process)"].append(time_live(ds, args.steps, app, threads))
     base = statistics.median(speeds["plain"])
-    print(f"\nCVAE phase speed, 500-500 / z 200, batch {BATCH}, median of {args.repeats} x "
-          f"{args.steps} steps:")
+    print(f"\nCVAE phase speed, 500-500 / z 200, batch {BATCH}, {threads} torch thread(s), "
+          f"median of {args.repeats} x {args.steps} steps:")
     for key, values in speeds.items():
         med = statistics.median(values)
+        ratios = [v / p for v, p in zip(values, speeds["plain"])]
         print(f"  {key:27s} {med:8,.0f} samples/s   ratio to plain {med / base:5.2f}"
-              f"   (runs: {', '.join(f'{v:,.0f}' for v in values)})")
+              f" (median of paired ratios {statistics.median(ratios):4.2f})"
+              f"   (runs: {', '.join(f'{v:,.0f}' for v in values)})", flush=True)
 
     exp = CVAEExperiment(config(name), seed=0, dataset=ds)
     img = ds.test_x[0]

@@ -336,7 +336,11 @@ class CVAEPage(ExperimentPage):
         phase = snap.get("phase")
         if self._model_mask is None or not np.array_equal(self._model_mask, snap["observed"]):
             self._model_mask = snap["observed"].copy()
-            self.canvas.set_content(mask=self._model_mask)
+            if self.canvas.image.shape != self._model_mask.shape:  # another dataset: blank
+                self.canvas.set_content(image=np.zeros(self._model_mask.shape, np.float32),
+                                        mask=self._model_mask)
+            else:
+                self.canvas.set_content(mask=self._model_mask)
             self._update_mask_button()
         self.strip.show_strip(snap)
         self.summary.setText(self._summary(snap))
@@ -410,6 +414,8 @@ class CVAEPage(ExperimentPage):
         if self._draw_busy:
             self._draw_dirty = True
             return
+        if self._model_mask is not None and self.canvas.image.shape != self._model_mask.shape:
+            return  # the canvas still shows another dataset's image: wait for this one's
         self._draw_busy, self._draw_dirty = True, False
         self._draw_time = time.monotonic()
         image = self.canvas.image.copy()
@@ -428,7 +434,10 @@ class CVAEPage(ExperimentPage):
 
     def _on_completion_error(self, message: str) -> None:
         self._draw_busy = False
-        self.show_message(f"Could not complete the drawing: {message}")
+        if self._draw_dirty:  # a newer drawing is waiting: it may well work
+            self.request_completions()
+        else:
+            self.show_message(f"Could not complete the drawing: {message}")
 
     def train_on_drawn_mask(self) -> None:
         """Train both networks for the mask drawn on the canvas (task 'custom')."""
