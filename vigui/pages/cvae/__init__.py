@@ -197,6 +197,7 @@ class CVAEPage(ExperimentPage):
 
         if self._pending_open is not None:
             path, self._pending_open = self._pending_open, None
+            self._run_key = None  # an opened file is not this page's to cache
             return partial(CVAEExperiment.load, path, device=self.param("device"),
                            threads=process_threads())
         config = self.config()
