@@ -352,3 +352,38 @@ def test_ncll_table_reuses_checkpoints_and_trains_the_rest(trained, digits, tmp_
     assert table.snapshot()["stage"] == "done"
     with pytest.raises(ValueError, match="tasks"):
         NCLLTable(cfg, dataset=digits, tasks=("custom",))
+
+
+def test_validation_split_is_carved_from_the_training_set(digits):
+    from engine.cvae import split_validation
+
+    fit, val = split_validation(1437, 1 / 12)
+    assert len(val) == 120 and len(fit) + len(val) == 1437
+    assert not set(fit) & set(val) and set(fit) | set(val) == set(range(1437))
+    again = split_validation(1437, 1 / 12)
+    assert all(np.array_equal(a, b) for a, b in zip((fit, val), again))  # every run, every seed
+    exp = make(digits, val_fraction=1 / 12)
+    assert exp.baseline.n_train == 1437 - 120 and exp.baseline.val_x.shape[0] == 120
+    # The validation images are training images, none of them a test image.
+    train = digits.train_x.reshape(len(digits.train_x), -1)
+    np.testing.assert_array_equal(exp.baseline.val_x.numpy(), train[val])
+    with pytest.raises(ValueError, match="val_fraction"):
+        split_validation(1, 0.5)
+
+
+def test_kl_warmup_weighs_the_kl_from_0_to_1(digits):
+    exp = make(digits, kl_warmup=2)
+    exp.phase = "cvae"
+    t = exp.cvae
+    assert t.kl_weight() == 0.0
+    values = exp.step()
+    # The objective is recon + 0 * KL at the start; the reported -ELBO keeps the whole KL.
+    assert values["cvae_loss"] == pytest.approx(values["cvae_recon"], rel=1e-6)
+    assert values["cvae_neg_elbo"] == pytest.approx(values["cvae_recon"] + values["cvae_kl"],
+                                                    rel=1e-6)
+    run(exp, t.steps_per_epoch - 1)
+    assert t.kl_weight() == pytest.approx(0.5)
+    run(exp, t.steps_per_epoch)
+    assert t.kl_weight() == 1.0
+    values = exp.step()
+    assert values["cvae_loss"] == pytest.approx(values["cvae_neg_elbo"], rel=1e-6)
