@@ -67,6 +67,10 @@ def _set_samples(n, exp):
     exp.set_samples(n)
 
 
+def _metrics_delta(cursor, exp):
+    return exp.metrics.delta(cursor)
+
+
 class CVAEPage(ExperimentPage):
     page_id = "cvae"
     title = "Conditional VAE"
@@ -238,6 +242,7 @@ class CVAEPage(ExperimentPage):
         self._draw_step = -1
         self.completions_version = 0
         self._test_index = 0
+        self._metrics_busy = True  # until clear_views() sets up the store
 
         root = QSplitter(Qt.Vertical)
         top = QSplitter(Qt.Horizontal)
@@ -320,6 +325,9 @@ class CVAEPage(ExperimentPage):
         return box
 
     def clear_views(self) -> None:
+        from engine.runtime import MetricStore
+
+        self._metrics, self._metrics_cursor, self._metrics_busy = MetricStore(), None, False
         self.curves.clear_curves()
         self.strip.clear_image()
         self.summary.setText("")
@@ -330,8 +338,10 @@ class CVAEPage(ExperimentPage):
 
     def render(self, snap: dict) -> None:
         self._steps = int(snap.get("step", 0))
-        if "metrics" in snap:
+        if "metrics" in snap:  # runners that ship the metric store with each frame
             self.curves.show_metrics(snap["metrics"])
+        else:
+            self._fetch_metrics()
         if "observed" not in snap:
             return
         phase = snap.get("phase")
@@ -351,6 +361,37 @@ class CVAEPage(ExperimentPage):
         if not self._draw_busy and self._steps != self._draw_step and \
                 time.monotonic() - self._draw_time > REFRESH_S:
             self.request_completions()
+
+    def _fetch_metrics(self) -> None:
+        """Runners that do not ship the metrics: fetch what is new since the last time
+        (a bounded delta) and keep the run's store here."""
+        now = time.monotonic()
+        if self.runner is None or getattr(self, "_metrics_busy", True) or \
+                now - getattr(self, "_metrics_time", 0.0) < 0.5:
+            return
+        self._metrics_busy, self._metrics_time = True, now
+        runner = self.runner
+
+        def done(result):
+            if runner is not self.runner:
+                return  # a reset came since
+            self._metrics_busy = False
+            if result is not None:
+                delta, self._metrics_cursor = result
+                self._metrics.apply(delta)
+                self.curves.show_metrics(self._metrics)
+                if delta and runner.state != RUNNING:  # stopped: fetch until caught up
+                    self._metrics_time = 0.0
+                    self._fetch_metrics()
+
+        runner.call(partial(_metrics_delta, self._metrics_cursor), on_done=done,
+                    on_error=lambda msg: setattr(self, "_metrics_busy", False))
+
+    def _on_state(self, state: str) -> None:
+        super()._on_state(state)
+        if state != RUNNING:  # the last points of a run that stopped
+            self._metrics_time = 0.0
+            self._fetch_metrics()
 
     def _summary(self, snap: dict) -> str:
         text = f"<b>{PHASES.get(snap.get('phase'), '')}</b><br>step {snap.get('step', 0):,}"
