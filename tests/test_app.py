@@ -38,7 +38,7 @@ def test_settings_keep_page_and_parameters(qtbot):
     w = MainWindow()
     qtbot.addWidget(w)
     w.open_page("cavi")
-    w.pages["cavi"]._param_widgets["k"].setValue(7)
+    w.pages["cavi"].params.widget("k").setValue(7)
     w.close()
     again = MainWindow()
     qtbot.addWidget(again)
@@ -75,6 +75,43 @@ def test_shortcut_commands_drive_the_current_page(window, qtbot):
     qtbot.waitUntil(lambda: page.runner is not None and page.runner.experiment is not None, timeout=5000)
     window._run_command("step_once")
     qtbot.waitUntil(lambda: page.runner.experiment.steps == 1, timeout=3000)
+
+
+def busy_in_child(flag):
+    """Runs in the page's child process: hold it until ``flag`` exists."""
+    import os
+    import time
+
+    open(flag + ".started", "w").close()
+    while not os.path.exists(flag):
+        time.sleep(0.01)
+
+
+@pytest.mark.slow
+def test_closing_the_window_never_waits_for_the_training_child(qtbot, tmp_path):
+    """The window goes at once, even while the VAE's child process is busy; the child
+    then finishes on its own and nothing is left running."""
+    import multiprocessing
+
+    w = MainWindow(fresh=True)
+    qtbot.addWidget(w)
+    w.show()
+    w.open_page("vae")
+    page = w.pages["vae"]
+    page.params.restore({"hidden": [32]}, emit=False)
+    page.reset()
+    runner = page.runner
+    flag = str(tmp_path / "go")
+    page.run.call(lambda e: busy_in_child(flag))  # the child is stuck until we say
+    qtbot.waitUntil(lambda: os.path.exists(flag + ".started"), timeout=60_000)
+    page.play()
+    w.close()  # returns although the child cannot end yet
+    assert not w.isVisible() and page.runner is None and runner.is_alive
+    open(flag, "w").close()
+    qtbot.waitUntil(lambda: not runner.is_alive, timeout=20_000)
+    assert runner._process.exitcode == 0  # it ended by itself
+    qtbot.waitUntil(lambda: not multiprocessing.active_children(), timeout=10_000)
+    assert not os.path.exists(f"/proc/{runner.pid}")  # reaped: no zombie
 
 
 def test_no_display_is_a_clear_error_with_status_2():
@@ -123,6 +160,7 @@ def test_separate_processes_start_and_close_mid_run():
         assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_close_mid_training_on_the_vae_page_exits_0():
     env = {"QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": os.environ["XDG_CONFIG_HOME"]}
     for _ in range(3):
@@ -153,6 +191,7 @@ def test_cli_rejects_bad_arguments_with_status_2():
     assert result.returncode == 2 and "K must be between 1 and 10" in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_vae_json_and_checkpoint(tmp_path):
     out = tmp_path / "model.pt"
     result = run(["-m", "engine", "vae", "--dataset", "digits", "--latent", "2", "--epochs", "2",

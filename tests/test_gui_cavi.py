@@ -1,6 +1,7 @@
 """The CAVI page in a real (offscreen) window: run, pause, step, reset, parameter changes."""
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from vigui.pages.cavi import CaviPage
 from vigui.worker import FINISHED, PAUSED
@@ -34,7 +35,9 @@ def test_runs_to_convergence_with_rising_elbo(page, qtbot):
     qtbot.waitUntil(lambda: "converged" in page.summary.text(), timeout=3000)
     x, y = page.elbo_curve.getData()
     assert len(x) == exp.steps  # the drawn curve is the whole history
+    np.testing.assert_array_equal(y, elbo)
     assert page.controls.play.text().endswith("Play")
+    assert page.controls.state_label.text() == "finished"
 
 
 def test_step_pause_and_reset(page, qtbot):
@@ -68,7 +71,7 @@ def test_changing_k_mid_run_resets_cleanly(page, qtbot):
     qtbot.waitUntil(lambda: page.runner.experiment is not None and page.runner.experiment.steps > 1,
                     timeout=10_000)
     old = page.runner
-    page._param_widgets["k"].setValue(5)
+    page.params.widget("k").setValue(5)
     assert page.runner is not old and not old.is_alive
     qtbot.waitUntil(lambda: page.runner.experiment is not None, timeout=5000)
     assert page.runner.experiment.cavi.k == 5
@@ -83,22 +86,64 @@ def test_two_d_gradient_mode_draws_both_curves(page, qtbot):
     qtbot.waitUntil(lambda: page.runner.experiment is not None and page.runner.experiment.steps == 30,
                     timeout=5000)
     qtbot.waitUntil(lambda: len(page.elbo_grad.getData()[0] if page.elbo_grad.getData()[0] is not None else []) == 30, timeout=5000)
-    assert len(page.elbo_curve.getData()[0]) == 30
+    # The CAVI curve runs until CAVI converged (it may before sweep 30).
+    cavi_steps = page.runner.experiment.metrics.get("elbo")[0]
+    assert 0 < len(page.elbo_curve.getData()[0]) == len(cavi_steps) <= 30
     assert len(page.scatter.data) == 300
 
 
 def test_widgets_enforce_ranges(page):
-    page._param_widgets["k"].setValue(99)
-    page._param_widgets["sigma2"].setValue(-5.0)
-    page._param_widgets["n"].setValue(10**9)
+    page.params.widget("k").setValue(99)
+    page.params.widget("sigma2").setValue(-5.0)
+    page.params.widget("n").setValue(10**9)
+    page.params.widget("alpha").setValue(5.0)
     state = page.settings_state()
-    assert state["k"] == 10 and state["sigma2"] == 0.1 and state["n"] == 100_000
+    # The declared ranges (engine.cavi.CaviConfig), the same the CLI checks.
+    assert state["k"] == 10 and state["sigma2"] == 0.1 and state["n"] == 1_000_000
+    assert state["alpha"] == 1.0
+    assert page.params.config().validate() is not None
 
 
-def test_k_larger_than_n_gives_message_not_crash(page, qtbot):
-    page.restore_settings({"n": 10, "k": 10, "true_k": 10})
-    page.reset()
-    # N = 10 with K = 10 is valid; the run must work.
+def test_k_can_never_exceed_n(page, qtbot):
+    """K > N cannot be entered: the largest K is the smallest N. K = N is a valid run."""
+    from engine.cavi import CaviConfig
+
+    k_box, n_box = page.params.widget("k"), page.params.widget("n")
+    assert k_box.maximum() <= n_box.minimum()
+    with pytest.raises(ValueError, match="N must be between"):
+        CaviConfig(k=10, n=9).validate()  # what a file or script could still ask for
+    page.params.restore({"k": 11, "n": 9})  # saved settings out of range: the defaults
+    assert (page.param("k"), page.param("n")) == (3, 1000) and page.params.config().k <= 3
+    page.params.restore({"n": 10, "k": 10, "true_k": 10})
     page.play()
     qtbot.waitUntil(lambda: page.runner.state == FINISHED, timeout=10_000)
     assert not page.message.isVisible()
+    assert page.runner.experiment.cavi.k == 10 and len(page.runner.experiment.x) == 10
+
+
+def test_space_s_and_r_drive_the_page(qtbot):
+    from PySide6.QtWidgets import QApplication
+
+    from vigui.window import MainWindow
+
+    window = MainWindow(fresh=True)
+    qtbot.addWidget(window)
+    window.open_page("cavi")
+    cavi = window.pages["cavi"]
+    cavi.params.restore({"n": 100_000}, emit=False)
+    cavi.reset()
+    qtbot.waitUntil(lambda: cavi.runner.experiment is not None, timeout=5000)
+    window.show()
+    window.activateWindow()  # shortcuts act in the active window
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5000)
+    qtbot.keyClick(window, Qt.Key_S)
+    qtbot.waitUntil(lambda: cavi.runner.experiment.steps == 1, timeout=5000)
+    qtbot.keyClick(window, Qt.Key_Space)
+    qtbot.waitUntil(lambda: cavi.runner.experiment.steps > 2, timeout=10_000)
+    assert cavi.controls.play.text() == "❚❚ Pause"
+    qtbot.keyClick(window, Qt.Key_Space)
+    qtbot.waitUntil(lambda: cavi.runner.state == PAUSED, timeout=5000)
+    old = cavi.runner
+    qtbot.keyClick(window, Qt.Key_R)
+    assert cavi.runner is not old and cavi.run.state == "idle"
+    window.close()

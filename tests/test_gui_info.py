@@ -407,7 +407,9 @@ def test_gaussian_monte_carlo_converges(page, qtbot):
     assert abs(snap["mean"] - exact) <= 4 * snap["se"]
     assert snap["se"] < 0.02
     x, y = s.estimate.getData()
-    assert len(y) == len(snap["estimate"]) and y[-1] == snap["mean"]
+    steps, estimates = snap["metrics"].get("estimate")  # the run's whole (short) history
+    assert len(y) == len(estimates) == snap["step"] and y[-1] == snap["mean"]
+    np.testing.assert_allclose(10 ** x, snap["metrics"].get("samples")[1], rtol=1e-12)
     assert s.exact_line.value() == pytest.approx(exact)
     assert f"{snap['n']:,} samples" in plain(s.mc_label)
     qtbot.waitUntil(lambda: s.play_button.text() == "▶ Play", timeout=3000)
@@ -426,6 +428,37 @@ def test_gaussian_play_pause_reset_and_param_restart(page, qtbot):
     s.runner.set_rate(None)
     qtbot.waitUntil(lambda: s.last_snapshot is not None and s.last_snapshot["done"], timeout=15000)
     assert s.last_snapshot["closed_form"] == pytest.approx(gaussian_kl(0.0, 1.0, 1.0, 0.5))
+
+
+def test_space_and_r_drive_the_gaussian_estimate(qtbot):
+    """The window's Run menu (Space, R) drives the section's run while its tab shows."""
+    from vigui.window import MainWindow
+
+    window = MainWindow(fresh=True)
+    qtbot.addWidget(window)
+    window.open_page("info")
+    page = window.pages["info"]
+    s = page.show_section("gauss")
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5000)
+    assert page.run_control() is s.run and s.run.playing
+    qtbot.waitUntil(lambda: s.last_snapshot is not None and s.last_snapshot["n"] > 0,
+                    timeout=5000)
+    qtbot.keyClick(window, Qt.Key_Space)  # pause
+    assert not s.run.playing and s.play_button.text() == "▶ Play"
+    qtbot.waitUntil(lambda: s.runner.state == "paused", timeout=5000)
+    qtbot.keyClick(window, Qt.Key_Space)  # play again
+    assert s.run.playing and s.play_button.text() == "❚❚ Pause"
+    first = s.runner
+    qtbot.keyClick(window, Qt.Key_R)  # a fresh estimate, playing
+    assert s.runner is not first and not first.is_alive and s.run.playing
+    page.show_section("entropy")  # instant sections have no run: the keys do nothing
+    assert page.run_control() is None
+    qtbot.keyClick(window, Qt.Key_Space)
+    assert s.run.playing
+    window.close()
+    assert s.runner is None
 
 
 def test_close_page_stops_threads(qtbot):

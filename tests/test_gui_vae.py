@@ -1,5 +1,10 @@
 """The VAE page in a real (offscreen) window: training views, latent picking and
-interpolation, save/open, bad files, NaN, resets, closing, downloads."""
+interpolation, save/open, bad files, NaN, resets, closing, downloads.
+
+Tests that train on real images (scikit-learn's digits, in the page's child process)
+are marked slow: ``make test-fast`` skips them."""
+import multiprocessing
+
 import numpy as np
 import pytest
 import torch
@@ -7,13 +12,16 @@ from PySide6.QtCore import QPointF, Qt
 
 from engine import checkpoint, data
 from engine.vae import VAEConfig, VAEExperiment
-from vigui.pages.vae import LogSpinBox, VAEPage
+from vigui.pages.vae import VAEPage
+from vigui.widgets.inputs import LogSpinBox
 from vigui.worker import FAILED, FINISHED, PAUSED, RUNNING
 
-SMALL = {"dataset": "digits", "latent": 2, "hidden": "64", "batch": 128, "lr": 1e-3,
+slow = pytest.mark.slow
+SMALL = {"dataset": "digits", "latent": 2, "hidden": "64", "batch_size": 128, "lr": 1e-3,
          "beta": 1.0, "loss_mode": "elbo", "likelihood": "bernoulli", "device": "cpu",
          "seed": 0}
 N_TEST_DIGITS = 360
+START_MS = 40_000  # a child process imports torch and loads the data first (slow when busy)
 
 
 @pytest.fixture
@@ -70,7 +78,7 @@ def on_worker(page, qtbot, fn):
     box = []
     assert page.runner is not None
     page.runner.call(fn, on_done=box.append, on_error=lambda m: box.append(RuntimeError(m)))
-    qtbot.waitUntil(lambda: bool(box), timeout=10_000)
+    qtbot.waitUntil(lambda: bool(box), timeout=START_MS)
     if isinstance(box[0], Exception):
         raise box[0]
     return box[0]
@@ -84,6 +92,7 @@ def message(page):
     return page.message.text() if page.message.isVisible() else ""
 
 
+@slow
 def test_training_fills_every_view(page, qtbot):
     exp = train(page, qtbot, 40)
     v = page.views
@@ -101,6 +110,7 @@ def test_training_fills_every_view(page, qtbot):
     assert exp.config.hidden == (64,) and exp.config.latent == 2
 
 
+@slow
 def test_manifold_is_upright_and_placed_in_z(page, qtbot):
     """Top-left tile on screen = the code (smallest z1, largest z2) of the grid."""
     train(page, qtbot, 30)
@@ -119,6 +129,7 @@ def test_manifold_is_upright_and_placed_in_z(page, qtbot):
     np.testing.assert_allclose(shown[:8, -8:][::-1], bottom_right[0], atol=1e-5)
 
 
+@slow
 def test_two_clicks_decode_a_path(page, qtbot):
     train(page, qtbot, 20)
     qtbot.waitUntil(lambda: latent_points(page) > 0, timeout=5000)
@@ -152,6 +163,7 @@ def test_two_clicks_decode_a_path(page, qtbot):
     qtbot.waitUntil(lambda: page.interpolation_shown, timeout=5000)
 
 
+@slow
 def test_save_and_reopen_gives_the_same_model(page, qtbot, tmp_path):
     exp = train(page, qtbot, 25)
     code = np.array([[0.3, -0.2]])
@@ -162,7 +174,7 @@ def test_save_and_reopen_gives_the_same_model(page, qtbot, tmp_path):
     qtbot.waitUntil(lambda: "Saved" in message(page), timeout=5000)
     assert path.is_file()
 
-    page._param_widgets["seed"].setValue(7)  # a different, fresh model
+    page.params.widget("seed").setValue(7)  # a different, fresh model
     fresh = built(page, qtbot)
     assert fresh.runner is not exp.runner and fresh.steps == 0
 
@@ -170,7 +182,7 @@ def test_save_and_reopen_gives_the_same_model(page, qtbot, tmp_path):
     qtbot.waitUntil(lambda: "Opened" in message(page), timeout=10_000)
     opened = built(page, qtbot)
     assert opened.steps == steps
-    assert page.param("seed") == 0 and page.param("hidden") == "64"
+    assert page.param("seed") == 0 and page.param("hidden") == (64,)
     after = on_worker(page, qtbot, lambda e: e.decode_latent(code))
     np.testing.assert_array_equal(before, after)
     # The opened run trains on.
@@ -179,6 +191,7 @@ def test_save_and_reopen_gives_the_same_model(page, qtbot, tmp_path):
     page.pause()
 
 
+@slow
 def test_opens_a_checkpoint_written_by_the_cli(page, qtbot, tmp_path):
     import subprocess
     import sys
@@ -194,9 +207,10 @@ def test_opens_a_checkpoint_written_by_the_cli(page, qtbot, tmp_path):
     qtbot.waitUntil(lambda: "Opened" in message(page), timeout=10_000)
     opened = built(page, qtbot)
     assert opened.steps == 12 and opened.config.latent == 3
-    assert page.param("latent") == 3 and page.param("hidden") == "48"
+    assert page.param("latent") == 3 and page.param("hidden") == (48,)
 
 
+@slow
 def test_bad_files_leave_the_model_running(page, qtbot, tmp_path):
     exp = built(page, qtbot)
     runner = page.runner
@@ -245,27 +259,66 @@ def test_bad_files_leave_the_model_running(page, qtbot, tmp_path):
     torch.testing.assert_close(got, same.model.mu_head.weight)
 
 
-def test_learning_rate_10_fails_with_a_message_and_keeps_weights(page, qtbot):
-    page._param_widgets["lr"].setValue(10.0)
+def remember_good_states(exp):
+    """Installed in the child: after every good step keep a copy of the weights and of
+    Adam's state, to compare with what the experiment holds after a failure."""
+    import copy
+
+    inner = exp.step
+
+    def step():
+        values = inner()  # raises on NaN/inf before anything below
+        exp.good = (exp.steps, copy.deepcopy(exp.model.state_dict()),
+                    copy.deepcopy(exp.optimizer.state_dict()))
+        return values
+
+    exp.step = step
+    return True
+
+
+def same_as_last_good(exp):
+    """In the child: the step count, weights and Adam state equal the last good ones."""
+    import torch
+
+    steps, weights, adam = exp.good
+    now = exp.model.state_dict()
+    same_weights = all(torch.equal(now[k], weights[k]) for k in weights)
+    state, good_state = exp.optimizer.state_dict()["state"], adam["state"]
+    same_adam = state.keys() == good_state.keys() and all(
+        torch.equal(torch.as_tensor(state[i][k]), torch.as_tensor(good_state[i][k]))
+        for i in good_state for k in good_state[i])
+    finite = all(torch.isfinite(v).all() for v in now.values())
+    return steps == exp.steps, same_weights, same_adam, finite
+
+
+@slow
+def test_learning_rate_10_fails_with_a_message_and_keeps_the_last_good_weights(page, qtbot):
+    page.params.widget("lr").setValue(10.0)
     assert page.param("lr") == 10.0  # reachable from the widget
     exp = built(page, qtbot)
     assert exp.config.lr == 10.0
+    assert on_worker(page, qtbot, remember_good_states)
     page.play()
     qtbot.waitUntil(lambda: page.runner.state == FAILED, timeout=10_000)
     qtbot.waitUntil(lambda: "non-finite" in message(page), timeout=5000)
     steps = exp.steps
     qtbot.wait(200)
     assert exp.steps == steps  # stopped
+    # Exactly the weights and Adam state of the last good step, not merely finite ones.
+    assert on_worker(page, qtbot, same_as_last_good) == (True, True, True, True)
     images = on_worker(page, qtbot, lambda e: e.decode_latent([[0.0, 0.0]]))
-    assert np.all(np.isfinite(images))  # the last good weights
+    assert np.all(np.isfinite(images))
     assert "Play" in page.controls.play.text()
+    assert page.controls.state_label.text() == "stopped: error"
 
 
+@slow
 def test_changing_latent_dim_resets_and_projects(page, qtbot):
     exp = train(page, qtbot, 5)
     old = page.runner
-    page._param_widgets["latent"].setValue(4)
-    assert page.runner is not old and not old.is_alive
+    page.params.widget("latent").setValue(4)
+    assert page.runner is not old
+    qtbot.waitUntil(lambda: not old.is_alive, timeout=15_000)  # the old child ends by itself
     new = built(page, qtbot)
     assert new.runner is not exp.runner and new.config.latent == 4 and new.steps == 0
     page.step_once()
@@ -278,6 +331,7 @@ def test_changing_latent_dim_resets_and_projects(page, qtbot):
     qtbot.waitUntil(lambda: page.interpolation_shown, timeout=5000)
 
 
+@slow
 def test_close_page_mid_training_stops_threads(qtbot):
     page = VAEPage()
     qtbot.addWidget(page)
@@ -290,26 +344,41 @@ def test_close_page_mid_training_stops_threads(qtbot):
     runner = page.runner
     page.pick_latent(0.0, 0.0)
     page.pick_latent(1.0, 1.0)  # a request in flight while closing
-    page.close_page()
-    assert page.runner is None and not runner.is_alive
+    page.close_page()  # returns at once; the child ends on its own
+    assert page.runner is None
+    qtbot.waitUntil(lambda: not runner.is_alive, timeout=15_000)
+    qtbot.waitUntil(lambda: not multiprocessing.active_children(), timeout=15_000)
+    assert runner._process.exitcode == 0
 
 
 def test_widgets_enforce_ranges(page, qtbot):
-    w = page._param_widgets
-    w["latent"].setValue(99)
-    w["beta"].setValue(-1.0)
-    w["batch"].setValue(10**6)
-    w["lr"].setValue(1e-9)
+    w = page.params.widget
+    w("latent").setValue(99)
+    w("beta").setValue(-1.0)
+    w("batch_size").setValue(10**6)
+    w("lr").setValue(1e-9)
     state = page.settings_state()
-    assert state["latent"] == 64 and state["beta"] == 0.0 and state["batch"] == 4096
-    assert state["lr"] == pytest.approx(1e-5)
-    w["hidden"].setValue("5000")
-    assert page.runner is None and "between 16 and 1024" in message(page)
-    w["hidden"].setValue("128,64")
+    # The declared ranges (engine.vae.VAEConfig), the same the CLI checks.
+    assert state["latent"] == 64 and state["beta"] == 0.0 and state["batch_size"] == 4096
+    assert state["lr"] == pytest.approx(1e-6)
+    old = page.runner
+    hidden = w("hidden")
+    hidden.selectAll()
+    qtbot.keyClicks(hidden, "5000")  # above the 4096 units a layer may have: refused
+    qtbot.keyClick(hidden, Qt.Key_Return)
+    assert page.param("hidden") == (64,) and page.runner is old
+    with pytest.raises(ValueError, match="between 8 and 4096"):
+        hidden.setValue("5000")
+    hidden.setText("")
+    qtbot.keyClicks(hidden, "128,64")
+    qtbot.keyClick(hidden, Qt.Key_Return)
     exp = built(page, qtbot)
-    assert exp.config.hidden == (128, 64)
-    page.restore_settings({"hidden": "32"})  # saved settings come back as text
-    assert page.param("hidden") == "32"
+    assert page.runner is not old and exp.config.hidden == (128, 64)
+    page.restore_settings({"hidden": "32"})  # old settings saved it as text
+    assert page.param("hidden") == (32,)
+    page.restore_settings({"hidden": [5000], "latent": "x", "dataset": "idx:/nowhere"})
+    assert page.param("hidden") == (400,) and page.param("latent") == 2  # the defaults
+    assert page.param("dataset") == "digits"
 
 
 def test_log_spin_box_steps_through_1_2_5():
@@ -339,27 +408,27 @@ def no_mnist(tmp_path, monkeypatch):
 
 
 def choose_mnist(page, qtbot):
-    page.refresh_datasets()
-    box = page._param_widgets["dataset"]
+    box = page.datasets
+    box.refresh()
     assert "not downloaded" in box.itemText(box.findData("mnist"))
     box.setCurrentIndex(box.findData("mnist"))
     assert page.runner is None and "not on this computer" in message(page)
-    assert page.download_box.isVisible()
+    assert box.row_below.isVisible()
 
 
 def test_download_offline_gives_a_clear_message(page, qtbot, no_mnist, monkeypatch):
     monkeypatch.setitem(data.MIRRORS, "mnist", ("http://127.0.0.1:9/",))  # refused at once
     choose_mnist(page, qtbot)
-    page.download_button.click()
-    assert page.download_progress.isVisible() and page.cancel_button.isVisible()
+    d = page.datasets
+    d.download_button.click()
+    assert d.progress.isVisible() and d.cancel_button.isVisible()
     qtbot.waitUntil(lambda: "Could not download MNIST" in message(page), timeout=20_000)
     text = message(page)
     assert "offline" in text and "127.0.0.1" in text and "IDX files" in text
-    assert not page.download_progress.isVisible() and page.download_button.isEnabled()
-    assert page._download is None and page.runner is None
+    assert not d.progress.isVisible() and d.download_button.isEnabled()
+    assert not d.downloading and page.runner is None
     # Back to digits: training works as before.
-    box = page._param_widgets["dataset"]
-    box.setCurrentIndex(box.findData("digits"))
+    d.setCurrentIndex(d.findData("digits"))
     built(page, qtbot)
 
 
@@ -379,23 +448,25 @@ def test_download_with_mocked_fetch_reports_progress_and_cancels(page, qtbot, no
 
     monkeypatch.setattr(data, "fetch", slow_fetch)
     choose_mnist(page, qtbot)
-    page.start_download()
-    qtbot.waitUntil(lambda: page.download_progress.value() > 0, timeout=5000)
-    assert "file 1 of 4" in page.download_status.text()
-    page.cancel_download()
+    d = page.datasets
+    d.start_download()
+    qtbot.waitUntil(lambda: d.progress.value() > 0, timeout=5000)
+    assert "file 1 of 4" in d.status.text()
+    d.cancel_download()
     qtbot.waitUntil(lambda: "cancelled" in message(page), timeout=5000)
-    assert page._download is None and not page.cancel_button.isVisible()
+    assert not d.downloading and not d.cancel_button.isVisible()
 
     def failing_fetch(name, **kwargs):
         raise data.DownloadError("could not download t10k-images-idx3-ubyte.gz; every "
                                  "mirror failed:\n  http://x/: [Errno -3] name resolution")
 
     monkeypatch.setattr(data, "fetch", failing_fetch)
-    page.start_download()
+    d.start_download()
     qtbot.waitUntil(lambda: "Could not download" in message(page), timeout=5000)
     assert "name resolution" in message(page)
 
 
+@slow
 def test_screenshot_state(page, qtbot):
     page.prepare_screenshot()
     qtbot.waitUntil(page.screenshot_ready, timeout=30_000)

@@ -1,13 +1,16 @@
 """The ProcessRunner: the experiment in a spawned child process, same interface and
-signals as the thread runner; close is prompt and leaves no process behind."""
+signals as the thread runner; release returns while the child is still busy, and the
+child then ends on its own (or is terminated): no process or zombie is left behind."""
 import multiprocessing
 import os
 import signal
 import time
 
+import numpy as np
 import pytest
 
 from counting import Counter
+from vigui import process_runner
 from vigui.process_runner import ProcessRunner
 from vigui.worker import FAILED, FINISHED, PAUSED, RUNNING
 
@@ -98,19 +101,72 @@ def test_finishes_at_its_limit(make_runner, qtbot):
     assert runner.frames[-1]["value"] == 5 and runner.steps[-1] == 5
 
 
-def test_close_mid_run_is_prompt(make_runner, qtbot):
+def wait_for_file(path):
+    """Block (in the child) until ``path`` exists: the test decides when a call ends.
+    Writes ``path + ".started"`` first, so the test knows the child is inside."""
+    open(path + ".started", "w").close()
+    while not os.path.exists(path):
+        time.sleep(0.01)
+
+
+def busy(runner, qtbot, flag):
+    """Put the child into a call that lasts until ``flag`` exists; wait until it is in."""
+    runner.call(lambda e: wait_for_file(flag))
+    qtbot.waitUntil(lambda: os.path.exists(flag + ".started"), timeout=10_000)
+
+
+def gone(pid) -> bool:
+    """The process is reaped: not running and no zombie entry left."""
+    return not os.path.exists(f"/proc/{pid}")
+
+
+def test_release_returns_while_the_child_is_busy_and_it_ends_on_its_own(make_runner, qtbot,
+                                                                        tmp_path):
     from functools import partial
 
     runner = make_runner(partial(Counter, step_s=0.001))
     runner.play()
-    qtbot.waitUntil(lambda: runner.steps[-1] > 50, timeout=5000)
-    runner.call(lambda e: time.sleep(0.2))  # a request in flight
-    t0 = time.perf_counter()
-    assert runner.close(5.0)
-    assert time.perf_counter() - t0 < 3.0
-    assert runner._process.exitcode == 0
-    runner.play()  # commands after close are ignored
+    qtbot.waitUntil(lambda: runner.steps[-1] > 20, timeout=5000)
+    flag = str(tmp_path / "go")
+    busy(runner, qtbot, flag)  # the child is stuck in this call
+    ask_done = []
+    runner.call(lambda e: e.steps, ask_done.append)
+    runner.release()  # returns at once: nobody waits for the busy child
+    assert runner.is_alive
+    runner.play()  # commands after release are ignored
     runner.call(lambda e: 1)
+    open(flag, "w").close()  # the call ends; the child sees it was released and exits
+    qtbot.waitUntil(lambda: not runner.is_alive, timeout=10_000)
+    assert runner._process.exitcode == 0  # it finished by itself, it was not killed
+    qtbot.waitUntil(lambda: gone(runner.pid), timeout=5000)
+    qtbot.waitUntil(lambda: not multiprocessing.active_children(), timeout=5000)
+    assert ask_done == []  # nothing is delivered after release
+
+
+def test_a_released_child_that_stays_busy_is_terminated(make_runner, qtbot, tmp_path,
+                                                         monkeypatch):
+    monkeypatch.setattr(process_runner, "REAP_GRACE_S", 0.5)
+    runner = make_runner(Counter)
+    busy(runner, qtbot, str(tmp_path / "never"))
+    runner.release()
+    qtbot.waitUntil(lambda: not runner.is_alive, timeout=10_000)
+    assert runner._process.exitcode == -signal.SIGTERM
+    qtbot.waitUntil(lambda: gone(runner.pid), timeout=5000)
+
+
+def test_frames_bring_the_history_in_small_pieces(make_runner, qtbot):
+    from functools import partial
+
+    runner = make_runner(partial(Counter, limit=2000))
+    runner.play()
+    qtbot.waitUntil(lambda: runner.state == FINISHED, timeout=10_000)
+    qtbot.waitUntil(lambda: runner.frames[-1]["step"] == 2000, timeout=5000)
+    steps, loss = runner.frames[-1]["metrics"].get("loss")
+    np.testing.assert_array_equal(steps, np.arange(1, 2001))
+    assert np.all(loss == 1.0)
+    assert runner.stats.frames == len(runner.frames) and runner.stats.bytes > 0
+    # Each frame holds the rows since the last one: bytes stay small however long the run.
+    assert runner.stats.bytes / runner.stats.frames < 2000 * 8
 
 
 def test_a_dead_child_is_a_failure_not_a_hang(make_runner, qtbot):

@@ -14,10 +14,16 @@ slow: datasets, torch), then loops:
 * turns an exception, or a NaN/inf loss, into ``failed(message)`` and pauses, leaving
   the experiment at its last good state.
 
+Frames stay the same size however long the run: a frame carries the cheap snapshot,
+the heavy views only when they are new, and of the metric history only the points
+appended since the last frame (``experiment.metrics.delta``); the GUI-side runner
+keeps the whole (bounded) history in its own :class:`~engine.runtime.MetricStore`.
+
 Everything it reports goes through ``post(kind, *args)``: a queue for the thread
 runner (:mod:`vigui.worker`), a pipe for the process runner
 (:mod:`vigui.process_runner`). Events: ``ready(device)``, ``state(name)``,
-``progress(steps, rate)``, ``failed(message)``, ``frame(snapshot, view_seconds)``,
+``progress(steps, rate)``, ``failed(message)``,
+``frame(snapshot, heavy or None, metrics delta, view_seconds)``,
 ``result(token, ok, value)``. The commands (play, pause, ...) may come from any thread.
 """
 from __future__ import annotations
@@ -37,15 +43,25 @@ IDLE, RUNNING, PAUSED, FINISHED, FAILED = "idle", "running", "paused", "finished
 
 
 class RunLoop:
+    """Drives one experiment (see the module docstring). ``clock`` and :meth:`_wait` are
+    the loop's only contact with real time: tests replace them to check the pacing
+    (rate limit, frame cap, view budget) as behaviour, without measuring wall time."""
+
+    clock = staticmethod(time.perf_counter)
+
     def __init__(self, factory: Callable[[], Any], post: Callable[..., None], *,
                  max_fps: float = 30.0, view_budget: float = 0.15,
-                 heavy_min_interval: float = 0.5):
+                 heavy_min_interval: float = 0.5, yield_to_gui: bool = False):
         self._factory = factory
         self._post_event = post
         self.experiment = None
         self.max_fps = max_fps
         self.view_budget = view_budget
         self.heavy_min_interval = heavy_min_interval
+        # A thread sharing the GUI's interpreter lock steps only once the GUI has drawn
+        # the last frame: drawing then has the lock to itself (the cost is bounded by
+        # the view budget). A child process has its own lock and never waits.
+        self.yield_to_gui = yield_to_gui
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._frame_pending = False
@@ -58,6 +74,7 @@ class RunLoop:
         self._posted_state = IDLE
         self.view_seconds = 0.0  # time spent building snapshots (measured, for benches)
         self._render_cost = 0.0  # smoothed seconds the GUI takes to draw one frame
+        self._metrics_cursor = None  # how much of the metric history the GUI has
 
     # -- commands (any thread) ------------------------------------------------------------
     def play(self) -> None:
@@ -100,6 +117,8 @@ class RunLoop:
         # Drawing shares the CPU with the steps: its cost spaces the frames too.
         self._render_cost = 0.8 * self._render_cost + 0.2 * render_seconds
         self._frame_pending = False
+        if self.yield_to_gui:
+            self._wake.set()
 
     def close(self) -> None:
         self.closing = True
@@ -120,6 +139,8 @@ class RunLoop:
             self._fail(exc)
             self._serve_until_closed()
             return
+        if self.closing:  # closed while building: nobody is waiting for this run
+            return
         self._post("ready", getattr(self.experiment, "device", "cpu"))
         self._emit_frame(force=True)
         self._run()
@@ -128,9 +149,13 @@ class RunLoop:
     def _serve_until_closed(self) -> None:
         while not self.closing:
             self._serve_requests()
-            self._wake.wait(0.5)
-            self._wake.clear()
+            self._wait(0.5)
         self._requests.clear()
+
+    def _wait(self, timeout: float | None) -> None:
+        """Sleep until a command arrives or ``timeout`` seconds pass."""
+        self._wake.wait(timeout)
+        self._wake.clear()
 
     def _run(self) -> None:
         exp = self.experiment
@@ -151,18 +176,20 @@ class RunLoop:
             if not want_step:
                 self._post("progress", exp.steps, 0.0)  # the status bar shows the final count
                 self._post("state", PAUSED if exp.steps else IDLE)
-                self._wake.wait()
-                self._wake.clear()
+                self._wait(None)
                 continue
+            if self.yield_to_gui and self._frame_pending and not single:
+                self._await_drawing()
+                continue  # commands may have come meanwhile
             self._post("state", RUNNING)
-            t0 = time.perf_counter()
+            t0 = self.clock()
             try:
                 exp.step()
             except Exception as exc:
                 self._fail(exc)
                 self._emit_frame(force=True)
                 return
-            now = time.perf_counter()
+            now = self.clock()
             rate_window.append(now)
             if now - last_progress > 0.25 or single:
                 last_progress = now
@@ -182,14 +209,27 @@ class RunLoop:
             elif self._target_rate:
                 self._sleep_until(t0 + 1.0 / self._target_rate)
 
+    def _await_drawing(self, limit: float = 1.0) -> None:
+        """Wait until the GUI has drawn the last frame (at most ``limit`` seconds, so
+        a GUI that stopped drawing cannot stop the run)."""
+        deadline = self.clock() + limit
+        while self._frame_pending and not self.closing and not self._requests:
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                self._frame_pending = False  # give up on that frame; the next one is due
+                return
+            with self._lock:
+                if not self._playing:
+                    return
+            self._wait(remaining)
+
     def _sleep_until(self, deadline: float) -> None:
         """Wait for the next step of a rate-limited run; commands cut the wait short."""
         while not self.closing and self._playing and not self._requests:
-            remaining = deadline - time.perf_counter()
+            remaining = deadline - self.clock()
             if remaining <= 0:
                 return
-            self._wake.wait(remaining)
-            self._wake.clear()
+            self._wait(remaining)
 
     def _serve_requests(self) -> None:
         while self._requests:
@@ -207,31 +247,37 @@ class RunLoop:
         exp = self.experiment
         if exp is None or self.closing:
             return
-        now = time.perf_counter()
+        now = self.clock()
         if self._frame_pending and not force:
             return
         if not force and now < self._next_frame:
             return
-        t0 = time.perf_counter()
+        t0 = self.clock()
         snap = exp.snapshot()
-        cheap = time.perf_counter() - t0
+        cheap = self.clock() - t0
         heavy_cost = 0.0
         fresh = None  # heavy views travel only when new; the runner keeps the last ones
         if force or now >= self._next_heavy:
-            t1 = time.perf_counter()
+            t1 = self.clock()
             fresh = exp.heavy_snapshot() or {}
-            heavy_cost = time.perf_counter() - t1
-            # Expensive views get half the view budget, frames (snapshot + drawing) the other.
+            heavy_cost = self.clock() - t1
+            # Expensive views get half the view budget, frames (snapshot + drawing) the
+            # other: one every cost / share seconds takes exactly that share.
             share = self.view_budget / 2
-            spacing = heavy_cost * (1.0 - share) / share
-            self._next_heavy = now + max(self.heavy_min_interval, spacing)
+            self._next_heavy = now + max(self.heavy_min_interval, heavy_cost / share)
         snap["steps_done"] = exp.steps
+        # The history travels as what is new since the last frame, never whole.
+        snap.pop("metrics", None)
+        delta = None
+        metrics = getattr(exp, "metrics", None)
+        if metrics is not None:
+            delta, self._metrics_cursor = metrics.delta(self._metrics_cursor)
         self.view_seconds += cheap + heavy_cost
         frame_cost = cheap + self._render_cost
         share = self.view_budget / 2
-        self._next_frame = now + max(1.0 / self.max_fps, frame_cost * (1.0 - share) / share)
+        self._next_frame = now + max(1.0 / self.max_fps, frame_cost / share)
         self._frame_pending = True
-        self._post("frame", snap, fresh, self.view_seconds)
+        self._post("frame", snap, fresh, delta, self.view_seconds)
 
     def _fail(self, exc: BaseException) -> None:
         with self._lock:
@@ -244,7 +290,10 @@ class RunLoop:
 
 # -- the child process --------------------------------------------------------------------
 def child_main(payload: bytes, commands, events, options: dict) -> None:
-    """Entry point of the child: unpickle the factory, listen for commands, run the loop."""
+    """Entry point of the child: listen for commands at once, then unpickle the factory
+    and run the loop. Building (importing torch, loading a dataset) happens inside the
+    loop, so a close that comes meanwhile is seen as soon as the build returns; a GUI
+    that went away (its pipe ends closed) closes the loop too."""
     send_lock = threading.Lock()
     loop: RunLoop | None = None
 
@@ -252,7 +301,7 @@ def child_main(payload: bytes, commands, events, options: dict) -> None:
         with send_lock:
             try:
                 events.send((kind, args))
-            except (BrokenPipeError, EOFError, ConnectionError):
+            except (BrokenPipeError, EOFError, ConnectionError, OSError):
                 if loop is not None:
                     loop.close()
             except Exception as exc:  # an unpicklable result: report it instead
@@ -260,26 +309,28 @@ def child_main(payload: bytes, commands, events, options: dict) -> None:
                     raise
                 events.send(("result", (args[0], False, f"the result cannot be sent back: {exc}")))
 
-    try:
-        factory = pickle.loads(payload)
-    except Exception as exc:
-        message = describe(exc)
+    def build():
+        try:
+            factory = pickle.loads(payload)
+        except Exception as exc:
+            raise RuntimeError(f"could not start the experiment process: {describe(exc)}") from None
+        return factory()
 
-        def factory():
-            raise RuntimeError(f"could not start the experiment process: {message}")
-
-    loop = RunLoop(factory, post, **options)
+    loop = RunLoop(build, post, **options)
 
     def listen() -> None:
         while True:
             try:
                 message = commands.recv()
             except (EOFError, OSError):  # the GUI went away
-                loop.close()
-                return
+                message = ("close",)
             name, args = message[0], message[1:]
             if name == "close":
                 loop.close()
+                if loop.experiment is None:
+                    # Still importing or building: nothing to finish or keep, and
+                    # nobody waits for this run. Leave now rather than build it first.
+                    os._exit(0)
                 return
             if name == "call":
                 token, blob = args
@@ -296,7 +347,10 @@ def child_main(payload: bytes, commands, events, options: dict) -> None:
     try:
         loop.run()
     finally:
-        events.close()
+        try:
+            events.close()
+        except OSError:
+            pass
         # Skip the interpreter's teardown (torch's takes about a second): nothing is
         # left to flush but the standard streams.
         sys.stdout.flush()

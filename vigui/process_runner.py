@@ -12,18 +12,27 @@ Python (between torch ops) no longer take turns on one interpreter lock.
   polls without blocking; commands go the other way through a second pipe, read in
   the child by a small listener thread.
 * :attr:`experiment` is always None here: the model lives in the child; use ``call``.
-* :meth:`close` asks the child to end, keeps draining its pipe while it does (so it
-  cannot block on a full pipe), then terminates (and at last kills) it: no zombie.
+* :meth:`release` (what pages use) returns at once: it asks the child to end, closes
+  this side's pipe ends (a child blocked sending a frame then fails and ends too) and
+  hands the process to a reaper thread, which joins it, or terminates and at last
+  kills it if it is still busy after :data:`REAP_GRACE_S`: no zombie, nothing left
+  running, and the window never waits for the child's interpreter to exit.
+* :meth:`close` does the same but waits (tests and benches).
 """
 from __future__ import annotations
 
 import multiprocessing as mp
 import pickle
+import threading
 import time
 from typing import Any, Callable
 
 from .loop import FAILED, child_main
 from .worker import RunnerBase
+
+#: seconds a released child may take to finish on its own (a step, a build, a save)
+#: before the reaper terminates it
+REAP_GRACE_S = 10.0
 
 try:  # lambdas and closures (the pages' calls); optional
     import cloudpickle as _pickler
@@ -89,12 +98,16 @@ class ProcessRunner(RunnerBase):
         try:
             if not self._evt.poll():
                 return None
-            kind, args = self._evt.recv()
+            buf = self._evt.recv_bytes()
         except (EOFError, OSError):
             self._child_gone = True
             if self.state != FAILED:
                 return ("failed", ("The experiment process ended unexpectedly.",))
             return None
+        kind, args = pickle.loads(buf)
+        if kind == "frame":
+            self.stats.last_bytes = len(buf)
+            self.stats.bytes += len(buf)
         return kind, args
 
     def _drain(self) -> None:
@@ -104,27 +117,39 @@ class ProcessRunner(RunnerBase):
             self.state_changed.emit(FAILED)
 
     # -- lifecycle --------------------------------------------------------------------------
-    def close(self, timeout: float = 10.0) -> bool:
-        """End the child (asked, then terminated, then killed) and wait for it."""
+    def _let_go(self) -> bool:
+        """Ask the child to end and stop listening; False if that was done already."""
         if self._closing:
-            return not self._process.is_alive()
+            return False
         self._send(("close",))
         self._closing = True
         self._pump.stop()
+        return True
+
+    def release(self) -> None:
+        """End the run without waiting: the child ends on its own (after its current
+        step or build) and a reaper thread joins it, or terminates it after
+        :data:`REAP_GRACE_S`. Closing our pipe ends wakes a child blocked on them."""
+        if not self._let_go():
+            return
+        for conn in (self._cmd, self._evt):
+            conn.close()
+        threading.Thread(target=_reap, args=(self._process, REAP_GRACE_S),
+                         name="vigui-reaper", daemon=True).start()
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """End the child (asked, then terminated, then killed) and wait for it."""
+        if not self._let_go():  # closed or released already
+            self._process.join(timeout)
+            return not self._process.is_alive()
         deadline = time.monotonic() + timeout
         while self._process.is_alive() and time.monotonic() < deadline:
             try:  # keep the pipe flowing: a child blocked sending a frame cannot exit
                 while self._evt.poll(0.02):
-                    self._evt.recv()
+                    self._evt.recv_bytes()
             except (EOFError, OSError):
                 self._process.join(min(0.1, max(0.0, deadline - time.monotonic())))
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(2.0)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join(2.0)
-        self._process.join(0)
+        _reap(self._process, 0.0)
         for conn in (self._cmd, self._evt):
             conn.close()
         return not self._process.is_alive()
@@ -136,3 +161,14 @@ class ProcessRunner(RunnerBase):
     @property
     def pid(self) -> int | None:
         return self._process.pid
+
+
+def _reap(process, grace: float) -> None:
+    """Join ``process``; after ``grace`` seconds terminate it, then kill it."""
+    process.join(grace)
+    if process.is_alive():
+        process.terminate()
+        process.join(2.0)
+    if process.is_alive():
+        process.kill()
+    process.join()

@@ -74,7 +74,7 @@ class MainWindow(QMainWindow):
 
         run_menu = self.menuBar().addMenu("&Run")
         for text, key, method in (("Play / Pause", "Space", "toggle_play"), ("Step", "S", "step_once"),
-                                  ("Reset", "R", "reset"), ("Stop", "Ctrl+.", "stop")):
+                                  ("Reset", "R", "restart"), ("Stop", "Ctrl+.", "stop")):
             action = QAction(text, self, shortcut=QKeySequence(key))
             action.setShortcutContext(Qt.WindowShortcut)
             action.triggered.connect(lambda _=False, m=method: self._run_command(m))
@@ -94,9 +94,11 @@ class MainWindow(QMainWindow):
         self._run_command("play")
 
     def _run_command(self, method: str) -> None:
+        """A Run menu command (or its shortcut) for the run the current page shows."""
         page = self.current_page()
-        if isinstance(page, ExperimentPage):
-            getattr(page, method)()
+        control = page.run_control() if page is not None else None
+        if control is not None:
+            getattr(control, method)()
 
     # -- pages ------------------------------------------------------------------------
     def current_page(self) -> Page | None:
@@ -139,8 +141,9 @@ class MainWindow(QMainWindow):
         page = self.page(self.specs[row].page_id)
         if self.stack.currentWidget() is not page:
             previous = self.current_page()
-            if isinstance(previous, ExperimentPage):
-                previous.pause()  # one chapter computes at a time
+            control = previous.run_control() if previous is not None else None
+            if control is not None:
+                control.hold()  # one chapter computes at a time
             self.stack.setCurrentWidget(page)
         running = isinstance(page, ExperimentPage)  # instant pages have no steps to count
         for label in (self._device, self._steps, self._rate):

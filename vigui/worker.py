@@ -31,23 +31,49 @@ import threading
 import time
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Signal
 
-from engine.runtime import Experiment
+from engine.runtime import Experiment, MetricStore
 
 from .loop import FAILED, FINISHED, IDLE, PAUSED, RUNNING, RunLoop, describe as _describe
 
 __all__ = ["IDLE", "RUNNING", "PAUSED", "FINISHED", "FAILED", "RunnerBase", "ExperimentRunner",
-           "BackgroundJob"]
+           "BackgroundJob", "FrameStats", "DISPLAY_RECENT", "DISPLAY_BUCKETS"]
+
+#: The GUI keeps what it draws: the last DISPLAY_RECENT to 2x that steps of each metric
+#: at full resolution, older ones as at most DISPLAY_BUCKETS (min, max) pairs. So a
+#: curve is at most ~4,000 points however long the run, and drawing it costs the same
+#: in the first minute and the tenth hour (the experiment's own store, saved in
+#: checkpoints, keeps more).
+DISPLAY_RECENT = 1024
+DISPLAY_BUCKETS = 1024
+
+
+class FrameStats:
+    """What the frames of one run cost the GUI (for benches and the soak test)."""
+
+    def __init__(self):
+        self.frames = 0  # frames drawn
+        self.render_seconds = 0.0  # total time the pages took to draw them
+        self.last_render_seconds = 0.0
+        self.bytes = 0  # pickled bytes received (process runner only)
+        self.last_bytes = 0
 
 
 class RunnerBase(QObject):
     """Signals, call bookkeeping and event delivery shared by the thread runner (here)
     and the process runner (:mod:`vigui.process_runner`). Subclasses implement
     ``_command(name, *args)``, ``_send_call(fn, token)``, ``_next_event()`` (None when
-    there is none), ``close`` and ``is_alive``."""
+    there is none), ``close`` and ``is_alive``; ``release`` when closing may return
+    before the experiment's thread or process has ended.
 
-    #: dict: the experiment's snapshot, merged with its latest heavy snapshot.
+    The runner keeps the run's metric history: :attr:`metrics` (a bounded
+    :class:`~engine.runtime.MetricStore`) grows by the rows each frame brings, and is
+    every frame's ``snap["metrics"]`` (pages plot ``snap["metrics"].get(name)``).
+    """
+
+    #: dict: the experiment's snapshot, merged with its latest heavy snapshot, with
+    #: ``"metrics"`` the run's MetricStore.
     snapshot_ready = Signal(object)
     #: (steps, steps per second over the last second or so)
     progress = Signal(int, float)
@@ -67,6 +93,9 @@ class RunnerBase(QObject):
         self.state = IDLE
         self.view_seconds = 0.0  # time spent building snapshots (measured, for benches)
         self._heavy: dict = {}  # the latest heavy views, merged into every frame
+        # the run's history as drawn, fed by the frames' deltas
+        self.metrics = MetricStore(recent=DISPLAY_RECENT, max_buckets=DISPLAY_BUCKETS)
+        self.stats = FrameStats()
         self._closing = False
         self._tokens = itertools.count()
         self._callbacks: dict[int, tuple] = {}
@@ -109,6 +138,11 @@ class RunnerBase(QObject):
         """Ask for a fresh snapshot now (e.g. after a view setting changed)."""
         self.call(_nothing)
 
+    def release(self) -> None:
+        """Stop the run and let go of it. Here (a thread) the same as :meth:`close`:
+        a step is short; the process runner returns at once instead."""
+        self.close()
+
     def process_events(self) -> None:
         """Deliver pending events now (tests and benchmarks; normally a timer does it)."""
         self._drain()
@@ -122,18 +156,37 @@ class RunnerBase(QObject):
                 return
             self._dispatch(*event)
 
+    def _frame_done(self, spent: float) -> None:
+        """Tell the loop the frame is drawn, once Qt has painted it: an event posted
+        below the priority of Qt's repaint requests arrives after them."""
+        QCoreApplication.postEvent(self, _FrameDrawn(spent), Qt.LowEventPriority.value - 1)
+
+    def event(self, event) -> bool:
+        if event.type() == _FrameDrawn.TYPE:
+            if not self._closing:
+                self._command("frame_drawn", event.spent)
+            return True
+        return super().event(event)
+
     def _dispatch(self, kind: str, args: tuple) -> None:
         if kind == "frame":
-            snap, fresh, self.view_seconds = args
+            snap, fresh, delta, self.view_seconds = args
             if fresh is not None:  # new heavy views; otherwise the last ones (same objects,
                 self._heavy = fresh  # so pages can skip redrawing them)
+            if delta:
+                self.metrics.apply(delta)
             if self._heavy:
                 snap = {**self._heavy, **snap}
+            snap["metrics"] = self.metrics
             t0 = time.perf_counter()
             try:
                 self.snapshot_ready.emit(snap)
             finally:
-                self._command("frame_drawn", time.perf_counter() - t0)
+                spent = time.perf_counter() - t0
+                self.stats.frames += 1
+                self.stats.render_seconds += spent
+                self.stats.last_render_seconds = spent
+                self._frame_done(spent)
         elif kind == "state":
             if args[0] != self.state:
                 self.state = args[0]
@@ -152,6 +205,14 @@ class RunnerBase(QObject):
                 callback(value)
 
 
+class _FrameDrawn(QEvent):
+    TYPE = QEvent.Type(QEvent.registerEventType())
+
+    def __init__(self, spent: float):
+        super().__init__(self.TYPE)
+        self.spent = spent
+
+
 def _nothing(exp) -> None:
     return None
 
@@ -164,7 +225,8 @@ class ExperimentRunner(RunnerBase):
         super().__init__(max_fps=max_fps, view_budget=view_budget,
                          heavy_min_interval=heavy_min_interval, parent=parent)
         self._events: queue.SimpleQueue = queue.SimpleQueue()
-        self._loop = RunLoop(factory, self._put, **self._loop_options())
+        # The thread shares the GUI's interpreter lock: it pauses while a frame is drawn.
+        self._loop = RunLoop(factory, self._put, yield_to_gui=True, **self._loop_options())
         self._thread = threading.Thread(target=self._loop.run, name="vigui-experiment", daemon=False)
         self._thread.start()
 
@@ -187,8 +249,9 @@ class ExperimentRunner(RunnerBase):
         except queue.Empty:
             return None
 
-    def close(self, timeout: float = 10.0) -> bool:
-        """Stop the thread and wait for it. Returns False if it did not end in time."""
+    def close(self, timeout: float | None = 10.0) -> bool:
+        """Stop the thread and wait for it (it ends after the step in progress).
+        Returns False if it did not end within ``timeout`` seconds."""
         self._closing = True
         self._pump.stop()
         self._loop.close()

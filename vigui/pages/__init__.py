@@ -1,7 +1,10 @@
-"""The chapter registry: adding a chapter is one page module plus one entry here.
+"""The chapter registry: each chapter's id, title and page class, in one place.
 
-Pages are imported only when first opened, so a chapter that needs torch does not
-slow the window's start.
+Adding a chapter is a package ``vigui/pages/<id>/`` (its page class in
+``__init__.py``, views in sibling modules) plus one :class:`PageSpec` line here; the
+page class takes its ``page_id`` and ``title`` from this entry (see
+``vigui.pages.base.Page``). Pages are imported only when first opened, so a chapter
+that needs torch does not slow the window's start.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 class PageSpec:
     page_id: str
     title: str
-    module: str   # "vigui.pages.<name>"
+    module: str   # "vigui.pages.<id>": the chapter's package
     cls: str      # the Page subclass in that module
 
     @property
@@ -38,6 +41,14 @@ REGISTRY = [
     PageSpec("cvae", "Conditional VAE", "vigui.pages.cvae", "CVAEPage"),
     PageSpec("bbb", "Bayes by Backprop", "vigui.pages.bbb", "BBBPage"),
 ]
+
+
+def spec_of(module: str) -> PageSpec | None:
+    """The entry of the chapter whose package holds ``module`` (None if none does)."""
+    for spec in REGISTRY:
+        if module == spec.module or module.startswith(spec.module + "."):
+            return spec
+    return None
 
 
 def available() -> list[PageSpec]:

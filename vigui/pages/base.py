@@ -1,46 +1,81 @@
-"""Base classes of the chapter pages.
+"""Base classes of the chapter pages: how a page is built.
 
-:class:`Page` is any chapter: a parameter column, a central area, a theory panel.
-:class:`ExperimentPage` adds run controls (Play/Pause, Step, Reset, Stop, speed) and one
-:class:`~vigui.worker.ExperimentRunner`. A subclass supplies:
+:class:`Page` is any chapter: a parameter column on the left (``side_layout``), views
+in the middle (``center_layout``, under a message line), the theory panel on the
+right. Its id and title come from the registry (``vigui/pages/__init__.py``), found
+by the page's module. Instant pages (everything redraws as a slider moves) subclass
+:class:`Page` directly and put their widgets in those two layouts.
 
-* ``build_params(form)``: add parameter widgets (validated ranges) to a QFormLayout;
-* ``make_factory()``: a zero-argument callable building the engine Experiment from the
-  current parameters (called on the worker thread);
-* ``build_views()``: a widget with the plots; ``render(snapshot)``: update them with
-  ``setData`` (never recreate items per frame); ``clear_views()`` on reset.
+:class:`ExperimentPage` runs one engine Experiment at a time through a
+:class:`~vigui.run_control.RunControl` (``self.run``: play/pause/step/reset/stop, the
+runner and its signals, the Space/S/R shortcuts via :meth:`Page.run_control`) with
+its buttons (``self.controls``). A subclass supplies:
+
+* ``build_params()``: a :class:`~vigui.widgets.param_form.ParamForm` built from the
+  config's declarations (or None); a change in it starts a new run (``reset_on_change``);
+* ``make_factory()``: validate the parameters (``self.params.config()``; a ValueError
+  becomes a message) and return a zero-argument callable that builds the Experiment
+  where it runs (a worker thread, or a child process: then it must pickle, e.g.
+  ``functools.partial(MyExperiment, config, seed=seed)``);
+* ``build_views()``: a widget with the plots, items created once;
+* ``render(snap)``: update them with ``setData`` from the snapshot; ``snap["metrics"]``
+  is the run's :class:`~engine.runtime.MetricStore` (``.get(name)`` -> steps, values;
+  bounded however long the run);
+* ``clear_views()``: empty them before a new run.
+
+A minimal page (``vigui/pages/<id>/__init__.py``, plus one registry line)::
+
+    class DemoPage(ExperimentPage):
+        def build_params(self):
+            return ParamForm(DemoConfig, ["n", "lr"])
+
+        def make_factory(self):
+            return partial(DemoExperiment, self.params.config(), seed=0)
+
+        def build_views(self):
+            self.plot = make_plot("Loss", "step", "nats", long_series=True)
+            self.curve = self.plot.plot(pen=pen(0))
+            return self.plot.getViewWidget()
+
+        def render(self, snap):
+            self.curve.setData(*snap["metrics"].get("loss"))
+
+        def clear_views(self):
+            self.curve.setData([], [])
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton,
-    QScrollArea, QSpinBox, QSplitter, QVBoxLayout, QWidget,
-    QAbstractButton,
+    QFrame, QHBoxLayout, QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget,
 )
 
+from ..run_control import RunButtons, RunControl
 from ..widgets.theory import TheoryView
-from ..worker import FAILED, FINISHED, IDLE, PAUSED, RUNNING, ExperimentRunner
-
-#: Speed choices: label -> target steps per second (None = as fast as possible).
-SPEEDS = [("Max", None), ("100/s", 100.0), ("30/s", 30.0), ("10/s", 10.0), ("3/s", 3.0), ("1/s", 1.0)]
+from ..worker import FAILED, FINISHED, PAUSED, ExperimentRunner
+from . import spec_of
 
 
 class Page(QWidget):
     """A chapter: parameters on the left, views in the middle, theory on the right."""
 
-    #: registry id and title; set by subclasses
+    #: registry id and title: set from the registry entry whose module holds the class
     page_id = "page"
     title = "Page"
     theory = ""  # resources/theory/<theory>.html, default page_id (see vigui/widgets/theory.py)
     #: (device, steps, steps per second) for the status bar
     status = Signal(str, int, float)
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        spec = spec_of(cls.__module__)
+        if spec is not None:
+            cls.page_id, cls.title = spec.page_id, spec.title
+
     def __init__(self, parent=None):
         super().__init__(parent)
-        self._param_widgets: dict[str, QWidget] = {}
         outer = QHBoxLayout(self)
         outer.setContentsMargins(4, 4, 4, 4)
         self.splitter = QSplitter(Qt.Horizontal)
@@ -49,9 +84,6 @@ class Page(QWidget):
         self.side = QWidget()
         self.side_layout = QVBoxLayout(self.side)
         self.side_layout.setContentsMargins(2, 2, 2, 2)
-        self.form = QFormLayout()
-        self.form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
-        self.side_layout.addLayout(self.form)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.NoFrame)
@@ -92,78 +124,24 @@ class Page(QWidget):
     def clear_message(self) -> None:
         self.message.setVisible(False)
 
-    # -- parameters ----------------------------------------------------------------------
-    def add_param(self, name: str, label: str, widget: QWidget, tip: str = "") -> QWidget:
-        """Register a parameter widget: shown in the form, saved in QSettings by name."""
-        if tip:
-            widget.setToolTip(tip)
-        self._param_widgets[name] = widget
-        self.form.addRow(label, widget)
-        return widget
-
-    def int_param(self, name, label, lo, hi, value, step=1, tip="") -> QSpinBox:
-        box = QSpinBox()
-        box.setRange(lo, hi)
-        box.setSingleStep(step)
-        box.setValue(value)
-        box.setGroupSeparatorShown(True)
-        box.setKeyboardTracking(False)
-        return self.add_param(name, label, box, tip)
-
-    def float_param(self, name, label, lo, hi, value, decimals=3, step=0.1, tip="") -> QDoubleSpinBox:
-        box = QDoubleSpinBox()
-        box.setDecimals(decimals)
-        box.setRange(lo, hi)
-        box.setSingleStep(step)
-        box.setValue(value)
-        box.setKeyboardTracking(False)
-        return self.add_param(name, label, box, tip)
-
-    def choice_param(self, name, label, items: list[tuple[str, Any]], value=None, tip="") -> QComboBox:
-        box = QComboBox()
-        for text, data in items:
-            box.addItem(text, data)
-        if value is not None:
-            box.setCurrentIndex(max(0, box.findData(value)))
-        return self.add_param(name, label, box, tip)
-
-    def param(self, name: str):
-        w = self._param_widgets[name]
-        if isinstance(w, QComboBox):
-            return w.currentData()
-        if isinstance(w, QAbstractButton):
-            return w.isChecked()
-        return w.value()
+    # -- hooks ------------------------------------------------------------------------------
+    def run_control(self) -> RunControl | None:
+        """The run the Run menu and Space / S / R drive now (None: nothing runs here)."""
+        return None
 
     def settings_state(self) -> dict:
-        return {name: self.param(name) for name in self._param_widgets}
+        """What to remember between sessions (JSON-able)."""
+        return {}
 
     def restore_settings(self, state: dict) -> None:
-        """Apply saved parameters; values outside a widget's range are clamped by it."""
-        for name, value in state.items():
-            w = self._param_widgets.get(name)
-            if w is None:
-                continue
-            try:
-                if isinstance(w, QComboBox):
-                    index = w.findData(value)
-                    if index >= 0:
-                        w.setCurrentIndex(index)
-                elif isinstance(w, QAbstractButton):
-                    w.setChecked(bool(value))
-                elif isinstance(w, QSpinBox):
-                    w.setValue(int(value))
-                else:
-                    w.setValue(float(value))
-            except (TypeError, ValueError):
-                continue  # a foreign or corrupt settings value: keep the default
+        """Apply :meth:`settings_state` output; bad values fall back to defaults."""
 
-    # -- lifecycle hooks -----------------------------------------------------------------
     def activate(self) -> None:
         """The page became visible."""
 
     def close_page(self) -> None:
-        """Stop all work; called before the window closes."""
+        """Stop all work; called before the window closes. Must not wait for a child
+        process to exit (the window goes at once)."""
 
     def prepare_screenshot(self) -> None:
         """Put the page in a representative state with fixed seeds (``vigui --screenshot``)."""
@@ -172,40 +150,12 @@ class Page(QWidget):
         return True
 
 
-class RunControls(QWidget):
-    """Play/Pause, Step, Reset, Stop and a speed choice, in two compact rows."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        grid = QGridLayout(self)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.setSpacing(4)
-        self.play = QPushButton("▶ Play")
-        self.play.setToolTip("Play / pause (Space)")
-        self.step = QPushButton("Step")
-        self.step.setToolTip("One step (S)")
-        self.reset = QPushButton("Reset")
-        self.reset.setToolTip("Rebuild with the current parameters (R)")
-        self.stop = QPushButton("■ Stop")
-        self.stop.setToolTip("End the run; the result stays on screen")
-        self.speed = QComboBox()
-        for text, rate in SPEEDS:
-            self.speed.addItem(text, rate)
-        self.speed.setToolTip("Target steps per second")
-        grid.addWidget(self.play, 0, 0)
-        grid.addWidget(self.step, 0, 1)
-        grid.addWidget(self.reset, 0, 2)
-        grid.addWidget(self.stop, 1, 0)
-        grid.addWidget(QLabel("Speed"), 1, 1, Qt.AlignRight)
-        grid.addWidget(self.speed, 1, 2)
-
-
 class ExperimentPage(Page):
-    """A page that runs one engine Experiment at a time in an ExperimentRunner."""
+    """A page that runs one engine Experiment at a time (see the module docstring)."""
 
-    #: reset automatically when one of these parameters changes (e.g. K, N)
+    #: a parameter change starts a new run (playing if the old one played)
     reset_on_change = True
-    #: frame cap and the share of time views may take (see vigui/worker.py); heavy
+    #: frame cap and the share of time views may take (see vigui/loop.py); heavy
     #: training pages lower both so the steps keep the CPU
     max_fps = 30.0
     view_budget = 0.15
@@ -215,29 +165,28 @@ class ExperimentPage(Page):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.runner: ExperimentRunner | None = None
-        self.device = "cpu"
-        self.controls = RunControls()
-        self.side_layout.insertWidget(0, self.controls)
-        self.state_label = QLabel("idle")
-        self.state_label.setStyleSheet("color: #555;")
-        self.side_layout.insertWidget(1, self.state_label)
-        self.build_params(self.form)
+        self.run = RunControl(self.make_factory, runner_class=self.runner_class,
+                              max_fps=self.max_fps, view_budget=self.view_budget, parent=self)
+        self.controls = RunButtons(self.run)
+        self.side_layout.addWidget(self.controls)
+        self.params = self.build_params()
+        if self.params is not None:
+            self.side_layout.addWidget(self.params)
+            if self.reset_on_change:
+                self.params.changed.connect(self._param_changed)
         self.side_layout.addStretch(1)
         self.center_layout.addWidget(self.build_views(), 1)
-        self.controls.play.clicked.connect(self.toggle_play)
-        self.controls.step.clicked.connect(self.step_once)
-        self.controls.reset.clicked.connect(self.reset)
-        self.controls.stop.clicked.connect(self.stop)
-        self.controls.speed.currentIndexChanged.connect(self._apply_speed)
-        if self.reset_on_change:
-            for widget in self._param_widgets.values():
-                _on_change(widget, self._param_changed)
-        self._started = False
+        self.run.frame.connect(self.render)
+        self.run.resetting.connect(self._before_run)
+        self.run.rejected.connect(self.show_message)
+        self.run.failed.connect(self._on_failed)
+        self.run.progress.connect(lambda steps, rate: self.status.emit(self.device, steps, rate))
+        self.run.ready.connect(lambda device: self.status.emit(device, 0, 0.0))
 
     # -- subclass hooks --------------------------------------------------------------
-    def build_params(self, form: QFormLayout) -> None:
-        raise NotImplementedError
+    def build_params(self):
+        """The parameter form (a ParamForm), or None."""
+        return None
 
     def build_views(self) -> QWidget:
         raise NotImplementedError
@@ -251,113 +200,66 @@ class ExperimentPage(Page):
     def clear_views(self) -> None:
         """Empty the views before a new run starts."""
 
-    # -- run control ----------------------------------------------------------------------
+    # -- the run ------------------------------------------------------------------------------
+    @property
+    def runner(self):
+        """The current run's runner (None before the first run or after a refusal)."""
+        return self.run.runner
+
+    @property
+    def device(self) -> str:
+        return self.run.device
+
+    def run_control(self) -> RunControl:
+        return self.run
+
+    def param(self, name: str):
+        return self.params.value(name)
+
     def activate(self) -> None:
-        if not self._started:
+        if not self.run.started:
             self.reset()
 
     def reset(self, play: bool = False) -> None:
-        """Discard the current run and build a new experiment from the parameters."""
-        self._started = True
-        self._close_runner()
-        self.clear_message()
-        self.clear_views()
-        try:
-            factory = self.make_factory()
-        except ValueError as exc:
-            self.show_message(str(exc))
-            return
-        runner = self.runner_class(factory, max_fps=self.max_fps, view_budget=self.view_budget,
-                                  parent=self)
-        runner.snapshot_ready.connect(self._on_snapshot)
-        runner.failed.connect(self._on_failed)
-        runner.state_changed.connect(self._on_state)
-        runner.progress.connect(self._on_progress)
-        runner.ready.connect(self._on_ready)
-        self.runner = runner
-        self._apply_speed()
-        if play:
-            runner.play()
+        """Discard the current run and build a new one from the parameters."""
+        self.run.reset(play=play)
 
     def toggle_play(self) -> None:
-        if self.runner is None or self.runner.state in (FINISHED, FAILED):
-            self.reset(play=True)
-        elif self.runner.state == RUNNING:
-            self.runner.pause()
-        else:
-            self.runner.play()
+        self.run.toggle_play()
 
     def play(self) -> None:
-        if self.runner is None or self.runner.state in (FINISHED, FAILED):
-            self.reset(play=True)
-        else:
-            self.runner.play()
+        self.run.play()
 
     def pause(self) -> None:
-        if self.runner is not None:
-            self.runner.pause()
+        self.run.pause()
 
     def step_once(self) -> None:
-        if self.runner is None or self.runner.state in (FINISHED, FAILED):
-            self.reset()
-        if self.runner is not None:  # None: reset refused the parameters (message shown)
-            self.runner.step_once()
+        self.run.step_once()
 
     def stop(self) -> None:
-        if self.runner is not None:
-            self.runner.stop()
+        self.run.stop()
 
-    def _apply_speed(self) -> None:
-        if self.runner is not None:
-            self.runner.set_rate(self.controls.speed.currentData())
+    def _before_run(self) -> None:
+        self.clear_message()
+        self.clear_views()
 
     def _param_changed(self, *_) -> None:
-        if self._started:
-            was_running = self.runner is not None and self.runner.state == RUNNING
-            self.reset(play=was_running)
-
-    def _close_runner(self) -> None:
-        if self.runner is not None:
-            runner, self.runner = self.runner, None
-            for signal in (runner.snapshot_ready, runner.failed, runner.state_changed,
-                           runner.progress, runner.ready):
-                signal.disconnect()
-            runner.close()
-            runner.deleteLater()
-
-    def close_page(self) -> None:
-        self._close_runner()
-
-    # -- runner signals -------------------------------------------------------------------
-    def _on_snapshot(self, snap: dict) -> None:
-        self.render(snap)
+        if self.run.started:
+            self.run.reset(play=self.run.playing)
 
     def _on_failed(self, message: str) -> None:
         self.show_message(f"{message}\n\nThe last good state is shown. Press Reset to start again.")
 
-    def _on_state(self, state: str) -> None:
-        self.controls.play.setText("❚❚ Pause" if state == RUNNING else "▶ Play")
-        labels = {IDLE: "ready", RUNNING: "running", PAUSED: "paused",
-                  FINISHED: "finished", FAILED: "stopped: error"}
-        self.state_label.setText(labels.get(state, state))
+    def close_page(self) -> None:
+        self.run.close()
 
-    def _on_progress(self, steps: int, rate: float) -> None:
-        self.status.emit(self.device, steps, rate)
+    # -- settings ---------------------------------------------------------------------------
+    def settings_state(self) -> dict:
+        return self.params.state() if self.params is not None else {}
 
-    def _on_ready(self, device: str) -> None:
-        self.device = device
-        self.status.emit(device, 0, 0.0)
+    def restore_settings(self, state: dict) -> None:
+        if self.params is not None:
+            self.params.restore(state)
 
     def screenshot_ready(self) -> bool:
         return self.runner is not None and self.runner.state in (FINISHED, FAILED, PAUSED)
-
-
-def _on_change(widget: QWidget, slot) -> None:
-    if isinstance(widget, (QSpinBox, QDoubleSpinBox)):
-        widget.valueChanged.connect(slot)
-    elif isinstance(widget, QComboBox):
-        widget.currentIndexChanged.connect(slot)
-    elif isinstance(widget, QAbstractButton):
-        widget.toggled.connect(slot)
-    elif hasattr(widget, "valueChanged"):
-        widget.valueChanged.connect(slot)

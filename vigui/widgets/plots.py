@@ -1,8 +1,8 @@
-"""Plot helpers shared by the pages: one look, readable colours, images with fixed levels."""
+"""Plot helpers shared by the pages: one look (:func:`style_plot`), readable colours."""
 from __future__ import annotations
 
-import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
 
 # Okabe & Ito's colour-blind-safe palette, then two extra distinguishable colours.
@@ -26,10 +26,61 @@ def pen(i: int, width: float = 1.0, style=None) -> pg.QtGui.QPen:
     return p
 
 
+def style_plot(plot: pg.PlotItem, title: str = "", x: str = "", y: str = "", *,
+               title_size: str = "9pt", grid: bool = True, interactive: bool = True,
+               long_series: bool = False) -> pg.PlotItem:
+    """The one look of every plot: a title that may be clipped rather than widen its
+    plot, axis labels, small tick fonts, no SI-prefix scaling, a light grid.
+
+    ``interactive=False``: a picture, not for panning (no mouse, menu or buttons).
+    ``long_series=True``: curves of long runs draw at most about a point per pixel
+    (peak-keeping downsampling, only what is in view).
+    """
+    set_title(plot, title, title_size)
+    if x:
+        plot.setLabel("bottom", x)
+    if y:
+        plot.setLabel("left", y)
+    if grid:
+        plot.showGrid(x=True, y=True, alpha=0.15)
+    font = QFont()
+    font.setPointSize(8)
+    for side in ("left", "bottom"):
+        axis = plot.getAxis(side)
+        axis.setTickFont(font)
+        axis.enableAutoSIPrefix(False)  # "density (x0.001)" confuses more than it helps
+    if not interactive:
+        plot.hideButtons()
+        plot.setMenuEnabled(False)
+        plot.getViewBox().setMouseEnabled(False, False)
+    if long_series:
+        plot.setDownsampling(auto=True, mode="peak")
+        plot.setClipToView(True)
+    return plot
+
+
+def set_title(plot: pg.PlotItem, text: str, size: str = "9pt") -> None:
+    """Set a plot's title; a long one is clipped instead of widening the plot."""
+    plot.setTitle(text or None, size=size)
+    relax_label(plot.titleLabel)
+
+
+def relax_label(label: pg.LabelItem) -> None:
+    """Let a label be clipped rather than widen its layout (LabelItem makes its text
+    width the item's minimum width)."""
+    label.setMinimumWidth(0)
+    hints = getattr(label, "_sizeHint", None)
+    if hints:
+        h = hints[Qt.SizeHint.MinimumSize][1]
+        hints[Qt.SizeHint.MinimumSize] = (0, h)
+        hints[Qt.SizeHint.PreferredSize] = (0, h)
+    label.updateGeometry()
+
+
 def make_plot(title: str = "", x: str = "", y: str = "", legend: bool = False,
               widget: pg.GraphicsLayoutWidget | None = None, row=None, col=None,
-              colspan: int = 1, logx: bool = False) -> pg.PlotItem:
-    """A PlotItem with a title, axis labels and a light grid.
+              colspan: int = 1, logx: bool = False, **style) -> pg.PlotItem:
+    """A new PlotItem in the look of :func:`style_plot` (``style``: its keywords).
 
     With ``widget`` the plot is added to that layout; otherwise a standalone PlotWidget's
     item is returned (its ``.getViewWidget()`` is the widget to put in a layout).
@@ -42,18 +93,8 @@ def make_plot(title: str = "", x: str = "", y: str = "", legend: bool = False,
         plot = pg.PlotWidget(axisItems=axes).getPlotItem()
     if logx:
         plot.setLogMode(x=True, y=False)
-    plot.setTitle(title, size="10pt")
-    if x:
-        plot.setLabel("bottom", x)
-    if y:
-        plot.setLabel("left", y)
-    plot.showGrid(x=True, y=True, alpha=0.15)
-    font = QFont()
-    font.setPointSize(8)
-    for side in ("left", "bottom"):
-        axis = plot.getAxis(side)
-        axis.setTickFont(font)
-        axis.enableAutoSIPrefix(False)  # "density (x0.001)" confuses more than it helps
+    style.setdefault("title_size", "10pt")
+    style_plot(plot, title, x, y, **style)
     if legend:
         plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
     return plot
@@ -64,40 +105,3 @@ class DecadeAxis(pg.AxisItem):
 
     def logTickStrings(self, values, scale, spacing):
         return [f"{10 ** round(v):g}" if abs(v - round(v)) < 1e-6 else "" for v in values]
-
-
-def mosaic(images: np.ndarray, cols: int, pad: int = 1, fill: float = 1.0) -> np.ndarray:
-    """Tile (n, H, W) images into one (rows*(H+pad)-pad, cols*(W+pad)-pad) float32 array."""
-    images = np.asarray(images, dtype=np.float32)
-    n, h, w = images.shape
-    rows = max(1, -(-n // cols))
-    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad), fill, dtype=np.float32)
-    for i in range(n):
-        r, c = divmod(i, cols)
-        out[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = images[i]
-    return out
-
-
-class ImageView(pg.GraphicsLayoutWidget):
-    """A titled, aspect-locked grayscale image (dark ink on white) with fixed levels [0, 1]."""
-
-    def __init__(self, title: str = "", parent=None):
-        super().__init__(parent)
-        self.view = self.addViewBox(row=1, col=0)
-        self.view.setAspectLocked(True)
-        self.view.invertY(True)
-        self.view.setMouseEnabled(False, False)
-        self.view.setMenuEnabled(False)
-        self.label = self.addLabel(title, row=0, col=0, size="9pt")
-        self.image = pg.ImageItem()
-        # Inverted grey map: 1 (ink) is black, 0 is white, like ink on paper.
-        self.image.setLookupTable(np.linspace(255, 0, 256).astype(np.uint8))
-        self.view.addItem(self.image)
-        self.setMinimumSize(120, 90)
-
-    def set_image(self, img: np.ndarray, levels=(0.0, 1.0)) -> None:
-        self.image.setImage(np.asarray(img, dtype=np.float32), levels=levels, autoLevels=False)
-        self.view.autoRange(padding=0.02)
-
-    def set_title(self, text: str) -> None:
-        self.label.setText(text, size="9pt")

@@ -29,8 +29,6 @@ TAB_TITLES = {"surprise": "Surprise", "entropy": "Entropy", "joint": "Joint && M
 
 
 class InfoPage(Page):
-    page_id = "info"
-    title = "Information theory"
     theory = "info"
 
     def __init__(self, parent=None):
@@ -87,6 +85,10 @@ class InfoPage(Page):
             self.clear_message()
             self._message_owner = None
         section.shown()
+
+    def run_control(self):
+        """The shown section's run (the Gaussian Monte Carlo estimate), if it has one."""
+        return self.section().run_control()
 
     # -- messages ------------------------------------------------------------------------
     def show_section_message(self, section: Section, text: str) -> None:

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QSpinBox, QVBoxLay
 
 from engine.info import GAME_COLOURS, QuestionNode
 
-from ...widgets.plots import PALETTE, colour
+from ...widgets.plots import PALETTE, colour, style_plot
 
 #: The lecture's coins, drawn in colour-blind-safe shades of their names.
 COIN_RGB = {"blue": PALETTE[0], "red": PALETTE[5], "green": PALETTE[2], "yellow": PALETTE[6]}
@@ -85,21 +85,9 @@ def group(title: str, *widgets: QWidget) -> QGroupBox:
 
 
 def static_plot(widget: pg.PlotWidget, title: str = "", x: str = "", y: str = "") -> pg.PlotItem:
-    """A PlotWidget's item set up for pictures that are not for panning: no mouse, no menu."""
-    item = widget.getPlotItem()
-    if title:
-        item.setTitle(title, size="9pt")
-    if x:
-        item.setLabel("bottom", x)
-    if y:
-        item.setLabel("left", y)
-    item.hideButtons()
-    item.setMenuEnabled(False)
-    item.getViewBox().setMouseEnabled(False, False)
-    for side in ("left", "bottom"):
-        item.getAxis(side).setTickFont(small_font(8))
-        item.getAxis(side).enableAutoSIPrefix(False)
-    return item
+    """A PlotWidget's item set up for pictures that are not for panning: no mouse, no
+    menu, no grid (sections add one where it helps)."""
+    return style_plot(widget.getPlotItem(), title, x, y, grid=False, interactive=False)
 
 
 class Section(QObject):
@@ -141,6 +129,10 @@ class Section(QObject):
 
     def close(self) -> None:
         """Stop any work (threads, timers)."""
+
+    def run_control(self):
+        """The section's RunControl if it runs an experiment (Space / S / R drive it)."""
+        return None
 
     # -- helpers ------------------------------------------------------------------------
     def update(self, *_args) -> None:

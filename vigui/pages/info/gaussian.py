@@ -1,29 +1,47 @@
 """KL divergence between two normal densities: closed form both ways, and a Monte Carlo
-estimate converging live (engine.info.GaussianKLMonteCarlo in an ExperimentRunner)."""
+estimate converging live (engine.info.GaussianKLMonteCarlo run by a RunControl, the
+same run control the chapter pages use: Space, S and R drive it while the tab shows)."""
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (
-    QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget,
-)
-from superqt import QLabeledDoubleSlider
+from PySide6.QtWidgets import QVBoxLayout
 
 from engine.info import GaussianKLConfig, GaussianKLMonteCarlo, gaussian_kl
+from engine.params import Param
 
+from ...run_control import RunButtons, RunControl
+from ...widgets.param_form import ParamForm
 from ...widgets.plots import colour, pen
-from ...worker import FAILED, FINISHED, RUNNING, ExperimentRunner
-from .common import Section, fmt, group, static_plot, summary_label
+from ...worker import IDLE, RUNNING
+from .common import Section, fmt, static_plot, summary_label
 
-MU_RANGE = (-5.0, 5.0)
-SIGMA_RANGE = (0.1, 5.0)    # sd > 0 is guaranteed by the widget range
 STEPS_PER_SECOND = 30.0     # the estimate grows ~5% in samples per step: a few seconds to 10⁶
-SAMPLE_CHOICES = [("10⁴", 10_000), ("10⁵", 100_000), ("10⁶", 1_000_000), ("10⁷", 10_000_000)]
-DIRECTIONS = [("samples from q: KL(q‖p)", "qp"), ("samples from p: KL(p‖q)", "pq")]
 RESTART_DELAY_MS = 150      # slider drags restart the estimate once they pause
+FIELDS = [("p = N(μ_p, σ_p²)", ["mu_p", "sigma_p"]), ("q = N(μ_q, σ_q²)", ["mu_q", "sigma_q"]),
+          ("Monte Carlo estimate", ["direction", "max_samples", "seed"])]
+# The lecture's picture: p = N(0, 1), q = N(1, 0.5²); sliders for the four numbers.
+OVERRIDES = {
+    "mu_p": {"default": 0.0, "label": "mean μ", "help": "Mean of p"},
+    "sigma_p": {"default": 1.0, "label": "sd σ", "help": "Standard deviation of p (> 0)"},
+    "mu_q": {"default": 1.0, "label": "mean μ", "help": "Mean of q"},
+    "sigma_q": {"default": 0.5, "label": "sd σ", "help": "Standard deviation of q (> 0)"},
+    "max_samples": {"choices": (10_000, 100_000, 1_000_000, 10_000_000),
+                    "choice_labels": ("10⁴", "10⁵", "10⁶", "10⁷"),
+                    "help": "Stop after this many samples"},
+}
+EXTRA = [
+    Param(name="direction", kind="str", default="qp", choices=("qp", "pq"),
+          choice_labels=("samples from q: KL(q‖p)", "samples from p: KL(p‖q)"),
+          label="Estimate", help="Which KL the Monte Carlo estimate targets"),
+    Param(name="seed", kind="int", default=0, lo=0, hi=1_000_000, label="Seed",
+          help="Random seed: the same seed gives the same estimate"),
+]
+SLIDERS = {name: "slider" for name in ("mu_p", "sigma_p", "mu_q", "sigma_q")}
 
 
 def _superscript(k: int) -> str:
@@ -34,82 +52,41 @@ def normal_pdf(x: np.ndarray, mu: float, sigma: float) -> np.ndarray:
     return np.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
 
 
-def _slider(lo: float, hi: float, value: float, tip: str) -> QLabeledDoubleSlider:
-    s = QLabeledDoubleSlider(Qt.Horizontal)
-    s.setRange(lo, hi)
-    s.setDecimals(2)
-    s.setSingleStep(0.01)
-    s.setPageStep(0.25)
-    s.setValue(value)
-    s.setToolTip(tip)
-    return s
-
-
 class GaussianSection(Section):
     title = "Gaussians"
     anchor = "gauss"
 
     def build(self) -> None:
-        self.runner: ExperimentRunner | None = None
-        self._started = False
         self._restart_timer = QTimer(self)
         self._restart_timer.setSingleShot(True)
         self._restart_timer.setInterval(RESTART_DELAY_MS)
-        self._restart_timer.timeout.connect(lambda: self.restart(play=not self._user_paused))
-        self._user_paused = False  # a parameter change restarts playing unless paused by hand
+        # A parameter change restarts the estimate, playing unless paused by hand.
+        self._restart_timer.timeout.connect(
+            lambda: self.restart(play=not self.run.paused_by_user))
 
         # -- controls -----------------------------------------------------------------
-        self.mu_p = _slider(*MU_RANGE, 0.0, "Mean of p")
-        self.sigma_p = _slider(*SIGMA_RANGE, 1.0, "Standard deviation of p (> 0)")
-        self.mu_q = _slider(*MU_RANGE, 1.0, "Mean of q")
-        self.sigma_q = _slider(*SIGMA_RANGE, 0.5, "Standard deviation of q (> 0)")
-        for title, mu, sigma in (("p = N(μ_p, σ_p²)", self.mu_p, self.sigma_p),
-                                 ("q = N(μ_q, σ_q²)", self.mu_q, self.sigma_q)):
-            box = QWidget()
-            form = QFormLayout(box)
-            form.setContentsMargins(0, 0, 0, 0)
-            form.addRow("mean μ", mu)
-            form.addRow("sd σ", sigma)
-            self.controls_layout.addWidget(group(title, box))
+        self.params = ParamForm(GaussianKLConfig, FIELDS, extra=EXTRA, overrides=OVERRIDES,
+                                styles=SLIDERS)
+        self.controls_layout.addWidget(self.params)
+        self.mu_p, self.sigma_p = self.params.widget("mu_p"), self.params.widget("sigma_p")
+        self.mu_q, self.sigma_q = self.params.widget("mu_q"), self.params.widget("sigma_q")
+        self.direction = self.params.widget("direction")
+        self.samples = self.params.widget("max_samples")
+        self.seed = self.params.widget("seed")
 
-        self.direction = QComboBox()
-        for text, data in DIRECTIONS:
-            self.direction.addItem(text, data)
-        self.direction.setToolTip("Which KL the Monte Carlo estimate targets")
-        self.samples = QComboBox()
-        for text, data in SAMPLE_CHOICES:
-            self.samples.addItem(text, data)
-        self.samples.setCurrentIndex(2)
-        self.samples.setToolTip("Stop after this many samples")
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 1_000_000)
-        self.seed.setKeyboardTracking(False)
-        self.seed.setToolTip("Random seed: the same seed gives the same estimate")
-        self.play_button = QPushButton("❚❚ Pause")
-        self.reset_button = QPushButton("Reset")
-        self.reset_button.setToolTip("Start the estimate again from zero samples")
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.play_button)
-        buttons.addWidget(self.reset_button)
-        mc = QWidget()
-        form = QFormLayout(mc)
-        form.setContentsMargins(0, 0, 0, 0)
-        form.addRow("Estimate", self.direction)
-        form.addRow("Samples", self.samples)
-        form.addRow("Seed", self.seed)
-        form.addRow(buttons)
-        self.state_label = QLabel("not started")
-        self.state_label.setStyleSheet("color: #555;")
-        form.addRow(self.state_label)
-        self.controls_layout.addWidget(group("Monte Carlo estimate", mc))
-
-        for w in (self.mu_p, self.sigma_p, self.mu_q, self.sigma_q):
-            w.valueChanged.connect(self._params_changed)
-        for w in (self.direction, self.samples):
-            w.currentIndexChanged.connect(self._params_changed)
-        self.seed.valueChanged.connect(self._params_changed)
-        self.play_button.clicked.connect(self.toggle_play)
-        self.reset_button.clicked.connect(self.reset)
+        self.run = RunControl(self._make_factory, rate=STEPS_PER_SECOND, reset_plays=True,
+                              parent=self)
+        self.run.frame.connect(self.render)
+        self.run.rejected.connect(self.report)
+        self.run.failed.connect(self.report)
+        self.run.resetting.connect(self._clear_mc)
+        self.buttons = RunButtons(self.run, step=False, stop=False, speed=False,
+                                  state_text={IDLE: "ready", RUNNING: "sampling…"})
+        self.buttons.state_label.setText("not started")
+        self.buttons.reset.setToolTip("Start the estimate again from zero samples (R)")
+        self.play_button, self.reset_button = self.buttons.play, self.buttons.reset
+        self.params.add_row(self.buttons, after="seed")
+        self.params.changed.connect(self._params_changed)
 
         # -- views ----------------------------------------------------------------------
         lay = QVBoxLayout(self.view)
@@ -154,97 +131,62 @@ class GaussianSection(Section):
         self.last_snapshot: dict | None = None
 
     # -- parameters --------------------------------------------------------------------------
-    def params(self) -> dict:
-        return {"mu_p": float(self.mu_p.value()), "sigma_p": float(self.sigma_p.value()),
-                "mu_q": float(self.mu_q.value()), "sigma_q": float(self.sigma_q.value())}
+    def params_values(self) -> dict:
+        v = self.params.values()
+        return {name: v[name] for name in ("mu_p", "sigma_p", "mu_q", "sigma_q")}
 
     def config(self) -> GaussianKLConfig:
-        v = self.params()
-        if self.direction.currentData() == "pq":  # samples from p: KL(p || q)
+        """The estimate's config: samples from q (KL(q‖p)) or, reversed, from p."""
+        v = self.params.values()
+        if v["direction"] == "pq":  # samples from p: KL(p || q)
             mu_s, sd_s, mu_t, sd_t = v["mu_p"], v["sigma_p"], v["mu_q"], v["sigma_q"]
         else:
             mu_s, sd_s, mu_t, sd_t = v["mu_q"], v["sigma_q"], v["mu_p"], v["sigma_p"]
         return GaussianKLConfig(mu_q=mu_s, sigma_q=sd_s, mu_p=mu_t, sigma_p=sd_t,
-                                max_samples=int(self.samples.currentData())).validate()
+                                max_samples=int(v["max_samples"])).validate()
 
     def _params_changed(self, *_args) -> None:
         self.update()
-        if self._started:
+        if self.run.started:
             self._restart_timer.start()
 
-    # -- the runner ----------------------------------------------------------------------
+    # -- the run --------------------------------------------------------------------------------
+    def _make_factory(self):
+        return partial(GaussianKLMonteCarlo, self.config(), seed=int(self.params.value("seed")))
+
+    @property
+    def runner(self):
+        return self.run.runner
+
+    def run_control(self) -> RunControl:
+        return self.run
+
     def shown(self) -> None:
-        if not self._started:
+        if not self.run.started:
             self.restart(play=True)
 
     def restart(self, play: bool = True) -> None:
         """A fresh estimate from zero samples with the current parameters."""
         self._restart_timer.stop()
-        self._started = True
-        self._close_runner()
-        self._clear_mc()
-        try:
-            config = self.config()
-        except ValueError as exc:
-            self.report(str(exc))
-            return
-        seed = int(self.seed.value())
-        runner = ExperimentRunner(lambda: GaussianKLMonteCarlo(config, seed=seed), parent=self)
-        runner.snapshot_ready.connect(self.render)
-        runner.failed.connect(self.report)
-        runner.state_changed.connect(self._on_state)
-        runner.set_rate(STEPS_PER_SECOND)
-        self.runner = runner
-        if play:
-            runner.play()
-        self._on_state(RUNNING if play else "idle")
+        self.run.reset(play=play)
 
     def reset(self) -> None:
-        self._user_paused = False
-        self.restart(play=True)
-
-    @property
-    def playing(self) -> bool:
-        return self.runner is not None and self.play_button.text().startswith("❚❚")
+        self.run.restart()
 
     def toggle_play(self) -> None:
-        if self.runner is None or self.runner.state in (FINISHED, FAILED):
-            self.reset()
-        elif self.playing:
-            self._user_paused = True
-            self.runner.pause()
-            self._on_state("paused")
-        else:
-            self._user_paused = False
-            self.runner.play()
-            self._on_state(RUNNING)
-
-    def _on_state(self, state: str) -> None:
-        running = state == RUNNING
-        self.play_button.setText("❚❚ Pause" if running else "▶ Play")
-        self.state_label.setText({"idle": "ready", RUNNING: "sampling…", "paused": "paused",
-                                  FINISHED: "finished", FAILED: "stopped: error"}.get(state, state))
-
-    def _close_runner(self) -> None:
-        if self.runner is not None:
-            runner, self.runner = self.runner, None
-            for signal in (runner.snapshot_ready, runner.failed, runner.state_changed):
-                signal.disconnect()
-            runner.close()
-            runner.deleteLater()
+        self.run.toggle_play()
 
     def close(self) -> None:
         """Stop the estimate and its thread; nothing restarts until the tab is shown again."""
         self._restart_timer.stop()
-        self._close_runner()
-        if self._started:
-            self._started = False
-            self._on_state("idle")
-            self.state_label.setText("stopped")
+        was_started = self.run.started
+        self.run.close()
+        if was_started:
+            self.buttons.set_state_text("stopped")
 
     # -- drawing ----------------------------------------------------------------------------
     def refresh(self) -> None:
-        v = self.params()
+        v = self.params_values()
         kl_qp = gaussian_kl(v["mu_q"], v["sigma_q"], v["mu_p"], v["sigma_p"])
         kl_pq = gaussian_kl(v["mu_p"], v["sigma_p"], v["mu_q"], v["sigma_q"])
         self.values = {"KL(q||p)": kl_qp, "KL(p||q)": kl_pq}
@@ -263,7 +205,7 @@ class GaussianSection(Section):
             f"Closed form: KL(q‖p) = <b>{fmt(kl_qp, 4)} nats</b> ({fmt(kl_qp / ln2)} bits), "
             f"KL(p‖q) = <b>{fmt(kl_pq, 4)} nats</b> ({fmt(kl_pq / ln2)} bits)"
             + (" — not symmetric." if abs(kl_qp - kl_pq) > 5e-4 else "."))
-        target = kl_pq if self.direction.currentData() == "pq" else kl_qp
+        target = kl_pq if self.params.value("direction") == "pq" else kl_qp
         self.exact_line.setValue(target)
 
     def _log_ticks(self, x0: float, x1: float) -> None:
@@ -286,10 +228,15 @@ class GaussianSection(Section):
 
     def render(self, snap: dict) -> None:
         self.last_snapshot = snap
-        n, est, se = snap["samples"], snap["estimate"], snap["stderr"]
+        metrics = snap["metrics"]
+        steps, est = metrics.get("estimate")
+        # Samples and standard errors at the estimate's steps (the series share steps).
+        n = np.interp(steps, *metrics.get("samples")) if len(steps) else steps
+        se = np.interp(steps, *metrics.get("stderr")) if len(steps) else steps
         exact = snap["closed_form"]
-        name = "KL(p‖q)" if self.direction.currentData() == "pq" else "KL(q‖p)"
-        source = "p" if self.direction.currentData() == "pq" else "q"
+        direction = self.params.value("direction")
+        name = "KL(p‖q)" if direction == "pq" else "KL(q‖p)"
+        source = "p" if direction == "pq" else "q"
         if len(n) == 0:
             self._clear_mc()
             return
@@ -318,26 +265,12 @@ class GaussianSection(Section):
 
     # -- state -----------------------------------------------------------------------------
     def state(self) -> dict:
-        out = self.params()
-        out.update({"direction": self.direction.currentData(),
-                    "samples": int(self.samples.currentData()), "seed": int(self.seed.value())})
-        return out
+        return self.params.state()
 
     def restore(self, state: dict) -> None:
-        for name, widget, (lo, hi) in (("mu_p", self.mu_p, MU_RANGE), ("mu_q", self.mu_q, MU_RANGE),
-                                       ("sigma_p", self.sigma_p, SIGMA_RANGE),
-                                       ("sigma_q", self.sigma_q, SIGMA_RANGE)):
-            value = state.get(name)
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                widget.setValue(min(hi, max(lo, float(value))))
-        for name, box in (("direction", self.direction), ("samples", self.samples)):
-            index = box.findData(state.get(name))
-            if index >= 0:
-                box.setCurrentIndex(index)
-        seed = state.get("seed")
-        if isinstance(seed, int) and not isinstance(seed, bool):
-            self.seed.setValue(min(1_000_000, max(0, seed)))
+        """Saved values; anything malformed or out of range falls back to its default."""
+        self.params.restore(state)
 
     def screenshot(self) -> None:
-        self.restore({"mu_p": 0.0, "sigma_p": 1.0, "mu_q": 1.0, "sigma_q": 0.5,
-                      "direction": "qp", "samples": 1_000_000, "seed": 0})
+        self.params.restore({"mu_p": 0.0, "sigma_p": 1.0, "mu_q": 1.0, "sigma_q": 0.5,
+                             "direction": "qp", "max_samples": 1_000_000, "seed": 0})

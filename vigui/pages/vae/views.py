@@ -14,11 +14,11 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from ..widgets.plots import PALETTE, ImageView, colour, mosaic, pen
+from ...widgets.images import INK_LUT, PAD_FILL, ImageGrid, mosaic
+from ...widgets.plots import PALETTE, colour, pen, set_title, style_plot
 
 MAX_CLASSES = 10
 N_INTERP = 10  # decoded images on the path from A to B
-PAD_FILL = 0.12  # light grey lines between tiles (the colour map draws 1 as black ink)
 
 # Loss parts: metric key (train), metric key (test), legend name, palette index.
 LOSS_PARTS = (("loss", "test_loss", "objective", 0),
@@ -26,8 +26,7 @@ LOSS_PARTS = (("loss", "test_loss", "objective", 0),
               ("kl", "test_kl", "KL", 2))
 
 PICK_HINT = "Click A, then B in the latent plot"
-
-_INK_LUT = np.linspace(255, 0, 256).astype(np.uint8)  # 0 white paper, 1 black ink
+MAX_TEST_MARKERS = 200  # test points drawn as markers up to this many
 
 
 def class_colour(k: int, alpha: int = 255) -> QColor:
@@ -76,9 +75,7 @@ class VAEViews(QWidget):
         # Loss curves: train as thin lines, test as thicker lines with markers.
         self.loss_widget = pg.PlotWidget()
         self.loss_plot = self.loss_widget.getPlotItem()
-        _style_plot(self.loss_plot, "Loss per image (nats); ● test", "step", "")
-        self.loss_plot.setDownsampling(auto=True, mode="peak")
-        self.loss_plot.setClipToView(True)
+        style_plot(self.loss_plot, "Loss per image (nats); ● test", "step", "", long_series=True)
         legend = self.loss_plot.addLegend(offset=(-4, -4), labelTextSize="8pt",
                                           verSpacing=-6)
         legend.setBrush(pg.mkBrush(255, 255, 255, 200))
@@ -92,13 +89,12 @@ class VAEViews(QWidget):
         self.loss_plot.setLogMode(x=False, y=True)
 
         # Prior samples, 6 x 6.
-        self.samples_view = ImageView()
-        _set_view_title(self.samples_view, "Samples: z ~ N(0, I) decoded")
+        self.samples_view = ImageGrid("Samples: z ~ N(0, I) decoded", cols=6)
 
         # Latent scatter: one item per class (fast), the prior's circles, A/B markers.
         self.latent_widget = pg.PlotWidget()
         self.latent_plot = self.latent_widget.getPlotItem()
-        _style_plot(self.latent_plot, "Latent means μ(x) of test images", "z₁", "z₂")
+        style_plot(self.latent_plot, "Latent means μ(x) of test images", "z₁", "z₂")
         self.latent_plot.setAspectLocked(True)
         theta = np.linspace(0, 2 * np.pi, 121)
         self.prior_circles = []
@@ -118,10 +114,10 @@ class VAEViews(QWidget):
         # Decoded manifold (2-D latents), in the same z coordinates as the scatter.
         self.manifold_widget = pg.PlotWidget()
         self.manifold_plot = self.manifold_widget.getPlotItem()
-        _style_plot(self.manifold_plot, "Decoded grid of codes", "z₁", "z₂")
+        style_plot(self.manifold_plot, "Decoded grid of codes", "z₁", "z₂")
         self.manifold_plot.showGrid(x=False, y=False)
         self.manifold_image = pg.ImageItem()
-        self.manifold_image.setLookupTable(_INK_LUT)
+        self.manifold_image.setLookupTable(INK_LUT)
         self.manifold_plot.addItem(self.manifold_image)
         self.manifold_path = self._add_path_items(self.manifold_plot)
         self._manifold_ratio = None
@@ -132,10 +128,8 @@ class VAEViews(QWidget):
         self.legend.setStyleSheet("QLabel { font-size: 8pt; }")
         self.legend.setAlignment(Qt.AlignCenter)
 
-        self.recon_view = ImageView()
-        _set_view_title(self.recon_view, "Test images / reconstructions")
-        self.interp_view = ImageView()
-        _set_view_title(self.interp_view, PICK_HINT)
+        self.recon_view = ImageGrid("Test images / reconstructions")
+        self.interp_view = ImageGrid(PICK_HINT)
 
         for w in (self.samples_view, self.recon_view, self.interp_view):
             w.setMinimumSize(100, 60)
@@ -165,6 +159,7 @@ class VAEViews(QWidget):
         g.setColumnStretch(0, 1)
         g.setColumnStretch(1, 1)
         self._wide_latent = False
+        self._drawn: dict[str, int] = {}  # metric -> points appended when last drawn
         self._point_style = (5, 190)
         self._classes: tuple[str, ...] = ()
 
@@ -204,6 +199,7 @@ class VAEViews(QWidget):
 
     # -- updates ------------------------------------------------------------------------------
     def clear(self) -> None:
+        self._drawn.clear()
         for item in (*self.train_curves.values(), *self.test_curves.values()):
             item.setData([], [])
         for item in self.class_scatter:
@@ -211,32 +207,36 @@ class VAEViews(QWidget):
         self.manifold_image.clear()
         for view in (self.samples_view, self.recon_view, self.interp_view):
             view.image.clear()
-        _set_view_title(self.interp_view, PICK_HINT)
+        self.interp_view.set_title(PICK_HINT)
         self.set_markers(None, None)
         self.summary.setText("")
         self.latent_plot.enableAutoRange()
         self.loss_plot.enableAutoRange()
 
-    def show_metrics(self, metrics: dict) -> None:
-        steps = metrics.get("step")
-        if steps is None or len(steps) == 0:
-            return
-        for key, item in self.train_curves.items():
-            if key in metrics:
-                item.setData(steps, metrics[key])
-        for key, item in self.test_curves.items():
-            values = metrics.get(key)
-            if values is None:
+    def show_metrics(self, metrics) -> None:
+        """Loss curves from the run's MetricStore (bounded: long runs keep each old
+        stretch's min and max, the recent steps in full). A curve is redrawn only when
+        its metric has new points (test points come every few hundred steps)."""
+        for key, item in (*self.train_curves.items(), *self.test_curves.items()):
+            series = metrics.series.get(key)
+            if series is None or self._drawn.get(key) == series.count:
                 continue
-            mask = np.isfinite(values)
-            item.setData(steps[mask], values[mask])
+            self._drawn[key] = series.count
+            steps, values = series.arrays()
+            if key in self.test_curves:
+                # Markers while they can be told apart; a plain line beyond (thousands of
+                # markers would cost more to draw than the rest of the page).
+                symbol = "o" if len(steps) <= MAX_TEST_MARKERS else None
+                if item.opts["symbol"] != symbol:
+                    item.setSymbol(symbol)
+            item.setData(steps, values)
 
     def show_images(self, snap: dict) -> None:
         if "originals" in snap and "reconstructions" in snap:
             pair = np.concatenate([snap["originals"], snap["reconstructions"]])
-            self.recon_view.set_image(mosaic(pair, cols=len(snap["originals"]), fill=PAD_FILL))
+            self.recon_view.set_images(pair, cols=len(snap["originals"]))
         if "samples" in snap:
-            self.samples_view.set_image(mosaic(snap["samples"], cols=6, fill=PAD_FILL))
+            self.samples_view.set_images(snap["samples"])
 
     def show_latent(self, latent: np.ndarray, labels: np.ndarray, classes, projection: str,
                     explained=None, latent_dim: int = 2) -> None:
@@ -269,7 +269,7 @@ class VAEViews(QWidget):
                      f"+ PC2 {100 * ev[1]:.0f}% of variance")
             self.latent_plot.setLabel("bottom", "PC1")
             self.latent_plot.setLabel("left", "PC2")
-        _set_title(self.latent_plot, title)
+        set_title(self.latent_plot, title)
         self._set_wide_latent(not identity)
 
     def show_manifold(self, image: np.ndarray, extent, tile: tuple[int, int] | None = None) -> None:
@@ -322,52 +322,13 @@ class VAEViews(QWidget):
 
     def show_interpolation(self, images: np.ndarray | None, title: str) -> None:
         if images is None:
-            self.interp_view.image.clear()
+            self.interp_view.clear_image()
         else:
-            self.interp_view.set_image(mosaic(images, cols=len(images), fill=PAD_FILL))
-        _set_view_title(self.interp_view, title)
+            self.interp_view.set_images(images, cols=len(images))
+        self.interp_view.set_title(title)
 
     def set_summary(self, text: str) -> None:
         self.summary.setText(text)
-
-
-def _style_plot(plot: pg.PlotItem, title: str, x: str, y: str) -> None:
-    """make_plot's look on an existing PlotItem (titles at 9 pt to fit the grid)."""
-    _set_title(plot, title)
-    if x:
-        plot.setLabel("bottom", x)
-    if y:
-        plot.setLabel("left", y)
-    plot.showGrid(x=True, y=True, alpha=0.15)
-    font = pg.QtGui.QFont()
-    font.setPointSize(8)
-    for side in ("left", "bottom"):
-        axis = plot.getAxis(side)
-        axis.setTickFont(font)
-        axis.enableAutoSIPrefix(False)
-    plot.getViewBox().setMenuEnabled(False)
-
-
-def _relax(label: pg.LabelItem) -> None:
-    """Let a title be clipped rather than widen its plot beyond the view (LabelItem
-    makes its text width the item's minimum width)."""
-    label.setMinimumWidth(0)
-    hints = getattr(label, "_sizeHint", None)
-    if hints:
-        h = hints[Qt.SizeHint.MinimumSize][1]
-        hints[Qt.SizeHint.MinimumSize] = (0, h)
-        hints[Qt.SizeHint.PreferredSize] = (0, h)
-    label.updateGeometry()
-
-
-def _set_title(plot: pg.PlotItem, text: str) -> None:
-    plot.setTitle(text, size="9pt")
-    _relax(plot.titleLabel)
-
-
-def _set_view_title(view: ImageView, text: str) -> None:
-    view.label.setText(text, size="9pt")
-    _relax(view.label)
 
 
 def _legend_html(classes) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import pyqtgraph as pg
@@ -11,52 +12,42 @@ from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from engine.cavi import CaviConfig, CaviExperiment
 
-from ..widgets.plots import PALETTE, colour, make_plot, pen
-from .base import ExperimentPage
+from ...widgets.param_form import ParamForm
+from ...widgets.plots import PALETTE, colour, make_plot, pen
+from ..base import ExperimentPage
 
-MAX_POINTS_SHOWN = 4000  # scatter/histogram stay fluid; the fit always uses all N
+# Points drawn in the 2-D scatter (a fixed random subset; the fit always uses all N):
+# re-colouring and painting 2,000 points costs the GUI about 25 ms a frame.
+MAX_POINTS_SHOWN = 2000
 MAX_CLUSTERS = 10
+LOG_POINTS = 400  # sweep curves (log-scaled axis) are drawn at most this many points
+
+
+def log_sample(t: np.ndarray, *ys: np.ndarray, n: int = LOG_POINTS):
+    """At most about ``n`` points of curves drawn on a log-scaled x axis, evenly spaced
+    in log(sweep), the first and last included: a long run costs what a short one does."""
+    if len(t) <= n:
+        return (t, *ys)
+    idx = np.unique(np.geomspace(1, len(t), n).astype(np.int64) - 1)
+    return (t[idx], *(y[idx] for y in ys))
 
 
 class CaviPage(ExperimentPage):
-    page_id = "cavi"
-    title = "Mean-field CAVI"
     theory = "cavi"
 
     # -- parameters ----------------------------------------------------------------------
-    def build_params(self, form) -> None:
-        self.int_param("k", "K (clusters fitted)", 1, MAX_CLUSTERS, 3,
-                       tip="Number of mixture components in q")
-        self.int_param("true_k", "Clusters in data", 1, MAX_CLUSTERS, 3,
-                       tip="Components of the generative model that drew the data")
-        self.int_param("n", "N (data points)", 10, 100_000, 1000, step=100)
-        self.float_param("sigma2", "Prior variance σ²", 0.1, 100.0, 10.0, decimals=2, step=1.0,
-                         tip="μ_k ~ N(0, σ² I): how far apart the true means tend to be")
-        self.choice_param("dim", "Dimension", [("1-D", 1), ("2-D", 2)], 1)
-        self.int_param("data_seed", "Data seed", 0, 1_000_000, 0)
-        self.int_param("init_seed", "Init seed", 0, 1_000_000, 0,
-                       tip="Which data points the means start at")
-        self.choice_param("mode", "Method", [("CAVI (closed form)", "cavi"),
-                                             ("Gradient ascent vs CAVI", "gradient")], "cavi",
-                          tip="The lecture's 'Coordinate Ascent' slide: gradient steps of size α "
-                              "on m_k and s²_k, overlaid on CAVI from the same start")
-        self.float_param("alpha", "Step size α", 1e-6, 1.0, 1e-4, decimals=6, step=1e-5,
-                         tip="Gradient step size (gradient mode only)")
+    def build_params(self) -> ParamForm:
+        form = ParamForm(CaviConfig, ["k", "true_k", "n", "sigma2", "dim", "data_seed",
+                                      "init_seed", "mode", "alpha"])
         new_data = QPushButton("New data")
         new_data.setToolTip("Draw a fresh data set from the model (next data seed)")
-        new_data.clicked.connect(lambda: self._param_widgets["data_seed"].setValue(
-            self.param("data_seed") + 1))
-        form.addRow(new_data)
-
-    def config(self) -> CaviConfig:
-        return CaviConfig(k=self.param("k"), true_k=self.param("true_k"), n=self.param("n"),
-                          sigma2=self.param("sigma2"), dim=self.param("dim"),
-                          data_seed=self.param("data_seed"), init_seed=self.param("init_seed"),
-                          mode=self.param("mode"), alpha=self.param("alpha"))
+        new_data.clicked.connect(lambda: form.widget("data_seed").stepUp())
+        form.add_row(new_data, after="data_seed")
+        return form
 
     def make_factory(self):
-        config = self.config().validate()  # ValueError -> message before any thread starts
-        return lambda: CaviExperiment(config)
+        config = self.params.config()  # ValueError -> message before any thread starts
+        return partial(CaviExperiment, config)
 
     # -- views ------------------------------------------------------------------------------
     def build_views(self) -> QWidget:
@@ -73,7 +64,7 @@ class CaviPage(ExperimentPage):
         self.data_plot = make_plot("Data and fitted mixture", "x", "density",
                                    widget=self.canvas, row=0, col=0)
         self.elbo_plot = make_plot("ELBO (nats)", "sweep", "ELBO",
-                                   widget=self.canvas, row=0, col=1, logx=True)
+                                   widget=self.canvas, row=0, col=1, logx=True, long_series=True)
         self.elbo_plot.addLegend(offset=(-5, -5), labelTextSize="8pt")
         self.means_plot = make_plot("q(μ_k): m_k ± s_k (first coordinate); dashed: true μ",
                                     "sweep", "m_k", widget=self.canvas, row=1, col=0,
@@ -120,6 +111,7 @@ class CaviPage(ExperimentPage):
         for line in self.true_lines:
             self.means_plot.addItem(line)
         self._brush_cache: dict[tuple, QBrush] = {}
+        self._scatter_keys = None  # the colours the scatter shows (quantised)
         self._legend_text = ""
         self._shown_index = None
         self._data_id = None
@@ -130,6 +122,7 @@ class CaviPage(ExperimentPage):
                      *self.circles, *self.unit_circles, self.elbo_curve, self.elbo_grad, *self.mean_curves]:
             item.setData([], [])
         self.scatter.clear()
+        self._scatter_keys = None
         for upper, lower, _ in self.band_items:
             upper.setData([], [])
             lower.setData([], [])
@@ -153,22 +146,18 @@ class CaviPage(ExperimentPage):
         else:
             self._render_2d(x, m, s2, phi)
         metrics = snap["metrics"]
-        sweeps = metrics.get("step", np.zeros(0))
-        if "elbo" in metrics and len(sweeps):
-            self.elbo_curve.setData(sweeps, metrics["elbo"])
-        if "elbo_gradient" in metrics and len(sweeps):
-            mask = np.isfinite(metrics["elbo_gradient"])
-            self.elbo_grad.setData(sweeps[mask], metrics["elbo_gradient"][mask])
-        # History from sweep 1 on (index 0 is the start), for the log-scaled axis.
-        hist_m, hist_s = snap["m_history"][1:], snap["s_history"][1:]
-        t = np.arange(1, len(hist_m) + 1)
+        self.elbo_curve.setData(*log_sample(*metrics.get("elbo")))
+        self.elbo_grad.setData(*log_sample(*metrics.get("elbo_gradient")))
+        # Each mean's trajectory (first coordinate) ± its posterior sd, sweep by sweep.
         for j in range(MAX_CLUSTERS):
             upper, lower, _ = self.band_items[j]
-            if j < k:
-                centre = hist_m[:, j, 0]
+            t, centre = metrics.get(f"m{j}") if j < k else (np.zeros(0), np.zeros(0))
+            if len(t):
+                sd = np.interp(t, *metrics.get(f"s{j}"))  # recorded with m_j, every sweep
+                t, centre, sd = log_sample(t, centre, sd)
                 self.mean_curves[j].setData(t, centre)
-                upper.setData(t, centre + hist_s[:, j])
-                lower.setData(t, centre - hist_s[:, j])
+                upper.setData(t, centre + sd)
+                lower.setData(t, centre - sd)
             else:
                 self.mean_curves[j].setData([], [])
                 upper.setData([], [])
@@ -186,6 +175,7 @@ class CaviPage(ExperimentPage):
 
     def _new_data(self, x: np.ndarray, true_mu: np.ndarray) -> None:
         self._data_id = id(x)
+        self._scatter_keys = None
         rng = np.random.default_rng(0)
         n = len(x)
         self._shown_index = (np.sort(rng.choice(n, MAX_POINTS_SHOWN, replace=False))
@@ -243,17 +233,23 @@ class CaviPage(ExperimentPage):
     def _render_2d(self, x, m, s2, phi) -> None:
         k = len(m)
         idx = self._shown_index
-        # Blend the cluster colours by responsibility; quantise so brushes are reused.
+        # Blend the cluster colours by responsibility; quantise so brushes are reused,
+        # and re-colour only when some point's colour changed (not after convergence).
         rgb = phi[idx] @ np.asarray(PALETTE[:k], dtype=float)
-        keys = (rgb / 8).astype(int)
-        brushes = []
-        cache = self._brush_cache
-        for key in map(tuple, keys):
-            brush = cache.get(key)
-            if brush is None:
-                brush = cache[key] = QBrush(QColor(key[0] * 8, key[1] * 8, key[2] * 8, 170))
-            brushes.append(brush)
-        self.scatter.setData(pos=x[idx], brush=brushes)
+        keys = (rgb / 8).astype(np.int32)
+        if self._scatter_keys is None or not np.array_equal(keys, self._scatter_keys):
+            self._scatter_keys = keys
+            unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+            cache = self._brush_cache
+            palette = []
+            for key in map(tuple, unique):
+                brush = cache.get(key)
+                if brush is None:
+                    brush = cache[key] = QBrush(QColor(key[0] * 8, key[1] * 8, key[2] * 8, 170))
+                palette.append(brush)
+            brushes = np.empty(len(palette), dtype=object)
+            brushes[:] = palette
+            self.scatter.setData(pos=x[idx], brush=brushes[inverse.ravel()])
         self.mean_markers.setData(m[:, 0], m[:, 1], brush=[colour(j) for j in range(k)])
         theta = np.linspace(0, 2 * np.pi, 73)
         for j in range(MAX_CLUSTERS):
@@ -269,6 +265,7 @@ class CaviPage(ExperimentPage):
 
     # -- screenshots ------------------------------------------------------------------------
     def prepare_screenshot(self) -> None:
-        self.restore_settings({"k": 3, "true_k": 3, "n": 2000, "sigma2": 10.0, "dim": 2,
-                               "data_seed": 3, "init_seed": 1, "mode": "gradient", "alpha": 0.0002})
+        self.params.restore({"k": 3, "true_k": 3, "n": 2000, "sigma2": 10.0, "dim": 2,
+                             "data_seed": 3, "init_seed": 1, "mode": "gradient",
+                             "alpha": 0.0002}, emit=False)
         self.reset(play=True)
