@@ -693,6 +693,15 @@ class CVAEExperiment(Experiment):
         exp._restore(ckpt, path)
         return exp
 
+    @classmethod
+    def peek(cls, path: str | os.PathLike, device: str | None = None):
+        """``(config, info)`` of a CVAE checkpoint, cheaply (``checkpoint.peek``: no
+        model, no dataset); ``info.extra`` has seed, phase, shape. CheckpointError for a
+        file :meth:`load` would refuse on its face."""
+        info = checkpoint.peek(path, kind=KIND)
+        return BaselineTrainer.config_from_checkpoint({"config": info.config}, path,
+                                                      device=device), info
+
     def _restore(self, ckpt: dict, path) -> None:
         err = checkpoint.CheckpointError
         self.baseline._check_compatible(ckpt, path)  # architecture, image size, tensors

@@ -25,24 +25,32 @@ from functools import partial
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QButtonGroup, QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QProgressBar,
-    QPushButton, QRadioButton, QSpinBox, QSplitter, QVBoxLayout, QWidget,
+    QButtonGroup, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QRadioButton,
+    QSpinBox, QSplitter, QVBoxLayout, QWidget,
 )
 
-from engine import data
-from engine.cvae_tasks import TASK_LABELS, TASKS, mask_to_string
+from engine.cvae_tasks import TASK_LABELS, mask_to_string
+from engine.params import Param
 
 from ...process_runner import ProcessRunner
-from ...worker import FAILED, FINISHED, RUNNING, BackgroundJob
+from ...widgets.datasets import dataset_title
+from ...widgets.model_files import ModelFileButtons
+from ...widgets.param_form import ParamForm
+from ...worker import FAILED, FINISHED, RUNNING
 from ..base import ExperimentPage
-from ..vae import DATASET_TITLES, process_threads
-from ..vae_inputs import LogSpinBox, SizesEdit
+from ..vae import process_threads
 from .canvas import DrawingCanvas
 from .views import LEGEND_HTML, CompletionRow, CurvesView, NCLLTableView, StripView
 
 __all__ = ["CVAEPage", "process_threads"]
 
-FILE_FILTER = "vigui checkpoints (*.pt *.ckpt);;All files (*)"
+FIELDS = ["dataset", "task", "hidden", "latent", "lr", "patience", "kl_warmup", "residual",
+          "device", "seed"]
+SEED = Param(name="seed", kind="int", default=0, lo=0, hi=1_000_000, label="Seed",
+             help="Seeds the weights, the shuffles and the noise: same seed, same run")
+SCREENSHOT = {"dataset": "digits", "task": "q1", "hidden": [256, 256], "latent": 16,
+              "lr": 1e-3, "patience": 10, "kl_warmup": 30, "residual": True, "device": "cpu",
+              "seed": 0}
 N_DRAW = 8  # completions of the drawing
 REFRESH_S = 1.0  # while training, the drawing's completions follow the model this often
 PHASES = {"baseline": "training the baseline", "cvae": "training the CVAE",
@@ -80,77 +88,48 @@ class CVAEPage(ExperimentPage):
     runner_class = ProcessRunner
 
     # -- parameters ----------------------------------------------------------------------------
-    def build_params(self, form) -> None:
+    def build_params(self) -> ParamForm:
         from engine.cvae import CVAEConfig  # torch: only once the page is opened
 
-        self._config_class = CVAEConfig
-        self._syncing = False
         self._custom_mask: np.ndarray | None = None
         self._pending_open = None
-        self._jobs: list[BackgroundJob] = []
         self._cache = tempfile.mkdtemp(prefix="vigui-cvae-")
         self._cached: dict[str, str] = {}  # config key -> checkpoint of a finished run
         self._eval_runner: ProcessRunner | None = None
         self._shot = False
-        d = CVAEConfig()
-
-        self.choice_param("dataset", "Dataset", self._dataset_items(), d.dataset,
-                          tip="digits (8×8, bundled) trains in seconds; Fashion-MNIST (28×28) "
-                              "in minutes")
-        self.choice_param("task", "Observed part",
-                          [(TASK_LABELS[t], t) for t in TASKS], d.task,
-                          tip="Which pixels the models see (x); they complete the others (y). "
-                              "Quadrants as in Sohn et al. (2015) and Pyro; the middle column "
-                              "as in the lecture's Figure 14; or draw a mask on the canvas "
-                              "(Hide / Show) and press 'Train on this mask'")
-        self.add_param("hidden", "Hidden sizes", SizesEdit(",".join(map(str, d.hidden))),
-                       tip="Units per hidden layer of every network (Pyro: 500,500)")
-        self.int_param("latent", "Latent dim", 1, 512, d.latent, tip="Size of z (Pyro: 200)")
-        self.add_param("lr", "Learning rate", LogSpinBox(1e-5, 1.0, d.lr), tip="Adam step size")
-        self.int_param("patience", "Patience", 1, 100, d.patience,
-                       tip="Epochs without a better validation loss before a network stops "
-                           "(the validation split is carved from the training set)")
-        self.int_param("kl_warmup", "KL warm-up", 0, 1000, d.kl_warmup,
-                       tip="Epochs over which the CVAE's KL weight rises from 0 to 1")
-        box = QCheckBox("add baseline logits")
-        box.setChecked(d.residual)
-        self.add_param("residual", "Wiring", box,
-                       tip="On: p(y|x,z) = Bernoulli(σ(baseline logits + g(z))). Off: Pyro's "
-                           "p(y|z) = Bernoulli(σ(g(z))), the generation net sees z only")
-        self.choice_param("device", "Device", [(v, v) for v in ("auto", "cpu", "cuda")], "auto")
-        self.int_param("seed", "Seed", 0, 1_000_000, 0)
-        for name in ("dataset", "task", "device"):  # long item texts must not widen the column
-            combo = self._param_widgets[name]
-            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(8)
+        form = ParamForm(CVAEConfig, FIELDS, extra=[SEED])
+        self.datasets = form.widget("dataset")
+        self.datasets.message.connect(self.show_message)
+        self.datasets.downloaded.connect(self._on_downloaded)
         self.samples = QSpinBox()
         self.samples.setRange(1, 12)
         self.samples.setValue(4)
         self.samples.setToolTip("CVAE samples per input in the Figure 14 strip")
         self.samples.valueChanged.connect(self._samples_changed)
-        form.addRow("CVAE samples", self.samples)
-        form.addRow(self._build_model_buttons())
-        form.addRow(self._build_evaluate_box())
+        row = QWidget()
+        lay = QHBoxLayout(row)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(QLabel("CVAE samples in the strip"))
+        lay.addWidget(self.samples)
+        form.add_row(row)
+        self.model_files = ModelFileButtons("CVAE model", default_name="cvae.pt", weights=False)
+        self.model_files.save.setToolTip("Both networks, the observed part (mask), settings "
+                                         "and history")
+        self.model_files.save_requested.connect(self.save_model)
+        self.model_files.open_requested.connect(self.open_model)
+        form.add_row(self.model_files)
+        form.add_row(self._build_evaluate_box())
+        self.run.ready.connect(self._on_ready)
+        self.run.state_changed.connect(self._on_state)
+        return form
 
-    @staticmethod
-    def _dataset_items() -> list[tuple[str, str]]:
-        found = data.available()
-        return [(DATASET_TITLES.get(n, n), n) for n in data.KNOWN
-                if found.get(n) is not None]
+    def _on_downloaded(self, name: str) -> None:
+        if self.param("dataset") == name:
+            self.reset()
 
-    def _build_model_buttons(self) -> QWidget:
-        box = QWidget()
-        lay = QHBoxLayout(box)
-        lay.setContentsMargins(0, 6, 0, 0)
-        save = QPushButton("Save model…")
-        save.setToolTip("Both networks, the observed part (mask), settings and history")
-        save.clicked.connect(lambda: self.save_model())
-        open_ = QPushButton("Open model…")
-        open_.setToolTip("Reopen a saved model (its settings replace these)")
-        open_.clicked.connect(lambda: self.open_model())
-        lay.addWidget(save)
-        lay.addWidget(open_)
-        return box
+    def activate(self) -> None:
+        self.datasets.refresh()
+        super().activate()
 
     def _build_evaluate_box(self) -> QWidget:
         box = QWidget()
@@ -177,6 +156,8 @@ class CVAEPage(ExperimentPage):
         return box
 
     def config(self, task: str | None = None):
+        """The validated config of the parameters shown (for ``task``, default the one
+        chosen); ValueError naming a bad parameter, or asking for a drawn mask."""
         task = task or self.param("task")
         mask = ""
         if task == "custom":
@@ -184,12 +165,7 @@ class CVAEPage(ExperimentPage):
                 raise ValueError("Draw a mask first: choose Hide / Show on the canvas, mark "
                                  "pixels, then press 'Train on this mask'.")
             mask = mask_to_string(self._custom_mask)
-        return self._config_class(
-            dataset=self.param("dataset"), task=task, mask=mask,
-            hidden=self._param_widgets["hidden"].sizes(), latent=self.param("latent"),
-            lr=float(self.param("lr")), patience=self.param("patience"),
-            kl_warmup=self.param("kl_warmup"), residual=self.param("residual"),
-            device=self.param("device"), threads=process_threads()).validate()
+        return self.params.config(task=task, mask=mask, threads=process_threads())
 
     def _key(self, config) -> str:
         plain = {k: v for k, v in config.to_dict().items() if k not in ("device", "threads")}
@@ -204,6 +180,7 @@ class CVAEPage(ExperimentPage):
             self._run_key = None  # an opened file is not this page's to cache
             return partial(CVAEExperiment.load, path, device=self.param("device"),
                            threads=process_threads())
+        self.datasets.require()
         config = self.config()
         self._run_key = self._key(config)
         self._run_config = config
@@ -213,20 +190,9 @@ class CVAEPage(ExperimentPage):
                            threads=config.threads)
         return partial(CVAEExperiment, config, seed=self.param("seed"))
 
-    def _param_changed(self, *args) -> None:
-        if not self._syncing:
-            super()._param_changed(*args)
-
     def restore_settings(self, state: dict) -> None:
-        state = dict(state)
-        hidden = state.pop("hidden", None)
-        if hidden is not None:
-            try:
-                self._param_widgets["hidden"].setValue(hidden)
-            except (TypeError, ValueError):
-                pass
-        if state.get("task") == "custom":  # a drawn mask is not kept between sessions
-            state.pop("task")
+        if isinstance(state, dict) and state.get("task") == "custom":
+            state = {k: v for k, v in state.items() if k != "task"}  # a drawing is not kept
         super().restore_settings(state)
 
     # -- views ---------------------------------------------------------------------------------
@@ -242,7 +208,6 @@ class CVAEPage(ExperimentPage):
         self._draw_step = -1
         self.completions_version = 0
         self._test_index = 0
-        self._metrics_busy = True  # until clear_views() sets up the store
 
         root = QSplitter(Qt.Vertical)
         top = QSplitter(Qt.Horizontal)
@@ -325,9 +290,6 @@ class CVAEPage(ExperimentPage):
         return box
 
     def clear_views(self) -> None:
-        from engine.runtime import MetricStore
-
-        self._metrics, self._metrics_cursor, self._metrics_busy = MetricStore(), None, False
         self.curves.clear_curves()
         self.strip.clear_image()
         self.summary.setText("")
@@ -338,10 +300,7 @@ class CVAEPage(ExperimentPage):
 
     def render(self, snap: dict) -> None:
         self._steps = int(snap.get("step", 0))
-        if "metrics" in snap:  # runners that ship the metric store with each frame
-            self.curves.show_metrics(snap["metrics"])
-        else:
-            self._fetch_metrics()
+        self.curves.show_metrics(snap["metrics"])
         if "observed" not in snap:
             return
         phase = snap.get("phase")
@@ -362,37 +321,6 @@ class CVAEPage(ExperimentPage):
                 time.monotonic() - self._draw_time > REFRESH_S:
             self.request_completions()
 
-    def _fetch_metrics(self) -> None:
-        """Runners that do not ship the metrics: fetch what is new since the last time
-        (a bounded delta) and keep the run's store here."""
-        now = time.monotonic()
-        if self.runner is None or getattr(self, "_metrics_busy", True) or \
-                now - getattr(self, "_metrics_time", 0.0) < 0.5:
-            return
-        self._metrics_busy, self._metrics_time = True, now
-        runner = self.runner
-
-        def done(result):
-            if runner is not self.runner:
-                return  # a reset came since
-            self._metrics_busy = False
-            if result is not None:
-                delta, self._metrics_cursor = result
-                self._metrics.apply(delta)
-                self.curves.show_metrics(self._metrics)
-                if delta and runner.state != RUNNING:  # stopped: fetch until caught up
-                    self._metrics_time = 0.0
-                    self._fetch_metrics()
-
-        runner.call(partial(_metrics_delta, self._metrics_cursor), on_done=done,
-                    on_error=lambda msg: setattr(self, "_metrics_busy", False))
-
-    def _on_state(self, state: str) -> None:
-        super()._on_state(state)
-        if state != RUNNING:  # the last points of a run that stopped
-            self._metrics_time = 0.0
-            self._fetch_metrics()
-
     def _summary(self, snap: dict) -> str:
         text = f"<b>{PHASES.get(snap.get('phase'), '')}</b><br>step {snap.get('step', 0):,}"
         text += f" · epochs {snap.get('epoch_baseline', 0):.1f} + {snap.get('epoch_cvae', 0):.1f}"
@@ -402,15 +330,17 @@ class CVAEPage(ExperimentPage):
         return text
 
     def _on_ready(self, device: str) -> None:
-        super()._on_ready(device)
         self.start_drawing_from_test(self._test_index)
-        if self.runner is not None and self.samples.value() != 4:
-            self.runner.call(partial(_set_samples, self.samples.value()))
+        if self.samples.value() != 4:
+            self.run.call(partial(_set_samples, self.samples.value()))
+
+    def _on_state(self, state: str) -> None:
+        if state != RUNNING and self.runner is not None:
+            self.runner.request_frame()  # the strip shows the final model
 
     def _samples_changed(self, n: int) -> None:
-        if self.runner is not None:
-            self.runner.call(partial(_set_samples, n), on_done=lambda _: self.runner and
-                             self.runner.request_frame())
+        self.run.call(partial(_set_samples, n),
+                      on_done=lambda _: self.runner is not None and self.runner.request_frame())
 
     # -- the drawing ----------------------------------------------------------------------------
     def start_drawing_from_test(self, index: int = 0) -> None:
@@ -428,8 +358,8 @@ class CVAEPage(ExperimentPage):
             self._update_mask_button()
             self.request_completions()
 
-        self.runner.call(partial(_test_image, self._test_index), on_done=done,
-                         on_error=lambda msg: self.show_message(msg))
+        self.run.call(partial(_test_image, self._test_index), on_done=done,
+                      on_error=lambda msg: self.show_message(msg))
 
     def drawing_ready(self) -> bool:
         return self.completions_version > 0
@@ -461,8 +391,8 @@ class CVAEPage(ExperimentPage):
         self._draw_busy, self._draw_dirty = True, False
         self._draw_time = time.monotonic()
         image = self.canvas.image.copy()
-        self.runner.call(partial(_complete, image, N_DRAW), on_done=self._on_completions,
-                         on_error=self._on_completion_error)
+        self.run.call(partial(_complete, image, N_DRAW), on_done=self._on_completions,
+                      on_error=self._on_completion_error)
 
     def _on_completions(self, result) -> None:
         self._draw_busy = False
@@ -484,14 +414,8 @@ class CVAEPage(ExperimentPage):
     def train_on_drawn_mask(self) -> None:
         """Train both networks for the mask drawn on the canvas (task 'custom')."""
         self._custom_mask = self.canvas.mask.copy()
-        box = self._param_widgets["task"]
-        if box.currentData() == "custom":
-            self.reset(play=True)
-        else:
-            self._syncing = True
-            box.setCurrentIndex(box.findData("custom"))
-            self._syncing = False
-            self.reset(play=True)
+        self.params.set_values({"task": "custom"})  # no reset per field: one, here
+        self.reset(play=True)
 
     # -- the model cache: a mask chosen again is reopened, not retrained --------------------------
     def _cache_finished_run(self) -> None:
@@ -507,7 +431,7 @@ class CVAEPage(ExperimentPage):
                     self._shot = False
                     self.evaluate()
 
-        self.runner.call(partial(_save, path), on_done=done)
+        self.run.call(partial(_save, path), on_done=done)
 
     def cached_path(self, task: str) -> str | None:
         try:
@@ -550,7 +474,7 @@ class CVAEPage(ExperimentPage):
         self.eval_stage.setText(snap.get("stage", ""))
         self.table.show_rows(snap.get("rows", {}))
         name = self.param("dataset")
-        self.table.note.setText(f"{DATASET_TITLES.get(name, name)} test set, nats per image; "
+        self.table.note.setText(f"{dataset_title(name)} test set, nats per image; "
                                 "the best of each row in bold.")
 
     def _on_eval_state(self, state: str) -> None:
@@ -580,11 +504,8 @@ class CVAEPage(ExperimentPage):
         return self._eval_runner is not None
 
     # -- save / open ---------------------------------------------------------------------------------
-    def save_model(self, path: str | None = None) -> None:
-        if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Save CVAE model", "cvae.pt", FILE_FILTER)
-            if not path:
-                return
+    def save_model(self, path: str) -> None:
+        """Both networks, the task (mask), settings and history to ``path``."""
         if self.runner is None:
             self.show_message("There is no model to save: press Reset to build one.")
             return
@@ -597,77 +518,45 @@ class CVAEPage(ExperimentPage):
                 self.show_message(f"Saved both networks at step {result[0]:,} to {path}",
                                   error=False)
 
-        self.runner.call(partial(_save, path), on_done=done,
-                         on_error=lambda msg: self.show_message(f"Could not save to {path}:\n{msg}"))
+        self.run.call(partial(_save, path), on_done=done,
+                      on_error=lambda msg: self.show_message(f"Could not save to {path}:\n{msg}"))
 
-    def open_model(self, path: str | None = None) -> None:
-        """Reopen a saved model: checked on a background thread first; only if it can be
-        used does it replace the current run."""
+    def open_model(self, path: str) -> None:
+        """Reopen a saved model. The file's config is read first (a cheap peek: no model,
+        no dataset); only if it is a CVAE checkpoint does a run that loads it where it
+        trains replace the current one."""
         from engine.cvae import CVAEExperiment
 
-        if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Open CVAE model", "", FILE_FILTER)
-            if not path:
-                return
         path = str(path)
-        job = BackgroundJob(lambda report, cancelled: CVAEExperiment.load(path, device="cpu",
-                                                                          threads=1),
-                            parent=self)
-        self._jobs.append(job)
-        self.state_label.setText(f"opening {os.path.basename(path)}…")
-        job.done.connect(lambda exp: self._on_opened(job, path, exp))
-        job.failed.connect(lambda msg: self._on_open_failed(job, path, msg))
-
-    def _finish_job(self, job) -> None:
-        if job in self._jobs:
-            self._jobs.remove(job)
-        job.close()
-        job.deleteLater()
-
-    def _on_open_failed(self, job, path: str, message: str) -> None:
-        self._finish_job(job)
-        if self.runner is not None:
-            self._on_state(self.runner.state)
-        self.show_message(f"Could not open {path}:\n{message}\nThe current model is unchanged.")
-
-    def _on_opened(self, job, path: str, exp) -> None:
-        self._finish_job(job)
-        cfg = exp.config
-        self._syncing = True
         try:
-            if cfg.task == "custom":
-                self._custom_mask = exp.observed.copy()
-            box = self._param_widgets["task"]
-            box.setCurrentIndex(box.findData(cfg.task))
-            for name, value in (("dataset", cfg.dataset), ("latent", cfg.latent), ("lr", cfg.lr),
-                                ("patience", cfg.patience), ("kl_warmup", cfg.kl_warmup),
-                                ("residual", cfg.residual), ("seed", int(exp.seed))):
-                self.restore_settings({name: value})
-            self._param_widgets["hidden"].setValue(cfg.hidden)
-        finally:
-            self._syncing = False
+            config, info = CVAEExperiment.peek(path, device=self.param("device"))
+        except Exception as exc:  # CheckpointError, OSError, ...: say so, keep this run
+            self.show_message(f"Could not open {path}:\n{exc}\nThe current model is unchanged.")
+            return
+        if config.task == "custom":
+            from engine.cvae_tasks import mask_from_string
+            self._custom_mask = mask_from_string(config.mask, tuple(info.extra["shape"]))
+        shown = {name: value for name, value in config.to_dict().items()
+                 if name in self.params.fields and name != "device"}
+        seed = info.extra.get("seed")
+        if isinstance(seed, int) and 0 <= seed <= SEED.hi:
+            shown["seed"] = seed
+        self.params.restore(shown, emit=False)  # the file's settings, no reset per field
         self._pending_open = path
         self.reset(play=False)
-        self.show_message(f"Opened {path}: {TASK_LABELS[cfg.task]}, {cfg.dataset}, step "
-                          f"{exp.steps:,} ({PHASES[exp.phase]}).", error=False)
+        phase = PHASES.get(info.extra.get("phase"), "")
+        self.show_message(f"Opened {path}: {TASK_LABELS[config.task]}, {config.dataset}, step "
+                          f"{info.step:,} ({phase}).", error=False)
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def close_page(self) -> None:
         self._close_eval()
-        for job in self._jobs:
-            job.close()
-        self._jobs.clear()
+        self.datasets.close_jobs()
         super().close_page()
         shutil.rmtree(self._cache, ignore_errors=True)
 
     def prepare_screenshot(self) -> None:
-        self._syncing = True
-        try:
-            self.restore_settings({"dataset": "digits", "task": "q1", "hidden": "256,256",
-                                   "latent": 16, "lr": 1e-3, "patience": 10, "kl_warmup": 30,
-                                   "residual": True, "device": "cpu", "seed": 0})
-        finally:
-            self._syncing = False
+        self.params.restore(SCREENSHOT, emit=False)
         self.samples.setValue(6)
         self._shot = True
         self.reset(play=True)
