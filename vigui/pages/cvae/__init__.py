@@ -25,7 +25,7 @@ from functools import partial
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QButtonGroup, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QRadioButton,
+    QButtonGroup, QComboBox, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QRadioButton,
     QSpinBox, QSplitter, QVBoxLayout, QWidget,
 )
 
@@ -97,7 +97,12 @@ class CVAEPage(ExperimentPage):
         self._cached: dict[str, str] = {}  # config key -> checkpoint of a finished run
         self._eval_runner: ProcessRunner | None = None
         self._shot = False
-        form = ParamForm(CVAEConfig, FIELDS, extra=[SEED])
+        form = ParamForm(CVAEConfig, FIELDS, extra=[SEED], overrides={
+            "residual": {"label": "+ baseline logits"}, "kl_warmup": {"label": "KL warm-up"}})
+        for name in ("dataset", "task"):  # long item texts must not widen the column
+            combo = form.widget(name)
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
         self.datasets = form.widget("dataset")
         self.datasets.message.connect(self.show_message)
         self.datasets.downloaded.connect(self._on_downloaded)
@@ -109,7 +114,7 @@ class CVAEPage(ExperimentPage):
         row = QWidget()
         lay = QHBoxLayout(row)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(QLabel("CVAE samples in the strip"))
+        lay.addWidget(QLabel("Samples shown"))
         lay.addWidget(self.samples)
         form.add_row(row)
         self.model_files = ModelFileButtons("CVAE model", default_name="cvae.pt", weights=False)

@@ -82,11 +82,11 @@ class _RGBView(pg.GraphicsLayoutWidget):
             self._captions = []
             for i, (x, text) in enumerate(captions):
                 item = pg.TextItem(text, color=(60, 60, 60), anchor=(0.5, 1.0))
-                # Narrow tiles: every other caption a line higher, so neighbours never overlap.
-                item.setPos(x, -0.1 * tile_h - (0.45 * tile_h if i % 2 and tile_h < 16 else 0))
+                # Every other caption a line higher, so neighbours never overlap.
+                item.setPos(x, -0.1 * tile_h - (0.45 * tile_h if i % 2 else 0))
                 self.view.addItem(item)
                 self._captions.append(item)
-            top = 1.15 if tile_h < 16 else 0.75
+            top = 1.15
             self.view.setRange(xRange=(0, rgb.shape[1]), yRange=(-top * tile_h, rgb.shape[0]),
                                padding=0.01)
 
@@ -160,7 +160,8 @@ class CurvesView(pg.PlotWidget):
         plot.setLabel("bottom", "step")
         plot.setLabel("left", "nats / image")
         plot.showGrid(x=True, y=True, alpha=0.15)
-        plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        legend = plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        legend.setBrush(pg.mkBrush(255, 255, 255, 210))  # readable over the noisy train curve
         plot.setTitle("Loss: −log p(y|x) of the baseline, −ELBO of the CVAE", size="9pt")
         for axis in ("left", "bottom"):
             plot.getAxis(axis).enableAutoSIPrefix(False)
