@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from ...widgets.plots import pen
+from ...widgets.plots import pen, style_plot
 
 __all__ = ["colour_images", "rgb_mosaic", "StripView", "CompletionRow", "CurvesView",
            "NCLLTableView", "GIVEN_INK", "HIDDEN_FILL", "LEGEND_HTML"]
@@ -145,9 +145,9 @@ class CompletionRow(_RGBView):
 #: (metric, label, palette index, dashed, symbol): train lines thin, validation bold
 CURVES = (
     ("baseline_loss", "baseline, train", 0, False, None),
-    ("baseline_val", "baseline, validation", 0, True, "o"),
+    ("baseline_val", "baseline, val.", 0, True, "o"),
     ("cvae_neg_elbo", "CVAE −ELBO, train", 1, False, None),
-    ("cvae_val", "CVAE −ELBO, validation", 1, True, "o"),
+    ("cvae_val", "CVAE −ELBO, val.", 1, True, "o"),
 )
 
 
@@ -156,15 +156,10 @@ class CurvesView(pg.PlotWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        plot = self.getPlotItem()
-        plot.setLabel("bottom", "step")
-        plot.setLabel("left", "nats / image")
-        plot.showGrid(x=True, y=True, alpha=0.15)
-        legend = plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        plot = style_plot(self.getPlotItem(), "Loss (nats per image)", "step", "nats / image",
+                          long_series=True)
+        legend = plot.addLegend(offset=(-5, 5), labelTextSize="7pt", verSpacing=-4)
         legend.setBrush(pg.mkBrush(255, 255, 255, 210))  # readable over the noisy train curve
-        plot.setTitle("Loss: −log p(y|x) of the baseline, −ELBO of the CVAE", size="9pt")
-        for axis in ("left", "bottom"):
-            plot.getAxis(axis).enableAutoSIPrefix(False)
         self.curves = {}
         for name, label, i, val, symbol in CURVES:
             p = pen(i, width=2.0 if val else 1.0)
