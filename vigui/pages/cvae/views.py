@@ -204,7 +204,7 @@ def _series(metrics, name):
 
 
 TABLE_TASKS = (("q1", "1 quad."), ("q2", "2 quad."), ("q3", "3 quad."))
-TABLE_COLUMNS = ("baseline\nNCLL", "CVAE\n−ELBO₁₀", "CVAE\nIS₁₀₀", "epochs")
+TABLE_COLUMNS = ("base\nNCLL", "CVAE\n−ELBO₁₀", "CVAE\nIS₁₀₀", "epochs")
 
 
 class NCLLTableView(QWidget):
