@@ -54,7 +54,7 @@ SCREENSHOT = {"dataset": "digits", "task": "q1", "hidden": [256, 256], "latent":
 N_DRAW = 8  # completions of the drawing
 REFRESH_S = 1.0  # while training, the drawing's completions follow the model this often
 PHASES = {"baseline": "training the baseline", "cvae": "training the CVAE",
-          "done": "both trained (early stopping)"}
+          "done": "both networks trained"}
 
 
 # -- functions run in the child process, next to the model --------------------------------

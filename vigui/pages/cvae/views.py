@@ -254,7 +254,8 @@ class NCLLTableView(QWidget):
             finite = [v for v in values if v is not None and math.isfinite(v)]
             best = min(finite) if finite else None
             for c, v in enumerate(values):
-                item = QTableWidgetItem("" if v is None else f"{v:.2f}")
+                text = "" if v is None else (f"{v:.1f}" if abs(v) >= 100 else f"{v:.2f}")
+                item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignCenter)
                 if v is not None and v == best:
                     f = item.font()
