@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 from . import __version__
 from .pages import PageSpec, available
 from .pages.base import ExperimentPage, Page
+from .recorder import add_record_menu
 
 
 class MainWindow(QMainWindow):
@@ -80,6 +81,8 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _=False, m=method: self._run_command(m))
             run_menu.addAction(action)
             self.addAction(action)
+
+        add_record_menu(self)  # Record: GIF/MP4 recordings, SVG/PDF export (vigui/recorder.py)
 
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About vigui", self)
