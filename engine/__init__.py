@@ -1,6 +1,7 @@
 """vigui's computation: numpy and torch only, never Qt.
 
-Modules: ``info`` (information measures), ``cavi`` (mean-field Gaussian mixture),
+Modules: ``info`` (information measures), ``vi`` (chapter 2: the ELBO and its gap, gradient
+estimators, black-box VI), ``cavi`` (mean-field Gaussian mixture),
 ``data`` (datasets), ``vae`` (variational autoencoder), ``trainer`` (the torch trainer
 base every network chapter subclasses), ``checkpoint`` (safe save/load, cheap peek),
 ``params`` (parameters declared once on config fields), ``runtime`` (the Experiment

@@ -4,7 +4,7 @@ For each chapter: the panel at the width it has in a 1280x800 window, and at its
 narrowest (vigui.widgets.theory.MIN_WIDTH), each as two screens side by side (the top
 of the panel and a later part with the main equations). Run from the repository root:
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python docs/theory/screens.py
+    QT_QPA_PLATFORM=offscreen .venv/bin/python docs/theory/screens.py [CHAPTER ...]
 """
 import os
 import sys
@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 HERE = Path(__file__).resolve().parent
 #: where the second screen starts: a phrase of the panel's text
 SECOND = {"info": "Joint and conditional", "cavi": "Every term has a closed form",
-          "vae": "The loss"}
+          "vae": "The loss", "bbb": "The KL term"}
 
 
 def settle(app, ms=300):
@@ -60,7 +60,7 @@ def main():
     window = MainWindow(fresh=True)
     window.resize(1280, 800)
     window.show()
-    for name in ("info", "cavi", "vae"):
+    for name in sys.argv[1:] or SECOND:  # chapter names, default all
         window.open_page(name)
         settle(app, 500)
         page = window.pages[name]

@@ -19,11 +19,21 @@ class PageSpec:
     title: str
     module: str   # "vigui.pages.<id>": the chapter's package
     cls: str      # the Page subclass in that module
+    extends: str = ""  # a page that adds to another chapter (numbered 4b after 4)
 
     @property
-    def chapter(self) -> int:
-        """The chapter number, from the lecture's order."""
-        return REGISTRY.index(self) + 1
+    def chapter(self) -> str:
+        """The chapter's number in the lecture's order ("4"), or "4b" for a page that
+        extends chapter 4."""
+        number, letter = 0, 0
+        for spec in REGISTRY:
+            if spec.extends:
+                letter += 1
+            else:
+                number, letter = number + 1, 0
+            if spec is self:
+                return f"{number}{'abcdefgh'[letter] if letter else ''}"
+        raise LookupError(self.page_id)
 
     def exists(self) -> bool:
         return importlib.util.find_spec(self.module) is not None
@@ -38,6 +48,7 @@ REGISTRY = [
     PageSpec("vi", "Variational inference", "vigui.pages.vi", "VIPage"),
     PageSpec("cavi", "Mean-field CAVI", "vigui.pages.cavi", "CaviPage"),
     PageSpec("vae", "Variational autoencoder", "vigui.pages.vae", "VAEPage"),
+    PageSpec("musicvae", "Music VAE", "vigui.pages.musicvae", "MusicVAEPage", extends="vae"),
     PageSpec("cvae", "Conditional VAE", "vigui.pages.cvae", "CVAEPage"),
     PageSpec("bbb", "Bayes by Backprop", "vigui.pages.bbb", "BBBPage"),
 ]

@@ -1,5 +1,5 @@
-"""Pieces shared by the information-theory sections: the Section base, number formats,
-coin colours and the question-tree view."""
+"""Pieces shared by the information-theory sections: coin colours, the outcomes row and
+the question-tree view (the Section base and number formats live in vigui.pages.sections)."""
 from __future__ import annotations
 
 import math
@@ -12,11 +12,11 @@ from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QSpinBox, QVBoxLay
 
 from engine.info import GAME_COLOURS, QuestionNode
 
-from ...widgets.plots import PALETTE, colour, style_plot
+from ...widgets.plots import PALETTE, colour, style_plot  # noqa: F401
+from ..sections import Section, fmt, group, small_font, static_plot, summary_label  # noqa: F401
 
 #: The lecture's coins, drawn in colour-blind-safe shades of their names.
 COIN_RGB = {"blue": PALETTE[0], "red": PALETTE[5], "green": PALETTE[2], "yellow": PALETTE[6]}
-SUMMARY_STYLE = "QLabel { font-size: 10pt; padding: 2px; }"
 
 
 def coin_colour(label: str, alpha: int = 255) -> QColor | None:
@@ -33,34 +33,6 @@ def bar_colours(labels: Sequence[str], default: int = 0, alpha: int = 210) -> li
     return out
 
 
-def fmt(x: float, digits: int = 3) -> str:
-    """A number for the screen: ∞ for inf, no "-0.000"."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if math.isinf(x):
-        return "∞" if x > 0 else "−∞"
-    text = f"{x:.{digits}f}"
-    if text.startswith("-") and float(text) == 0:
-        text = text[1:]
-    return text.replace("-", "−")
-
-
-def small_font(size: int = 8, bold: bool = False) -> QFont:
-    font = QFont()
-    font.setPointSize(size)
-    font.setBold(bold)
-    return font
-
-
-def summary_label() -> QLabel:
-    label = QLabel()
-    label.setTextFormat(Qt.RichText)
-    label.setWordWrap(True)
-    label.setStyleSheet(SUMMARY_STYLE)
-    label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-    return label
-
-
 def outcomes_row(lo: int, hi: int, value: int, tip: str) -> tuple[QWidget, QSpinBox]:
     """An "Outcomes n" row: a range-limited spin box in a one-line form."""
     box = QSpinBox()
@@ -73,79 +45,6 @@ def outcomes_row(lo: int, hi: int, value: int, tip: str) -> tuple[QWidget, QSpin
     form.setContentsMargins(0, 0, 0, 0)
     form.addRow("Outcomes n", box)
     return row, box
-
-
-def group(title: str, *widgets: QWidget) -> QGroupBox:
-    box = QGroupBox(title)
-    lay = QVBoxLayout(box)
-    lay.setContentsMargins(6, 6, 6, 6)
-    for w in widgets:
-        lay.addWidget(w)
-    return box
-
-
-def static_plot(widget: pg.PlotWidget, title: str = "", x: str = "", y: str = "") -> pg.PlotItem:
-    """A PlotWidget's item set up for pictures that are not for panning: no mouse, no
-    menu, no grid (sections add one where it helps)."""
-    return style_plot(widget.getPlotItem(), title, x, y, grid=False, interactive=False)
-
-
-class Section(QObject):
-    """One tab of the chapter: ``controls`` go in the parameter column, ``view`` in the
-    centre. Subclasses build both in ``build`` and redraw everything in ``refresh``."""
-
-    title = ""
-    anchor = ""  # the theory panel's anchor for this section
-
-    def __init__(self, page):
-        super().__init__(page)
-        self.page = page
-        self.controls = QWidget()
-        self.controls_layout = QVBoxLayout(self.controls)
-        self.controls_layout.setContentsMargins(0, 0, 0, 0)
-        self.view = QWidget()
-        self.build()
-        self.controls_layout.addStretch(1)
-        self.update()
-
-    # -- hooks ------------------------------------------------------------------------
-    def build(self) -> None:
-        raise NotImplementedError
-
-    def refresh(self) -> None:
-        raise NotImplementedError
-
-    def state(self) -> dict:
-        return {}
-
-    def restore(self, state: dict) -> None:
-        """Apply a saved state; anything missing or malformed keeps the current value."""
-
-    def screenshot(self) -> None:
-        """Fixed, representative values."""
-
-    def shown(self) -> None:
-        """The section's tab became current."""
-
-    def close(self) -> None:
-        """Stop any work (threads, timers)."""
-
-    def run_control(self):
-        """The section's RunControl if it runs an experiment (Space / S / R drive it)."""
-        return None
-
-    # -- helpers ------------------------------------------------------------------------
-    def update(self, *_args) -> None:
-        """Redraw; an engine ValueError becomes a message, never an exception."""
-        try:
-            self.refresh()
-        except ValueError as exc:
-            self.report(str(exc))
-        else:
-            self.page.clear_section_message(self)
-
-    def report(self, text: str) -> None:
-        self.page.show_section_message(self, f"{self.title}: {text}")
 
 
 class QuestionTreeView(pg.PlotWidget):

@@ -1,0 +1,386 @@
+"""The lecture's Figure 15: Bayes by Backprop on a 1-D curve beside a plain network.
+
+The paper's toy data (Blundell et al. 2015, Sec. 5.2)::
+
+    y = x + 0.3 sin(2 pi (x + eps)) + 0.3 sin(4 pi (x + eps)) + eps,   eps ~ N(0, 0.02)
+
+with x drawn on [0, 0.5] and the fit drawn on [-0.4, 1.2]. The paper does not say
+whether 0.02 is a variance or a standard deviation; ``noise_std`` defaults to 0.02 as a
+standard deviation (the variance reading is ``noise_std = 0.141``). Because eps also
+enters inside the sines, the targets scatter around the noiseless curve by about 0.062
+(standard deviation), not 0.02.
+
+:class:`RegressionExperiment` trains, one minibatch per step, a :class:`BayesMLP` with a
+Gaussian likelihood (fixed or learned noise) and a :class:`PlainMLP` of the same shape
+with squared error, on the same batches. Its snapshot holds what Figure 15 shows: the
+median and the 25-75 % and 5-95 % bands of S predictive samples of the BBB function,
+a few sampled functions, and the plain net's single curve.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .. import checkpoint
+from ..params import param
+from ..runtime import Experiment, resolve_device, set_torch_threads
+from .options import BBBOptions, make_prior_of
+from .layers import (BayesMLP, PlainMLP, _adam, _histogram, gaussian_nll, kl_weights,
+                     pruned)
+
+__all__ = ["FUNCTIONS", "make_curve", "true_curve", "RegressionConfig", "RegressionExperiment",
+           "TRAIN_RANGE", "PLOT_RANGE"]
+
+TRAIN_RANGE = (0.0, 0.5)
+PLOT_RANGE = (-0.4, 1.2)
+GRID = 161  # points on PLOT_RANGE where the functions are drawn
+N_CURVES = 5  # sampled functions shown
+MAX_POINTS = 5000
+
+# -- 1-D regression data ------------------------------------------------------------------
+def _blundell(x, eps):
+    return x + 0.3 * np.sin(2 * np.pi * (x + eps)) + 0.3 * np.sin(4 * np.pi * (x + eps)) + eps
+
+
+def _sine(x, eps):
+    return np.sin(4 * np.pi * x) * 0.5 + eps
+
+
+def _cubic(x, eps):
+    return 8.0 * (x - 0.25) ** 3 * 8.0 + eps
+
+
+def _step(x, eps):
+    return np.where(x < 0.25, -0.3, 0.3) + eps
+
+
+#: name -> (label, f(x, eps)); the noise eps enters where the formula says.
+FUNCTIONS: dict[str, tuple[str, Callable]] = {
+    "blundell": ("x + 0.3 sin 2π(x+ε) + 0.3 sin 4π(x+ε) + ε  (the paper)", _blundell),
+    "sine": ("0.5 sin 4πx + ε", _sine),
+    "cubic": ("64 (x − 0.25)³ + ε", _cubic),
+    "step": ("±0.3 step at x = 0.25, + ε", _step),
+}
+
+
+def make_curve(function: str = "blundell", n: int = 100, noise_std: float = 0.02,
+               lo: float = 0.0, hi: float = 0.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n points x ~ U(lo, hi), y = f(x, eps) with eps ~ N(0, noise_std^2): (x, y) float64.
+
+    ``noise_std=0.02`` reads the paper's "eps ~ N(0, 0.02)" as a standard deviation;
+    pass ``sqrt(0.02)`` (0.141) for the variance reading."""
+    if function not in FUNCTIONS:
+        raise ValueError(f"function must be one of {tuple(FUNCTIONS)}, got {function!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if not (math.isfinite(noise_std) and noise_std >= 0):
+        raise ValueError(f"noise_std must be a non-negative number, got {noise_std!r}")
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(lo, hi, n)
+    eps = rng.normal(0.0, noise_std, n) if noise_std > 0 else np.zeros(n)
+    return x, FUNCTIONS[function][1](x, eps)
+
+
+def true_curve(function: str, x: np.ndarray) -> np.ndarray:
+    """The noiseless function (eps = 0)."""
+    return FUNCTIONS[function][1](np.asarray(x, dtype=np.float64), 0.0)
+
+
+
+# -- configuration -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RegressionConfig(BBBOptions):
+    """A 1-D BBB regression run (defaults: the lecture's Figure 15)."""
+
+    function: str = param("blundell", choices=tuple(FUNCTIONS), label="Function",
+                          choice_labels=("the paper's curve", "sine", "cubic", "step"),
+                          help="the curve the training points come from: "
+                               + "; ".join(v[0] for v in FUNCTIONS.values()))
+    n_points: int = param(200, lo=2, hi=MAX_POINTS, label="Points", help="training points on [0, 0.5]")
+    noise_std: float = param(0.02, lo=0.0, hi=1.0, decimals=3, step=0.01, label="Data noise ε std",
+                             help="standard deviation of eps in the data (the paper's 0.02)")
+    hidden: tuple[int, ...] = param((64, 64), lo=4, hi=1024, length=(1, 4), label="Hidden units",
+                                    help="hidden layer sizes of both networks")
+    noise_sigma: float = param(0.05, lo=1e-3, hi=10.0, log=True, label="Likelihood σ",
+                               help="std of the Gaussian likelihood (its start if learned)")
+    learn_noise: bool = param(False, label="Learn likelihood σ",
+                              help="fit the likelihood's std by gradient too")
+    lr: float = param(1e-2, lo=1e-5, hi=1.0, log=True, label="Learning rate", help="Adam step size")
+    batch_size: int = param(50, lo=1, hi=MAX_POINTS, label="Batch size", help="points per minibatch")
+    pred_samples: int = param(100, lo=10, hi=2000, label="Predictive samples",
+                              help="weight samples S behind the median and the bands")
+    epochs: int | None = param(None, lo=1, hi=10**7, optional=True, label="Epochs", gui=False,
+                               help="passes over the points, then stop (None: until stopped)")
+    device: str = param("auto", label="Device", help="auto | cpu | cuda | cuda:N | mps", gui=False)
+    threads: int | None = param(None, lo=1, hi=1024, optional=True, gui=False,
+                                help="torch threads (None: leave torch's setting)")
+
+
+
+# -- the experiment ------------------------------------------------------------------------------
+class RegressionExperiment(Experiment):
+    """BBB and a plain MLP on 1-D points, one minibatch per step (both nets, same batch).
+
+    Step metrics: ``kl`` (the KL estimate, nats, whole net), ``kl_per_point`` (kl / N),
+    ``nll`` (BBB negative log-likelihood per point of the batch), ``loss`` (the minibatch
+    cost pi_i KL + NLL_batch, per point), ``plain_mse``, ``noise_sigma``, ``epoch``.
+    """
+
+    config_class = RegressionConfig
+
+    def __init__(self, config: RegressionConfig | None = None, seed: int | None = 0,
+                 points: tuple[np.ndarray, np.ndarray] | None = None):
+        config = (config or RegressionConfig()).validate()
+        seed = 0 if seed is None else int(seed)
+        super().__init__(config, seed)
+        if config.threads is not None:
+            set_torch_threads(config.threads)
+        self.device = resolve_device(config.device)
+        self._dev = torch.device(self.device)
+        self._rng = np.random.default_rng(seed)
+        prior = make_prior_of(config)
+        sizes = [1, *config.hidden, 1]
+        self.net = BayesMLP(sizes, prior, config.rho_init, seed=seed).to(self._dev)
+        self.plain = PlainMLP(sizes, seed=seed).to(self._dev)
+        self.log_noise = torch.nn.Parameter(torch.tensor(math.log(config.noise_sigma), device=self._dev),
+                                            requires_grad=config.learn_noise)
+        params = list(self.net.parameters()) + ([self.log_noise] if config.learn_noise else [])
+        self.optimizer = _adam(params, config.lr)
+        self.plain_optimizer = _adam(self.plain.parameters(), config.lr)
+        self._noise = torch.Generator(device=self._dev).manual_seed(seed + 1)
+        self.net.set_noise(self._noise)
+        self._view_noise = torch.Generator(device=self._dev).manual_seed(seed + 2)
+        self.prune_fraction = 0.0  # views only: training always uses every weight
+        self.function = config.function
+        self.samples_seen = 0
+        self._session_samples, self._train_time = 0, 0.0
+        if points is None:
+            points = make_curve(config.function, config.n_points, config.noise_std, *TRAIN_RANGE,
+                                seed=seed)
+        self.set_points(*points)
+        self._grid = torch.linspace(*PLOT_RANGE, GRID, device=self._dev)[:, None]
+
+    # -- data the page edits ---------------------------------------------------------------------
+    def set_points(self, x, y) -> None:
+        """Replace the training points (the fit follows from the current weights)."""
+        x = np.asarray(x, dtype=np.float64).ravel()
+        y = np.asarray(y, dtype=np.float64).ravel()
+        if x.shape != y.shape:
+            raise ValueError(f"points: x and y differ in length ({x.size} vs {y.size})")
+        if not 1 <= x.size <= MAX_POINTS:
+            raise ValueError(f"points: need 1 to {MAX_POINTS} points, got {x.size}")
+        if not (np.isfinite(x).all() and np.isfinite(y).all()):
+            raise ValueError("points: x and y must be finite")
+        self.x, self.y = x, y
+        self._x = torch.tensor(x, dtype=torch.float32, device=self._dev)[:, None]
+        self._y = torch.tensor(y, dtype=torch.float32, device=self._dev)[:, None]
+        self._order: np.ndarray | None = None
+        self._batch = 0
+
+    def add_point(self, x: float, y: float) -> None:
+        self.set_points(np.append(self.x, float(x)), np.append(self.y, float(y)))
+
+    def remove_nearest(self, x: float, y: float, radius: float = 0.05) -> bool:
+        """Remove the point nearest (x, y) if within ``radius`` (in plot units); True if removed.
+
+        The last point is never removed (a fit needs data)."""
+        if self.x.size <= 1:
+            return False
+        d = np.hypot(self.x - x, self.y - y)
+        i = int(np.argmin(d))
+        if d[i] > radius:
+            return False
+        self.set_points(np.delete(self.x, i), np.delete(self.y, i))
+        return True
+
+    def set_function(self, name: str, n: int | None = None) -> None:
+        """New training points from another curve (same noise, fresh draw)."""
+        n = self.config.n_points if n is None else n
+        self.function = name
+        self.set_points(*make_curve(name, n, self.config.noise_std, *TRAIN_RANGE,
+                                    seed=int(self._rng.integers(2**31))))
+
+    def set_prune(self, fraction: float) -> None:
+        """Show the fit with the lowest-SNR ``fraction`` of weights removed (views only)."""
+        if not (isinstance(fraction, (int, float)) and 0.0 <= fraction <= 1.0):
+            raise ValueError(f"prune fraction must be between 0 and 1, got {fraction!r}")
+        self.prune_fraction = float(fraction)
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return -(-self.x.size // self.config.batch_size)
+
+    # -- training ----------------------------------------------------------------------------------
+    def _next_batch(self) -> tuple[torch.Tensor, int, int]:
+        m = self.batches_per_epoch
+        if self._order is None or self._batch >= m:
+            self._order = self._rng.permutation(self.x.size)
+            self._batch = 0
+        i = self._batch
+        bs = self.config.batch_size
+        idx = torch.as_tensor(self._order[i * bs:(i + 1) * bs], device=self._dev)
+        self._batch += 1
+        return idx, i, m
+
+    def _step(self) -> dict[str, float]:
+        t0 = time.perf_counter()
+        cfg = self.config
+        idx, i, m = self._next_batch()
+        pi = float(kl_weights(m, cfg.weighting)[i])
+        x, y = self._x[idx], self._y[idx]
+        b = x.shape[0]
+        mode = "local" if cfg.local_reparam else "sample"
+        kl_sum, nll_sum = 0.0, 0.0
+        for _ in range(cfg.train_samples):
+            out, kl = self.net(x, mode, cfg.kl_method)
+            kl_sum = kl_sum + kl
+            nll_sum = nll_sum + gaussian_nll(out, y, self.log_noise)
+        kl, nll = kl_sum / cfg.train_samples, nll_sum / cfg.train_samples
+        loss = (pi * kl + nll) / b
+        plain_mse = (self.plain(x) - y).square().mean()
+        values = torch.stack([loss, kl, nll / b, plain_mse]).detach().cpu().numpy()
+        if not np.isfinite(values).all():  # before the update: the last good state stays
+            return dict(zip(("loss", "kl", "nll", "plain_mse"), values.tolist()))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.plain_optimizer.zero_grad(set_to_none=True)
+        plain_mse.backward()
+        self.plain_optimizer.step()
+        self.samples_seen += b
+        self._session_samples += b
+        self._train_time += time.perf_counter() - t0
+        loss_v, kl_v, nll_v, mse_v = values.tolist()
+        return {"loss": loss_v, "kl": kl_v, "kl_per_point": kl_v / self.x.size, "nll": nll_v,
+                "plain_mse": mse_v, "noise_sigma": math.exp(float(self.log_noise.detach())),
+                "epoch": self.samples_seen / self.x.size}
+
+    @property
+    def done(self) -> bool:
+        e = self.config.epochs
+        return e is not None and self.samples_seen >= e * self.x.size
+
+    @property
+    def epoch(self) -> float:
+        return self.samples_seen / self.x.size
+
+    @property
+    def total_steps(self) -> int | None:
+        e = self.config.epochs
+        return None if e is None else e * self.batches_per_epoch
+
+    @property
+    def samples_per_s(self) -> float:
+        return self._session_samples / self._train_time if self._train_time > 0 else math.nan
+
+    # -- views -------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def predictive(self, x, samples: int | None = None, seed: int | None = None) -> np.ndarray:
+        """BBB function values f(x; w) of ``samples`` weight samples: (S, len(x)) float64,
+        with the current view pruning applied."""
+        samples = samples or self.config.pred_samples
+        xt = torch.as_tensor(np.asarray(x, dtype=np.float32).reshape(-1, 1), device=self._dev)
+        gen = self._view_noise if seed is None else torch.Generator(device=self._dev).manual_seed(seed)
+        self.net.set_noise(gen)
+        try:
+            with pruned(self.net, self.prune_fraction):
+                out = self.net.predict(xt, samples)[..., 0]
+        finally:
+            self.net.set_noise(self._noise)
+        return out.double().cpu().numpy()
+
+    @torch.no_grad()
+    def snapshot(self) -> dict[str, Any]:
+        """Cheap views (numpy copies). Keys: step, epoch, grid (GRID,), quantiles (5, GRID)
+        at 5/25/50/75/95 %, curves (N_CURVES, GRID) sampled functions, plain (GRID,),
+        truth (GRID,) the noiseless curve, x, y the training points, noise_sigma,
+        prune_fraction, function, samples_seen, device."""
+        grid = self._grid[:, 0].double().cpu().numpy()
+        # Fixed noise for the views: the bands move only when the posterior moves.
+        f = self.predictive(grid, seed=self.seed + 3)
+        q = np.quantile(f, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
+        return {
+            "step": self.steps, "epoch": self.samples_seen / self.x.size, "device": self.device,
+            "grid": grid, "quantiles": q, "curves": f[:N_CURVES].copy(),
+            "plain": self.plain(self._grid)[:, 0].double().cpu().numpy(),
+            "truth": true_curve(self.function, grid),
+            "x": self.x.copy(), "y": self.y.copy(), "function": self.function,
+            "noise_sigma": math.exp(float(self.log_noise)),
+            "prune_fraction": self.prune_fraction, "samples_seen": self.samples_seen,
+        }
+
+    def heavy_snapshot(self) -> dict[str, Any]:
+        """The weights panel: histograms of log10 sigma and log10 SNR, and the SNR
+        threshold of the current pruning."""
+        mu, sigma = self.net.weight_stats()
+        snr = np.abs(mu) / sigma
+        k = int(round(self.prune_fraction * snr.size))
+        return {"sigma_hist": _histogram(sigma), "snr_hist": _histogram(snr),
+                "snr_threshold": float(np.sort(snr)[k - 1]) if k > 0 else 0.0,
+                "n_weights": int(snr.size)}
+
+    def evaluate(self) -> dict[str, float]:
+        """On the training range: RMSE of the BBB median against the points and against
+        the noiseless curve, the oracle RMSE (noiseless curve vs points: the noise level),
+        the plain net's RMSE, and the 5-95 % band width inside the range and at x = 1.1."""
+        f = self.predictive(self.x, seed=self.seed + 4)
+        med = np.median(f, 0)
+        truth = true_curve(self.function, self.x)
+        with torch.no_grad():
+            plain = self.plain(self._x)[:, 0].double().cpu().numpy()
+        lo, hi = TRAIN_RANGE
+        inside = np.linspace(lo, hi, 51)
+        band_in = np.diff(np.quantile(self.predictive(inside, seed=self.seed + 5), [0.05, 0.95], 0), axis=0)
+        band_out = np.diff(np.quantile(self.predictive([1.1], seed=self.seed + 6), [0.05, 0.95], 0), axis=0)
+        rms = lambda a: float(np.sqrt(np.mean(np.square(a))))  # noqa: E731
+        return {"rmse": rms(med - self.y), "rmse_truth": rms(med - truth),
+                "noise_level": rms(truth - self.y), "plain_rmse": rms(plain - self.y),
+                "band_inside": float(band_in.mean()), "band_at_1.1": float(band_out[0, 0]),
+                "kl": float(self.metrics.latest("kl")), "noise_sigma": math.exp(float(self.log_noise)),
+                "steps": float(self.steps)}
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Weights of both nets, the points, config and metrics (the page reopens it)."""
+        state = {f"bbb.{k}": v for k, v in self.net.state_dict().items()}
+        state.update({f"plain.{k}": v for k, v in self.plain.state_dict().items()})
+        state["log_noise"] = self.log_noise.detach()
+        state["x"] = torch.tensor(self.x)
+        state["y"] = torch.tensor(self.y)
+        checkpoint.save(path, kind="bbb-regression", state_dict=state, config=self.config.to_dict(),
+                        dataset=self.function, step=self.steps, metrics=self.metrics.state(),
+                        extra={"seed": int(self.seed), "samples_seen": int(self.samples_seen)})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | None = None) -> "RegressionExperiment":
+        from ..runtime import MetricStore
+
+        ckpt = checkpoint.load(path, kind="bbb-regression")
+        try:
+            config = RegressionConfig.from_dict(ckpt["config"])
+            if device is not None:
+                config = config.replace(device=device)
+            config.validate()
+        except (TypeError, ValueError) as exc:
+            raise checkpoint.CheckpointError(f"{path}: invalid BBB config ({exc})") from exc
+        state = ckpt["state_dict"]
+        try:
+            points = (state["x"].numpy(), state["y"].numpy())
+            exp = cls(config, seed=int(ckpt["extra"].get("seed", 0)), points=points)
+            exp.function = ckpt["dataset"]
+            exp.net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("bbb.")})
+            exp.plain.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("plain.")})
+            with torch.no_grad():
+                exp.log_noise.copy_(state["log_noise"])
+            exp.metrics = MetricStore.from_state(ckpt["metrics"])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise checkpoint.CheckpointError(f"{path}: checkpoint does not fit ({exc})") from exc
+        exp.steps = int(ckpt["step"])
+        exp.samples_seen = int(ckpt["extra"].get("samples_seen", 0))
+        return exp

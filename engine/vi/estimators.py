@@ -1,0 +1,280 @@
+"""Monte Carlo estimators of ∇_λ ELBO for q = N(m, s²), λ = (m, log s) (Figure 2, eq. 13).
+
+With f(z) = log p(x, z) and z = m + s ε, ε ~ N(0, 1):
+
+* ``reparam`` (the reparameterization trick, Figure 2): the gradient moves inside the
+  expectation over ε. ∇_m = f'(z), ∇_log s = f'(z) s ε + 1 (the entropy log s + const
+  is differentiated exactly).
+* ``score`` (the score function, REINFORCE, eq. 13 corrected): ∇_λ q = q ∇_λ log q, so
+  ∇_λ ELBO = E_q[∇_λ log q(z) · (f(z) − log q(z))], with ∇_m log q = ε / s and
+  ∇_log s log q = ε² − 1. Only f itself is needed, not its gradient.
+* ``score_cv``: the score function with a control variate: a baseline b subtracted from
+  f(z) − log q(z). Since E_q ∇_λ log q = 0, any b that does not depend on the current
+  draws leaves the estimator unbiased. Here b is the running mean of f(z) − log q(z)
+  over all *earlier* draws at the same λ (a running ELBO estimate), started from the
+  deterministic f(m) + H(q) before the first draw.
+
+All estimators average S single-sample terms. ``gradient_estimates`` draws the same ε
+for every estimator (common random numbers), so their differences are the estimators'.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..params import Config, param
+from ..runtime import Experiment
+from .models import LOG_2PI, MODELS, best_gaussian_q, make_model
+
+__all__ = ["ESTIMATORS", "ESTIMATOR_LABELS", "estimates_from_eps", "gradient_estimates",
+           "initial_baseline", "pilot_baseline", "variance_table", "EstimatorConfig",
+           "EstimatorExperiment", "SIZES"]
+
+ESTIMATORS = ("reparam", "score", "score_cv")
+ESTIMATOR_LABELS = {"reparam": "reparameterization", "score": "score function",
+                    "score_cv": "score function + baseline"}
+#: sample sizes S of the variance-against-S curve
+SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
+def estimates_from_eps(model, m: float, log_s: float, eps: np.ndarray, method: str,
+                       baseline: float = 0.0) -> np.ndarray:
+    """Gradient estimates from standard-normal draws ``eps`` of shape (..., S): the mean
+    over the last axis of the single-sample terms; returns (..., 2) = (∂m, ∂log s)."""
+    s = math.exp(log_s)
+    eps = np.asarray(eps, dtype=np.float64)
+    z = m + s * eps
+    if method == "reparam":
+        g = model.grad_log_joint(z)
+        return np.stack([g.mean(-1), (g * s * eps).mean(-1) + 1.0], -1)
+    if method not in ("score", "score_cv"):
+        raise ValueError(f"method must be one of {', '.join(ESTIMATORS)}, got {method!r}")
+    log_q = -0.5 * LOG_2PI - log_s - 0.5 * eps ** 2
+    h = model.log_joint(z) - log_q
+    if method == "score_cv":
+        h = h - baseline
+    return np.stack([(eps / s * h).mean(-1), ((eps ** 2 - 1) * h).mean(-1)], -1)
+
+
+def gradient_estimates(model, m: float, log_s: float, samples: int, reps: int,
+                       rng: np.random.Generator, baseline: float | None = None) -> dict:
+    """``reps`` independent S-sample estimates of each estimator, (reps, 2) each, from
+    common draws. ``baseline`` None: :func:`initial_baseline`."""
+    if int(samples) < 1:
+        raise ValueError(f"samples must be at least 1, got {samples!r}")
+    eps = rng.standard_normal((int(reps), int(samples)))
+    b = initial_baseline(model, m, log_s) if baseline is None else baseline
+    return {k: estimates_from_eps(model, m, log_s, eps, k, b) for k in ESTIMATORS}
+
+
+def initial_baseline(model, m: float, log_s: float) -> float:
+    """f(m) + H(q): the ELBO to first order, known before any draw."""
+    return float(model.log_joint(m) + model.entropy(math.exp(log_s)))
+
+
+def pilot_baseline(model, m: float, log_s: float, rng: np.random.Generator,
+                   draws: int = 1000) -> float:
+    """The running-mean baseline after ``draws`` earlier draws: mean of f(z) − log q(z)."""
+    eps = rng.standard_normal(draws)
+    z = m + math.exp(log_s) * eps
+    return float(np.mean(model.log_joint(z) + 0.5 * LOG_2PI + log_s + 0.5 * eps ** 2))
+
+
+def variance_table(model, m: float, log_s: float, sizes=SIZES, reps: int = 400,
+                   seed: int | None = 0, baseline: float | None = None) -> dict:
+    """Total variance (trace of the 2×2 covariance) of each estimator at each S, from
+    ``reps`` replicates. ``baseline`` None: the running mean after 1000 earlier draws."""
+    rng = np.random.default_rng(seed)
+    if baseline is None:
+        baseline = pilot_baseline(model, m, log_s, rng)
+    out = {k: np.zeros(len(sizes)) for k in ESTIMATORS}
+    for i, size in enumerate(sizes):
+        est = gradient_estimates(model, m, log_s, size, reps, rng, baseline)
+        for k in ESTIMATORS:
+            out[k][i] = float(np.sum(np.var(est[k], axis=0, ddof=1)))
+    out["sizes"] = np.asarray(sizes, dtype=np.float64)
+    out["baseline"] = baseline
+    return out
+
+
+@dataclass(frozen=True)
+class EstimatorConfig(Config):
+    model: str = param("gaussian", choices=MODELS,
+                       choice_labels=("conjugate Gaussian", "logistic regression"),
+                       label="Model", help="gaussian: z ~ N(0,1), x_i ~ N(z, σx²); "
+                       "logistic: w ~ N(0,1), y_i ~ Bernoulli(σ(w x_i))")
+    n: int = param(20, lo=1, hi=500, label="Data points n")
+    true_z: float = param(1.0, lo=-5.0, hi=5.0, label="True z / w",
+                          help="the latent value the data are drawn with")
+    sigma_x: float = param(1.0, lo=0.1, hi=10.0, label="σx", help="noise sd (Gaussian model)")
+    data_seed: int = param(0, lo=0, hi=2**31 - 1, label="Data seed")
+    m: float = param(0.0, lo=-5.0, hi=5.0, label="q mean m",
+                     help="where the estimators are compared and SGD starts")
+    log_s: float = param(0.0, lo=-5.0, hi=2.0, label="q log sd", help="log s at that point")
+    samples: int = param(1, lo=1, hi=1000, log=True, label="Samples S",
+                         help="Monte Carlo samples per gradient estimate")
+    batch: int = param(20, lo=1, hi=1000, label="Estimates / step",
+                       help="new S-sample estimates per estimator per step (histograms)")
+    lr: float = param(0.01, lo=1e-5, hi=1.0, log=True, label="SGD step",
+                      help="the same step size for every estimator's trajectory")
+    max_steps: int = param(500, lo=1, hi=100_000, label="SGD steps")
+    seed: int = param(0, lo=0, hi=2**31 - 1, label="Seed")
+
+
+HISTORY = 5000  # estimates kept per estimator for the histograms
+MAX_PATH_POINTS = 2000  # a path in a snapshot: at most this many points (views stay cheap)
+
+
+def thin_path(points, limit: int = MAX_PATH_POINTS) -> np.ndarray:
+    """The path as an (n, 2) array of at most ``limit`` points, evenly thinned, the first
+    and last point always kept."""
+    path = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if len(path) <= limit:
+        return path.copy()
+    keep = np.unique(np.linspace(0, len(path) - 1, limit).round().astype(int))
+    return path[keep]
+BINS = 60
+
+
+class EstimatorExperiment(Experiment):
+    """Each step: ``batch`` new S-sample estimates of each estimator at the fixed point
+    λ₀ = (m, log s) (histograms, running mean and variance), and one SGD step of each
+    estimator's own trajectory from λ₀ (same step size, same draws).
+
+    Metrics: ``elbo_<estimator>`` (the exact ELBO at each trajectory's point) and
+    ``var_<estimator>`` (total variance of the S-sample estimates so far).
+    """
+
+    def __init__(self, config: EstimatorConfig | None = None, model=None):
+        config = (config or EstimatorConfig()).validate()
+        super().__init__(config, config.seed)
+        c = config
+        self.model = model or make_model(c.model, c.n, c.true_z, c.sigma_x, c.data_seed)
+        self.true_grad = self.model.grad_elbo(c.m, c.log_s)
+        self.rng = np.random.default_rng(c.seed)
+        self.buffers = {k: np.zeros((0, 2)) for k in ESTIMATORS}
+        self.count = 0
+        self._sum = {k: np.zeros(2) for k in ESTIMATORS}
+        self._sumsq = {k: np.zeros(2) for k in ESTIMATORS}
+        # the baseline of the histograms: running mean of f − log q over earlier draws
+        self.baseline = initial_baseline(self.model, c.m, c.log_s)
+        self._h_sum, self._h_n = 0.0, 0
+        # trajectories: identical draws for every estimator (one generator each, same seed)
+        self.paths = {k: [(c.m, c.log_s)] for k in ESTIMATORS}
+        self.diverged = {k: False for k in ESTIMATORS}
+        self._traj_rng = {k: np.random.default_rng(c.seed + 1) for k in ESTIMATORS}
+        self._traj_baseline = {k: None for k in ESTIMATORS}
+        self._variance_curve = None
+        self.best_q = best_gaussian_q(self.model)
+        self.elbo_optimum = self.best_q[2]
+
+    # -- one step --------------------------------------------------------------------
+    def _step(self):
+        c = self.config
+        eps = self.rng.standard_normal((c.batch, c.samples))
+        new = {k: estimates_from_eps(self.model, c.m, c.log_s, eps, k, self.baseline)
+               for k in ESTIMATORS}
+        # update the running baseline with these draws only after using it
+        z = c.m + math.exp(c.log_s) * eps
+        h = self.model.log_joint(z) + 0.5 * LOG_2PI + c.log_s + 0.5 * eps ** 2
+        self._h_sum += float(h.sum())
+        self._h_n += h.size
+        self.baseline = self._h_sum / self._h_n
+        for k, est in new.items():
+            self.buffers[k] = np.concatenate([self.buffers[k], est])[-HISTORY:]
+            self._sum[k] += est.sum(0)
+            self._sumsq[k] += (est ** 2).sum(0)
+        self.count += c.batch
+        out = {}
+        for k in ESTIMATORS:
+            if self.steps < c.max_steps:
+                self._sgd_step(k)
+            m, log_s = self.paths[k][-1]
+            out[f"elbo_{k}"] = float(self.model.elbo(m, math.exp(log_s)))
+            out[f"var_{k}"] = float(np.sum(self.variance(k))) if self.count > 1 else 0.0
+        return out
+
+    def _sgd_step(self, k: str) -> None:
+        if self.diverged[k]:
+            return
+        m, log_s = self.paths[k][-1]
+        eps = self._traj_rng[k].standard_normal((1, self.config.samples))
+        b = self._traj_baseline[k]
+        if b is None:
+            b = initial_baseline(self.model, m, log_s)
+        g = estimates_from_eps(self.model, m, log_s, eps, k, b)[0]
+        if k == "score_cv":  # running mean of f − log q along the path (earlier draws only)
+            z = m + math.exp(log_s) * eps
+            h = float(np.mean(self.model.log_joint(z) + 0.5 * LOG_2PI + log_s + 0.5 * eps ** 2))
+            self._traj_baseline[k] = h if self._traj_baseline[k] is None \
+                else 0.9 * self._traj_baseline[k] + 0.1 * h
+        m, log_s = m + self.config.lr * g[0], log_s + self.config.lr * g[1]
+        if not (math.isfinite(m) and math.isfinite(log_s)) or abs(m) > 50 or not -12 < log_s < 5:
+            self.diverged[k] = True  # stays at its last good point
+            return
+        self.paths[k].append((m, log_s))
+
+    # -- views -----------------------------------------------------------------------
+    def mean(self, k: str) -> np.ndarray:
+        return self._sum[k] / max(self.count, 1)
+
+    def variance(self, k: str) -> np.ndarray:
+        """Per-component sample variance of the S-sample estimates so far."""
+        n = self.count
+        if n < 2:
+            return np.full(2, np.nan)
+        return np.maximum(self._sumsq[k] - n * self.mean(k) ** 2, 0.0) / (n - 1)
+
+    def stderr(self, k: str) -> np.ndarray:
+        return np.sqrt(self.variance(k) / max(self.count, 1))
+
+    def histograms(self) -> dict:
+        """Counts of the kept estimates on common bins per component, centred on the true
+        gradient and ±4 sd of the widest estimator wide."""
+        out = {}
+        for j in range(2):
+            spread = max(float(np.std(self.buffers[k][:, j])) if len(self.buffers[k]) > 1 else 0.0
+                         for k in ESTIMATORS)
+            half = 4 * spread if spread > 0 else 1.0
+            edges = np.linspace(self.true_grad[j] - half, self.true_grad[j] + half, BINS + 1)
+            out[j] = {"edges": edges,
+                      **{k: np.histogram(self.buffers[k][:, j], edges)[0].astype(float)
+                         for k in ESTIMATORS}}
+        return out
+
+    @property
+    def done(self) -> bool:
+        return self.steps >= self.config.max_steps
+
+    def snapshot(self):
+        return {
+            "step": self.steps, "count": self.count, "true_grad": self.true_grad.copy(),
+            "histograms": self.histograms(),
+            "mean": {k: self.mean(k) for k in ESTIMATORS},
+            "stderr": {k: self.stderr(k) for k in ESTIMATORS},
+            "variance": {k: self.variance(k) for k in ESTIMATORS},
+            "paths": {k: thin_path(v) for k, v in self.paths.items()},
+            "diverged": dict(self.diverged), "baseline": self.baseline,
+            "elbo_optimum": self.elbo_optimum, "last": self.metrics.last(),
+        }
+
+    def heavy_snapshot(self):
+        if self._variance_curve is None:
+            c = self.config
+            self._variance_curve = variance_table(self.model, c.m, c.log_s, reps=200,
+                                                  seed=c.seed + 2)
+        return {"variance_curve": self._variance_curve}
+
+    def evaluate(self) -> dict:
+        out = {}
+        for k in ESTIMATORS:
+            m, log_s = self.paths[k][-1]
+            out[k] = {"mean": self.mean(k).tolist(), "stderr": self.stderr(k).tolist(),
+                      "variance": self.variance(k).tolist(), "final_m": m, "final_log_s": log_s,
+                      "final_elbo": float(self.model.elbo(m, math.exp(log_s))),
+                      "diverged": self.diverged[k]}
+        out["true_grad"] = self.true_grad.tolist()
+        out["elbo_optimum"] = self.elbo_optimum
+        return out

@@ -1,0 +1,55 @@
+"""Colours and plot helpers shared by the chapter-2 sections."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF
+from PySide6.QtWidgets import QFormLayout, QWidget
+
+from ...widgets.plots import PALETTE, colour, pen  # noqa: F401
+from ..sections import Section, fmt, group, small_font, static_plot, summary_label  # noqa: F401
+
+# Okabe–Ito colours, one per estimator and per family (colour-blind safe).
+ESTIMATOR_COLOUR = {"reparam": 0, "score": 5, "score_cv": 2}        # blue, vermillion, green
+FAMILY_COLOUR = {"meanfield": 1, "fullcov": 0, "flow": 3}            # orange, blue, purple
+PRIOR, POSTERIOR, Q = 9, 7, 0                                        # grey, black, blue
+
+#: white to slate: heat maps stay light so coloured lines on them stay readable
+LIGHT_MAP = pg.ColorMap([0.0, 0.5, 1.0], [(255, 255, 255), (178, 199, 222), (62, 92, 140)])
+
+
+def heat_image(levels=(0.0, 1.0)) -> pg.ImageItem:
+    img = pg.ImageItem()
+    img.setLookupTable(LIGHT_MAP.getLookupTable(nPts=256))
+    img.setLevels(levels)
+    img.setZValue(-10)
+    return img
+
+
+def place_image(img: pg.ImageItem, data: np.ndarray, extent, levels=None) -> None:
+    """Show data[y, x] over extent (x0, x1, y0, y1), rows increasing upwards."""
+    x0, x1, y0, y1 = extent
+    img.setImage(np.asarray(data, dtype=np.float32), autoLevels=levels is None)
+    if levels is not None:
+        img.setLevels(levels)
+    img.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+
+
+def form(*rows) -> QWidget:
+    """A compact QFormLayout in a widget: rows of (label, widget)."""
+    box = QWidget()
+    lay = QFormLayout(box)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+    for label, widget in rows:
+        lay.addRow(label, widget)
+    return box
+
+
+def ellipse(mean, cov, k: float = 1.0, n: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """The k-sd ellipse of N(mean, cov) as a closed curve."""
+    vals, vecs = np.linalg.eigh(np.asarray(cov, dtype=np.float64))
+    t = np.linspace(0, 2 * np.pi, n)
+    circle = np.stack([np.cos(t), np.sin(t)])
+    pts = (vecs * (k * np.sqrt(np.maximum(vals, 0)))) @ circle
+    return pts[0] + mean[0], pts[1] + mean[1]

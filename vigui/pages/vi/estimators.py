@@ -1,0 +1,235 @@
+"""Gradient estimators (Figure 2, eq. 13): histograms of the S-sample estimates of
+∇_(m, log s) ELBO against the true gradient, their variance against S, and SGD
+trajectories of each estimator on the ELBO map (same step size, same draws).
+Runs engine.vi.estimators.EstimatorExperiment on the thread runner."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QGridLayout
+
+from engine.vi.estimators import ESTIMATOR_LABELS, ESTIMATORS, EstimatorConfig, EstimatorExperiment
+from engine.vi.models import best_gaussian_q, elbo_surface, make_model
+
+from ...run_control import RunButtons, RunControl
+from ...widgets.param_form import ParamForm
+from .common import (ESTIMATOR_COLOUR, POSTERIOR, Section, colour, fmt, heat_image, pen,
+                     place_image, static_plot, summary_label)
+
+M_RANGE = (-3.0, 3.0)
+LOG_S_RANGE = (-4.0, 1.5)
+SAMPLE_CHOICES = (1, 3, 10, 30, 100, 300, 1000)
+FIELDS = [("Model", ["model", "n", "true_z", "sigma_x", "data_seed"]),
+          ("q = N(m, s²) and the estimators", ["m", "log_s", "samples", "batch", "lr", "max_steps",
+                                               "seed"])]
+OVERRIDES = {"samples": {"choices": SAMPLE_CHOICES},
+             "m": {"lo": M_RANGE[0], "hi": M_RANGE[1], "decimals": 2, "step": 0.1},
+             "log_s": {"lo": LOG_S_RANGE[0], "hi": LOG_S_RANGE[1], "decimals": 2, "step": 0.1},
+             "model": {"choice_labels": ("conjugate Gaussian", "logistic regression (1 weight)")}}
+RESTART_DELAY_MS = 200
+COMPONENTS = ("∂ELBO/∂m", "∂ELBO/∂log s")
+
+
+class EstimatorSection(Section):
+    title = "Gradient estimators (Figure 2, eq. 13)"
+    anchor = "estimators"
+
+    def build(self) -> None:
+        c = EstimatorConfig()
+        self.params = ParamForm(EstimatorConfig, FIELDS, overrides=OVERRIDES)
+        self.run = RunControl(self._make_factory, rate=30.0, reset_plays=True, parent=self)
+        self.run.frame.connect(self.render)
+        self.run.resetting.connect(self.clear_views)
+        self.run.rejected.connect(self.report)
+        self.run.failed.connect(self.report)
+        self.buttons = RunButtons(self.run)
+        self.controls_layout.addWidget(self.buttons)
+        self.controls_layout.addWidget(self.params)
+        legend = summary_label()
+        legend.setText(" ".join(
+            f"<span style='color: rgb{tuple(colour(ESTIMATOR_COLOUR[k]).getRgb()[:3])}'>■</span> "
+            f"{ESTIMATOR_LABELS[k]}" for k in ESTIMATORS)
+            + "<br>Baseline: running mean of f(z) − log q(z) over earlier draws.")
+        self.controls_layout.addWidget(legend)
+
+        self._restart_timer = QTimer(self)
+        self._restart_timer.setSingleShot(True)
+        self._restart_timer.setInterval(RESTART_DELAY_MS)
+        self._restart_timer.timeout.connect(self._restart)
+        self.params.changed.connect(self._params_changed)
+
+        # -- views ----------------------------------------------------------------------------
+        grid = QGridLayout(self.view)
+        grid.setContentsMargins(4, 4, 4, 4)
+        self.summary = summary_label()
+        grid.addWidget(self.summary, 0, 0, 1, 2)
+        self.hist_plots, self.hist_curves, self.truth_lines = [], [], []
+        for j, name in enumerate(COMPONENTS):
+            w = pg.PlotWidget()
+            plot = static_plot(w, f"{name} estimates", name, "count")
+            curves = {}
+            for k in ESTIMATORS:
+                i = ESTIMATOR_COLOUR[k]
+                curves[k] = pg.PlotDataItem(stepMode="center", fillLevel=0, pen=pen(i, 2),
+                                            brush=colour(i, 45))
+                plot.addItem(curves[k])
+            line = pg.InfiniteLine(angle=90, pen=pg.mkPen(colour(POSTERIOR), width=2, style=Qt.DashLine))
+            plot.addItem(line)
+            self.hist_plots.append(plot)
+            self.hist_curves.append(curves)
+            self.truth_lines.append(line)
+            grid.addWidget(w, 1, j)
+        w = pg.PlotWidget()
+        self.var_plot = static_plot(w, "variance against S", "samples S", "total variance")
+        self.var_plot.setLogMode(True, True)
+        self.var_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.var_curves = {k: pg.PlotDataItem(pen=pen(ESTIMATOR_COLOUR[k], 2), symbol="o", symbolSize=5,
+                                              symbolBrush=colour(ESTIMATOR_COLOUR[k]))
+                           for k in ESTIMATORS}
+        for item in self.var_curves.values():
+            self.var_plot.addItem(item)
+        self.s_line = pg.InfiniteLine(angle=90, pen=pg.mkPen((120, 120, 120), style=Qt.DotLine))
+        self.var_plot.addItem(self.s_line)
+        grid.addWidget(w, 2, 0)
+        self.map_widget = pg.PlotWidget()
+        self.map = static_plot(self.map_widget, "SGD paths on the ELBO map",
+                               "m", "log s")
+        self.map_img = heat_image()
+        self.map.addItem(self.map_img)
+        self.paths = {k: pg.PlotDataItem(pen=pen(ESTIMATOR_COLOUR[k], 1.8)) for k in ESTIMATORS}
+        for item in self.paths.values():
+            self.map.addItem(item)
+        self.best_mark = pg.ScatterPlotItem(size=16, symbol="star", brush=colour(POSTERIOR), pen=pg.mkPen("w"))
+        self.map.addItem(self.best_mark)
+        self.start = pg.TargetItem(pos=(c.m, c.log_s), size=14, movable=True,
+                                   pen=pg.mkPen((40, 40, 40), width=2.5))
+        self.start.sigPositionChangeFinished.connect(self._start_dragged)
+        self.map.addItem(self.start)
+        grid.addWidget(self.map_widget, 2, 1)
+        grid.setRowStretch(1, 1)
+        grid.setRowStretch(2, 1)
+        self._map_for = None
+        self.last_snapshot = None
+
+    # -- parameters ------------------------------------------------------------------------------
+    def config(self) -> EstimatorConfig:
+        return self.params.config()
+
+    def _make_factory(self):
+        config = self.config()
+        return lambda: EstimatorExperiment(config)
+
+    def _params_changed(self, *_args) -> None:
+        self.params.widget("sigma_x").setEnabled(self.params.value("model") == "gaussian")
+        self.update()
+        if self.run.started:
+            self._restart_timer.start()
+
+    def _restart(self) -> None:
+        self.run.reset(play=not self.run.paused_by_user)
+
+    def _start_dragged(self, *_args) -> None:
+        pos = self.start.pos()
+        self.params.set_values({"m": round(min(M_RANGE[1], max(M_RANGE[0], pos.x())), 2),
+                                "log_s": round(min(LOG_S_RANGE[1], max(LOG_S_RANGE[0], pos.y())), 2)})
+        self._params_changed()
+
+    def set_start(self, m: float, log_s: float) -> None:
+        """Move the comparison point (as dragging ⊕ does)."""
+        self.start.setPos(m, log_s)
+        self._start_dragged()
+
+    # -- drawing -------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """The ELBO map of the current model (no run needed)."""
+        c = self.config()
+        key = (c.model, c.n, c.true_z, c.sigma_x, c.data_seed)
+        if key != self._map_for:
+            self._map_for = key
+            model = make_model(c.model, c.n, c.true_z, c.sigma_x, c.data_seed)
+            bm, bl, best = best_gaussian_q(model)
+            _, _, elbo = elbo_surface(model, M_RANGE, LOG_S_RANGE, 80)
+            gap = np.log10(np.maximum(best - elbo, 1e-4))
+            place_image(self.map_img, gap, (*M_RANGE, *LOG_S_RANGE), levels=(-2, 4))
+            self.best_mark.setData([bm], [bl])
+            self.map.getViewBox().setRange(xRange=M_RANGE, yRange=LOG_S_RANGE, padding=0)
+        self.start.blockSignals(True)
+        self.start.setPos(c.m, c.log_s)
+        self.start.blockSignals(False)
+        self.s_line.setValue(math.log10(c.samples))
+
+    def clear_views(self) -> None:
+        self.last_snapshot = None
+        for curves in self.hist_curves:
+            for item in curves.values():
+                item.setData([], [])
+        for item in list(self.paths.values()) + list(self.var_curves.values()):
+            item.setData([], [])
+        self.summary.setText("Press ▶ Play: each step draws new estimates and takes one SGD "
+                             "step per estimator.")
+
+    def render(self, snap: dict) -> None:
+        self.last_snapshot = snap
+        truth = snap["true_grad"]
+        for j in range(2):
+            h = snap["histograms"][j]
+            for k in ESTIMATORS:
+                self.hist_curves[j][k].setData(h["edges"], h[k])
+            self.truth_lines[j].setValue(truth[j])
+        for k in ESTIMATORS:
+            path = snap["paths"][k]
+            self.paths[k].setData(path[:, 0], path[:, 1])
+        curve = snap.get("variance_curve")
+        if curve is not None:
+            for k in ESTIMATORS:
+                self.var_curves[k].setData(curve["sizes"], np.maximum(curve[k], 1e-300))
+        var = {k: float(np.sum(snap["variance"][k])) for k in ESTIMATORS}
+        rows = []
+        for k in ESTIMATORS:
+            mean, se = snap["mean"][k], snap["stderr"][k]
+            mark = " <b>diverged</b>" if snap["diverged"][k] else ""
+            rows.append(f"<span style='color: rgb{tuple(colour(ESTIMATOR_COLOUR[k]).getRgb()[:3])}'>■</span> "
+                        f"{ESTIMATOR_LABELS[k]}: ({fmt(mean[0], 2)} ± {fmt(se[0], 2)}, "
+                        f"{fmt(mean[1], 2)} ± {fmt(se[1], 2)}), variance {fmt(var[k], 3)}{mark}")
+        ratio = var["score"] / var["reparam"] if var["reparam"] > 0 else math.nan
+        ratio_cv = var["score_cv"] / var["reparam"] if var["reparam"] > 0 else math.nan
+        self.summary.setText(
+            f"True gradient ({fmt(truth[0], 3)}, {fmt(truth[1], 3)}) from "
+            f"{'the closed form' if self.config().model == 'gaussian' else 'quadrature'}; "
+            f"means ± 1 SE over {snap['count']:,} estimates of S = {self.config().samples}:<br>"
+            + "<br>".join(rows)
+            + f"<br>Variance ratio score / reparam = <b>{fmt(ratio, 1)}</b>, with baseline "
+              f"<b>{fmt(ratio_cv, 1)}</b>.")
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def shown(self) -> None:
+        if not self.run.started:
+            self.run.reset(play=False)
+
+    def run_control(self):
+        return self.run
+
+    def close(self) -> None:
+        self._restart_timer.stop()
+        self.run.close()
+
+    def screenshot_ready(self) -> bool:
+        return self.run.ended and self.last_snapshot is not None
+
+    def state(self) -> dict:
+        return self.params.state()
+
+    def restore(self, state: dict) -> None:
+        """Saved values; a malformed or out-of-range one falls back to its default."""
+        self.params.restore(state)
+
+    def screenshot(self) -> None:
+        self.restore({"model": "logistic", "n": 20, "true_z": 1.0, "data_seed": 0, "m": -1.5,
+                      "log_s": 0.5, "samples": 10, "batch": 50, "lr": 0.02, "max_steps": 150,
+                      "seed": 0})
+        self._restart_timer.stop()
+        self.run.set_rate(None)
+        self.run.reset(play=True)
