@@ -111,3 +111,39 @@ def test_dataset_chooser_restores_folders_that_exist(qtbot, tmp_path):
         chooser.setValue(f"folder:{tmp_path / 'gone'}")
     with pytest.raises(ValueError, match="dataset must be one of"):
         chooser.setValue("nonsense")
+
+
+def test_bbb_regression_page_takes_x_y_pairs(qtbot, tmp_path):
+    from vigui.pages.bbb import BBBPage
+
+    page = BBBPage()
+    qtbot.addWidget(page)
+    page.regression.params.set_values({"hidden": [16], "batch_size": 30, "pred_samples": 20})
+    page.resize(1280, 800)
+    page.show()
+    page.activate()
+    try:
+        rng = np.random.default_rng(1)
+        x = rng.uniform(-3, 3, 40)
+        good = tmp_path / "pairs.csv"
+        np.savetxt(good, np.c_[x, np.sin(x)], delimiter=",", header="x,y", comments="")
+        section = page.regression
+        files = section.params.widget("data_file")
+        seen = []
+        section.run.frame.connect(seen.append)
+        assert files.choose(str(good))
+        assert not section.params.widget("function").isEnabled()
+        section.run.play()
+        qtbot.waitUntil(lambda: any(s.get("function") == f"file:{good.resolve()}"
+                                    and "quantiles" in s for s in seen), timeout=60_000)
+        snap = next(s for s in seen if s.get("function") == f"file:{good.resolve()}")
+        assert len(snap["x"]) == 40 and snap["grid"][0] < -3
+        xr = section.view.bbb.plot.viewRange()[0]
+        assert xr[0] < -3 and xr[1] > 3  # the plot follows the data's range
+        bad = tmp_path / "bad.csv"
+        bad.write_text("x,y\n1,2\n2,two\n")
+        assert not files.choose(str(bad))
+        assert f"{bad}, line 3:" in page.message.text()
+        assert files.value() == str(good.resolve())
+    finally:
+        page.close_page()

@@ -207,3 +207,31 @@ def test_a_vae_trains_on_an_image_folder(tmp_path):
     assert exp.n_classes == 2 and exp.shape == (28, 28)
     losses = [exp.step()["loss"] for _ in range(60)]
     assert math.isfinite(losses[-1]) and np.mean(losses[-10:]) < np.mean(losses[:10])
+
+
+def test_bbb_regression_trains_on_x_y_pairs_from_a_file(tmp_path):
+    from engine.bbb import RegressionConfig, RegressionExperiment
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(2.0, 4.0, 60)
+    y = 0.5 * x + 0.05 * rng.standard_normal(60)
+    path = tmp_path / "xy.csv"
+    np.savetxt(path, np.c_[x, y], delimiter=",", header="x,y", comments="", fmt="%.17g")
+    exp = RegressionExperiment(RegressionConfig(data_file=str(path), hidden=(16,), threads=1,
+                                                device="cpu", pred_samples=20), seed=0)
+    np.testing.assert_array_equal(exp.x, x)
+    np.testing.assert_array_equal(exp.y, y)
+    for _ in range(5):
+        exp.step()
+    snap = exp.snapshot()
+    lo, hi = snap["train_range"]
+    assert (lo, hi) == (x.min(), x.max())
+    assert snap["grid"][0] < lo and snap["grid"][-1] > hi  # beyond the data on both sides
+    assert np.isnan(snap["truth"]).all()  # no true curve for the user's data
+    assert snap["function"] == f"file:{path}"
+    ev = exp.evaluate()
+    assert math.isfinite(ev["rmse"]) and math.isnan(ev["rmse_truth"])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,y\n1,2\n3\n")
+    with pytest.raises(DatasetError, match=r"bad.csv, line 3: 1 columns, but the first data line has 2"):
+        RegressionExperiment(RegressionConfig(data_file=str(bad), threads=1, device="cpu"))
