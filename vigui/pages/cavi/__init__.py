@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 from engine.cavi import CaviConfig, CaviExperiment
 
 from ...widgets.param_form import ParamForm
-from ...widgets.plots import PALETTE, colour, make_plot, pen
+from ...widgets.plots import PALETTE, colour, make_plot, pen, set_title
 from ..base import ExperimentPage
 
 # Points drawn in the 2-D scatter (a fixed random subset; the fit always uses all N):
@@ -215,6 +215,8 @@ class CaviPage(ExperimentPage):
         else:
             self.hist.setData([], [])
             self.true_markers.setData(true_mu[:, 0], true_mu[:, 1])
+        set_title(self.means_plot, "q(μ_k): m_k ± s_k (first coordinate)" +
+                  ("; dashed: true μ" if len(true_mu) else ""))
         for j, line in enumerate(self.true_lines):
             line.setVisible(j < len(true_mu))
             if j < len(true_mu):
