@@ -262,3 +262,15 @@ def test_pdf_export_is_a_valid_pdf_with_the_plot_text(qtbot, tmp_path):
     assert b"/Font" in data  # text as text, not pixels
     with pytest.raises(ValueError, match=r"\.svg or \.pdf"):
         export_vector(points, tmp_path / "points.png")
+
+
+def test_painted_pixels_match_a_repaint(qtbot):
+    w, _ = plots_widget()
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    qtbot.wait(100)
+    sine = capture_targets(w)[1]
+    fast = grab_frame(sine, QSize(200, 240)).astype(int)
+    slow = grab_frame(sine, QSize(200, 240), repaint=True).astype(int)
+    assert np.abs(fast - slow).mean() < 2.0
