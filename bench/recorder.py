@@ -8,6 +8,11 @@ of each, so that both see the same machine load. Prints steps/s in each conditio
 ratio (recording / not), and what one grab costs the GUI thread. Aim (issue 12): the
 ratio stays above 0.90.
 
+Measured on the 2-core development machine (shared, loaded), 10 frames/s at 640 px:
+reading the window's painted pixels, a grab costs 1.8 ms (VAE) to 6.9 ms (CAVI) and the
+ratio was 1.02-1.08 (no measurable slowdown; phase-to-phase noise is larger). Repainting
+the page for each frame (QWidget.grab, 43-57 ms a grab) measured 0.76-0.87 for the VAE.
+
     python bench/recorder.py [--phase 6] [--rounds 3] [--fps 10] [--width 640] [--pages cavi,vae]
 """
 from __future__ import annotations
