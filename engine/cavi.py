@@ -289,6 +289,13 @@ class CaviConfig(Config):
                        help="Converged when |ΔELBO| < tol · max(1, |ELBO|)")
     max_sweeps: int = param(5000, lo=1, hi=10_000_000, gui=False, label="Max sweeps",
                             help="Stop after this many sweeps")
+    data_file: str | None = param(None, optional=True, widget="points_file", label="Own data",
+                                  help="A CSV file of 1-D or 2-D points (one per line, an "
+                                       "optional header) fitted instead of data drawn from the "
+                                       "model; N and the dimension then come from the file. "
+                                       "The model assumes unit-variance clusters: scale the data "
+                                       "so that a cluster's spread is about 1. None: draw from "
+                                       "the model")
 
     def validate(self) -> "CaviConfig":
         super().validate()
@@ -298,7 +305,8 @@ class CaviConfig(Config):
 
 
 class CaviExperiment(Experiment):
-    """A CAVI run on data drawn from the model, as an Experiment (one step = one sweep).
+    """A CAVI run on data drawn from the model (or read from ``config.data_file``, a CSV
+    of 1-D or 2-D points), as an Experiment (one step = one sweep).
 
     In ``mode="gradient"`` the gradient-ascent variant runs alongside a CAVI run from the
     same start, so the two ELBO curves can be overlaid; the views show the gradient run.
@@ -314,10 +322,17 @@ class CaviExperiment(Experiment):
         config = (config or CaviConfig()).validate()
         super().__init__(config, seed)
         c = config
-        self.x, self.true_mu, self.true_c = sample_mixture(
-            c.n, c.true_k or c.k, c.sigma2, c.dim, seed=c.data_seed)
-        if c.k > c.n:
-            raise ValueError(f"K = {c.k} exceeds N = {c.n}")
+        if c.data_file is not None:  # the user's own points: no true means to show
+            from .csvdata import read_points
+
+            self.x = read_points(c.data_file)
+            self.true_mu = np.zeros((0, self.x.shape[1]))
+            self.true_c = None
+        else:
+            self.x, self.true_mu, self.true_c = sample_mixture(
+                c.n, c.true_k or c.k, c.sigma2, c.dim, seed=c.data_seed)
+        if c.k > len(self.x):
+            raise ValueError(f"K = {c.k} exceeds N = {len(self.x)}")
         self.cavi = CAVI(self.x, c.k, c.sigma2, seed=c.init_seed)
         self.gradient = None
         if c.mode == "gradient":

@@ -6,6 +6,7 @@
     ds = load("fashion-mnist")          # found on disk, see below
     ds = load("mnist", download=True)   # fetched once into the user cache dir
     ds = load("idx:/some/folder")       # any folder holding the four IDX files
+    ds = load("folder:/my/images")      # PNG/JPEG images, one sub-folder per label
 
 MNIST-style data is looked for, in order, in: ``root`` and ``root/<name>``;
 ``$VIGUI_DATA_DIR/<name>`` and ``$VIGUI_DATA_DIR``; ``<cache>/<name>`` (``<cache>`` is
@@ -16,7 +17,15 @@ may be gzipped or not. Files found on disk are validated structurally but not
 checksummed: Debian recompresses the archives, so their MD5s differ from the published
 ones. Downloads are checksummed.
 
-numpy and the standard library only (scikit-learn is imported lazily for ``digits``).
+An image folder (``folder:<path>``) holds PNG or JPEG files in one sub-folder per
+label (the sub-folder names, sorted, are the classes), or directly in the folder (one
+class). Each image is converted to grey (transparent pixels become black), resized to
+``IMAGE_SIZE`` x ``IMAGE_SIZE`` and scaled to [0, 1]; every sixth image of each class
+(a fixed shuffle) is held out as the test set. A file that cannot be decoded refuses
+the whole folder with a message naming it: nothing loads half-way.
+
+numpy and the standard library only (scikit-learn is imported lazily for ``digits``,
+Pillow for image folders).
 """
 from __future__ import annotations
 
@@ -46,6 +55,8 @@ __all__ = [
     "DatasetNotFound",
     "DownloadCancelled",
     "DownloadError",
+    "IMAGE_SUFFIXES",
+    "IMAGE_SIZE",
     "available",
     "cache_dir",
     "fetch",
@@ -110,6 +121,12 @@ CHECKSUMS: dict[str, dict[str, str]] = {
 
 SYSTEM_DATA_DIR = Path("/usr/share/datasets")
 
+# Image folders: which files are images, the side they are resized to, the test share.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+IMAGE_SIZE = 28
+MAX_IMAGES = 200_000  # about 630 MB as float32 at 28x28: beyond that, refuse rather than swap
+TEST_EVERY = 6  # one image in six of each class is held out
+
 _IDX_MAGIC = {3: 0x00000803, 1: 0x00000801}  # unsigned-byte data, 3-d images / 1-d labels
 _CHUNK = 1 << 16
 
@@ -158,7 +175,8 @@ class Dataset:
 def load(name: str = "digits", *, root: str | os.PathLike | None = None,
          download: bool = False, progress: ProgressFn | None = None,
          cancel: CancelFn | None = None) -> Dataset:
-    """Load a dataset by name: one of :data:`KNOWN`, or ``"idx:<folder>"``.
+    """Load a dataset by name: one of :data:`KNOWN`, ``"idx:<folder>"`` or
+    ``"folder:<folder>"`` (PNG/JPEG images, labels from sub-folder names).
 
     With ``download=True`` a missing MNIST-family dataset is fetched (see :func:`fetch`)
     into ``root/<name>`` if ``root`` is given, else into the user cache dir.
@@ -174,9 +192,11 @@ def load(name: str = "digits", *, root: str | os.PathLike | None = None,
                                   f"{_file_list()} (each optionally .gz)"
                                   f"{_missing_note(folder)}")
         return _load_idx(name, files, DIGIT_CLASSES)
+    if name.startswith("folder:"):
+        return load_image_folder(name[7:])
     if name not in CLASSES:
         raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(KNOWN)}, "
-                           "or 'idx:<folder>'")
+                           "'idx:<folder>' or 'folder:<folder>'")
 
     folder = _find(name, root)
     if folder is None:
@@ -377,6 +397,109 @@ def _read_idx(path: Path, ndim: int) -> np.ndarray:
         raise DatasetError(f"{path}: {problem}: header says {'x'.join(map(str, dims))} = "
                            f"{expected} bytes of data, file has {actual}")
     return np.frombuffer(data, np.uint8, count=expected, offset=header).reshape(dims)
+
+
+# --------------------------------------------------------------------------- image folders
+
+
+def load_image_folder(folder: str | os.PathLike, size: int = IMAGE_SIZE) -> Dataset:
+    """A :class:`Dataset` of the PNG/JPEG images in ``folder`` (see the module docstring).
+
+    Raises :class:`DatasetNotFound` for a missing folder, :class:`DatasetError` for a
+    folder with fewer than two images, images both loose and in sub-folders, or an
+    image that cannot be decoded (the message names the file). A class with a single
+    image trains only (the Dataset's ``source`` says so). Repeated calls return the
+    cached Dataset until a file changes.
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or not 4 <= size <= 256:
+        raise ValueError(f"size must be an integer from 4 to 256, got {size!r}")
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise DatasetNotFound(f"image folder {root} does not exist or is not a folder")
+    files = _image_files(root)
+    # Sizes and mtimes in the key: a folder whose files change is read again.
+    stamps = tuple((label, str(p), st.st_size, st.st_mtime_ns)
+                   for label, p in files for st in (p.stat(),))
+    return _load_image_folder_cached(str(root.resolve()), stamps, size)
+
+
+def _is_image(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def _image_files(root: Path) -> list[tuple[str, Path]]:
+    """(class name, path) of every image, classes and files sorted by name."""
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    loose = sorted(p for p in root.iterdir() if _is_image(p))
+    labelled = [(d.name, p) for d in subdirs for p in sorted(d.iterdir()) if _is_image(p)]
+    if loose and labelled:
+        raise DatasetError(
+            f"{root}: holds images both directly ({loose[0].name}, ...) and in sub-folders; "
+            "put every image in a sub-folder named by its label, or all of them in the folder")
+    files = labelled or [(root.name or "images", p) for p in loose]
+    if not files:
+        kinds = "/".join(s.lstrip(".").upper() for s in IMAGE_SUFFIXES)
+        raise DatasetError(f"{root}: no {kinds} images in the folder or its sub-folders")
+    if len(files) > MAX_IMAGES:
+        raise DatasetError(f"{root}: {len(files):,} images; at most {MAX_IMAGES:,} are read")
+    return files
+
+
+@functools.lru_cache(maxsize=2)
+def _load_image_folder_cached(root: str, stamps, size: int) -> Dataset:
+    from PIL import Image, UnidentifiedImageError
+
+    paths = [Path(p) for _, p, _, _ in stamps]
+    if len(paths) < 2:
+        raise DatasetError(f"{root}: needs at least 2 images (one to train on, one to test), "
+                           f"found {len(paths)}: {paths[0].name}")
+    labels_by_name = sorted({label for label, _, _, _ in stamps})
+    index = {name: i for i, name in enumerate(labels_by_name)}
+    images = np.empty((len(paths), size, size), np.uint8)
+    for i, path in enumerate(paths):
+        try:
+            with Image.open(path) as im:
+                im.load()  # decode now: a truncated file fails here, not later
+                images[i] = _to_grey(im).resize((size, size), Image.Resampling.LANCZOS)
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError,
+                Image.DecompressionBombError) as exc:
+            raise DatasetError(f"{path}: not a readable image ({exc})") from None
+    labels = np.array([index[label] for label, _, _, _ in stamps], np.int64)
+    counts = np.bincount(labels, minlength=len(labels_by_name))
+    test = _held_out(labels)
+    lone = [labels_by_name[k] for k in np.flatnonzero(counts == 1)]
+    note = f"; classes with a single image (train only): {', '.join(lone)}" if lone else ""
+    return Dataset(f"folder:{root}", _to_unit(images[~test]), labels[~test],
+                   _to_unit(images[test]), labels[test], (size, size), tuple(labels_by_name),
+                   f"{root} ({len(paths)} images, {len(labels_by_name)} classes{note})")
+
+
+def _to_grey(im):
+    """Grey ("L") from any mode; transparent pixels become black (MNIST-like glyphs)."""
+    from PIL import Image
+
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return Image.alpha_composite(black, rgba).convert("L")
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit PNG: scale to 8 bits
+        arr = np.asarray(im, dtype=np.float64)
+        top = arr.max() if arr.max() > 255 else 255.0
+        return Image.fromarray(np.round(arr * (255.0 / max(top, 1.0))).astype(np.uint8), "L")
+    return im.convert("L")
+
+
+def _held_out(labels: np.ndarray) -> np.ndarray:
+    """A fixed, per-class one-in-TEST_EVERY test mask (at least one test image overall)."""
+    rng = np.random.default_rng(0)
+    test = np.zeros(len(labels), bool)
+    for k in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == k))
+        if len(members) >= 2:
+            test[members[:max(1, len(members) // TEST_EVERY)]] = True
+    if not test.any():  # every class has one image: hold out the last one
+        test[-1] = True
+    return test
 
 
 # --------------------------------------------------------------------------- download

@@ -17,6 +17,7 @@ from . import __version__
 from .pages import PageSpec, available
 from .pages.base import ExperimentPage, Page
 from .teaching import TeachingMixin
+from .recorder import add_record_menu
 
 
 class MainWindow(TeachingMixin, QMainWindow):
@@ -82,6 +83,8 @@ class MainWindow(TeachingMixin, QMainWindow):
             action.triggered.connect(lambda _=False, m=method: self._run_command(m))
             run_menu.addAction(action)
             self.addAction(action)
+
+        add_record_menu(self)  # Record: GIF/MP4 recordings, SVG/PDF export (vigui/recorder.py)
 
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About vigui", self)

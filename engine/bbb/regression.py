@@ -120,6 +120,11 @@ class RegressionConfig(BBBOptions):
     device: str = param("auto", label="Device", help="auto | cpu | cuda | cuda:N | mps", gui=False)
     threads: int | None = param(None, lo=1, hi=1024, optional=True, gui=False,
                                 help="torch threads (None: leave torch's setting)")
+    data_file: str | None = param(None, optional=True, widget="xy_file", label="Own data",
+                                  help="a CSV file of x,y pairs (one per line, an optional "
+                                       "header) trained on instead of the function's points; "
+                                       "the plot spans the data's x range and beyond. None: "
+                                       "the function's points")
 
 
 
@@ -160,11 +165,23 @@ class RegressionExperiment(Experiment):
         self.function = config.function
         self.samples_seen = 0
         self._session_samples, self._train_time = 0, 0.0
+        # The user's own x,y pairs: no true curve, ranges from the data.
+        self.own_data = config.data_file is not None
+        self.train_range, plot_range = TRAIN_RANGE, PLOT_RANGE
+        if points is None and self.own_data:
+            from ..csvdata import read_xy
+
+            points = read_xy(config.data_file, max_rows=MAX_POINTS)
+        if self.own_data:
+            lo, hi = float(np.min(points[0])), float(np.max(points[0]))
+            span = max(hi - lo, 1e-6)
+            # Beyond the data as Figure 15 is beyond [0, 0.5]: -0.8 and +1.4 spans.
+            self.train_range, plot_range = (lo, hi), (lo - 0.8 * span, hi + 1.4 * span)
         if points is None:
             points = make_curve(config.function, config.n_points, config.noise_std, *TRAIN_RANGE,
                                 seed=seed)
         self.set_points(*points)
-        self._grid = torch.linspace(*PLOT_RANGE, GRID, device=self._dev)[:, None]
+        self._grid = torch.linspace(*plot_range, GRID, device=self._dev)[:, None]
 
     # -- data the page edits ---------------------------------------------------------------------
     def set_points(self, x, y) -> None:
@@ -309,8 +326,10 @@ class RegressionExperiment(Experiment):
             "step": self.steps, "epoch": self.samples_seen / self.x.size, "device": self.device,
             "grid": grid, "quantiles": q, "curves": f[:N_CURVES].copy(),
             "plain": self.plain(self._grid)[:, 0].double().cpu().numpy(),
-            "truth": true_curve(self.function, grid),
-            "x": self.x.copy(), "y": self.y.copy(), "function": self.function,
+            "truth": np.full_like(grid, np.nan) if self.own_data else true_curve(self.function, grid),
+            "x": self.x.copy(), "y": self.y.copy(),
+            "function": f"file:{self.config.data_file}" if self.own_data else self.function,
+            "train_range": self.train_range,
             "noise_sigma": math.exp(float(self.log_noise)),
             "prune_fraction": self.prune_fraction, "samples_seen": self.samples_seen,
         }
@@ -331,16 +350,19 @@ class RegressionExperiment(Experiment):
         the plain net's RMSE, and the 5-95 % band width inside the range and at x = 1.1."""
         f = self.predictive(self.x, seed=self.seed + 4)
         med = np.median(f, 0)
-        truth = true_curve(self.function, self.x)
+        truth = None if self.own_data else true_curve(self.function, self.x)
         with torch.no_grad():
             plain = self.plain(self._x)[:, 0].double().cpu().numpy()
-        lo, hi = TRAIN_RANGE
+        lo, hi = self.train_range
         inside = np.linspace(lo, hi, 51)
         band_in = np.diff(np.quantile(self.predictive(inside, seed=self.seed + 5), [0.05, 0.95], 0), axis=0)
-        band_out = np.diff(np.quantile(self.predictive([1.1], seed=self.seed + 6), [0.05, 0.95], 0), axis=0)
+        band_out = np.diff(np.quantile(self.predictive([hi + 1.2 * (hi - lo)], seed=self.seed + 6), [0.05, 0.95], 0), axis=0)
         rms = lambda a: float(np.sqrt(np.mean(np.square(a))))  # noqa: E731
-        return {"rmse": rms(med - self.y), "rmse_truth": rms(med - truth),
-                "noise_level": rms(truth - self.y), "plain_rmse": rms(plain - self.y),
+        nan = float("nan")  # the user's own data: no true curve to compare with
+        return {"rmse": rms(med - self.y),
+                "rmse_truth": nan if truth is None else rms(med - truth),
+                "noise_level": nan if truth is None else rms(truth - self.y),
+                "plain_rmse": rms(plain - self.y),
                 "band_inside": float(band_in.mean()), "band_at_1.1": float(band_out[0, 0]),
                 "kl": float(self.metrics.latest("kl")), "noise_sigma": math.exp(float(self.log_noise)),
                 "steps": float(self.steps)}

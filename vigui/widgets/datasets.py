@@ -12,12 +12,20 @@ missing one. Downloads run in a :class:`~vigui.worker.BackgroundJob`. The page h
 
 Before building a run, :meth:`DatasetChooser.require` raises a ValueError that says
 what to do when the chosen dataset is missing.
+
+The last entry, "Open a folder…", takes the user's own images: a folder of PNG/JPEG
+files in one sub-folder per label (``engine.data``'s ``folder:<path>``), or a folder of
+the four IDX files (``idx:<path>``). The folder is read once in the background to check
+it (a bad image is refused with a message naming it, and the previous choice stays);
+it then appears in the list under its name.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
+    QComboBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
 
 from engine import data
@@ -29,8 +37,21 @@ __all__ = ["DatasetChooser", "DATASET_TITLES"]
 DATASET_TITLES = {"digits": "Digits 8×8", **data.TITLES}
 
 
+OPEN_FOLDER = "\0open-folder"  # the item data of "Open a folder…"
+OWN_PREFIXES = ("folder:", "idx:")
+
+
 def dataset_title(name: str) -> str:
+    if name.startswith(OWN_PREFIXES):
+        kind, _, path = name.partition(":")
+        return f"{Path(path).name or path} ({'images' if kind == 'folder' else 'IDX'})"
     return DATASET_TITLES.get(name, name)
+
+
+def folder_dataset_name(folder: str) -> str:
+    """``idx:<folder>`` if it holds the four IDX files, else ``folder:<folder>``."""
+    path = Path(folder).expanduser().resolve()
+    return f"idx:{path}" if data._idx_files(path) is not None else f"folder:{path}"
 
 
 class DatasetChooser(QComboBox):
@@ -45,7 +66,13 @@ class DatasetChooser(QComboBox):
         self.names = tuple(names)
         for name in self.names:
             self.addItem(dataset_title(name), name)
+        self.addItem("Open a folder…", OPEN_FOLDER)
+        self.setItemData(self.count() - 1, "Your own images: PNG/JPEG in one sub-folder per "
+                         "label (grey, resized to 28×28), or a folder of IDX files",
+                         Qt.ToolTipRole)
+        self._previous = 0
         self._job: BackgroundJob | None = None
+        self._reading: BackgroundJob | None = None
         self.row_below = self._build_row()
         self.refresh()
         self.setValue(value)
@@ -57,14 +84,81 @@ class DatasetChooser(QComboBox):
 
     def setValue(self, name: str) -> None:
         index = self.findData(name)
-        if index < 0:
-            raise ValueError(f"dataset must be one of {', '.join(self.names)}, got {name!r}")
+        if index < 0 and isinstance(name, str) and name.startswith(OWN_PREFIXES):
+            folder = Path(name.partition(":")[2])
+            if not folder.is_dir():  # a remembered folder that has gone: the default instead
+                raise ValueError(f"dataset folder {folder} does not exist")
+            index = self._add_own(name)
+        if index < 0 or name == OPEN_FOLDER:
+            raise ValueError(f"dataset must be one of {', '.join(self.names)}, "
+                             f"'folder:<path>' or 'idx:<path>', got {name!r}")
         self.setCurrentIndex(index)
         self._update_row()
 
-    def _chosen(self, _index: int) -> None:
+    def _add_own(self, name: str) -> int:
+        """Add a folder dataset just above "Open a folder…"; its index."""
+        index = self.count() - 1
+        self.insertItem(index, dataset_title(name), name)
+        self.setItemData(index, name.partition(":")[2], Qt.ToolTipRole)
+        return index
+
+    def _chosen(self, index: int) -> None:
+        if self.itemData(index) == OPEN_FOLDER:
+            with _Blocked(self):
+                self.setCurrentIndex(self._previous)  # until the folder proves readable
+            self.choose_folder()
+            return
+        self._previous = index
         self._update_row()
         self.valueChanged.emit(self.value())
+
+    # -- the user's own folder ------------------------------------------------------------------
+    def choose_folder(self, folder: str | None = None) -> None:
+        """Ask for a folder (or use ``folder``), read it in the background, then choose it;
+        a bad folder is refused with ``message`` naming the file."""
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(
+                self, "Open a folder of images (one sub-folder per label) or IDX files")
+            if not folder:
+                return
+        if self._reading is not None:
+            return
+        name = folder_dataset_name(folder)
+
+        def work(report, cancelled):
+            ds = data.load(name)  # DatasetError names the bad file; cached for the run
+            return f"{len(ds.train_x) + len(ds.test_x):,} images of {ds.shape[0]}×{ds.shape[1]}, " \
+                   f"{len(ds.classes)} classes"
+
+        job = BackgroundJob(work, parent=self)
+        self._reading = job
+        job.done.connect(lambda summary: self._folder_read(job, name, summary, None))
+        job.failed.connect(lambda msg: self._folder_read(job, name, None, msg))
+        self.setEnabled(False)
+        self.message.emit(f"Reading {name.partition(':')[2]}…", False)
+
+    @property
+    def reading(self) -> bool:
+        return self._reading is not None
+
+    def _folder_read(self, job: BackgroundJob, name: str, summary, error) -> None:
+        if job is not self._reading:
+            return
+        self._reading = None
+        job.close()
+        job.deleteLater()
+        self.setEnabled(True)
+        if error is not None:
+            self.message.emit(f"Could not use this folder; nothing was changed.\n{error}", True)
+            return
+        index = self.findData(name)
+        if index < 0:
+            index = self._add_own(name)
+        if index == self.currentIndex():
+            self.valueChanged.emit(name)  # read again (files changed): a new run
+        else:
+            self.setCurrentIndex(index)  # -> valueChanged: the page starts a new run
+        self.message.emit(f"Using {name.partition(':')[2]}: {summary}.", False)
 
     # -- availability -------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -72,6 +166,8 @@ class DatasetChooser(QComboBox):
         found = data.available()
         for i in range(self.count()):
             name = self.itemData(i)
+            if name not in found:  # the user's folders and "Open a folder…"
+                continue
             where = found.get(name)
             state = "bundled" if where == "bundled" else ("found" if where else "not downloaded")
             self.setItemText(i, f"{dataset_title(name)} ({state})")
@@ -87,6 +183,9 @@ class DatasetChooser(QComboBox):
         if self.missing(name):
             raise ValueError(f"{dataset_title(name)} is not on this computer. Press Download "
                              "under the dataset chooser, or pick another dataset.")
+        if name.startswith(OWN_PREFIXES) and not Path(name.partition(":")[2]).is_dir():
+            raise ValueError(f"the dataset folder {name.partition(':')[2]} no longer exists; "
+                             "pick another dataset")
 
     # -- the download row -----------------------------------------------------------------------
     def _build_row(self) -> QWidget:
@@ -204,8 +303,24 @@ class DatasetChooser(QComboBox):
                 "the dataset again.", True)
 
     def close_jobs(self) -> None:
-        """Cancel a download in progress and wait for its thread (the page closes)."""
-        if self._job is not None:
-            job, self._job = self._job, None
-            job.close()
-            job.deleteLater()
+        """Cancel a download or folder read in progress and wait for its thread (the page
+        closes)."""
+        for attr in ("_job", "_reading"):
+            job = getattr(self, attr)
+            if job is not None:
+                setattr(self, attr, None)
+                job.close()
+                job.deleteLater()
+
+
+class _Blocked:
+    """``with _Blocked(widget):`` its signals are held."""
+
+    def __init__(self, widget):
+        self.widget = widget
+
+    def __enter__(self):
+        self._was = self.widget.blockSignals(True)
+
+    def __exit__(self, *exc):
+        self.widget.blockSignals(self._was)

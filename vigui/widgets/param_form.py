@@ -17,6 +17,8 @@ declaration                 widget
 ``str``                     line edit
 ``widget="dataset"``        :class:`~vigui.widgets.datasets.DatasetChooser` (+ download row)
 ``widget="device"``         :class:`~vigui.widgets.inputs.DeviceChooser`
+``widget="points_file"``    :class:`~vigui.widgets.own_data.DataFileChooser` (CSV points;
+                            ``"xy_file"``: x,y pairs)
 ==========================  ===================================================
 
 A page picks the fields and their order (optionally in titled groups), may add
@@ -73,7 +75,15 @@ def _dataset_widget(p: Param) -> QWidget:
     return DatasetChooser(p.default)
 
 
+def _own_file_widget(p: Param) -> QWidget:
+    from . import own_data  # engine.csvdata: only pages that take a user's file use it
+
+    return getattr(own_data, f"{p.widget}_widget")(p)
+
+
 register_widget("dataset", _dataset_widget)
+register_widget("points_file", _own_file_widget)
+register_widget("xy_file", _own_file_widget)
 register_widget("device", lambda p: DeviceChooser(p.default))
 
 

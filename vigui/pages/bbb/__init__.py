@@ -39,7 +39,7 @@ __all__ = ["BBBPage", "make_regression"]
 SEED = Param(name="seed", kind="int", default=0, lo=0, hi=10**6, label="Seed",
              help="seeds the weights, the batches and the noise: same seed, same run")
 #: parameters that define the regression's points: changing one draws new points
-DATA_FIELDS = ("function", "n_points", "noise_std")
+DATA_FIELDS = ("function", "n_points", "noise_std", "data_file")
 SCREENSHOT_EPOCHS = {"bbb-regression": 500, "bbb-classify": 30}  # fixed-length screenshot runs
 
 
@@ -162,7 +162,7 @@ class RegressionSection(TaskSection):
     def build_params(self) -> ParamForm:
         self._points = None  # the points the user edited (kept across resets)
         form = ParamForm(RegressionConfig, [
-            ("Data", ["function", "n_points", "noise_std"]),
+            ("Data", ["function", "n_points", "noise_std", "data_file"]),
             ("Networks", ["hidden", "prior", "prior_sigma", "mixture_pi", "log_sigma1", "log_sigma2",
                           "noise_sigma", "learn_noise"]),
             ("Training", ["kl_method", "weighting", "local_reparam", "train_samples", "rho_init",
@@ -173,7 +173,17 @@ class RegressionSection(TaskSection):
         note.setWordWrap(True)
         note.setStyleSheet("QLabel { color: #555; font-size: 8pt; }")
         form.add_row(note, after="noise_std")
+        files = form.widget("data_file")  # the user's own x,y pairs
+        files.message.connect(self.page.show_message)
+        files.valueChanged.connect(lambda path: self._own_data_shown(form, path))
+        self._own_data_shown(form, files.value())
         return form
+
+    @staticmethod
+    def _own_data_shown(form: ParamForm, path) -> None:
+        """With the user's file, the function's data settings do not apply."""
+        for name in ("function", "n_points", "noise_std"):
+            form.widget(name).setEnabled(path is None)
 
     def build_view(self) -> QWidget:
         view = RegressionView()

@@ -218,9 +218,13 @@ class RegressionView(QWidget):
             for c, f in zip(self.samples, snap["curves"]):
                 c.setData(g, f)
             self.plain_curve.setData(g, snap["plain"])
-            self.truth_b.setData(g, snap["truth"])
-            self.truth_p.setData(g, snap["truth"])
+            truth = snap["truth"]
+            shown = np.isfinite(truth)  # the user's own data has no true curve
+            self.truth_b.setData(g[shown], truth[shown])
+            self.truth_p.setData(g[shown], truth[shown])
             if snap.get("function") != self._y_for and len(snap["y"]):
+                for fit in (self.bbb, self.plain):  # the grid spans the data and beyond
+                    fit.plot.setXRange(float(g[0]), float(g[-1]), padding=0.01)
                 # A fixed range per curve (from its points): bands that widen stay readable
                 # and the view does not jump as points come and go.
                 lo, hi = float(np.min(snap["y"])), float(np.max(snap["y"]))
@@ -229,12 +233,15 @@ class RegressionView(QWidget):
                 self._y_for = snap.get("function")
             self.bbb.set_points(snap["x"], snap["y"])
             self.plain.set_points(snap["x"], snap["y"])
-            i = int(np.argmin(np.abs(g - 1.1)))
-            inside = (g >= 0) & (g <= 0.5)
+            lo, hi = snap.get("train_range", (0.0, 0.5))
+            far = hi + 1.2 * (hi - lo)  # x = 1.1 for the paper's [0, 0.5]
+            i = int(np.argmin(np.abs(g - far)))
+            inside = (g >= lo) & (g <= hi)
             w_in = float(np.mean(q[4][inside] - q[0][inside]))
             self.summary.setText(
                 f"{len(snap['x'])} points · step {snap['step']:,} · "
-                f"90 % band {w_in:.3f} on [0, 0.5], {q[4][i] - q[0][i]:.3f} at x = 1.1 · "
+                f"90 % band {w_in:.3f} on [{lo:.3g}, {hi:.3g}], {q[4][i] - q[0][i]:.3f} at "
+                f"x = {far:.3g} · "
                 f"σ_y {snap['noise_sigma']:.3f}"
                 + (f" · {snap['prune_fraction']:.0%} of weights pruned" if snap.get("prune_fraction") else ""))
             self.summary.setToolTip("90 % band: the 5-95 % range of the BBB functions; the dotted "

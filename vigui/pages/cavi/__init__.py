@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -13,7 +14,7 @@ from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 from engine.cavi import CaviConfig, CaviExperiment
 
 from ...widgets.param_form import ParamForm
-from ...widgets.plots import PALETTE, colour, make_plot, pen
+from ...widgets.plots import PALETTE, colour, make_plot, pen, set_title
 from ..base import ExperimentPage
 
 # Points drawn in the 2-D scatter (a fixed random subset; the fit always uses all N):
@@ -38,12 +39,22 @@ class CaviPage(ExperimentPage):
     # -- parameters ----------------------------------------------------------------------
     def build_params(self) -> ParamForm:
         form = ParamForm(CaviConfig, ["k", "true_k", "n", "sigma2", "dim", "data_seed",
-                                      "init_seed", "mode", "alpha"])
-        new_data = QPushButton("New data")
-        new_data.setToolTip("Draw a fresh data set from the model (next data seed)")
-        new_data.clicked.connect(lambda: form.widget("data_seed").stepUp())
-        form.add_row(new_data, after="data_seed")
+                                      "data_file", "init_seed", "mode", "alpha"])
+        self.new_data = QPushButton("New data")
+        self.new_data.setToolTip("Draw a fresh data set from the model (next data seed)")
+        self.new_data.clicked.connect(lambda: form.widget("data_seed").stepUp())
+        form.add_row(self.new_data, after="data_seed")
+        files = form.widget("data_file")
+        files.message.connect(self.show_message)
+        files.valueChanged.connect(lambda path: self._own_data_shown(form, path))
+        self._own_data_shown(form, files.value())
         return form
+
+    def _own_data_shown(self, form: ParamForm, path) -> None:
+        """With the user's file, the model's data settings do not apply: grey them out."""
+        for name in ("true_k", "n", "dim", "data_seed"):
+            form.widget(name).setEnabled(path is None)
+        self.new_data.setEnabled(path is None)
 
     def make_factory(self):
         config = self.params.config()  # ValueError -> message before any thread starts
@@ -170,8 +181,12 @@ class CaviPage(ExperimentPage):
             state = "running"
         self.summary.setText(
             f"sweep {snap['step']} · ELBO = {snap['elbo']:,.6f} nats · {state} · "
-            f"N = {len(x):,}, K = {k}, d = {x.shape[1]}<br>"
+            f"N = {len(x):,}, K = {k}, d = {x.shape[1]}{self._source_text()}<br>"
             f"<span style='color:#555'>{self._legend_text}</span>")
+
+    def _source_text(self) -> str:
+        path = self.param("data_file")
+        return f" · data: {Path(path).name}" if path else ""
 
     def _new_data(self, x: np.ndarray, true_mu: np.ndarray) -> None:
         self._data_id = id(x)
@@ -183,11 +198,12 @@ class CaviPage(ExperimentPage):
         d = x.shape[1]
         self.data_plot.setTitle("Data and fitted mixture" if d == 1 else "Data coloured by φ",
                                 size="9pt")
+        truth = " · × true means" if len(true_mu) else ""  # none for the user's own data
         self._legend_text = (
-            "Grey: histogram of x · colours: components w_k N(m_k, 1 + s²_k) · black: mixture · "
-            "× true means" if d == 1 else
+            "Grey: histogram of x · colours: components w_k N(m_k, 1 + s²_k) · black: mixture"
+            + truth if d == 1 else
             "Points coloured by responsibilities φ (mixed colour = uncertain) · ● m_k with its "
-            "s_k circle (solid) and the unit-variance component circle (dashed) · × true means")
+            "s_k circle (solid) and the unit-variance component circle (dashed)" + truth)
         self.data_plot.setLabel("left", "density" if d == 1 else "x₂")
         self.data_plot.setLabel("bottom", "x" if d == 1 else "x₁")
         if d == 1:
@@ -199,6 +215,8 @@ class CaviPage(ExperimentPage):
         else:
             self.hist.setData([], [])
             self.true_markers.setData(true_mu[:, 0], true_mu[:, 1])
+        set_title(self.means_plot, "q(μ_k): m_k ± s_k (first coordinate)" +
+                  ("; dashed: true μ" if len(true_mu) else ""))
         for j, line in enumerate(self.true_lines):
             line.setVisible(j < len(true_mu))
             if j < len(true_mu):
@@ -267,5 +285,5 @@ class CaviPage(ExperimentPage):
     def prepare_screenshot(self) -> None:
         self.params.restore({"k": 3, "true_k": 3, "n": 2000, "sigma2": 10.0, "dim": 2,
                              "data_seed": 3, "init_seed": 1, "mode": "gradient",
-                             "alpha": 0.0002}, emit=False)
+                             "alpha": 0.0002, "data_file": None}, emit=False)
         self.reset(play=True)

@@ -1,0 +1,113 @@
+"""Choosing the user's own data file: a CSV of points (CAVI) or of x,y pairs (regression).
+
+:class:`DataFileChooser` follows the parameter-widget protocol of
+:class:`~vigui.widgets.param_form.ParamForm` (``value()`` -> path or None,
+``setValue(path)``, ``valueChanged``), so a config field declared with
+``param(None, optional=True, widget="points_file")`` (or ``"xy_file"``) gets it, saved and
+restored with the page's other parameters. A chosen file is read at once with its
+engine reader: a bad file is refused with the reader's message (file and line) sent as
+``message(text, True)`` and the previous choice stays. ``setValue`` of an unreadable file
+raises ValueError (a restored setting falls back to the model's data).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
+
+__all__ = ["DataFileChooser", "points_file_widget", "xy_file_widget"]
+
+
+def _points_summary(path: str) -> str:
+    from engine.csvdata import read_points
+
+    x = read_points(path)
+    return f"{len(x):,} points, {x.shape[1]}-D"
+
+
+def _xy_summary(path: str) -> str:
+    from engine.csvdata import read_xy
+
+    x, _ = read_xy(path)
+    return f"{len(x):,} x,y pairs"
+
+
+class DataFileChooser(QWidget):
+    """A file name with Open… and ✕ (back to no file), checked by ``summarise``."""
+
+    valueChanged = Signal(object)
+    message = Signal(str, bool)  # (text, is_error)
+
+    def __init__(self, summarise: Callable[[str], str], none_text: str = "none",
+                 caption: str = "Open a CSV file", parent=None):
+        super().__init__(parent)
+        self._summarise, self._none_text, self._caption = summarise, none_text, caption
+        self._path: str | None = None
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.open_button = QPushButton("Open…")
+        self.open_button.clicked.connect(self.choose)
+        self.clear_button = QPushButton("✕")
+        self.clear_button.setToolTip("Forget the file")
+        self.clear_button.setFixedWidth(28)
+        self.clear_button.clicked.connect(lambda: self.setValue(None))
+        lay.addWidget(self.label, 1)
+        lay.addWidget(self.open_button)
+        lay.addWidget(self.clear_button)
+        self._show(None, "")
+
+    def value(self) -> str | None:
+        return self._path
+
+    def setValue(self, path: str | None) -> None:
+        """Use ``path`` (None: no file); ValueError naming the file and line if unreadable."""
+        summary = ""
+        if path is not None:
+            summary = self._summarise(str(path))  # DatasetError is a ValueError
+            path = str(Path(path).expanduser().resolve())
+        changed = path != self._path
+        self._path = path
+        self._show(path, summary)
+        if changed:
+            self.valueChanged.emit(path)
+
+    def choose(self, path: str | None = None) -> bool:
+        """Ask for a file (or use ``path``); a bad one is refused with a message."""
+        if path is None:
+            start = str(Path(self._path).parent) if self._path else ""
+            path, _ = QFileDialog.getOpenFileName(self, self._caption, start,
+                                                  "CSV files (*.csv *.txt *.tsv);;All files (*)")
+            if not path:
+                return False
+        try:
+            self.setValue(path)
+        except (ValueError, OSError) as exc:
+            self.message.emit(f"Could not use this file; nothing was changed.\n{exc}", True)
+            return False
+        return True
+
+    def _show(self, path: str | None, summary: str) -> None:
+        if path is None:
+            self.label.setText(f"<span style='color:#555'>{self._none_text}</span>")
+            self.label.setToolTip("")
+        else:
+            self.label.setText(f"{Path(path).name}<br><span style='color:#555; font-size:8pt'>"
+                               f"{summary}</span>")
+            self.label.setToolTip(path)
+        self.clear_button.setEnabled(path is not None)
+
+
+def points_file_widget(p=None) -> DataFileChooser:
+    """The chooser for ``widget="points_file"``: a CSV of 1-D or 2-D points."""
+    return DataFileChooser(_points_summary, none_text="drawn from the model",
+                           caption="Open a CSV of 1-D or 2-D points")
+
+
+def xy_file_widget(p=None) -> DataFileChooser:
+    """The chooser for ``widget="xy_file"``: a CSV of x,y pairs."""
+    return DataFileChooser(_xy_summary, none_text="the built-in data",
+                           caption="Open a CSV of x,y pairs")
