@@ -126,7 +126,9 @@ def test_evaluate_fills_the_table_with_progress(page, qtbot):
         assert row["cvae_ncll_is"] <= row["cvae_neg_elbo"] + 0.05
     # Fewer hidden pixels, fewer nats.
     assert rows["q1"]["baseline_ncll"] > rows["q2"]["baseline_ncll"] > rows["q3"]["baseline_ncll"]
-    assert page.eval_progress.value() == 1000 and len(seen) >= 3
+    # The bar moves forward only and ends full (how many updates depends on the speed).
+    assert page.eval_progress.value() == 1000 and seen and seen[-1] == 1000
+    assert all(b >= a for a, b in zip(seen, seen[1:])), seen
     assert page.table.table.item(0, 0).text() != ""
 
 
