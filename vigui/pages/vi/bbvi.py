@@ -19,7 +19,7 @@ from engine.vi.bbvi import (EXTENTS, FAMILIES, FAMILY_LABELS, TARGET_LABELS, BBV
 
 from ...run_control import RunButtons, RunControl
 from ...widgets.param_form import ParamForm
-from .common import (FAMILY_COLOUR, Section, colour, ellipse, fmt, heat_image, pen, place_image,
+from .common import (FAMILY_COLOUR, ParamRunSection, colour, ellipse, fmt, heat_image, pen, place_image,
                      static_plot, summary_label)
 
 SAMPLE_CHOICES = (8, 16, 32, 64, 128, 256, 512)
@@ -35,7 +35,7 @@ EXTRA = [Param(name="seed", kind="int", default=0, lo=0, hi=1_000_000, label="Se
                help="Seed of q's start and of the Monte Carlo draws")]
 
 
-class BBVISection(Section):
+class BBVISection(ParamRunSection):
     title = "Black-box VI on 2-D targets (eq. 14)"
     anchor = "bbvi"
 
@@ -225,27 +225,6 @@ class BBVISection(Section):
         self.numbers.setText("<br>".join(lines))
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def shown(self) -> None:
-        if not self.run.started:
-            self.run.reset(play=False)
-
-    def run_control(self):
-        return self.run
-
-    def close(self) -> None:
-        self._restart_timer.stop()
-        self.run.close()
-
-    def screenshot_ready(self) -> bool:
-        return self.run.ended and self.last_snapshot is not None
-
-    def state(self) -> dict:
-        return self.params.state()
-
-    def restore(self, state: dict) -> None:
-        """Saved values; a malformed or out-of-range one falls back to its default."""
-        self.params.restore(state)
-
     def screenshot(self) -> None:
         self.restore({"target": "banana", "family": "flow", "divergence": "reverse", "samples": 64,
                       "lr": 0.02, "layers": 6, "max_steps": 800, "anneal": True, "seed": 0})

@@ -53,3 +53,30 @@ def ellipse(mean, cov, k: float = 1.0, n: int = 100) -> tuple[np.ndarray, np.nda
     circle = np.stack([np.cos(t), np.sin(t)])
     pts = (vecs * (k * np.sqrt(np.maximum(vals, 0)))) @ circle
     return pts[0] + mean[0], pts[1] + mean[1]
+
+
+class ParamRunSection(Section):
+    """A section whose experiment is built from a ParamForm (``self.params``) and run by a
+    RunControl (``self.run``), restarted through ``self._restart_timer`` when a parameter
+    changes: the lifecycle the estimator and black-box VI sections share."""
+
+    def shown(self) -> None:
+        if not self.run.started:
+            self.run.reset(play=False)
+
+    def run_control(self):
+        return self.run
+
+    def close(self) -> None:
+        self._restart_timer.stop()
+        self.run.close()
+
+    def screenshot_ready(self) -> bool:
+        return self.run.ended and self.last_snapshot is not None
+
+    def state(self) -> dict:
+        return self.params.state()
+
+    def restore(self, state: dict) -> None:
+        """Saved values; a malformed or out-of-range one falls back to its default."""
+        self.params.restore(state)

@@ -16,7 +16,7 @@ from engine.vi.models import best_gaussian_q, elbo_surface, make_model
 
 from ...run_control import RunButtons, RunControl
 from ...widgets.param_form import ParamForm
-from .common import (ESTIMATOR_COLOUR, POSTERIOR, Section, colour, fmt, heat_image, pen,
+from .common import (ESTIMATOR_COLOUR, POSTERIOR, ParamRunSection, colour, fmt, heat_image, pen,
                      place_image, static_plot, summary_label)
 
 M_RANGE = (-3.0, 3.0)
@@ -33,7 +33,7 @@ RESTART_DELAY_MS = 200
 COMPONENTS = ("∂ELBO/∂m", "∂ELBO/∂log s")
 
 
-class EstimatorSection(Section):
+class EstimatorSection(ParamRunSection):
     title = "Gradient estimators (Figure 2, eq. 13)"
     anchor = "estimators"
 
@@ -205,27 +205,6 @@ class EstimatorSection(Section):
               f"<b>{fmt(ratio_cv, 1)}</b>.")
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def shown(self) -> None:
-        if not self.run.started:
-            self.run.reset(play=False)
-
-    def run_control(self):
-        return self.run
-
-    def close(self) -> None:
-        self._restart_timer.stop()
-        self.run.close()
-
-    def screenshot_ready(self) -> bool:
-        return self.run.ended and self.last_snapshot is not None
-
-    def state(self) -> dict:
-        return self.params.state()
-
-    def restore(self, state: dict) -> None:
-        """Saved values; a malformed or out-of-range one falls back to its default."""
-        self.params.restore(state)
-
     def screenshot(self) -> None:
         self.restore({"model": "logistic", "n": 20, "true_z": 1.0, "data_seed": 0, "m": -1.5,
                       "log_s": 0.5, "samples": 10, "batch": 50, "lr": 0.02, "max_steps": 150,
