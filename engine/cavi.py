@@ -30,9 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cli import subcommand
-from .params import Config, param
-from .runtime import Experiment
+from engine.cli import subcommand
+from engine.params import Config, param
+from engine.runtime import Experiment
 
 __all__ = ["sample_mixture", "CAVI", "GradientAscent", "CaviConfig", "CaviExperiment",
            "LOG_2PI"]
@@ -323,7 +323,7 @@ class CaviExperiment(Experiment):
         super().__init__(config, seed)
         c = config
         if c.data_file is not None:  # the user's own points: no true means to show
-            from .csvdata import read_points
+            from engine.csvdata import read_points
 
             self.x = read_points(c.data_file)
             self.true_mu = np.zeros((0, self.x.shape[1]))
@@ -399,7 +399,7 @@ def _cli_flags(parser) -> None:
 
 def _cli_run(config: CaviConfig, args) -> dict:
     """--seed draws the data (and the start, unless --init-seed is given)."""
-    from .cli import run_experiment
+    from engine.cli import run_experiment
 
     init_seed = args.init_seed if args.init_seed is not None else args.seed
     exp = CaviExperiment(config.replace(data_seed=args.seed, init_seed=init_seed).validate())

@@ -12,7 +12,7 @@ and ``--quiet``; ``--device`` exists where the config declares a ``device``.
 
 Adding a chapter's subcommand: one line in the chapter's own module, at module level::
 
-    from .cli import subcommand
+    from engine.cli import subcommand
     subcommand("bbb", BBBExperiment, help="Bayes by Backprop on digits")
 
 The experiment class names its config class in ``config_class``. With nothing more,
@@ -192,7 +192,7 @@ def run_experiment(exp, args: argparse.Namespace, name: str, label: str | None =
 
 def load_dataset(config, args: argparse.Namespace):
     """The dataset a config names, downloaded first with ``--download``."""
-    from . import data
+    from engine import data
 
     return data.load(config.dataset, download=getattr(args, "download", False),
                      progress=None if args.quiet else _download_progress)
@@ -211,7 +211,7 @@ def default_run(cmd: Subcommand, config, args: argparse.Namespace) -> dict:
 
 # -- parser ------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    from .params import add_arguments
+    from engine.params import add_arguments
 
     _discover()
     ap = argparse.ArgumentParser(prog="vigui-train", description=__doc__.splitlines()[0])
@@ -236,14 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from .params import from_args
+    from engine.params import from_args
 
     args = build_parser().parse_args(argv)
     cmd: Subcommand = args.command
     try:
         config = from_args(cmd.config, args, exclude=cmd.exclude)
         if getattr(config, "threads", "absent") is None:
-            from .runtime import set_torch_threads
+            from engine.runtime import set_torch_threads
 
             set_torch_threads()  # headless: all cores unless --threads says otherwise
         result = cmd.run(config, args) if cmd.run else default_run(cmd, config, args)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import DatasetError
+from engine.data import DatasetError
 
 __all__ = ["read_columns", "read_points", "read_xy", "MAX_ROWS", "MAX_BYTES"]
 

@@ -56,14 +56,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checkpoint, trainer
-from .cli import subcommand
-from .cvae_tasks import (QUADRANT_TASKS, TASK_LABELS, TASKS, mask_from_string, mask_to_string,
+from engine import checkpoint, trainer
+from engine.cli import subcommand
+from engine.cvae_tasks import (QUADRANT_TASKS, TASK_LABELS, TASKS, mask_from_string, mask_to_string,
                          task_mask)
-from .data import Dataset
-from .params import Config, param
-from .runtime import Experiment, MetricStore
-from .trainer import TorchTrainer
+from engine.data import Dataset
+from engine.params import Config, param
+from engine.runtime import Experiment, MetricStore
+from engine.trainer import TorchTrainer
 
 __all__ = [
     "TASKS", "QUADRANT_TASKS", "TASK_LABELS", "task_mask", "mask_to_string", "mask_from_string",
@@ -537,7 +537,7 @@ class CVAEExperiment(Experiment):
             seed = int(np.random.SeedSequence().entropy % (2**62))
         super().__init__(config, int(seed))
         if dataset is None:
-            from . import data
+            from engine import data
             dataset = data.load(config.dataset)
         self.dataset = dataset
         fit, val = split_validation(len(dataset.train_x), config.val_fraction)
@@ -755,7 +755,7 @@ class NCLLTable(Experiment):
             if task not in TASKS or task == "custom":
                 raise ValueError(f"tasks must be among {TASKS[:4]}, got {task!r}")
         if dataset is None:
-            from . import data
+            from engine import data
             dataset = data.load(config.dataset)
         self.dataset, self.tasks = dataset, tuple(tasks)
         self.checkpoints = dict(checkpoints or {})
@@ -867,7 +867,7 @@ def _cli_run(config: CVAEConfig, args) -> dict:
     """Train baseline + CVAE for each task; evaluate each on the test set (nats/image)."""
     from pathlib import Path
 
-    from .cli import load_dataset, run_experiment
+    from engine.cli import load_dataset, run_experiment
 
     tasks = _cli_tasks(config, args.quadrants)
     dataset = load_dataset(config, args)

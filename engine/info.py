@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .params import Config, param
-from .runtime import Experiment
+from engine.params import Config, param
+from engine.runtime import Experiment
 
 __all__ = [
     "GAME1", "GAME2", "GAME_COLOURS", "QuestionNode",

@@ -435,7 +435,7 @@ def _signature(files: Sequence[Path]) -> str:
 
 
 def cache_path(files: Sequence[Path]) -> Path:
-    from .data import cache_dir
+    from engine.data import cache_dir
 
     return cache_dir().parent / "music" / f"phrases-{_signature(files)}.npz"
 

@@ -33,10 +33,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import music, trainer
-from .cli import subcommand
-from .params import Config, Param, param
-from .trainer import TorchTrainer
+from engine import music, trainer
+from engine.cli import subcommand
+from engine.params import Config, Param, param
+from engine.trainer import TorchTrainer
 
 __all__ = ["MusicVAEConfig", "MelodyVAE", "RollVAE", "MusicVAEExperiment", "slerp", "MODELS"]
 
@@ -434,7 +434,7 @@ def _cli_flags(parser) -> None:
 def _cli_run(config: MusicVAEConfig, args) -> dict:
     import time
 
-    from .cli import Progress, run_experiment
+    from engine.cli import Progress, run_experiment
 
     bar = Progress(None, f"parsing {config.dataset}", args.quiet)
     t0 = time.perf_counter()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import music
+from engine import music
 
 __all__ = ["SAMPLE_RATE", "TEMPO", "frequency", "render", "write_wav", "write_midi",
            "step_seconds"]

@@ -87,9 +87,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import checkpoint
-from .params import param
-from .runtime import Experiment, MetricStore, NonFiniteError, resolve_device, set_torch_threads
+from engine import checkpoint
+from engine.params import param
+from engine.runtime import Experiment, MetricStore, NonFiniteError, resolve_device, set_torch_threads
 
 __all__ = ["TorchTrainer", "as_tensor", "MAX_TEST_ROWS", "TRAINING_FIELDS",
            "dataset_param", "lr_param", "batch_size_param", "device_param", "epochs_param",
@@ -172,7 +172,7 @@ class TorchTrainer(Experiment):
         dev = torch.device(self.device)
 
         if dataset is None:
-            from . import data
+            from engine import data
             dataset = data.load(config.dataset)
         elif dataset.name != config.dataset:
             raise ValueError(f"dataset {dataset.name!r} given but config.dataset is "

@@ -41,10 +41,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import trainer
-from .cli import subcommand
-from .params import Config, Param, param
-from .trainer import TorchTrainer, as_tensor
+from engine import trainer
+from engine.cli import subcommand
+from engine.params import Config, Param, param
+from engine.trainer import TorchTrainer, as_tensor
 
 __all__ = ["VAEConfig", "VAE", "VAEExperiment", "kl_to_prior", "importance_weighted", "LIKELIHOODS", "LOSS_MODES"]
 
@@ -394,7 +394,7 @@ def _cli_flags(parser) -> None:
 
 
 def _cli_run(config: VAEConfig, args) -> dict:
-    from .cli import load_dataset, run_experiment
+    from engine.cli import load_dataset, run_experiment
 
     exp = VAEExperiment(config, seed=args.seed, dataset=load_dataset(config, args))
     result = run_experiment(exp, args, "vae", f"vae {config.dataset}")

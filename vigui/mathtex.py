@@ -120,7 +120,7 @@ STORE_SUFFIX = ".math.json"
 
 def store_path(name: str):
     """The store of theory source ``name``: ``resources/theory/<name>.math.json``."""
-    from . import resources_dir
+    from vigui import resources_dir
 
     return resources_dir() / "theory" / f"{name}{STORE_SUFFIX}"
 
@@ -129,7 +129,7 @@ def shipped() -> dict[tuple[str, bool], Formula]:
     """Every formula of the stores shipped in resources/theory, read once."""
     global _shipped
     if _shipped is None:
-        from . import resources_dir
+        from vigui import resources_dir
 
         _shipped = {}
         folder = resources_dir() / "theory"

@@ -27,8 +27,8 @@ import threading
 import time
 from typing import Any, Callable
 
-from .loop import FAILED, child_main
-from .worker import RunnerBase
+from vigui.loop import FAILED, child_main
+from vigui.worker import RunnerBase
 
 #: seconds a released child may take to finish on its own (a step, a build, a save)
 #: before the reaper terminates it

@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
     QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
-from . import video
-from .worker import BackgroundJob
+from vigui import video
+from vigui.worker import BackgroundJob
 
 __all__ = ["CaptureTarget", "capture_targets", "grab_frame", "Recorder", "RecordDialog",
            "add_record_menu"]
@@ -463,7 +463,7 @@ def add_record_menu(window) -> None:
         dialog.raise_()
 
     def export_vector():
-        from .vector_export import export_dialog
+        from vigui.vector_export import export_dialog
 
         page = window.current_page()
         if page is not None:

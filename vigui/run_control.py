@@ -28,7 +28,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QPushButton, QWidget
 
-from .worker import FAILED, FINISHED, IDLE, PAUSED, RUNNING, ExperimentRunner, RunnerBase
+from vigui.worker import FAILED, FINISHED, IDLE, PAUSED, RUNNING, ExperimentRunner, RunnerBase
 
 __all__ = ["RunControl", "RunButtons", "SPEEDS", "STATE_TEXT"]
 

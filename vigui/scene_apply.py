@@ -19,8 +19,8 @@ from typing import Any
 
 from engine.step_limit import limited
 
-from .scenes import Scene, SceneError
-from .widgets.param_form import ParamForm
+from vigui.scenes import Scene, SceneError
+from vigui.widgets.param_form import ParamForm
 
 #: parameters that describe the machine, not the lesson: never saved in a scene
 MACHINE_PARAMS = {"device", "threads"}

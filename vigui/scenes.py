@@ -92,7 +92,7 @@ class Tour:
 
 
 def known_pages() -> list[str]:
-    from .pages import available
+    from vigui.pages import available
 
     return [spec.page_id for spec in available()]
 
@@ -289,7 +289,7 @@ def is_tour_file(path: str | Path) -> bool:
 
 
 def tours_dir() -> Path:
-    from . import resources_dir
+    from vigui import resources_dir
 
     return Path(str(resources_dir() / "tours"))
 

@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from .scene_apply import build_scene_page, capture_scene, start_scene
-from .scenes import Scene, SceneError, Tour, lecture_tour, parse_scene, read_scene, read_tour
-from .scenes import scene_text, write_scene
+from vigui.scene_apply import build_scene_page, capture_scene, start_scene
+from vigui.scenes import Scene, SceneError, Tour, lecture_tour, parse_scene, read_scene, read_tour
+from vigui.scenes import scene_text, write_scene
 
 ZOOMS = (0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0)
 SCENE_FILTER = "vigui scenes (*.json);;All files (*)"
@@ -325,7 +325,7 @@ class TeachingMixin:
     def save_tour_screenshots(self, folder: Path, tour: Tour, timeout: float = 60.0) -> int:
         """One PNG per stop (``vigui --screenshot DIR --tour``); prints each file and how
         long its stop took to show its figure."""
-        from .window import wait
+        from vigui.window import wait
 
         folder.mkdir(parents=True, exist_ok=True)
         self.show()
@@ -390,8 +390,8 @@ class TeachingMixin:
         """Apply zoom, the parameter column and large run buttons to one page."""
         if page is None:
             return
-        from .run_control import RunButtons
-        from .widgets.plots import scale_plots
+        from vigui.run_control import RunButtons
+        from vigui.widgets.plots import scale_plots
 
         column = page.splitter.widget(0) if hasattr(page, "splitter") else None
         if column is not None:

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QFileDialog, QGraphicsView, QInputDialog, QMessageBox, QWidget,
 )
 
-from .recorder import CaptureTarget, capture_targets
+from vigui.recorder import CaptureTarget, capture_targets
 
 __all__ = ["export_vector", "export_dialog"]
 

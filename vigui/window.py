@@ -13,11 +13,11 @@ from PySide6.QtWidgets import (
     QMessageBox, QSplitter, QStackedWidget,
 )
 
-from . import __version__
-from .pages import PageSpec, available
-from .pages.base import ExperimentPage, Page
-from .teaching import TeachingMixin
-from .recorder import add_record_menu
+from vigui import __version__
+from vigui.pages import PageSpec, available
+from vigui.pages.base import ExperimentPage, Page
+from vigui.teaching import TeachingMixin
+from vigui.recorder import add_record_menu
 
 
 class MainWindow(TeachingMixin, QMainWindow):

@@ -35,7 +35,7 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Signal
 
 from engine.runtime import Experiment, MetricStore
 
-from .loop import FAILED, FINISHED, IDLE, PAUSED, RUNNING, RunLoop, describe as _describe
+from vigui.loop import FAILED, FINISHED, IDLE, PAUSED, RUNNING, RunLoop, describe as _describe
 
 __all__ = ["IDLE", "RUNNING", "PAUSED", "FINISHED", "FAILED", "RunnerBase", "ExperimentRunner",
            "BackgroundJob", "FrameStats", "DISPLAY_RECENT", "DISPLAY_BUCKETS"]

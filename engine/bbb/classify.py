@@ -23,11 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import trainer
-from ..params import param
-from ..trainer import TorchTrainer
-from .layers import BayesMLP, PlainMLP, _histogram, kl_weights, predictive_entropy, pruned
-from .options import BBBOptions, make_prior_of
+from engine import trainer
+from engine.params import param
+from engine.trainer import TorchTrainer
+from engine.bbb.layers import BayesMLP, PlainMLP, _histogram, kl_weights, predictive_entropy, pruned
+from engine.bbb.options import BBBOptions, make_prior_of
 
 __all__ = ["ClassifyConfig", "ClassificationExperiment", "PRUNE_FRACTIONS"]
 
@@ -103,7 +103,7 @@ class ClassificationExperiment(TorchTrainer):
             return torch.rand(n, self.n_in, generator=torch.Generator().manual_seed(seed)).to(dev)
         if name == self.dataset.name:
             raise ValueError(f"ood must differ from the dataset ({name!r} is the training data)")
-        from .. import data
+        from engine import data
         other = data.load(name)
         x = torch.tensor(np.array(other.test_x[:n], dtype=np.float32))[:, None]
         x = F.interpolate(x, size=self.shape, mode="area" if x.shape[-1] > self.shape[-1] else "bilinear")

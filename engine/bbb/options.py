@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..params import Config, param
+from engine.params import Config, param
 
 __all__ = ["BBBOptions", "make_prior_of"]
 
@@ -56,7 +56,7 @@ class BBBOptions(Config):
 
 def make_prior_of(options: BBBOptions):
     """The prior object the options describe."""
-    from .layers import make_prior
+    from engine.bbb.layers import make_prior
 
     return make_prior(options.prior, options.prior_sigma, options.mixture_pi,
                       options.log_sigma1, options.log_sigma2)

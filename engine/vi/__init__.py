@@ -13,6 +13,6 @@ from __future__ import annotations
 
 SECTIONS = ("latent", "gap", "estimators", "bbvi")
 
-from .cli import register as _register  # noqa: E402  (numpy only: no torch here)
+from engine.vi.cli import register as _register  # noqa: E402  (numpy only: no torch here)
 
 _register()

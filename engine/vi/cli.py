@@ -14,14 +14,14 @@ from __future__ import annotations
 import argparse
 import time
 
-from ..params import add_arguments, from_args, specs
-from .estimators import ESTIMATORS, EstimatorConfig, EstimatorExperiment, variance_table
+from engine.params import add_arguments, from_args, specs
+from engine.vi.estimators import ESTIMATORS, EstimatorConfig, EstimatorExperiment, variance_table
 
 SECTIONS = ("estimators", "bbvi")
 
 
 def _bbvi_config():
-    from .bbvi import BBVIConfig  # torch: only for this section
+    from engine.vi.bbvi import BBVIConfig  # torch: only for this section
 
     return BBVIConfig
 
@@ -78,7 +78,7 @@ def run_estimators(config: EstimatorConfig, progress=None) -> dict:
 
 
 def run_bbvi(config, seed: int, progress=None) -> dict:
-    from .bbvi import BBVIExperiment
+    from engine.vi.bbvi import BBVIExperiment
 
     exp = BBVIExperiment(config, seed=seed)
     seconds = _loop(exp, progress)
@@ -90,7 +90,7 @@ def run_bbvi(config, seed: int, progress=None) -> dict:
 
 def cli_run(config, args: argparse.Namespace) -> dict:
     """The subcommand's run (``config`` is unused: each section builds its own)."""
-    from ..cli import Progress
+    from engine.cli import Progress
 
     bar = Progress(None, f"vi {args.section}", args.quiet)
     result = run(args, lambda steps, values: bar.update(steps))
@@ -100,7 +100,7 @@ def cli_run(config, args: argparse.Namespace) -> dict:
 
 def register() -> None:
     """``python -m engine vi``: flags of both sections' configs (see the module docstring)."""
-    from ..cli import subcommand
+    from engine.cli import subcommand
 
     subcommand("vi", EstimatorExperiment, config=EstimatorConfig,
                help="chapter 2: gradient estimators (--section estimators) or black-box VI "

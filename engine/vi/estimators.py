@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..params import Config, param
-from ..runtime import Experiment
-from .models import LOG_2PI, MODELS, best_gaussian_q, make_model
+from engine.params import Config, param
+from engine.runtime import Experiment
+from engine.vi.models import LOG_2PI, MODELS, best_gaussian_q, make_model
 
 __all__ = ["ESTIMATORS", "ESTIMATOR_LABELS", "estimates_from_eps", "gradient_estimates",
            "initial_baseline", "pilot_baseline", "variance_table", "EstimatorConfig",

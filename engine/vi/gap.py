@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..params import Config, param
-from ..runtime import Experiment
-from .estimators import thin_path
-from .models import ConjugateGaussian
+from engine.params import Config, param
+from engine.runtime import Experiment
+from engine.vi.estimators import thin_path
+from engine.vi.models import ConjugateGaussian
 
 __all__ = ["GapConfig", "GapAscent"]
 

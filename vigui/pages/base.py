@@ -52,10 +52,10 @@ from PySide6.QtWidgets import (
     QFrame, QHBoxLayout, QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget,
 )
 
-from ..run_control import RunButtons, RunControl
-from ..widgets.theory import TheoryView
-from ..worker import FAILED, FINISHED, PAUSED, ExperimentRunner
-from . import spec_of
+from vigui.run_control import RunButtons, RunControl
+from vigui.widgets.theory import TheoryView
+from vigui.worker import FAILED, FINISHED, PAUSED, ExperimentRunner
+from vigui.pages import spec_of
 
 
 class Page(QWidget):

@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
     QComboBox, QGroupBox, QLabel, QSizePolicy, QStackedWidget, QTabWidget, QVBoxLayout, QWidget,
 )
 
-from ..widgets.plots import style_plot
-from .base import Page
+from vigui.widgets.plots import style_plot
+from vigui.pages.base import Page
 
 SUMMARY_STYLE = "QLabel { font-size: 10pt; padding: 2px; }"
 

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from engine import data
 
-from ..worker import BackgroundJob
+from vigui.worker import BackgroundJob
 
 __all__ = ["DatasetChooser", "DATASET_TITLES"]
 

@@ -20,7 +20,7 @@ from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 from superqt import QLabeledDoubleSlider
 
-from .plots import colour
+from vigui.widgets.plots import colour
 
 MAX_OUTCOMES = 12
 

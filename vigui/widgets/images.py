@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from .plots import relax_label
+from vigui.widgets.plots import relax_label
 
 __all__ = ["ImageView", "ImageGrid", "mosaic", "INK_LUT", "PAD_FILL"]
 

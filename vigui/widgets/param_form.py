@@ -54,7 +54,7 @@ from PySide6.QtWidgets import (
 
 from engine.params import Param, specs
 
-from .inputs import DeviceChooser, LogSpinBox, OptionalSpinBox, SizesEdit
+from vigui.widgets.inputs import DeviceChooser, LogSpinBox, OptionalSpinBox, SizesEdit
 
 __all__ = ["ParamForm", "register_widget"]
 
@@ -70,13 +70,13 @@ def register_widget(name: str, factory: Callable[[Param], QWidget]) -> None:
 
 
 def _dataset_widget(p: Param) -> QWidget:
-    from .datasets import DatasetChooser  # engine.data: only pages that train use it
+    from vigui.widgets.datasets import DatasetChooser  # engine.data: only pages that train use it
 
     return DatasetChooser(p.default)
 
 
 def _own_file_widget(p: Param) -> QWidget:
-    from . import own_data  # engine.csvdata: only pages that take a user's file use it
+    from vigui.widgets import own_data  # engine.csvdata: only pages that take a user's file use it
 
     return getattr(own_data, f"{p.widget}_widget")(p)
 

@@ -46,7 +46,7 @@ from PySide6.QtCore import QEvent, QRectF, Qt, QTimer, QUrl
 from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPainter, QPalette, QTextOption
 from PySide6.QtWidgets import QStyle, QTextBrowser
 
-from .. import mathtex, resources_dir
+from vigui import mathtex, resources_dir
 
 __all__ = ["Math", "parse", "theory_source", "TheoryView", "build_html", "MIN_WIDTH"]
 

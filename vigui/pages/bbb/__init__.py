@@ -26,13 +26,13 @@ from engine import checkpoint
 from engine.bbb import ClassificationExperiment, ClassifyConfig, RegressionConfig, RegressionExperiment
 from engine.params import Param
 
-from ...process_runner import ProcessRunner
-from ...worker import FAILED, FINISHED
-from ...run_control import RunButtons, RunControl
-from ...widgets.model_files import ModelFileButtons
-from ...widgets.param_form import ParamForm
-from ..base import Page
-from .views import ClassifyView, RegressionView
+from vigui.process_runner import ProcessRunner
+from vigui.worker import FAILED, FINISHED
+from vigui.run_control import RunButtons, RunControl
+from vigui.widgets.model_files import ModelFileButtons
+from vigui.widgets.param_form import ParamForm
+from vigui.pages.base import Page
+from vigui.pages.bbb.views import ClassifyView, RegressionView
 
 __all__ = ["BBBPage", "make_regression"]
 

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
-from ...widgets.plots import colour, make_plot, pen, style_plot
+from vigui.widgets.plots import colour, make_plot, pen, style_plot
 
 RED = QColor(200, 30, 30)
 BLUE = QColor(31, 119, 180)

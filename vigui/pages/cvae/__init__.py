@@ -32,15 +32,15 @@ from PySide6.QtWidgets import (
 from engine.cvae_tasks import TASK_LABELS, mask_to_string
 from engine.params import Param
 
-from ...process_runner import ProcessRunner
-from ...widgets.datasets import dataset_title
-from ...widgets.model_files import ModelFileButtons
-from ...widgets.param_form import ParamForm
-from ...worker import FAILED, FINISHED, RUNNING
-from ..base import ExperimentPage
-from ..vae import process_threads
-from .canvas import DrawingCanvas
-from .views import LEGEND_HTML, CompletionRow, CurvesView, NCLLTableView, StripView
+from vigui.process_runner import ProcessRunner
+from vigui.widgets.datasets import dataset_title
+from vigui.widgets.model_files import ModelFileButtons
+from vigui.widgets.param_form import ParamForm
+from vigui.worker import FAILED, FINISHED, RUNNING
+from vigui.pages.base import ExperimentPage
+from vigui.pages.vae import process_threads
+from vigui.pages.cvae.canvas import DrawingCanvas
+from vigui.pages.cvae.views import LEGEND_HTML, CompletionRow, CurvesView, NCLLTableView, StripView
 
 __all__ = ["CVAEPage", "process_threads"]
 

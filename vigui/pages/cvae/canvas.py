@@ -12,7 +12,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from .views import colour_images
+from vigui.pages.cvae.views import colour_images
 
 __all__ = ["DrawingCanvas", "TOOLS"]
 

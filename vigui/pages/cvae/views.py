@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from ...widgets.plots import pen, style_plot
+from vigui.widgets.plots import pen, style_plot
 
 __all__ = ["colour_images", "rgb_mosaic", "StripView", "CompletionRow", "CurvesView",
            "NCLLTableView", "GIVEN_INK", "HIDDEN_FILL", "LEGEND_HTML"]

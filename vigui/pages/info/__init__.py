@@ -7,7 +7,7 @@ estimate is instant and redraws as the sliders move.
 """
 from __future__ import annotations
 
-from ..sections import SectionedPage
+from vigui.pages.sections import SectionedPage
 
 
 class InfoPage(SectionedPage):

@@ -12,8 +12,8 @@ from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QSpinBox, QVBoxLay
 
 from engine.info import GAME_COLOURS, QuestionNode
 
-from ...widgets.plots import PALETTE, colour, style_plot  # noqa: F401
-from ..sections import Section, fmt, group, small_font, static_plot, summary_label  # noqa: F401
+from vigui.widgets.plots import PALETTE, colour, style_plot  # noqa: F401
+from vigui.pages.sections import Section, fmt, group, small_font, static_plot, summary_label  # noqa: F401
 
 #: The lecture's coins, drawn in colour-blind-safe shades of their names.
 COIN_RGB = {"blue": PALETTE[0], "red": PALETTE[5], "green": PALETTE[2], "yellow": PALETTE[6]}

@@ -11,9 +11,9 @@ from PySide6.QtWidgets import (
 from engine.info import (GAME1, GAME2, GAME_COLOURS, cross_entropy, entropy, expected_questions,
                          huffman_tree, kl_divergence, tree_lengths)
 
-from ...widgets.distribution_editor import DistributionEditor, DraggableBars, as_distribution
-from ...widgets.plots import colour
-from .common import (QuestionTreeView, Section, bar_colours, fmt, group, outcomes_row, small_font,
+from vigui.widgets.distribution_editor import DistributionEditor, DraggableBars, as_distribution
+from vigui.widgets.plots import colour
+from vigui.pages.info.common import (QuestionTreeView, Section, bar_colours, fmt, group, outcomes_row, small_font,
                      static_plot, summary_label)
 
 MIN_N, MAX_N = 2, 12

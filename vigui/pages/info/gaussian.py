@@ -14,11 +14,11 @@ from PySide6.QtWidgets import QVBoxLayout
 from engine.info import GaussianKLConfig, GaussianKLMonteCarlo, gaussian_kl
 from engine.params import Param
 
-from ...run_control import RunButtons, RunControl
-from ...widgets.param_form import ParamForm
-from ...widgets.plots import colour, pen
-from ...worker import IDLE, RUNNING
-from .common import Section, fmt, static_plot, summary_label
+from vigui.run_control import RunButtons, RunControl
+from vigui.widgets.param_form import ParamForm
+from vigui.widgets.plots import colour, pen
+from vigui.worker import IDLE, RUNNING
+from vigui.pages.info.common import Section, fmt, static_plot, summary_label
 
 STEPS_PER_SECOND = 30.0     # the estimate grows ~5% in samples per step: a few seconds to 10⁶
 RESTART_DELAY_MS = 150      # slider drags restart the estimate once they pause

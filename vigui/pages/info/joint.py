@@ -17,8 +17,8 @@ from superqt import QLabeledDoubleSlider
 from engine.info import (conditional_entropy, entropy, joint_entropy, marginals,
                          mutual_information, pmi)
 
-from ...widgets.plots import PALETTE, colour
-from .common import Section, fmt, group, small_font, static_plot, summary_label
+from vigui.widgets.plots import PALETTE, colour
+from vigui.pages.info.common import Section, fmt, group, small_font, static_plot, summary_label
 
 MAX_SIDE = 6
 MAX_WEIGHT = 1_000_000.0

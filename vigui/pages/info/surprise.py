@@ -13,8 +13,8 @@ from superqt import QLabeledDoubleSlider
 
 from engine.info import entropy, surprise
 
-from ...widgets.plots import colour, pen
-from .common import Section, fmt, group, small_font, static_plot, summary_label
+from vigui.widgets.plots import colour, pen
+from vigui.pages.info.common import Section, fmt, group, small_font, static_plot, summary_label
 
 MAX_FORKS = 20
 DRAWN_LEVELS = 6   # deeper roads are drawn to this depth

@@ -28,13 +28,13 @@ from engine import music, synth
 from engine.musicvae import MusicVAEConfig, MusicVAEExperiment
 from engine.params import Param
 
-from ... import audio
-from ...process_runner import ProcessRunner
-from ...widgets.model_files import ModelFileButtons
-from ...widgets.param_form import ParamForm
-from ...worker import FAILED, FINISHED, PAUSED, BackgroundJob
-from ..base import ExperimentPage
-from .views import MusicVAEViews
+from vigui import audio
+from vigui.process_runner import ProcessRunner
+from vigui.widgets.model_files import ModelFileButtons
+from vigui.widgets.param_form import ParamForm
+from vigui.worker import FAILED, FINISHED, PAUSED, BackgroundJob
+from vigui.pages.base import ExperimentPage
+from vigui.pages.musicvae.views import MusicVAEViews
 
 __all__ = ["MusicVAEPage", "MelodySource"]
 

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
 
 from engine import music
 
-from ...widgets.pianoroll import PATH, RECON, SAMPLE, PianoRollEditor, PianoRollStrip
-from ...widgets.plots import colour, pen, style_plot
+from vigui.widgets.pianoroll import PATH, RECON, SAMPLE, PianoRollEditor, PianoRollStrip
+from vigui.widgets.plots import colour, pen, style_plot
 
 __all__ = ["MusicVAEViews", "key_colour", "N_STRIP", "MAX_PATH"]
 

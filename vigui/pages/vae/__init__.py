@@ -20,12 +20,12 @@ from PySide6.QtWidgets import QWidget
 from engine.params import Param
 from engine.vae import VAEConfig, VAEExperiment
 
-from ...process_runner import ProcessRunner
-from ...widgets.model_files import ModelFileButtons
-from ...widgets.param_form import ParamForm
-from ...worker import FAILED, FINISHED, PAUSED
-from ..base import ExperimentPage
-from .views import N_INTERP, VAEViews
+from vigui.process_runner import ProcessRunner
+from vigui.widgets.model_files import ModelFileButtons
+from vigui.widgets.param_form import ParamForm
+from vigui.worker import FAILED, FINISHED, PAUSED
+from vigui.pages.base import ExperimentPage
+from vigui.pages.vae.views import N_INTERP, VAEViews
 
 __all__ = ["VAEPage", "default_threads", "process_threads"]
 

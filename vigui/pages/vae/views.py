@@ -14,8 +14,8 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from ...widgets.images import INK_LUT, PAD_FILL, ImageGrid, mosaic
-from ...widgets.plots import PALETTE, colour, pen, set_title, style_plot
+from vigui.widgets.images import INK_LUT, PAD_FILL, ImageGrid, mosaic
+from vigui.widgets.plots import PALETTE, colour, pen, set_title, style_plot
 
 MAX_CLASSES = 10
 N_INTERP = 10  # decoded images on the path from A to B

@@ -10,7 +10,7 @@ loads only when the black-box tab opens.
 """
 from __future__ import annotations
 
-from ..sections import SectionedPage
+from vigui.pages.sections import SectionedPage
 
 
 class VIPage(SectionedPage):

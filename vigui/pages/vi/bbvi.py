@@ -17,9 +17,9 @@ from engine.params import Param
 from engine.vi.bbvi import (EXTENTS, FAMILIES, FAMILY_LABELS, TARGET_LABELS, BBVIConfig,
                             BBVIExperiment, target_grid)
 
-from ...run_control import RunButtons, RunControl
-from ...widgets.param_form import ParamForm
-from .common import (FAMILY_COLOUR, ParamRunSection, colour, ellipse, fmt, heat_image, pen, place_image,
+from vigui.run_control import RunButtons, RunControl
+from vigui.widgets.param_form import ParamForm
+from vigui.pages.vi.common import (FAMILY_COLOUR, ParamRunSection, colour, ellipse, fmt, heat_image, pen, place_image,
                      static_plot, summary_label)
 
 SAMPLE_CHOICES = (8, 16, 32, 64, 128, 256, 512)

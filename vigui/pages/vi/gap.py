@@ -15,9 +15,9 @@ from superqt import QLabeledDoubleSlider
 from engine.vi.gap import GapAscent, GapConfig
 from engine.vi.models import ConjugateGaussian, elbo_surface, gaussian_data
 
-from ...run_control import RunControl
-from ...worker import RUNNING
-from .common import (POSTERIOR, PRIOR, Q, Section, colour, fmt, form, group, heat_image, pen,
+from vigui.run_control import RunControl
+from vigui.worker import RUNNING
+from vigui.pages.vi.common import (POSTERIOR, PRIOR, Q, Section, colour, fmt, form, group, heat_image, pen,
                      place_image, static_plot, summary_label)
 
 M_RANGE = (-4.0, 4.0)
