@@ -36,7 +36,7 @@ bench: $(STAMP)
 
 # Pre-render the theory panels' formulas after editing resources/theory/*.html.
 theory: $(STAMP)
-	$(PY) -m vigui.widgets.theory
+	$(PY) -m vigui.theory.view
 
 screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/vigui --screenshot docs/screens

@@ -50,7 +50,7 @@ import sys
 from pathlib import Path
 from PySide6.QtWidgets import QApplication
 from vigui.pages import available
-from vigui.widgets.theory import TheoryView
+from vigui.theory.view import TheoryView
 
 app = QApplication([])
 shots = Path(sys.argv[1])

@@ -35,7 +35,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from engine import data  # noqa: E402
+from engine.data import datasets as data  # noqa: E402
 from engine.bbb import (ClassificationExperiment, ClassifyConfig, PlainMLP,  # noqa: E402
                         gradient_variance)
 
@@ -122,8 +122,8 @@ def regression_rates(app, page, seconds) -> dict[str, float]:
     """Steps/s of the Figure 15 regression: headless, and live on the page with the child
     process runner (the page's choice) and with the thread runner."""
     from engine.bbb import RegressionConfig, RegressionExperiment
-    from vigui.process_runner import ProcessRunner
-    from vigui.worker import ExperimentRunner
+    from vigui.run.process import ProcessRunner
+    from vigui.run.worker import ExperimentRunner
 
     exp = RegressionExperiment(RegressionConfig(device="cpu", threads=1), seed=0)
     exp.step()

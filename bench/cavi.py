@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from engine.cavi import CAVI, elbo_direct, sample_mixture
+from engine.cavi.model import CAVI, elbo_direct, sample_mixture
 
 
 def plain_numpy_sweep(x, m, s2, sigma2):

@@ -33,9 +33,9 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from engine import data  # noqa: E402
-from engine.cvae import CVAEConfig, CVAEExperiment  # noqa: E402
-from engine.cvae_tasks import task_mask  # noqa: E402
+from engine.data import datasets as data  # noqa: E402
+from engine.cvae.model import CVAEConfig, CVAEExperiment  # noqa: E402
+from engine.cvae.tasks import task_mask  # noqa: E402
 
 BATCH = 128
 
@@ -137,7 +137,7 @@ def time_live(ds, steps, app, threads):
     from functools import partial
 
     from vigui.pages.cvae import CVAEPage
-    from vigui.process_runner import ProcessRunner
+    from vigui.run.process import ProcessRunner
     from vigui.window import wait
 
     page = make_page(ds, app)

@@ -22,8 +22,8 @@ import time
 
 import torch
 
-from engine import music
-from engine.musicvae import MusicVAEConfig, MusicVAEExperiment, kl_to_prior
+from engine.musicvae import data as music
+from engine.musicvae.model import MusicVAEConfig, MusicVAEExperiment, kl_to_prior
 
 
 def plain_loop(exp: MusicVAEExperiment, steps: int) -> float:

@@ -35,7 +35,7 @@ SETUPS = {
 
 
 def measure(window, page_id: str, args) -> dict:
-    from vigui.recorder import CaptureTarget, Recorder
+    from vigui.record.recorder import CaptureTarget, Recorder
     from vigui.window import wait
 
     window.open_page(page_id)

@@ -24,8 +24,8 @@ def main():
     warm.setHtml("<p>x</p>")
     warm.show()
     app.processEvents()
-    from vigui import mathtex
-    from vigui.widgets import theory
+    from vigui.theory import mathtex
+    from vigui.theory import view as theory
 
     names = theory.source_names()
     print(f"{'panel':6} {'formulas':>8} {'per formula cold':>17} {'panel cold':>11} "

@@ -32,8 +32,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from engine import data  # noqa: E402
-from engine.vae import VAEConfig, VAEExperiment  # noqa: E402
+from engine.data import datasets as data  # noqa: E402
+from engine.vae.model import VAEConfig, VAEExperiment  # noqa: E402
 
 
 class PlainVAE(nn.Module):
@@ -138,9 +138,9 @@ def time_gui(ds, steps, app, runner="thread", threads=None):
     from functools import partial
 
     from vigui.pages.vae import VAEPage, default_threads
-    from vigui.process_runner import ProcessRunner
+    from vigui.run.process import ProcessRunner
     from vigui.window import wait
-    from vigui.worker import ExperimentRunner
+    from vigui.run.worker import ExperimentRunner
 
     page = VAEPage()
     page.resize(1280, 800)

@@ -90,7 +90,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--device", default="cpu", help="auto | cpu | cuda")
     args = ap.parse_args()
-    from engine.runtime import resolve_device
+    from engine.core.runtime import resolve_device
 
     variance_report(args.reps)
     bbvi_report(args.steps, resolve_device(args.device))

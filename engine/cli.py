@@ -5,7 +5,7 @@ Drives the same Experiment objects as the GUI. Progress goes to stderr; with
 in the experiment's MetricStore) goes to stdout. Bad arguments exit with status 2 and
 a message naming the argument.
 
-Every subcommand's flags come from its config's declarations (``engine.params``): one
+Every subcommand's flags come from its config's declarations (``engine.core.params``): one
 flag per declared field (``batch_size`` -> ``--batch-size``), the same defaults, ranges
 and help as the engine and the GUI. Every subcommand also takes ``--seed``, ``--json``
 and ``--quiet``; ``--device`` exists where the config declares a ``device``.
@@ -93,7 +93,7 @@ def _discover() -> None:
     """Import every engine module, so that each chapter's registration line has run."""
     import engine
 
-    for info in pkgutil.iter_modules(engine.__path__):
+    for info in pkgutil.iter_modules(engine.__path__):  # chapter packages register on import
         if info.name not in ("cli", "__main__") and not info.name.startswith("_"):
             importlib.import_module(f"engine.{info.name}")
 
@@ -192,7 +192,7 @@ def run_experiment(exp, args: argparse.Namespace, name: str, label: str | None =
 
 def load_dataset(config, args: argparse.Namespace):
     """The dataset a config names, downloaded first with ``--download``."""
-    from engine import data
+    from engine.data import datasets as data
 
     return data.load(config.dataset, download=getattr(args, "download", False),
                      progress=None if args.quiet else _download_progress)
@@ -211,7 +211,7 @@ def default_run(cmd: Subcommand, config, args: argparse.Namespace) -> dict:
 
 # -- parser ------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    from engine.params import add_arguments
+    from engine.core.params import add_arguments
 
     _discover()
     ap = argparse.ArgumentParser(prog="vigui-train", description=__doc__.splitlines()[0])
@@ -236,14 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from engine.params import from_args
+    from engine.core.params import from_args
 
     args = build_parser().parse_args(argv)
     cmd: Subcommand = args.command
     try:
         config = from_args(cmd.config, args, exclude=cmd.exclude)
         if getattr(config, "threads", "absent") is None:
-            from engine.runtime import set_torch_threads
+            from engine.core.runtime import set_torch_threads
 
             set_torch_threads()  # headless: all cores unless --threads says otherwise
         result = cmd.run(config, args) if cmd.run else default_run(cmd, config, args)

@@ -30,7 +30,7 @@ OUT = ROOT / "resources" / "tours"
 
 
 def config(mode: str):
-    from engine.vae import VAEConfig
+    from engine.vae.model import VAEConfig
 
     return VAEConfig(dataset="digits", latent=2, hidden=(256,), beta=1.0, lr=1e-3,
                      batch_size=128, loss_mode=mode, likelihood="bernoulli", device="cpu",
@@ -40,7 +40,7 @@ def config(mode: str):
 def make(mode: str, steps: int = STEPS) -> Path:
     import torch
 
-    from engine.vae import VAEExperiment
+    from engine.vae.model import VAEExperiment
 
     torch.set_num_threads(1)
     exp = VAEExperiment(config(mode), seed=SEED)
@@ -67,7 +67,8 @@ def make_cvae() -> Path:
 
 
 def check_cvae() -> bool:
-    from engine import checkpoint, cli
+    from engine import cli
+    from engine.core import checkpoint
 
     ns = cli.build_parser().parse_args(["cvae", *CVAE_FLAGS])
     info = checkpoint.peek(OUT / CVAE_FILE)
@@ -83,7 +84,7 @@ def main(argv=None) -> int:
     ap.add_argument("--check", action="store_true", help="check the shipped files, train nothing")
     ap.add_argument("--steps", type=int, default=STEPS)
     args = ap.parse_args(argv)
-    from engine import checkpoint
+    from engine.core import checkpoint
 
     for mode, name in MODES.items():
         if args.check:

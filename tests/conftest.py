@@ -47,6 +47,6 @@ def torch_one_thread():
 
 @pytest.fixture(scope="session")
 def digits():
-    from engine import data
+    from engine.data import datasets as data
 
     return data.load("digits")

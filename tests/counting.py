@@ -2,7 +2,7 @@
 import math
 import time
 
-from engine.runtime import Experiment
+from engine.core.runtime import Experiment
 
 
 class Counter(Experiment):

@@ -98,7 +98,7 @@ def open_teaching(window, args) -> bool:
     path = args.scene or args.tour
     if path == "lecture":
         return window.start_lecture_tour()
-    from vigui.scenes import is_tour_file
+    from vigui.teaching.scenes import is_tour_file
 
     if is_tour_file(path):
         return window.open_tour_file(path)
@@ -106,7 +106,7 @@ def open_teaching(window, args) -> bool:
 
 
 def screenshot_tour(window, folder: Path, which: str) -> int:
-    from vigui.scenes import SceneError, lecture_tour, read_tour
+    from vigui.teaching.scenes import SceneError, lecture_tour, read_tour
 
     pages = [spec.page_id for spec in window.specs]
     try:

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
 from vigui import __version__
 from vigui.pages import PageSpec, available
 from vigui.pages.base import ExperimentPage, Page
-from vigui.teaching import TeachingMixin
-from vigui.recorder import add_record_menu
+from vigui.teaching.menus import TeachingMixin
+from vigui.record.recorder import add_record_menu
 
 
 class MainWindow(TeachingMixin, QMainWindow):

@@ -1,7 +1,7 @@
 """Screenshots of every theory panel, as committed in docs/theory/.
 
 For each chapter: the panel at the width it has in a 1280x800 window, and at its
-narrowest (vigui.widgets.theory.MIN_WIDTH), each as two screens side by side (the top
+narrowest (vigui.theory.view.MIN_WIDTH), each as two screens side by side (the top
 of the panel and a later part with the main equations). Run from the repository root:
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python docs/theory/screens.py [CHAPTER ...]
@@ -54,7 +54,7 @@ def save(image, path):
 
 def main():
     app = QApplication(sys.argv[:1])
-    from vigui.widgets.theory import MIN_WIDTH
+    from vigui.theory.view import MIN_WIDTH
     from vigui.window import MainWindow
 
     window = MainWindow(fresh=True)

@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine import trainer
-from engine.params import param
-from engine.trainer import TorchTrainer
+from engine.core import trainer
+from engine.core.params import param
+from engine.core.trainer import TorchTrainer
 from engine.bbb.layers import BayesMLP, PlainMLP, _histogram, kl_weights, predictive_entropy, pruned
 from engine.bbb.options import BBBOptions, make_prior_of
 
@@ -103,7 +103,7 @@ class ClassificationExperiment(TorchTrainer):
             return torch.rand(n, self.n_in, generator=torch.Generator().manual_seed(seed)).to(dev)
         if name == self.dataset.name:
             raise ValueError(f"ood must differ from the dataset ({name!r} is the training data)")
-        from engine import data
+        from engine.data import datasets as data
         other = data.load(name)
         x = torch.tensor(np.array(other.test_x[:n], dtype=np.float32))[:, None]
         x = F.interpolate(x, size=self.shape, mode="area" if x.shape[-1] > self.shape[-1] else "bilinear")

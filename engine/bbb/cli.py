@@ -12,7 +12,7 @@ import argparse
 import dataclasses
 
 from engine.cli import load_dataset, run_experiment, subcommand
-from engine.params import add_arguments, from_args, specs
+from engine.core.params import add_arguments, from_args, specs
 from engine.bbb.classify import ClassificationExperiment, ClassifyConfig
 from engine.bbb.regression import RegressionConfig, RegressionExperiment
 

@@ -1,13 +1,13 @@
 """The options every BBB experiment shares: prior, KL estimator and weighting, sampling.
 
-Declared once with :func:`engine.params.param`, so the CLI flags and the page's widgets of
+Declared once with :func:`engine.core.params.param`, so the CLI flags and the page's widgets of
 both the regression and the classification experiments come from here."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-from engine.params import Config, param
+from engine.core.params import Config, param
 
 __all__ = ["BBBOptions", "make_prior_of"]
 

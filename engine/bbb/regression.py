@@ -27,9 +27,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from engine import checkpoint
-from engine.params import param
-from engine.runtime import Experiment, resolve_device, set_torch_threads
+from engine.core import checkpoint
+from engine.core.params import param
+from engine.core.runtime import Experiment, resolve_device, set_torch_threads
 from engine.bbb.options import BBBOptions, make_prior_of
 from engine.bbb.layers import (BayesMLP, PlainMLP, _adam, _histogram, gaussian_nll, kl_weights,
                      pruned)
@@ -169,7 +169,7 @@ class RegressionExperiment(Experiment):
         self.own_data = config.data_file is not None
         self.train_range, plot_range = TRAIN_RANGE, PLOT_RANGE
         if points is None and self.own_data:
-            from engine.csvdata import read_xy
+            from engine.data.points import read_xy
 
             points = read_xy(config.data_file, max_rows=MAX_POINTS)
         if self.own_data:
@@ -381,7 +381,7 @@ class RegressionExperiment(Experiment):
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | None = None) -> "RegressionExperiment":
-        from engine.runtime import MetricStore
+        from engine.core.runtime import MetricStore
 
         ckpt = checkpoint.load(path, kind="bbb-regression")
         try:

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.params import Config, param
-from engine.runtime import Experiment, resolve_device, set_torch_threads
+from engine.core.params import Config, param
+from engine.core.runtime import Experiment, resolve_device, set_torch_threads
 
 __all__ = ["TARGETS", "TARGET_LABELS", "FAMILIES", "FAMILY_LABELS", "make_target", "make_family",
            "BBVIConfig", "BBVIExperiment", "target_grid", "EXTENTS"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from engine.params import add_arguments, from_args, specs
+from engine.core.params import add_arguments, from_args, specs
 from engine.vi.estimators import ESTIMATORS, EstimatorConfig, EstimatorExperiment, variance_table
 
 SECTIONS = ("estimators", "bbvi")

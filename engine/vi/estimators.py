@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.params import Config, param
-from engine.runtime import Experiment
+from engine.core.params import Config, param
+from engine.core.runtime import Experiment
 from engine.vi.models import LOG_2PI, MODELS, best_gaussian_q, make_model
 
 __all__ = ["ESTIMATORS", "ESTIMATOR_LABELS", "estimates_from_eps", "gradient_estimates",

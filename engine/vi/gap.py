@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.params import Config, param
-from engine.runtime import Experiment
+from engine.core.params import Config, param
+from engine.core.runtime import Experiment
 from engine.vi.estimators import thin_path
 from engine.vi.models import ConjugateGaussian
 

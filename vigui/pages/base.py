@@ -7,7 +7,7 @@ by the page's module. Instant pages (everything redraws as a slider moves) subcl
 :class:`Page` directly and put their widgets in those two layouts.
 
 :class:`ExperimentPage` runs one engine Experiment at a time through a
-:class:`~vigui.run_control.RunControl` (``self.run``: play/pause/step/reset/stop, the
+:class:`~vigui.run.control.RunControl` (``self.run``: play/pause/step/reset/stop, the
 runner and its signals, the Space/S/R shortcuts via :meth:`Page.run_control`) with
 its buttons (``self.controls``). A subclass supplies:
 
@@ -19,7 +19,7 @@ its buttons (``self.controls``). A subclass supplies:
   ``functools.partial(MyExperiment, config, seed=seed)``);
 * ``build_views()``: a widget with the plots, items created once;
 * ``render(snap)``: update them with ``setData`` from the snapshot; ``snap["metrics"]``
-  is the run's :class:`~engine.runtime.MetricStore` (``.get(name)`` -> steps, values;
+  is the run's :class:`~engine.core.runtime.MetricStore` (``.get(name)`` -> steps, values;
   bounded however long the run);
 * ``clear_views()``: empty them before a new run.
 
@@ -52,9 +52,9 @@ from PySide6.QtWidgets import (
     QFrame, QHBoxLayout, QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget,
 )
 
-from vigui.run_control import RunButtons, RunControl
-from vigui.widgets.theory import TheoryView
-from vigui.worker import FAILED, FINISHED, PAUSED, ExperimentRunner
+from vigui.run.control import RunButtons, RunControl
+from vigui.theory.view import TheoryView
+from vigui.run.worker import FAILED, FINISHED, PAUSED, ExperimentRunner
 from vigui.pages import spec_of
 
 

@@ -1,10 +1,10 @@
 """The dataset chooser of the training pages, with its download row.
 
-:class:`DatasetChooser` is a combo box of :data:`engine.data.KNOWN` labelled with
+:class:`DatasetChooser` is a combo box of :data:`engine.data.datasets.KNOWN` labelled with
 whether each dataset is bundled, found on disk or not downloaded, plus a row
 (:attr:`DatasetChooser.row_below`; :class:`~vigui.widgets.param_form.ParamForm` puts it
 under the chooser) that offers a Download button with progress and Cancel for a
-missing one. Downloads run in a :class:`~vigui.worker.BackgroundJob`. The page hears:
+missing one. Downloads run in a :class:`~vigui.run.worker.BackgroundJob`. The page hears:
 
 * ``valueChanged(name)``: another dataset was chosen;
 * ``message(text, error)``: something to tell the user (download failed, done, ...);
@@ -14,7 +14,7 @@ Before building a run, :meth:`DatasetChooser.require` raises a ValueError that s
 what to do when the chosen dataset is missing.
 
 The last entry, "Open a folder…", takes the user's own images: a folder of PNG/JPEG
-files in one sub-folder per label (``engine.data``'s ``folder:<path>``), or a folder of
+files in one sub-folder per label (``engine.data.datasets``'s ``folder:<path>``), or a folder of
 the four IDX files (``idx:<path>``). The folder is read once in the background to check
 it (a bad image is refused with a message naming it, and the previous choice stays);
 it then appears in the list under its name.
@@ -28,9 +28,9 @@ from PySide6.QtWidgets import (
     QComboBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
 
-from engine import data
+from engine.data import datasets as data
 
-from vigui.worker import BackgroundJob
+from vigui.run.worker import BackgroundJob
 
 __all__ = ["DatasetChooser", "DATASET_TITLES"]
 

@@ -191,7 +191,7 @@ class DeviceChooser(QComboBox):
 
     def __init__(self, value: str = "auto", parent=None):
         super().__init__(parent)
-        from engine.runtime import available_devices
+        from engine.core.runtime import available_devices
 
         for name in available_devices():
             self.addItem(name, name)

@@ -21,14 +21,14 @@ __all__ = ["DataFileChooser", "points_file_widget", "xy_file_widget"]
 
 
 def _points_summary(path: str) -> str:
-    from engine.csvdata import read_points
+    from engine.data.points import read_points
 
     x = read_points(path)
     return f"{len(x):,} points, {x.shape[1]}-D"
 
 
 def _xy_summary(path: str) -> str:
-    from engine.csvdata import read_xy
+    from engine.data.points import read_xy
 
     x, _ = read_xy(path)
     return f"{len(x):,} x,y pairs"

@@ -1,4 +1,4 @@
-"""A page's parameter widgets, built from the config's declarations (engine.params).
+"""A page's parameter widgets, built from the config's declarations (engine.core.params).
 
 Each parameter is declared once, on its config field (``param(default, lo=, hi=,
 log=, choices=, label=, help=, ...)``); :class:`ParamForm` turns the declarations into
@@ -52,7 +52,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from engine.params import Param, specs
+from engine.core.params import Param, specs
 
 from vigui.widgets.inputs import DeviceChooser, LogSpinBox, OptionalSpinBox, SizesEdit
 
@@ -70,13 +70,13 @@ def register_widget(name: str, factory: Callable[[Param], QWidget]) -> None:
 
 
 def _dataset_widget(p: Param) -> QWidget:
-    from vigui.widgets.datasets import DatasetChooser  # engine.data: only pages that train use it
+    from vigui.widgets.datasets import DatasetChooser  # engine.data.datasets: only pages that train use it
 
     return DatasetChooser(p.default)
 
 
 def _own_file_widget(p: Param) -> QWidget:
-    from vigui.widgets import own_data  # engine.csvdata: only pages that take a user's file use it
+    from vigui.widgets import own_data  # engine.data.points: only pages that take a user's file use it
 
     return getattr(own_data, f"{p.widget}_widget")(p)
 

@@ -1,4 +1,4 @@
-"""Piano rolls of token melodies (engine.music): a view, a strip of views, an editor.
+"""Piano rolls of token melodies (engine.musicvae.data): a view, a strip of views, an editor.
 
 A roll draws time left to right (16th-note grid, bar lines dashed, beats dotted) and
 pitch upwards; each note is a rounded bar. A faint *reference* melody can be drawn
@@ -13,7 +13,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QWidget
 
-from engine import music
+from engine.musicvae import data as music
 
 __all__ = ["PianoRoll", "PianoRollStrip", "PianoRollEditor", "INK", "RECON", "SAMPLE", "PATH"]
 

@@ -8,7 +8,7 @@ Two tasks, each a tab with its own run, parameters and views:
 * **Classification**: a BBB MLP and a plain MLP on digits or the MNIST family: test
   errors, the pruning curve, predictive entropies on test and off-data images.
 
-Both train in a child process (:class:`~vigui.process_runner.ProcessRunner`, as the VAE
+Both train in a child process (:class:`~vigui.run.process.ProcessRunner`, as the VAE
 page): the page's drawing and the training then do not take turns on one interpreter
 lock. Even the tiny regression gains: bench/bbb.py --gui measured 0.79x its headless
 steps/s with the child process and 0.56x with the thread runner, the page drawing live
@@ -22,13 +22,13 @@ from functools import partial
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
-from engine import checkpoint
+from engine.core import checkpoint
 from engine.bbb import ClassificationExperiment, ClassifyConfig, RegressionConfig, RegressionExperiment
-from engine.params import Param
+from engine.core.params import Param
 
-from vigui.process_runner import ProcessRunner
-from vigui.worker import FAILED, FINISHED
-from vigui.run_control import RunButtons, RunControl
+from vigui.run.process import ProcessRunner
+from vigui.run.worker import FAILED, FINISHED
+from vigui.run.control import RunButtons, RunControl
 from vigui.widgets.model_files import ModelFileButtons
 from vigui.widgets.param_form import ParamForm
 from vigui.pages.base import Page

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
-from engine.cavi import CaviConfig, CaviExperiment
+from engine.cavi.model import CaviConfig, CaviExperiment
 
 from vigui.widgets.param_form import ParamForm
 from vigui.widgets.plots import PALETTE, colour, make_plot, pen, set_title

@@ -29,14 +29,14 @@ from PySide6.QtWidgets import (
     QSpinBox, QSplitter, QVBoxLayout, QWidget,
 )
 
-from engine.cvae_tasks import TASK_LABELS, mask_to_string
-from engine.params import Param
+from engine.cvae.tasks import TASK_LABELS, mask_to_string
+from engine.core.params import Param
 
-from vigui.process_runner import ProcessRunner
+from vigui.run.process import ProcessRunner
 from vigui.widgets.datasets import dataset_title
 from vigui.widgets.model_files import ModelFileButtons
 from vigui.widgets.param_form import ParamForm
-from vigui.worker import FAILED, FINISHED, RUNNING
+from vigui.run.worker import FAILED, FINISHED, RUNNING
 from vigui.pages.base import ExperimentPage
 from vigui.pages.vae import process_threads
 from vigui.pages.cvae.canvas import DrawingCanvas
@@ -89,7 +89,7 @@ class CVAEPage(ExperimentPage):
 
     # -- parameters ----------------------------------------------------------------------------
     def build_params(self) -> ParamForm:
-        from engine.cvae import CVAEConfig  # torch: only once the page is opened
+        from engine.cvae.model import CVAEConfig  # torch: only once the page is opened
 
         self._custom_mask: np.ndarray | None = None
         self._pending_open = None
@@ -178,7 +178,7 @@ class CVAEPage(ExperimentPage):
         return hashlib.sha1(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:16]
 
     def make_factory(self):
-        from engine.cvae import CVAEExperiment
+        from engine.cvae.model import CVAEExperiment
 
         if self._pending_open is not None:
             path, self._pending_open = self._pending_open, None
@@ -449,7 +449,7 @@ class CVAEPage(ExperimentPage):
     # -- the NCLL table ----------------------------------------------------------------------------
     def evaluate(self) -> None:
         """Fill the table in a second child process (training pauses meanwhile)."""
-        from engine.cvae import NCLLTable
+        from engine.cvae.model import NCLLTable
 
         if self._eval_runner is not None:
             return
@@ -530,7 +530,7 @@ class CVAEPage(ExperimentPage):
         """Reopen a saved model. The file's config is read first (a cheap peek: no model,
         no dataset); only if it is a CVAE checkpoint does a run that loads it where it
         trains replace the current one."""
-        from engine.cvae import CVAEExperiment
+        from engine.cvae.model import CVAEExperiment
 
         path = str(path)
         try:
@@ -539,7 +539,7 @@ class CVAEPage(ExperimentPage):
             self.show_message(f"Could not open {path}:\n{exc}\nThe current model is unchanged.")
             return
         if config.task == "custom":
-            from engine.cvae_tasks import mask_from_string
+            from engine.cvae.tasks import mask_from_string
             self._custom_mask = mask_from_string(config.mask, tuple(info.extra["shape"]))
         shown = {name: value for name, value in config.to_dict().items()
                  if name in self.params.fields and name != "device"}

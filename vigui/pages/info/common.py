@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QSpinBox, QVBoxLayout, QWidget
 
-from engine.info import GAME_COLOURS, QuestionNode
+from engine.info.measures import GAME_COLOURS, QuestionNode
 
 from vigui.widgets.plots import PALETTE, colour, style_plot  # noqa: F401
 from vigui.pages.sections import Section, fmt, group, small_font, static_plot, summary_label  # noqa: F401

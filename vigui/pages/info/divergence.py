@@ -8,7 +8,7 @@ from PySide6.QtWidgets import (
     QGridLayout, QHBoxLayout, QPushButton, QVBoxLayout, QWidget,
 )
 
-from engine.info import (GAME1, GAME2, GAME_COLOURS, cross_entropy, entropy, expected_questions,
+from engine.info.measures import (GAME1, GAME2, GAME_COLOURS, cross_entropy, entropy, expected_questions,
                          huffman_tree, kl_divergence, tree_lengths)
 
 from vigui.widgets.distribution_editor import DistributionEditor, DraggableBars, as_distribution

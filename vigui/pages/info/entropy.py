@@ -7,7 +7,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QGridLayout, QPushButton, QVBoxLayout, QWidget
 
-from engine.info import GAME1, GAME2, GAME_COLOURS, binary_entropy, entropy
+from engine.info.measures import GAME1, GAME2, GAME_COLOURS, binary_entropy, entropy
 
 from vigui.widgets.distribution_editor import DistributionEditor, DraggableBars, as_distribution
 from vigui.widgets.plots import colour, pen

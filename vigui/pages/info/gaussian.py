@@ -1,5 +1,5 @@
 """KL divergence between two normal densities: closed form both ways, and a Monte Carlo
-estimate converging live (engine.info.GaussianKLMonteCarlo run by a RunControl, the
+estimate converging live (engine.info.measures.GaussianKLMonteCarlo run by a RunControl, the
 same run control the chapter pages use: Space, S and R drive it while the tab shows)."""
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QVBoxLayout
 
-from engine.info import GaussianKLConfig, GaussianKLMonteCarlo, gaussian_kl
-from engine.params import Param
+from engine.info.measures import GaussianKLConfig, GaussianKLMonteCarlo, gaussian_kl
+from engine.core.params import Param
 
-from vigui.run_control import RunButtons, RunControl
+from vigui.run.control import RunButtons, RunControl
 from vigui.widgets.param_form import ParamForm
 from vigui.widgets.plots import colour, pen
-from vigui.worker import IDLE, RUNNING
+from vigui.run.worker import IDLE, RUNNING
 from vigui.pages.info.common import Section, fmt, static_plot, summary_label
 
 STEPS_PER_SECOND = 30.0     # the estimate grows ~5% in samples per step: a few seconds to 10⁶

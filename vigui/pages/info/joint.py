@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
 )
 from superqt import QLabeledDoubleSlider
 
-from engine.info import (conditional_entropy, entropy, joint_entropy, marginals,
+from engine.info.measures import (conditional_entropy, entropy, joint_entropy, marginals,
                          mutual_information, pmi)
 
 from vigui.widgets.plots import PALETTE, colour

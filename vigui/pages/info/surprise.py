@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (
 )
 from superqt import QLabeledDoubleSlider
 
-from engine.info import entropy, surprise
+from engine.info.measures import entropy, surprise
 
 from vigui.widgets.plots import colour, pen
 from vigui.pages.info.common import Section, fmt, group, small_font, static_plot, summary_label

@@ -1,11 +1,11 @@
 """Chapter 4, the lecture's Music-VAE slide: a VAE over real melodies, live.
 
-The model (:mod:`engine.musicvae`) trains on the soprano lines of the Bach chorales in
-the page's child process (:class:`~vigui.process_runner.ProcessRunner`); every use of
+The model (:mod:`engine.musicvae.model`) trains on the soprano lines of the Bach chorales in
+the page's child process (:class:`~vigui.run.process.ProcessRunner`); every use of
 it from here (the interpolation path, a drawn melody, save/open) goes through
 ``runner.call``. The corpus is parsed once, on a background thread with a progress
 bar, before the first run (then it is read from the cache in a fraction of a second).
-Sound: :mod:`engine.synth` renders a roll, :mod:`vigui.audio` plays it where
+Sound: :mod:`engine.musicvae.synth` renders a roll, :mod:`vigui.audio` plays it where
 PortAudio and an output device exist; otherwise the page says so once and offers
 Save as WAV / MIDI.
 """
@@ -24,15 +24,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine import music, synth
-from engine.musicvae import MusicVAEConfig, MusicVAEExperiment
-from engine.params import Param
+from engine.musicvae import data as music
+
+from engine.musicvae import synth
+from engine.musicvae.model import MusicVAEConfig, MusicVAEExperiment
+from engine.core.params import Param
 
 from vigui import audio
-from vigui.process_runner import ProcessRunner
+from vigui.run.process import ProcessRunner
 from vigui.widgets.model_files import ModelFileButtons
 from vigui.widgets.param_form import ParamForm
-from vigui.worker import FAILED, FINISHED, PAUSED, BackgroundJob
+from vigui.run.worker import FAILED, FINISHED, PAUSED, BackgroundJob
 from vigui.pages.base import ExperimentPage
 from vigui.pages.musicvae.views import MusicVAEViews
 

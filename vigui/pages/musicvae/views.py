@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from engine import music
+from engine.musicvae import data as music
 
 from vigui.widgets.pianoroll import PATH, RECON, SAMPLE, PianoRollEditor, PianoRollStrip
 from vigui.widgets.plots import colour, pen, style_plot

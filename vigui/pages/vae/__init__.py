@@ -3,7 +3,7 @@
 Parameters on the left (dataset with a download button, architecture, β, learning
 rate, loss mode, likelihood, device; Save / Open model), views in the middle (see
 :mod:`vigui.pages.vae.views`). The model trains in a child process
-(:class:`~vigui.process_runner.ProcessRunner`): every use of it from here
+(:class:`~vigui.run.process.ProcessRunner`): every use of it from here
 (interpolation, save, load weights) goes through ``runner.call``.
 """
 from __future__ import annotations
@@ -17,13 +17,13 @@ from itertools import combinations
 import numpy as np
 from PySide6.QtWidgets import QWidget
 
-from engine.params import Param
-from engine.vae import VAEConfig, VAEExperiment
+from engine.core.params import Param
+from engine.vae.model import VAEConfig, VAEExperiment
 
-from vigui.process_runner import ProcessRunner
+from vigui.run.process import ProcessRunner
 from vigui.widgets.model_files import ModelFileButtons
 from vigui.widgets.param_form import ParamForm
-from vigui.worker import FAILED, FINISHED, PAUSED
+from vigui.run.worker import FAILED, FINISHED, PAUSED
 from vigui.pages.base import ExperimentPage
 from vigui.pages.vae.views import N_INTERP, VAEViews
 

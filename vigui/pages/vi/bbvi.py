@@ -13,11 +13,11 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QTransform
 from PySide6.QtWidgets import QGridLayout
 
-from engine.params import Param
+from engine.core.params import Param
 from engine.vi.bbvi import (EXTENTS, FAMILIES, FAMILY_LABELS, TARGET_LABELS, BBVIConfig,
                             BBVIExperiment, target_grid)
 
-from vigui.run_control import RunButtons, RunControl
+from vigui.run.control import RunButtons, RunControl
 from vigui.widgets.param_form import ParamForm
 from vigui.pages.vi.common import (FAMILY_COLOUR, ParamRunSection, colour, ellipse, fmt, heat_image, pen, place_image,
                      static_plot, summary_label)

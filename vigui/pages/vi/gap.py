@@ -15,8 +15,8 @@ from superqt import QLabeledDoubleSlider
 from engine.vi.gap import GapAscent, GapConfig
 from engine.vi.models import ConjugateGaussian, elbo_surface, gaussian_data
 
-from vigui.run_control import RunControl
-from vigui.worker import RUNNING
+from vigui.run.control import RunControl
+from vigui.run.worker import RUNNING
 from vigui.pages.vi.common import (POSTERIOR, PRIOR, Q, Section, colour, fmt, form, group, heat_image, pen,
                      place_image, static_plot, summary_label)
 

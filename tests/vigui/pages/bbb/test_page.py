@@ -1,0 +1,149 @@
+"""The Bayes by Backprop page in an offscreen window: clicking adds and removes points
+and the fit follows, the pruning slider changes the plot, the classification tab trains,
+closing mid-training exits cleanly."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vigui.pages.bbb import BBBPage
+from vigui.run.worker import PAUSED
+
+FAST_REGRESSION = {"hidden": [32, 32], "n_points": 60, "batch_size": 30, "pred_samples": 60}
+FAST_CLASSIFY = {"dataset": "digits", "hidden": [32], "device": "cpu", "batch_size": 128}
+
+
+@pytest.fixture
+def page(qtbot):
+    page = BBBPage()
+    qtbot.addWidget(page)
+    page.regression.params.set_values(FAST_REGRESSION)
+    page.classify.params.set_values(FAST_CLASSIFY)
+    page.resize(1280, 800)
+    page.show()
+    page.activate()
+    yield page
+    page.close_page()
+
+
+def call(section, qtbot, fn):
+    """fn(experiment) where the experiment lives (the child process); its result."""
+    box = []
+    assert section.run.call(fn, on_done=box.append, on_error=lambda m: box.append(RuntimeError(m)))
+    qtbot.waitUntil(lambda: bool(box), timeout=20_000)
+    if isinstance(box[0], Exception):
+        raise box[0]
+    return box[0]
+
+
+def frames(section):
+    """The snapshots the view drew, newest last."""
+    seen = []
+    section.run.frame.connect(lambda snap: seen.append(snap))
+    return seen
+
+
+def train(section, qtbot, steps):
+    """Play until the experiment has done ``steps`` steps, pause, wait for a fresh frame."""
+    section.run.play()
+    qtbot.waitUntil(lambda: call(section, qtbot, lambda e: e.steps) >= steps, timeout=120_000)
+    section.run.pause()
+    qtbot.waitUntil(lambda: section.run.runner.state == PAUSED, timeout=10_000)
+
+
+def median_at(snap, x):
+    return float(snap["quantiles"][2][np.argmin(np.abs(snap["grid"] - x))])
+
+
+def test_clicking_adds_a_point_and_the_fit_follows(page, qtbot):
+    reg = page.regression
+    seen = frames(reg)
+    train(reg, qtbot, 300)
+    n0 = call(reg, qtbot, lambda e: e.x.size)
+    before = call(reg, qtbot, lambda e: e.snapshot())
+    target = 1.6
+    for _ in range(10):  # ten clicks at (1.0, 1.6), far above the curve's continuation
+        reg.view.bbb.click_at(1.0, target)
+    qtbot.waitUntil(lambda: call(reg, qtbot, lambda e: e.x.size) == n0 + 10, timeout=20_000)
+    qtbot.waitUntil(lambda: bool(seen) and len(seen[-1]["x"]) == n0 + 10, timeout=20_000)
+    assert np.sum(np.isclose(seen[-1]["x"], 1.0)) == 10  # the view shows them
+    train(reg, qtbot, 700)
+    after = call(reg, qtbot, lambda e: e.snapshot())
+    assert abs(median_at(after, 1.0) - target) < 0.5 * abs(median_at(before, 1.0) - target)
+    # clicking on a point removes it
+    x, y = float(after["x"][0]), float(after["y"][0])
+    reg.view.bbb.click_at(x, y)
+    qtbot.waitUntil(lambda: call(reg, qtbot, lambda e: e.x.size) == n0 + 9, timeout=20_000)
+
+
+def test_pruning_slider_changes_the_plot(page, qtbot):
+    reg = page.regression
+    seen = frames(reg)
+    train(reg, qtbot, 200)
+    reg.run.runner.request_frame()
+    qtbot.waitUntil(lambda: bool(seen), timeout=10_000)
+    before = seen[-1]["quantiles"][2].copy()
+    drawn_before = reg.view.median.getData()[1].copy()
+    reg.view.weights.slider.setValue(90)
+    qtbot.waitUntil(lambda: seen[-1].get("prune_fraction") == 0.9, timeout=20_000)
+    after = seen[-1]["quantiles"][2]
+    assert not np.allclose(before, after)
+    assert not np.allclose(reg.view.median.getData()[1], drawn_before)
+    assert reg.view.weights.threshold.isVisible()
+    assert "90 % of weights pruned" in reg.view.summary.text() or "90%" in reg.view.summary.text()
+
+
+def test_classification_tab_trains_both_nets(page, qtbot):
+    page.show_section("classify")
+    cls = page.classify
+    seen = frames(cls)
+    qtbot.waitUntil(lambda: cls.run.runner is not None, timeout=10_000)
+    train(cls, qtbot, 60)
+    cls.run.runner.request_frame()
+    qtbot.waitUntil(lambda: bool(seen) and "prune_error" in seen[-1], timeout=60_000)
+    snap = seen[-1]
+    assert snap["prune_error"].shape == snap["prune_fractions"].shape
+    assert len(cls.view.err_bbb.getData()[0]) > 0 and len(cls.view.err_plain.getData()[0]) > 0
+    assert "test error" in cls.view.summary.text()
+    # the regression run was paused when its tab was left
+    assert not page.regression.run.playing
+
+
+def test_only_the_chosen_priors_parameters_show(page):
+    form = page.regression.params
+    assert form.widget("mixture_pi").isVisible() and not form.widget("prior_sigma").isVisible()
+    form.set_value("prior", "gaussian")
+    assert not form.widget("mixture_pi").isVisible() and form.widget("prior_sigma").isVisible()
+
+
+def test_bad_parameters_show_a_message_not_a_crash(page, qtbot):
+    page.show_section("classify")
+    page.classify.params.set_values({"prior": "mixture"})
+    page.classify.params.set_value("kl_method", "closed")
+    qtbot.waitUntil(lambda: page.message.isVisible(), timeout=10_000)
+    assert "closed" in page.message.text()
+
+
+def test_save_and_open_a_regression_model(page, qtbot, tmp_path):
+    reg = page.regression
+    train(reg, qtbot, 50)
+    steps = call(reg, qtbot, lambda e: e.steps)
+    path = tmp_path / "r.pt"
+    reg.save_model(str(path))
+    qtbot.waitUntil(path.exists, timeout=20_000)
+    reg.open_model(str(path))
+    qtbot.waitUntil(lambda: reg.run.runner is not None, timeout=10_000)
+    assert call(reg, qtbot, lambda e: e.steps) == steps
+    reg.open_model(str(tmp_path / "missing.pt"))
+    assert page.message.isVisible() and "missing.pt" in page.message.text()
+
+
+def test_closing_the_window_mid_training_exits_0(tmp_path):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-m", "vigui", "--page", "bbb", "--run", "--quit-after", "4"],
+                              capture_output=True, text=True, timeout=120, env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "Traceback" not in done.stderr

@@ -1,0 +1,149 @@
+"""The user's own data in the GUI: a CSV into the CAVI page, an image folder into the
+dataset chooser of the training pages. Bad files are refused with a message and change
+nothing."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.cavi.model import sample_mixture
+from vigui.pages.cavi import CaviPage
+from vigui.widgets.datasets import DatasetChooser
+from vigui.run.worker import FINISHED
+
+
+@pytest.fixture
+def cavi(qtbot):
+    page = CaviPage()
+    qtbot.addWidget(page)
+    page.restore_settings({"n": 300, "k": 2, "true_k": 2, "dim": 1, "data_seed": 1,
+                           "init_seed": 0, "mode": "cavi", "data_file": None})
+    page.show()
+    page.activate()
+    yield page
+    page.close_page()
+
+
+def test_cavi_page_fits_a_csv_and_refuses_a_bad_one(cavi, qtbot, tmp_path):
+    x, _, _ = sample_mixture(400, 2, 30.0, dim=2, seed=2)
+    good = tmp_path / "mine.csv"
+    np.savetxt(good, x, delimiter=",", header="a,b", comments="")
+    files = cavi.params.widget("data_file")
+    assert files.choose(str(good))
+    assert not cavi.params.widget("n").isEnabled() and not cavi.new_data.isEnabled()
+    assert "400 points, 2-D" in files.label.text()
+    cavi.play()
+    qtbot.waitUntil(lambda: cavi.runner is not None and cavi.runner.state == FINISHED,
+                    timeout=10_000)
+    assert cavi.runner.experiment.x.shape == (400, 2)
+    qtbot.waitUntil(lambda: "mine.csv" in cavi.summary.text(), timeout=3000)
+    assert "N = 400" in cavi.summary.text() and "d = 2" in cavi.summary.text()
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("1,2\n3,4\n5;x\n")
+    runner = cavi.runner
+    assert not files.choose(str(bad))
+    assert cavi.message.isVisible()
+    assert f"{bad}, line 3:" in cavi.message.text()
+    assert files.value() == str(good.resolve()) and cavi.runner is runner  # nothing changed
+
+    files.setValue(None)  # back to the model's data
+    assert cavi.params.widget("n").isEnabled()
+    qtbot.waitUntil(lambda: cavi.runner is not runner, timeout=5000)
+    state = cavi.settings_state()
+    assert state["data_file"] is None
+
+
+def test_remembered_csv_that_went_missing_falls_back_to_model_data(cavi, tmp_path):
+    gone = tmp_path / "gone.csv"
+    assert cavi.params.restore({"data_file": str(gone)}, emit=False) == ["data_file"]
+    assert cavi.param("data_file") is None
+
+
+def make_images(root, labels=("a", "b"), n=4):
+    for k, label in enumerate(labels):
+        (root / label).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(np.full((9, 9), 60 * k + i, np.uint8)).save(root / label / f"{i}.png")
+    return root
+
+
+def test_dataset_chooser_takes_an_image_folder(qtbot, tmp_path):
+    chooser = DatasetChooser("digits")
+    qtbot.addWidget(chooser)
+    messages, values = [], []
+    chooser.message.connect(lambda text, error: messages.append((text, error)))
+    chooser.valueChanged.connect(values.append)
+
+    folder = make_images(tmp_path / "shapes")
+    chooser.choose_folder(str(folder))
+    qtbot.waitUntil(lambda: not chooser.reading, timeout=10_000)
+    name = f"folder:{folder.resolve()}"
+    assert chooser.value() == name and values == [name]
+    assert "shapes (images)" in chooser.currentText()
+    assert messages[-1] == (f"Using {folder.resolve()}: 8 images of 28×28, 2 classes.", False)
+    chooser.require()  # exists: no error
+
+    broken = make_images(tmp_path / "broken")
+    (broken / "b" / "2.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    chooser.choose_folder(str(broken))
+    qtbot.waitUntil(lambda: not chooser.reading, timeout=10_000)
+    text, error = messages[-1]
+    assert error and "2.png: not a readable image" in text and str(broken / "b") in text
+    assert chooser.value() == name and values == [name]  # nothing changed
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    chooser.choose_folder(str(empty))
+    qtbot.waitUntil(lambda: not chooser.reading, timeout=10_000)
+    assert messages[-1][1] and "no PNG/JPG/JPEG images" in messages[-1][0]
+    assert chooser.value() == name
+
+
+def test_dataset_chooser_restores_folders_that_exist(qtbot, tmp_path):
+    chooser = DatasetChooser("digits")
+    qtbot.addWidget(chooser)
+    folder = make_images(tmp_path / "mine")
+    chooser.setValue(f"folder:{folder}")
+    assert chooser.value() == f"folder:{folder}"
+    with pytest.raises(ValueError, match="does not exist"):
+        chooser.setValue(f"folder:{tmp_path / 'gone'}")
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        chooser.setValue("nonsense")
+
+
+def test_bbb_regression_page_takes_x_y_pairs(qtbot, tmp_path):
+    from vigui.pages.bbb import BBBPage
+
+    page = BBBPage()
+    qtbot.addWidget(page)
+    page.regression.params.set_values({"hidden": [16], "batch_size": 30, "pred_samples": 20})
+    page.resize(1280, 800)
+    page.show()
+    page.activate()
+    try:
+        rng = np.random.default_rng(1)
+        x = rng.uniform(-3, 3, 40)
+        good = tmp_path / "pairs.csv"
+        np.savetxt(good, np.c_[x, np.sin(x)], delimiter=",", header="x,y", comments="")
+        section = page.regression
+        files = section.params.widget("data_file")
+        seen = []
+        section.run.frame.connect(seen.append)
+        assert files.choose(str(good))
+        assert not section.params.widget("function").isEnabled()
+        section.run.play()
+        qtbot.waitUntil(lambda: any(s.get("function") == f"file:{good.resolve()}"
+                                    and "quantiles" in s for s in seen), timeout=60_000)
+        snap = next(s for s in seen if s.get("function") == f"file:{good.resolve()}")
+        assert len(snap["x"]) == 40 and snap["grid"][0] < -3
+        xr = section.view.bbb.plot.viewRange()[0]
+        assert xr[0] < -3 and xr[1] > 3  # the plot follows the data's range
+        bad = tmp_path / "bad.csv"
+        bad.write_text("x,y\n1,2\n2,two\n")
+        assert not files.choose(str(bad))
+        assert f"{bad}, line 3:" in page.message.text()
+        assert files.value() == str(good.resolve())
+    finally:
+        page.close_page()
