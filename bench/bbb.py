@@ -35,9 +35,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from engine.bbb import ClassificationExperiment, ClassifyConfig, PlainMLP, gradient_variance  # noqa: E402
 from engine.data import datasets as data  # noqa: E402
-from engine.bbb import (ClassificationExperiment, ClassifyConfig, PlainMLP,  # noqa: E402
-                        gradient_variance)
 
 
 def load():

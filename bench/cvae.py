@@ -33,16 +33,16 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from engine.data import datasets as data  # noqa: E402
 from engine.cvae.model import CVAEConfig, CVAEExperiment  # noqa: E402
 from engine.cvae.tasks import task_mask  # noqa: E402
+from engine.data import datasets as data  # noqa: E402
 
 BATCH = 128
 
 
 def mlp(*sizes):
     layers = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
+    for a, b in zip(sizes[:-1], sizes[1:], strict=False):
         layers += [nn.Linear(a, b), nn.ReLU()]
     return nn.Sequential(*layers[:-1])
 
@@ -223,7 +223,7 @@ def main(argv=None):
           f"median of {args.repeats} x {args.steps} steps:")
     for key, values in speeds.items():
         med = statistics.median(values)
-        ratios = [v / p for v, p in zip(values, speeds["plain"])]
+        ratios = [v / p for v, p in zip(values, speeds["plain"], strict=False)]
         print(f"  {key:27s} {med:8,.0f} samples/s   ratio to plain {med / base:5.2f}"
               f" (median of paired ratios {statistics.median(ratios):4.2f})"
               f"   (runs: {', '.join(f'{v:,.0f}' for v in values)})", flush=True)

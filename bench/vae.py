@@ -139,8 +139,8 @@ def time_gui(ds, steps, app, runner="thread", threads=None):
 
     from vigui.pages.vae import VAEPage, default_threads
     from vigui.run.process import ProcessRunner
-    from vigui.window import wait
     from vigui.run.worker import ExperimentRunner
+    from vigui.window import wait
 
     page = VAEPage()
     page.resize(1280, 800)
@@ -182,7 +182,7 @@ def time_gui(ds, steps, app, runner="thread", threads=None):
     probe.stop()
     fps = sum(first[0] <= t <= last[0] for t in drawn) / elapsed
     inside = [t for t in ticks if first[0] <= t <= last[0]]
-    worst_gap = max((b - a for a, b in zip(inside, inside[1:])), default=0.0)
+    worst_gap = max((b - a for a, b in zip(inside, inside[1:], strict=False)), default=0.0)
     gui.close()
     torch.set_num_threads(threads_before)
     page.close_page()

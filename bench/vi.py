@@ -17,7 +17,6 @@ import math
 import time
 
 
-
 def variance_report(reps: int) -> None:
     from engine.vi.estimators import variance_table
     from engine.vi.models import make_model

@@ -6,18 +6,24 @@ import time
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QEventLoop
+from PySide6.QtCore import QByteArray, QEventLoop, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QFileDialog, QLabel, QListWidget, QListWidgetItem, QMainWindow,
-    QMessageBox, QSplitter, QStackedWidget,
+    QFileDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QStackedWidget,
 )
 
 from vigui import __version__
 from vigui.pages import PageSpec, available
 from vigui.pages.base import ExperimentPage, Page
-from vigui.teaching.menus import TeachingMixin
 from vigui.record.recorder import add_record_menu
+from vigui.teaching.menus import TeachingMixin
 
 
 class MainWindow(TeachingMixin, QMainWindow):

@@ -23,11 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.bbb.layers import BayesMLP, PlainMLP, _histogram, kl_weights, predictive_entropy, pruned
+from engine.bbb.options import BBBOptions, make_prior_of
 from engine.core import trainer
 from engine.core.params import param
 from engine.core.trainer import TorchTrainer
-from engine.bbb.layers import BayesMLP, PlainMLP, _histogram, kl_weights, predictive_entropy, pruned
-from engine.bbb.options import BBBOptions, make_prior_of
 
 __all__ = ["ClassifyConfig", "ClassificationExperiment", "PRUNE_FRACTIONS"]
 
@@ -206,7 +206,7 @@ class ClassificationExperiment(TorchTrainer):
                "plain_test_error": _error(self.plain_probs(self.test_x)[None], self.test_y),
                "n_test": float(self.test_x.shape[0]), "epochs": self.epoch,
                "weights": float(self.net.weight_stats()[0].size)}
-        for f, e in zip(PRUNE_FRACTIONS, self.pruning_curve()):
+        for f, e in zip(PRUNE_FRACTIONS, self.pruning_curve(), strict=False):
             out[f"pruned_{round(100 * f)}_error"] = float(e)
         for k, v in self.entropies().items():
             out[f"entropy_{k}"] = float(v.mean())

@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from engine.cli import load_dataset, run_experiment, subcommand
-from engine.core.params import add_arguments, from_args, specs
 from engine.bbb.classify import ClassificationExperiment, ClassifyConfig
 from engine.bbb.regression import RegressionConfig, RegressionExperiment
+from engine.cli import load_dataset, run_experiment, subcommand
+from engine.core.params import add_arguments, from_args, specs
 
 #: Headless runs need an end (the GUI trains until stopped).
 EPOCHS = {"classify": 5, "regression": 500}

@@ -285,7 +285,7 @@ class BayesMLP(nn.Module):
         gen = torch.Generator().manual_seed(int(seed))
         self.sizes = [int(s) for s in sizes]
         self.layers = nn.ModuleList(BayesLinear(a, b, prior, rho_init, generator=gen)
-                                    for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+                                    for a, b in zip(self.sizes[:-1], self.sizes[1:], strict=False))
 
     def set_noise(self, generator: torch.Generator | None) -> None:
         """Draw every eps from ``generator`` (on the model's device): reproducible runs."""
@@ -362,7 +362,7 @@ class PlainMLP(nn.Module):
         super().__init__()
         gen = torch.Generator().manual_seed(int(seed) + 7919)
         layers: list[nn.Module] = []
-        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
             lin = nn.Linear(a, b)
             bound = 1.0 / math.sqrt(a)
             with torch.no_grad():

@@ -21,18 +21,18 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
+from engine.bbb.layers import BayesMLP, PlainMLP, _adam, _histogram, gaussian_nll, kl_weights, pruned
+from engine.bbb.options import BBBOptions, make_prior_of
 from engine.core import checkpoint
 from engine.core.params import param
 from engine.core.runtime import Experiment, resolve_device, set_torch_threads
-from engine.bbb.options import BBBOptions, make_prior_of
-from engine.bbb.layers import (BayesMLP, PlainMLP, _adam, _histogram, gaussian_nll, kl_weights,
-                     pruned)
 
 __all__ = ["FUNCTIONS", "make_curve", "true_curve", "RegressionConfig", "RegressionExperiment",
            "TRAIN_RANGE", "PLOT_RANGE"]
@@ -263,7 +263,7 @@ class RegressionExperiment(Experiment):
         plain_mse = (self.plain(x) - y).square().mean()
         values = torch.stack([loss, kl, nll / b, plain_mse]).detach().cpu().numpy()
         if not np.isfinite(values).all():  # before the update: the last good state stays
-            return dict(zip(("loss", "kl", "nll", "plain_mse"), values.tolist()))
+            return dict(zip(("loss", "kl", "nll", "plain_mse"), values.tolist(), strict=False))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -380,7 +380,7 @@ class RegressionExperiment(Experiment):
                         extra={"seed": int(self.seed), "samples_seen": int(self.samples_seen)})
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str | None = None) -> "RegressionExperiment":
+    def load(cls, path: str | os.PathLike, device: str | None = None) -> RegressionExperiment:
         from engine.core.runtime import MetricStore
 
         ckpt = checkpoint.load(path, kind="bbb-regression")

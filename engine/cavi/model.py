@@ -297,7 +297,7 @@ class CaviConfig(Config):
                                        "so that a cluster's spread is about 1. None: draw from "
                                        "the model")
 
-    def validate(self) -> "CaviConfig":
+    def validate(self) -> CaviConfig:
         super().validate()
         if self.k > self.n:  # unreachable with today's ranges (K <= 10 <= N); kept for safety
             raise ValueError(f"K = {self.k} exceeds the number of data points N = {self.n}")

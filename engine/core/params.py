@@ -31,8 +31,9 @@ import dataclasses
 import math
 import numbers
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 __all__ = ["Param", "param", "specs", "Config", "add_arguments", "from_args", "parse_sizes"]
 

@@ -95,7 +95,7 @@ class Series:
         self.count += 1
 
     def extend(self, xs, ys) -> None:
-        for x, y in zip(np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)):
+        for x, y in zip(np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64), strict=False):
             self.append(x, y)
 
     def _fold(self, k: int) -> None:
@@ -173,7 +173,7 @@ class Series:
                 "acc_n": self._acc_n, "count": self.count, "width": self.width}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], **kw) -> "Series":
+    def from_state(cls, state: dict[str, Any], **kw) -> Series:
         try:
             s = cls(**kw)
             arrays = [np.asarray(state.get(k, []), dtype=np.float64)
@@ -186,7 +186,7 @@ class Series:
             s._old_x, s._old_y, s._acc_x, s._acc_y = ox, oy, ax, ay
             s._acc_n = int(state.get("acc_n", 0))
             s.width = max(2, int(state.get("width", 2)))
-            for xi, yi in zip(x, y):
+            for xi, yi in zip(x, y, strict=False):
                 s.append(xi, yi)
             s.count = max(int(state.get("count", 0)), len(x))
         except (TypeError, ValueError, AttributeError):
@@ -315,7 +315,7 @@ class MetricStore:
                 "series": {name: s.state() for name, s in self.series.items()}}
 
     @classmethod
-    def from_state(cls, state, **kw) -> "MetricStore":
+    def from_state(cls, state, **kw) -> MetricStore:
         """The inverse of :meth:`state`; also accepts the old list-of-rows format."""
         if isinstance(state, list):
             return cls.from_list(state, **kw)
@@ -337,7 +337,7 @@ class MetricStore:
                 for i, s in enumerate(steps)]
 
     @classmethod
-    def from_list(cls, rows: list[dict[str, float]], **kw) -> "MetricStore":
+    def from_list(cls, rows: list[dict[str, float]], **kw) -> MetricStore:
         store = cls(**kw)
         for row in rows:
             row = {k: float(v) for k, v in row.items()}

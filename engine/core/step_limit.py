@@ -7,7 +7,8 @@ wrapped experiment's (attribute reads are passed through).
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class StepLimit:

@@ -261,7 +261,7 @@ class TorchTrainer(Experiment):
         names = ["loss", *parts]
         numbers = torch.stack([loss.detach(), *(t.detach() for t in parts.values()),
                                gnorm]).tolist()  # the one device->host sync of a step
-        bad = [name for name, v in zip(names + ["gradient"], numbers) if not math.isfinite(v)]
+        bad = [name for name, v in zip(names + ["gradient"], numbers, strict=False) if not math.isfinite(v)]
         if bad:
             self.optimizer.zero_grad(set_to_none=True)
             lr = self.config.lr
@@ -279,7 +279,7 @@ class TorchTrainer(Experiment):
             self._epoch += 1
             self._pos = 0
             self._perm = self._permutation(self._epoch)
-        values = dict(zip(names, numbers))
+        values = dict(zip(names, numbers, strict=False))
         values["epoch"] = self.samples_seen / self.n_train
         if epoch_end or (self.steps + 1) % self.config.eval_every == 0:
             with torch.no_grad():

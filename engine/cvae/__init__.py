@@ -2,8 +2,24 @@
 NCLL table)."""
 
 from engine.cvae.model import (  # noqa: F401  (the chapter's public API)
-    TASKS, QUADRANT_TASKS, TASK_LABELS, task_mask, mask_to_string, mask_from_string,
-    CVAEConfig, CompletionModel, BaselineTrainer, CVAETrainer, CVAEExperiment, hidden_nll,
-    gaussian_kl, cvae_loss, cvae_bounds, Evaluation, evaluate_model, NCLLTable,
-    split_validation, KIND,
+    KIND,
+    QUADRANT_TASKS,
+    TASK_LABELS,
+    TASKS,
+    BaselineTrainer,
+    CompletionModel,
+    CVAEConfig,
+    CVAEExperiment,
+    CVAETrainer,
+    Evaluation,
+    NCLLTable,
+    cvae_bounds,
+    cvae_loss,
+    evaluate_model,
+    gaussian_kl,
+    hidden_nll,
+    mask_from_string,
+    mask_to_string,
+    split_validation,
+    task_mask,
 )

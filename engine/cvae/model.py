@@ -48,24 +48,22 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.core import checkpoint
-
-from engine.core import trainer
 from engine.cli import subcommand
-from engine.cvae.tasks import (QUADRANT_TASKS, TASK_LABELS, TASKS, mask_from_string, mask_to_string,
-                         task_mask)
-from engine.data.datasets import Dataset
+from engine.core import checkpoint, trainer
 from engine.core.params import Config, param
 from engine.core.runtime import Experiment, MetricStore
 from engine.core.trainer import TorchTrainer
+from engine.cvae.tasks import QUADRANT_TASKS, TASK_LABELS, TASKS, mask_from_string, mask_to_string, task_mask
+from engine.data.datasets import Dataset
 
 __all__ = [
     "TASKS", "QUADRANT_TASKS", "TASK_LABELS", "task_mask", "mask_to_string", "mask_from_string",
@@ -122,7 +120,7 @@ class CVAEConfig(Config):
     threads: int | None = trainer.threads_param()
     mask: str = ""  # the custom task's observed pixels (mask_to_string); "" otherwise
 
-    def validate(self) -> "CVAEConfig":
+    def validate(self) -> CVAEConfig:
         super().validate()
         if not isinstance(self.mask, str):
             raise ValueError(f"mask must be a '0'/'1' string, got {type(self.mask).__name__}")
@@ -135,7 +133,7 @@ class CVAEConfig(Config):
 def _mlp(sizes: list[int]) -> nn.Sequential:
     """Linear layers with ReLU between them (none after the last)."""
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
@@ -439,7 +437,7 @@ class _CompletionTrainer(TorchTrainer):
 
     def finish(self) -> None:
         """Put back the weights of the best validation epoch."""
-        for net, state in zip(self.networks(), self._best_state):
+        for net, state in zip(self.networks(), self._best_state, strict=False):
             net.load_state_dict(state)
 
     def position(self) -> dict[str, Any]:
@@ -503,7 +501,7 @@ class CVAETrainer(_CompletionTrainer):
 
     def val_loss(self):
         total = 0.0
-        for b, eps in zip(self.val_x.split(4096), self._val_eps.split(4096)):
+        for b, eps in zip(self.val_x.split(4096), self._val_eps.split(4096), strict=False):
             recon, kl = cvae_loss(self.model, b, eps=eps)
             total += float((recon + kl).sum())
         return total / self.val_x.shape[0]
@@ -684,7 +682,7 @@ class CVAEExperiment(Experiment):
 
     @classmethod
     def load(cls, path: str | os.PathLike, dataset=None, device: str | None = None,
-             threads: int | None = None) -> "CVAEExperiment":
+             threads: int | None = None) -> CVAEExperiment:
         """Reopen a checkpoint: same task, weights, metrics and phase (Adam's moments
         restart). ``device``/``threads`` override the saved ones."""
         ckpt = checkpoint.load(path, kind=KIND)
@@ -726,7 +724,7 @@ class CVAEExperiment(Experiment):
         self.metrics = metrics
         self.steps = int(ckpt["step"])
         self.phase = phase
-        for t, pos in zip((self.baseline, self.cvae), positions):
+        for t, pos in zip((self.baseline, self.cvae), positions, strict=False):
             t.restore_position(pos)
 
 

@@ -2,7 +2,21 @@
 downloads) and the user's CSV files (``points``)."""
 
 from engine.data.datasets import (  # noqa: F401  (the chapter's public API)
-    CHECKSUMS, DIGIT_CLASSES, FASHION_CLASSES, KMNIST_CLASSES, KNOWN, MIRRORS, Dataset,
-    DatasetError, DatasetNotFound, DownloadCancelled, DownloadError, IMAGE_SUFFIXES,
-    IMAGE_SIZE, available, cache_dir, fetch, load,
+    CHECKSUMS,
+    DIGIT_CLASSES,
+    FASHION_CLASSES,
+    IMAGE_SIZE,
+    IMAGE_SUFFIXES,
+    KMNIST_CLASSES,
+    KNOWN,
+    MIRRORS,
+    Dataset,
+    DatasetError,
+    DatasetNotFound,
+    DownloadCancelled,
+    DownloadError,
+    available,
+    cache_dir,
+    fetch,
+    load,
 )

@@ -467,7 +467,7 @@ class GaussianKLConfig(Config):
     max_samples: int = param(1_000_000, lo=2, hi=1_000_000_000, log=True, label="Samples",
                              help="Stop after this many samples")
 
-    def validate(self) -> "GaussianKLConfig":
+    def validate(self) -> GaussianKLConfig:
         # The specific messages first: a sd must be positive, a parameter a single number.
         _gaussian_params(self.mu_q, self.sigma_q, self.mu_p, self.sigma_p)
         for name in ("mu_q", "sigma_q", "mu_p", "sigma_p"):

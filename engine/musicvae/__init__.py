@@ -2,5 +2,10 @@
 the model and trainer (``model``) and a small synthesiser (``synth``)."""
 
 from engine.musicvae.model import (  # noqa: F401  (the chapter's public API)
-    MusicVAEConfig, MelodyVAE, RollVAE, MusicVAEExperiment, slerp, MODELS,
+    MODELS,
+    MelodyVAE,
+    MusicVAEConfig,
+    MusicVAEExperiment,
+    RollVAE,
+    slerp,
 )

@@ -33,12 +33,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.musicvae import data as music
-
-from engine.core import trainer
 from engine.cli import subcommand
+from engine.core import trainer
 from engine.core.params import Config, Param, param
 from engine.core.trainer import TorchTrainer
+from engine.musicvae import data as music
 
 __all__ = ["MusicVAEConfig", "MelodyVAE", "RollVAE", "MusicVAEExperiment", "slerp", "MODELS"]
 
@@ -270,7 +269,7 @@ class MusicVAEExperiment(TorchTrainer):
         kl = kl_to_prior(mu, logvar).mean()
         acc = (self.model.generate(mu) == x).float().mean()
         values = torch.stack([recon + kl, recon, kl, acc]).tolist()
-        return dict(zip(("test_neg_elbo", "test_recon", "test_kl", "test_acc"), values))
+        return dict(zip(("test_neg_elbo", "test_recon", "test_kl", "test_acc"), values, strict=False))
 
     def weights_changed(self) -> None:
         self._pca = None

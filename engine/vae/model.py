@@ -41,8 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.core import trainer
 from engine.cli import subcommand
+from engine.core import trainer
 from engine.core.params import Config, Param, param
 from engine.core.trainer import TorchTrainer, as_tensor
 
@@ -107,7 +107,7 @@ def _int_in(name: str, value, lo: int, hi: int) -> int:
 def _mlp(sizes: list[int]) -> nn.Sequential:
     """Linear layers with ReLU between them (none after the last)."""
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
@@ -223,7 +223,7 @@ class VAEExperiment(TorchTrainer):
         recon = self.model.neg_log_lik(out, self.eval_x) / n
         kl = kl_to_prior(mu, logvar) / n
         values = torch.stack([self._objective(recon, kl), recon, kl]).tolist()
-        return dict(zip(("test_loss", "test_recon", "test_kl"), values))
+        return dict(zip(("test_loss", "test_recon", "test_kl"), values, strict=False))
 
     def weights_changed(self) -> None:
         self._pca = None

@@ -431,7 +431,7 @@ class BBVIExperiment(Experiment):
             self.sched.step()
         if not all(bool(torch.isfinite(p).all()) for p in params):
             with torch.no_grad():
-                for p, old in zip(params, before):
+                for p, old in zip(params, before, strict=False):
                     p.copy_(old)
             out["elbo"] = math.nan
         return out

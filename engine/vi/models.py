@@ -170,10 +170,10 @@ class ConjugateGaussian(_Model):
         s2 = math.exp(2 * log_s)
         return np.array([self.precision * (self.post_mean - m), 1.0 - self.precision * s2])
 
-    def with_point(self, value: float) -> "ConjugateGaussian":
+    def with_point(self, value: float) -> ConjugateGaussian:
         return ConjugateGaussian(np.append(self.x, float(value)), self.sigma_x, self.prior_sd)
 
-    def without_point(self, index: int) -> "ConjugateGaussian":
+    def without_point(self, index: int) -> ConjugateGaussian:
         if self.n <= 1:
             raise ValueError("the model needs at least one data point; cannot remove the last")
         return ConjugateGaussian(np.delete(self.x, int(index)), self.sigma_x, self.prior_sd)

@@ -1,14 +1,12 @@
 """The app's data files: found through importlib.resources, and all shipped in the wheel."""
 import fnmatch
 import sys
-from pathlib import Path
 
 import pytest
 
+from tests.paths import ROOT
 from vigui import resources_dir
 from vigui.pages import REGISTRY, available
-
-from tests.paths import ROOT
 
 
 def test_every_page_finds_its_theory_resource():

@@ -45,17 +45,23 @@ A minimal page (``vigui/pages/<id>/__init__.py``, plus one registry line)::
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QFrame, QHBoxLayout, QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
 )
 
-from vigui.run.control import RunButtons, RunControl
-from vigui.theory.view import TheoryView
-from vigui.run.worker import FAILED, FINISHED, PAUSED, ExperimentRunner
 from vigui.pages import spec_of
+from vigui.run.control import RunButtons, RunControl
+from vigui.run.worker import FAILED, FINISHED, PAUSED, ExperimentRunner
+from vigui.theory.view import TheoryView
 
 
 class Page(QWidget):

@@ -17,11 +17,18 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QComboBox, QGroupBox, QLabel, QSizePolicy, QStackedWidget, QTabWidget, QVBoxLayout, QWidget,
+    QComboBox,
+    QGroupBox,
+    QLabel,
+    QSizePolicy,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
-from vigui.widgets.plots import style_plot
 from vigui.pages.base import Page
+from vigui.widgets.plots import style_plot
 
 SUMMARY_STYLE = "QLabel { font-size: 10pt; padding: 2px; }"
 

@@ -19,7 +19,11 @@ from pathlib import Path
 from PySide6.QtCore import QMarginsF, QPoint, QRectF, QSizeF
 from PySide6.QtGui import QPageLayout, QPageSize, QPainter, QPdfWriter, QRegion
 from PySide6.QtWidgets import (
-    QFileDialog, QGraphicsView, QInputDialog, QMessageBox, QWidget,
+    QFileDialog,
+    QGraphicsView,
+    QInputDialog,
+    QMessageBox,
+    QWidget,
 )
 
 from vigui.record.recorder import CaptureTarget, capture_targets

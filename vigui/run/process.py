@@ -25,7 +25,8 @@ import multiprocessing as mp
 import pickle
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from vigui.run.loop import FAILED, child_main
 from vigui.run.worker import RunnerBase

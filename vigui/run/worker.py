@@ -29,13 +29,14 @@ import itertools
 import queue
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Signal
 
 from engine.core.runtime import Experiment, MetricStore
-
-from vigui.run.loop import FAILED, FINISHED, IDLE, PAUSED, RUNNING, RunLoop, describe as _describe
+from vigui.run.loop import FAILED, FINISHED, IDLE, PAUSED, RUNNING, RunLoop
+from vigui.run.loop import describe as _describe
 
 __all__ = ["IDLE", "RUNNING", "PAUSED", "FINISHED", "FAILED", "RunnerBase", "ExperimentRunner",
            "BackgroundJob", "FrameStats", "DISPLAY_RECENT", "DISPLAY_BUCKETS"]

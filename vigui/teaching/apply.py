@@ -18,7 +18,6 @@ from functools import partial
 from typing import Any
 
 from engine.core.step_limit import limited
-
 from vigui.teaching.scenes import Scene, SceneError
 from vigui.widgets.param_form import ParamForm
 
@@ -183,7 +182,7 @@ def _same(shown: Any, wanted: Any, what: str) -> None:
 
 def _equal(a: Any, b: Any) -> bool:
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=False))
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b or a == b and type(a) is type(b)
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):

@@ -19,13 +19,29 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication, QFileDialog, QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton,
-    QVBoxLayout, QWidget,
+    QApplication,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from vigui.teaching.apply import build_scene_page, capture_scene, start_scene
-from vigui.teaching.scenes import Scene, SceneError, Tour, lecture_tour, parse_scene, read_scene, read_tour
-from vigui.teaching.scenes import scene_text, write_scene
+from vigui.teaching.scenes import (
+    Scene,
+    SceneError,
+    Tour,
+    lecture_tour,
+    parse_scene,
+    read_scene,
+    read_tour,
+    scene_text,
+    write_scene,
+)
 
 ZOOMS = (0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0)
 SCENE_FILTER = "vigui scenes (*.json);;All files (*)"

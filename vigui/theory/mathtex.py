@@ -67,7 +67,7 @@ class Formula:
         return data
 
     @classmethod
-    def from_json(cls, d: dict, glyphs: dict[str, str] | None = None) -> "Formula":
+    def from_json(cls, d: dict, glyphs: dict[str, str] | None = None) -> Formula:
         """From :meth:`to_json`; ``glyphs``: a store's shared table instead of the item's."""
         table = d["glyphs"] if glyphs is None else glyphs
         body = str(d["body"])
@@ -184,7 +184,7 @@ def _user_cache() -> Path:
 
 
 def _digest(latex: str, display: bool) -> str:
-    return hashlib.sha256(f"{int(display)}|{latex}".encode("utf-8")).hexdigest()[:24]
+    return hashlib.sha256(f"{int(display)}|{latex}".encode()).hexdigest()[:24]
 
 
 def _version() -> str:
@@ -442,7 +442,7 @@ def _depths(tokens: list[str]) -> list[int] | None:
 def _split_tokens(tokens: list[str], separators: set[str]) -> list[list[str]]:
     depths = _depths(tokens) or [1] * len(tokens)
     parts, current = [], []
-    for token, depth in zip(tokens, depths):
+    for token, depth in zip(tokens, depths, strict=False):
         if depth == 0 and token in separators:
             parts.append(current)
             current = []
@@ -465,7 +465,7 @@ def _cut(tokens: list[str], level: int, after: bool) -> list[str]:
     binary +/- (level 2); an operator with no operand before it is not a place to cut."""
     depths = _depths(tokens)
     cuts, previous = [], None  # previous: the last token that is not a space
-    for i, (token, depth) in enumerate(zip(tokens, depths)):
+    for i, (token, depth) in enumerate(zip(tokens, depths, strict=False)):
         if depth == 0 and previous is not None:
             if token in _RELATIONS and previous not in _RELATIONS:
                 cuts.append(i + 1 if after else i)
@@ -476,7 +476,7 @@ def _cut(tokens: list[str], level: int, after: bool) -> list[str]:
         if not token.isspace() and token not in _SPACES:
             previous = token
     bounds = [0] + [c for c in cuts if c < len(tokens)] + [len(tokens)]
-    return ["".join(tokens[a:b]).strip() for a, b in zip(bounds, bounds[1:])]
+    return ["".join(tokens[a:b]).strip() for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def _ends_with_operator(piece: str) -> bool:

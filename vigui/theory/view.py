@@ -43,11 +43,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QRectF, Qt, QTimer, QUrl
-from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPainter, QPalette, QTextOption
+from PySide6.QtGui import QFontMetricsF, QImage, QPainter, QPalette, QTextOption
 from PySide6.QtWidgets import QStyle, QTextBrowser
 
 from vigui import resources_dir
-
 from vigui.theory import mathtex
 
 __all__ = ["Math", "parse", "theory_source", "TheoryView", "build_html", "MIN_WIDTH"]

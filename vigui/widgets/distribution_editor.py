@@ -11,7 +11,7 @@ refresh, so the editor is the single owner of the numbers.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -162,7 +162,7 @@ class DistributionEditor(QWidget):
     def _sync(self) -> None:
         self._syncing = True
         try:
-            for i, (name, slider) in enumerate(zip(self._names, self._sliders)):
+            for i, (name, slider) in enumerate(zip(self._names, self._sliders, strict=False)):
                 shown = i < self.n
                 name.setVisible(shown)
                 slider.setVisible(shown)

@@ -44,16 +44,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLineEdit, QSpinBox,
-    QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QLineEdit,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
 )
 
 from engine.core.params import Param, specs
-
 from vigui.widgets.inputs import DeviceChooser, LogSpinBox, OptionalSpinBox, SizesEdit
 
 __all__ = ["ParamForm", "register_widget"]
@@ -181,7 +188,7 @@ class ParamForm(QWidget):
         if p.choices:
             box = QComboBox()
             labels = p.choice_labels or tuple(str(c) for c in p.choices)
-            for label, value in zip(labels, p.choices):
+            for label, value in zip(labels, p.choices, strict=False):
                 box.addItem(str(label), value)
 
             def put(value, box=box, p=p):

@@ -9,9 +9,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, stats
 
-from engine.bbb import (BayesLinear, BayesMLP, GaussianPrior, RegressionConfig, RegressionExperiment,
-                        ScaleMixturePrior, gaussian_nll, kl_weights, make_curve, make_prior,
-                        predictive_entropy, pruned, softplus_inv, true_curve)
+from engine.bbb import (
+    BayesLinear,
+    BayesMLP,
+    GaussianPrior,
+    RegressionConfig,
+    RegressionExperiment,
+    ScaleMixturePrior,
+    gaussian_nll,
+    kl_weights,
+    make_curve,
+    make_prior,
+    predictive_entropy,
+    pruned,
+    softplus_inv,
+    true_curve,
+)
 from engine.core.runtime import NonFiniteError
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")

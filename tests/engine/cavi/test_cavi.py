@@ -3,11 +3,19 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.mixture import BayesianGaussianMixture
 
-from engine.cavi.model import (CAVI, CaviConfig, CaviExperiment, GradientAscent, LOG_2PI, elbo_direct,
-                         sample_mixture)
+from engine.cavi.model import (
+    CAVI,
+    LOG_2PI,
+    CaviConfig,
+    CaviExperiment,
+    GradientAscent,
+    elbo_direct,
+    sample_mixture,
+)
 
 
 def run_to_convergence(cavi, tol=1e-13, max_sweeps=5000):

@@ -6,9 +6,8 @@ import pytest
 import torch
 
 from engine.core import checkpoint
-
-from engine.data import datasets as data
 from engine.core.checkpoint import CheckpointError
+from engine.data import datasets as data
 from engine.vae.model import VAEConfig, VAEExperiment
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")

@@ -3,7 +3,6 @@ import json
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,10 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.core import checkpoint
-from engine.cvae.model import (CompletionModel, CVAEConfig, CVAEExperiment, cvae_bounds, gaussian_kl,
-                         hidden_nll)
-from engine.cvae.tasks import TASKS, check_mask, mask_from_string, mask_to_string, task_mask
 from engine.core.runtime import NonFiniteError
+from engine.cvae.model import (
+    CompletionModel,
+    CVAEConfig,
+    CVAEExperiment,
+    cvae_bounds,
+    gaussian_kl,
+    hidden_nll,
+)
+from engine.cvae.tasks import TASKS, check_mask, mask_from_string, mask_to_string, task_mask
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 from tests.paths import ROOT
@@ -116,7 +121,7 @@ def test_prior_and_baseline_never_see_the_hidden_pixels(digits):
     hidden = model.observed == 0
     x2[:, hidden] = torch.rand(4, int(hidden.sum()))
     torch.testing.assert_close(model.baseline_logits(x), model.baseline_logits(x2))
-    for a, b in zip(model.prior(x), model.prior(x2)):
+    for a, b in zip(model.prior(x), model.prior(x2), strict=False):
         torch.testing.assert_close(a, b)
     assert not torch.allclose(model.recognition(x)[0], model.recognition(x2)[0])
 
@@ -361,7 +366,7 @@ def test_validation_split_is_carved_from_the_training_set(digits):
     assert len(val) == 120 and len(fit) + len(val) == 1437
     assert not set(fit) & set(val) and set(fit) | set(val) == set(range(1437))
     again = split_validation(1437, 1 / 12)
-    assert all(np.array_equal(a, b) for a, b in zip((fit, val), again))  # every run, every seed
+    assert all(np.array_equal(a, b) for a, b in zip((fit, val), again, strict=False))  # every run, every seed
     exp = make(digits, val_fraction=1 / 12)
     assert exp.baseline.n_train == 1437 - 120 and exp.baseline.val_x.shape[0] == 120
     # The validation images are training images, none of them a test image.

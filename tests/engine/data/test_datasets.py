@@ -152,7 +152,7 @@ def test_lookup_order(tmp_path, monkeypatch):
               system / "mnist"]
     # A distinct train-set size per place tells which one was read.
     written = [make_idx_dataset(p, gz=i % 2 == 0, n_train=10 + i) for i, p in enumerate(places)]
-    for i, (place, files) in enumerate(zip(places, written)):
+    for i, (place, files) in enumerate(zip(places, written, strict=False)):
         ds = data.load("mnist", root=root)
         assert (Path(ds.source), len(ds.train_x)) == (place, 10 + i)
         assert data.available(root=root)["mnist"] == str(place)

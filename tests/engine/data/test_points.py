@@ -9,11 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from engine.data import datasets as data
 from engine.cavi.model import CAVI, CaviConfig, CaviExperiment, sample_mixture
-from engine.data.points import read_points, read_xy
+from engine.data import datasets as data
 from engine.data.datasets import DatasetError, DatasetNotFound
-
+from engine.data.points import read_points, read_xy
 
 # --------------------------------------------------------------------------- CSV
 

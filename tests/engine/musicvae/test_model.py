@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from engine.musicvae import data as music
-from engine.musicvae.model import (MelodyVAE, MusicVAEConfig, MusicVAEExperiment, RollVAE,
-                             kl_to_prior, slerp)
+from engine.musicvae.model import MelodyVAE, MusicVAEConfig, MusicVAEExperiment, RollVAE, kl_to_prior, slerp
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from engine.musicvae import data as music
-
 from engine.musicvae import synth
 
 

@@ -11,11 +11,24 @@ from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from engine.vi import latent
-from engine.vi.estimators import (ESTIMATORS, EstimatorConfig, EstimatorExperiment,
-                                  estimates_from_eps, gradient_estimates, variance_table)
+from engine.vi.estimators import (
+    ESTIMATORS,
+    EstimatorConfig,
+    EstimatorExperiment,
+    estimates_from_eps,
+    gradient_estimates,
+    variance_table,
+)
 from engine.vi.gap import GapAscent, GapConfig
-from engine.vi.models import (ConjugateGaussian, LogisticRegression, best_gaussian_q, elbo_surface, gaussian_data,
-                              logistic_data, make_model)
+from engine.vi.models import (
+    ConjugateGaussian,
+    LogisticRegression,
+    best_gaussian_q,
+    elbo_surface,
+    gaussian_data,
+    logistic_data,
+    make_model,
+)
 
 FINITE = dict(allow_nan=False, allow_infinity=False)
 

@@ -6,8 +6,8 @@ import pickle
 import numpy as np
 import pytest
 
-from tests.counting import Counter
 from engine.core.runtime import MetricStore
+from tests.counting import Counter
 from vigui.run.loop import FINISHED, RunLoop
 
 

@@ -6,8 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from tests.counting import Counter
 from engine.core.runtime import Metrics, NonFiniteError
+from tests.counting import Counter
 from vigui.run.worker import FAILED, FINISHED, PAUSED, ExperimentRunner
 
 

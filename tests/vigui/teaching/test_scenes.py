@@ -1,7 +1,6 @@
 """Scene and tour files: format, versions, refusals (no page is built here)."""
 import json
 import os
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -9,8 +8,18 @@ from hypothesis import strategies as st
 
 from tests.paths import ROOT
 from vigui.teaching.scenes import (
-    SCENE_VERSION, Scene, SceneError, is_tour_file, lecture_tour, parse_scene, parse_tour,
-    read_scene, read_tour, scene_text, tours_dir, write_scene,
+    SCENE_VERSION,
+    Scene,
+    SceneError,
+    is_tour_file,
+    lecture_tour,
+    parse_scene,
+    parse_tour,
+    read_scene,
+    read_tour,
+    scene_text,
+    tours_dir,
+    write_scene,
 )
 
 PAGES = ["info", "cavi", "vae"]

@@ -8,9 +8,9 @@ import pytest
 from PySide6.QtWidgets import QApplication, QLabel
 
 from vigui.pages.vae import VAEPage
+from vigui.run.worker import ExperimentRunner
 from vigui.teaching.scenes import lecture_tour, read_scene, tours_dir
 from vigui.window import MainWindow
-from vigui.run.worker import ExperimentRunner
 
 pytestmark = pytest.mark.gui
 TOUR = lecture_tour()

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 from PySide6.QtCore import QByteArray, QRectF, Qt, QUrl
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette, QTextDocument
+from PySide6.QtGui import QFont, QImage, QPainter, QTextDocument
 from PySide6.QtSvg import QSvgRenderer
 
 from vigui.theory import mathtex
@@ -161,7 +161,7 @@ def test_images_have_the_expected_sizes(qapp, ratio):
     assert not problems and len(images) == 2
     inline = mathtex.typeset(r"q(z|x; \lambda)", display=False)
     display = mathtex.typeset(r"\mathcal{L} = \int p(x|z)\, \mathrm{d}z")
-    for (url, image), formula in zip(images.items(), (inline, display)):
+    for (url, image), formula in zip(images.items(), (inline, display), strict=False):
         width, height = (int(v) for v in re.search(
             rf'src="{url}" width="(\d+)" height="(\d+)"', html).groups())
         assert width == pytest.approx(formula.width * m.em, abs=1)
@@ -257,7 +257,7 @@ def test_panel_at_its_narrowest_fits_and_is_complete(qtbot, name):
     html = view.toHtml()
     kinds = [m.display for m in theory.formulas(theory.theory_source(name))
              for _ in range(1 if m.display else len(mathtex.inline_breaks(m.latex)))]
-    for (url, image), display in zip(view._images.items(), kinds):
+    for (url, image), display in zip(view._images.items(), kinds, strict=False):
         width = int(re.search(rf'src="{url}" width="(\d+)"', html).group(1))
         if display:
             assert width <= room + 1, f"{name}: {url} is {width} px wide, room {room:.0f}"

@@ -9,8 +9,8 @@ from PIL import Image
 
 from engine.cavi.model import sample_mixture
 from vigui.pages.cavi import CaviPage
-from vigui.widgets.datasets import DatasetChooser
 from vigui.run.worker import FINISHED
+from vigui.widgets.datasets import DatasetChooser
 
 
 @pytest.fixture

@@ -22,17 +22,16 @@ from functools import partial
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
-from engine.core import checkpoint
 from engine.bbb import ClassificationExperiment, ClassifyConfig, RegressionConfig, RegressionExperiment
+from engine.core import checkpoint
 from engine.core.params import Param
-
-from vigui.run.process import ProcessRunner
-from vigui.run.worker import FAILED, FINISHED
-from vigui.run.control import RunButtons, RunControl
-from vigui.widgets.model_files import ModelFileButtons
-from vigui.widgets.param_form import ParamForm
 from vigui.pages.base import Page
 from vigui.pages.bbb.views import ClassifyView, RegressionView
+from vigui.run.control import RunButtons, RunControl
+from vigui.run.process import ProcessRunner
+from vigui.run.worker import FAILED, FINISHED
+from vigui.widgets.model_files import ModelFileButtons
+from vigui.widgets.param_form import ParamForm
 
 __all__ = ["BBBPage", "make_regression"]
 
@@ -65,7 +64,7 @@ class TaskSection(QObject):
     view_budget = 0.10
     shot_epochs: int | None = None  # screenshots: a run of fixed length
 
-    def __init__(self, page: "BBBPage"):
+    def __init__(self, page: BBBPage):
         super().__init__(page)
         self.page = page
         self._opened: str | None = None  # a checkpoint to resume at the next reset

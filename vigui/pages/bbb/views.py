@@ -212,10 +212,10 @@ class RegressionView(QWidget):
     def render(self, snap: dict) -> None:
         if "quantiles" in snap:
             g, q = snap["grid"], snap["quantiles"]
-            for c, row in zip(self._band_curves, (q[0], q[4], q[1], q[3])):
+            for c, row in zip(self._band_curves, (q[0], q[4], q[1], q[3]), strict=False):
                 c.setData(g, row)
             self.median.setData(g, q[2])
-            for c, f in zip(self.samples, snap["curves"]):
+            for c, f in zip(self.samples, snap["curves"], strict=False):
                 c.setData(g, f)
             self.plain_curve.setData(g, snap["plain"])
             truth = snap["truth"]
@@ -330,7 +330,7 @@ class ClassifyView(QWidget):
             if np.isfinite(e):
                 text += f" · test error (subset): BBB {e:.2f} %, plain {pe:.2f} %"
             if "prune_error" in snap:
-                pe95 = dict(zip(np.round(100 * np.asarray(snap["prune_fractions"])).astype(int), snap["prune_error"]))
+                pe95 = dict(zip(np.round(100 * np.asarray(snap["prune_fractions"])).astype(int), snap["prune_error"], strict=False))
                 if 95 in pe95:
                     text += f" · 95 % pruned: {pe95[95]:.2f} %"
                 ent = snap["entropy"]

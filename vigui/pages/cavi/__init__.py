@@ -12,10 +12,9 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from engine.cavi.model import CaviConfig, CaviExperiment
-
+from vigui.pages.base import ExperimentPage
 from vigui.widgets.param_form import ParamForm
 from vigui.widgets.plots import PALETTE, colour, make_plot, pen, set_title
-from vigui.pages.base import ExperimentPage
 
 # Points drawn in the 2-D scatter (a fixed random subset; the fit always uses all N):
 # re-colouring and painting 2,000 points costs the GUI about 25 ms a frame.

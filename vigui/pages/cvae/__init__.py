@@ -25,22 +25,31 @@ from functools import partial
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QButtonGroup, QComboBox, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QRadioButton,
-    QSpinBox, QSplitter, QVBoxLayout, QWidget,
+    QButtonGroup,
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
 )
 
-from engine.cvae.tasks import TASK_LABELS, mask_to_string
 from engine.core.params import Param
-
+from engine.cvae.tasks import TASK_LABELS, mask_to_string
+from vigui.pages.base import ExperimentPage
+from vigui.pages.cvae.canvas import DrawingCanvas
+from vigui.pages.cvae.views import LEGEND_HTML, CompletionRow, CurvesView, NCLLTableView, StripView
+from vigui.pages.vae import process_threads
 from vigui.run.process import ProcessRunner
+from vigui.run.worker import FAILED, FINISHED, RUNNING
 from vigui.widgets.datasets import dataset_title
 from vigui.widgets.model_files import ModelFileButtons
 from vigui.widgets.param_form import ParamForm
-from vigui.run.worker import FAILED, FINISHED, RUNNING
-from vigui.pages.base import ExperimentPage
-from vigui.pages.vae import process_threads
-from vigui.pages.cvae.canvas import DrawingCanvas
-from vigui.pages.cvae.views import LEGEND_HTML, CompletionRow, CurvesView, NCLLTableView, StripView
 
 __all__ = ["CVAEPage", "process_threads"]
 

@@ -2,18 +2,15 @@
 the question-tree view (the Section base and number formats live in vigui.pages.sections)."""
 from __future__ import annotations
 
-import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt
-from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QFormLayout, QSpinBox, QWidget
 
 from engine.info.measures import GAME_COLOURS, QuestionNode
-
-from vigui.widgets.plots import PALETTE, colour, style_plot  # noqa: F401
 from vigui.pages.sections import Section, fmt, group, small_font, static_plot, summary_label  # noqa: F401
+from vigui.widgets.plots import PALETTE, colour, style_plot  # noqa: F401
 
 #: The lecture's coins, drawn in colour-blind-safe shades of their names.
 COIN_RGB = {"blue": PALETTE[0], "red": PALETTE[5], "green": PALETTE[2], "yellow": PALETTE[6]}

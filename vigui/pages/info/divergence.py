@@ -5,16 +5,37 @@ import math
 
 import pyqtgraph as pg
 from PySide6.QtWidgets import (
-    QGridLayout, QHBoxLayout, QPushButton, QVBoxLayout, QWidget,
+    QGridLayout,
+    QHBoxLayout,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
 )
 
-from engine.info.measures import (GAME1, GAME2, GAME_COLOURS, cross_entropy, entropy, expected_questions,
-                         huffman_tree, kl_divergence, tree_lengths)
-
+from engine.info.measures import (
+    GAME1,
+    GAME2,
+    GAME_COLOURS,
+    cross_entropy,
+    entropy,
+    expected_questions,
+    huffman_tree,
+    kl_divergence,
+    tree_lengths,
+)
+from vigui.pages.info.common import (
+    QuestionTreeView,
+    Section,
+    bar_colours,
+    fmt,
+    group,
+    outcomes_row,
+    small_font,
+    static_plot,
+    summary_label,
+)
 from vigui.widgets.distribution_editor import DistributionEditor, DraggableBars, as_distribution
 from vigui.widgets.plots import colour
-from vigui.pages.info.common import (QuestionTreeView, Section, bar_colours, fmt, group, outcomes_row, small_font,
-                     static_plot, summary_label)
 
 MIN_N, MAX_N = 2, 12
 COINS = list(GAME_COLOURS)
@@ -239,7 +260,7 @@ class DivergenceSection(Section):
         self.segments.setOpts(x0=x0, y=ys, width=widths, height=0.6, brushes=brushes)
         names = ["H(p)", "KL(p‖q)", "H(q)", "KL(q‖p)"]
         values = [h_p, kl_pq, h_q, kl_qp]
-        for text, x, w, y, name, v in zip(self.segment_texts, x0, widths, ys, names, values):
+        for text, x, w, y, name, v in zip(self.segment_texts, x0, widths, ys, names, values, strict=False):
             if w > 0.16 * xmax or math.isinf(v):
                 text.setText(f"{name} {fmt(v)}")
             elif w > 0.07 * xmax:

@@ -8,10 +8,18 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QGridLayout, QPushButton, QVBoxLayout, QWidget
 
 from engine.info.measures import GAME1, GAME2, GAME_COLOURS, binary_entropy, entropy
-
+from vigui.pages.info.common import (
+    Section,
+    bar_colours,
+    fmt,
+    group,
+    outcomes_row,
+    small_font,
+    static_plot,
+    summary_label,
+)
 from vigui.widgets.distribution_editor import DistributionEditor, DraggableBars, as_distribution
 from vigui.widgets.plots import colour, pen
-from vigui.pages.info.common import Section, bar_colours, fmt, group, outcomes_row, small_font, static_plot, summary_label
 
 MIN_N, MAX_N = 2, 12
 

@@ -11,14 +11,13 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QVBoxLayout
 
-from engine.info.measures import GaussianKLConfig, GaussianKLMonteCarlo, gaussian_kl
 from engine.core.params import Param
-
+from engine.info.measures import GaussianKLConfig, GaussianKLMonteCarlo, gaussian_kl
+from vigui.pages.info.common import Section, fmt, static_plot, summary_label
 from vigui.run.control import RunButtons, RunControl
+from vigui.run.worker import IDLE, RUNNING
 from vigui.widgets.param_form import ParamForm
 from vigui.widgets.plots import colour, pen
-from vigui.run.worker import IDLE, RUNNING
-from vigui.pages.info.common import Section, fmt, static_plot, summary_label
 
 STEPS_PER_SECOND = 30.0     # the estimate grows ~5% in samples per step: a few seconds to 10⁶
 RESTART_DELAY_MS = 150      # slider drags restart the estimate once they pause

@@ -8,17 +8,33 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView, QDoubleSpinBox, QFormLayout, QGridLayout, QHeaderView,
-    QLabel, QPushButton, QSizePolicy, QSpinBox, QStyledItemDelegate, QTableWidget,
-    QTableWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QStyledItemDelegate,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 from superqt import QLabeledDoubleSlider
 
-from engine.info.measures import (conditional_entropy, entropy, joint_entropy, marginals,
-                         mutual_information, pmi)
-
-from vigui.widgets.plots import PALETTE, colour
+from engine.info.measures import (
+    conditional_entropy,
+    entropy,
+    joint_entropy,
+    marginals,
+    mutual_information,
+    pmi,
+)
 from vigui.pages.info.common import Section, fmt, group, small_font, static_plot, summary_label
+from vigui.widgets.plots import PALETTE, colour
 
 MAX_SIDE = 6
 MAX_WEIGHT = 1_000_000.0
@@ -399,7 +415,7 @@ class JointSection(Section):
         self.segments.setOpts(x0=x0, y=ys, width=widths, height=0.62,
                               brushes=[brushes[k] for k in kinds])
         total = max(a + mi + b, 1e-9)
-        for text, x, wd, y, k in zip(self.segment_texts, x0, widths, ys, kinds):
+        for text, x, wd, y, k in zip(self.segment_texts, x0, widths, ys, kinds, strict=False):
             if wd > 0.14 * total:
                 text.setText(f"{names[k]}\n{fmt(wd)}")
             elif wd > 0.07 * total:

@@ -7,14 +7,19 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
 )
 from superqt import QLabeledDoubleSlider
 
 from engine.info.measures import entropy, surprise
-
-from vigui.widgets.plots import colour, pen
 from vigui.pages.info.common import Section, fmt, group, small_font, static_plot, summary_label
+from vigui.widgets.plots import colour, pen
 
 MAX_FORKS = 20
 DRAWN_LEVELS = 6   # deeper roads are drawn to this depth
@@ -159,7 +164,7 @@ class SurpriseSection(Section):
                 text.setText(("heads" if i == 0 else "tails") + f" {fmt(bits[i])}")
                 text.setAnchor((1.15, 0.5) if probs[i] > 0.6 else (-0.15, 0.5))
                 text.setPos(probs[i], bits[i])
-        never = [name for name, b in zip(("heads", "tails"), bits) if math.isinf(b)]
+        never = [name for name, b in zip(("heads", "tails"), bits, strict=False) if math.isinf(b)]
         note = (f" {' and '.join(never).capitalize()} never happens: seeing it would be "
                 "infinitely surprising." if never else "")
         self.coin_summary.setText(

@@ -20,23 +20,27 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
     QWidget,
 )
 
+from engine.core.params import Param
 from engine.musicvae import data as music
-
 from engine.musicvae import synth
 from engine.musicvae.model import MusicVAEConfig, MusicVAEExperiment
-from engine.core.params import Param
-
 from vigui import audio
-from vigui.run.process import ProcessRunner
-from vigui.widgets.model_files import ModelFileButtons
-from vigui.widgets.param_form import ParamForm
-from vigui.run.worker import FAILED, FINISHED, PAUSED, BackgroundJob
 from vigui.pages.base import ExperimentPage
 from vigui.pages.musicvae.views import MusicVAEViews
+from vigui.run.process import ProcessRunner
+from vigui.run.worker import FAILED, FINISHED, PAUSED, BackgroundJob
+from vigui.widgets.model_files import ModelFileButtons
+from vigui.widgets.param_form import ParamForm
 
 __all__ = ["MusicVAEPage", "MelodySource"]
 

@@ -13,11 +13,16 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QTabWidget,
-    QVBoxLayout, QWidget,
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
-
-from engine.musicvae import data as music
 
 from vigui.widgets.pianoroll import PATH, RECON, SAMPLE, PianoRollEditor, PianoRollStrip
 from vigui.widgets.plots import colour, pen, style_plot
@@ -278,7 +283,7 @@ class MusicVAEViews(QWidget):
         """Mark the points of A and B ((x, y) or None)."""
         pts = [p for p in (a, b) if p is not None]
         self.markers.setData([p[0] for p in pts], [p[1] for p in pts])
-        for label, p in zip(self.marker_labels, (a, b)):
+        for label, p in zip(self.marker_labels, (a, b), strict=False):
             label.setVisible(p is not None)
             if p is not None:
                 label.setPos(float(p[0]), float(p[1]))

@@ -19,13 +19,12 @@ from PySide6.QtWidgets import QWidget
 
 from engine.core.params import Param
 from engine.vae.model import VAEConfig, VAEExperiment
-
-from vigui.run.process import ProcessRunner
-from vigui.widgets.model_files import ModelFileButtons
-from vigui.widgets.param_form import ParamForm
-from vigui.run.worker import FAILED, FINISHED, PAUSED
 from vigui.pages.base import ExperimentPage
 from vigui.pages.vae.views import N_INTERP, VAEViews
+from vigui.run.process import ProcessRunner
+from vigui.run.worker import FAILED, FINISHED, PAUSED
+from vigui.widgets.model_files import ModelFileButtons
+from vigui.widgets.param_form import ParamForm
 
 __all__ = ["VAEPage", "default_threads", "process_threads"]
 

@@ -315,7 +315,7 @@ class VAEViews(QWidget):
                 items["line"].setData([a[0], b[0]], [a[1], b[1]])
             else:
                 items["line"].setData([], [])
-            for label, p in zip(items["labels"], (a, b)):
+            for label, p in zip(items["labels"], (a, b), strict=False):
                 label.setVisible(p is not None)
                 if p is not None:
                     label.setPos(float(p[0]), float(p[1]))

@@ -14,13 +14,29 @@ from PySide6.QtGui import QTransform
 from PySide6.QtWidgets import QGridLayout
 
 from engine.core.params import Param
-from engine.vi.bbvi import (EXTENTS, FAMILIES, FAMILY_LABELS, TARGET_LABELS, BBVIConfig,
-                            BBVIExperiment, target_grid)
-
+from engine.vi.bbvi import (
+    EXTENTS,
+    FAMILIES,
+    FAMILY_LABELS,
+    TARGET_LABELS,
+    BBVIConfig,
+    BBVIExperiment,
+    target_grid,
+)
+from vigui.pages.vi.common import (
+    FAMILY_COLOUR,
+    ParamRunSection,
+    colour,
+    ellipse,
+    fmt,
+    heat_image,
+    pen,
+    place_image,
+    static_plot,
+    summary_label,
+)
 from vigui.run.control import RunButtons, RunControl
 from vigui.widgets.param_form import ParamForm
-from vigui.pages.vi.common import (FAMILY_COLOUR, ParamRunSection, colour, ellipse, fmt, heat_image, pen, place_image,
-                     static_plot, summary_label)
 
 SAMPLE_CHOICES = (8, 16, 32, 64, 128, 256, 512)
 RESTART_DELAY_MS = 200
@@ -131,14 +147,14 @@ class BBVISection(ParamRunSection):
             grid_to_plane = QTransform()
             grid_to_plane.translate(extent[0], extent[2])
             grid_to_plane.scale((extent[1] - extent[0]) / (nx - 1), (extent[3] - extent[2]) / (ny - 1))
-            for iso, level in zip(self.target_contours, (0.05, 0.4)):
+            for iso, level in zip(self.target_contours, (0.05, 0.4), strict=False):
                 iso.setTransform(grid_to_plane)
                 iso.setData(dens, level * float(dens.max()))
             self.plane.getViewBox().setRange(xRange=extent[:2], yRange=extent[2:], padding=0.02)
         i = FAMILY_COLOUR[c.family]
-        for iso, width in zip(self.isocurves, (1.2, 1.8, 2.4)):
+        for iso, width in zip(self.isocurves, (1.2, 1.8, 2.4), strict=False):
             iso.setPen(pen(i, width))
-        for item, style in zip(self.ellipses, (Qt.SolidLine, Qt.DashLine)):
+        for item, style in zip(self.ellipses, (Qt.SolidLine, Qt.DashLine), strict=False):
             item.setPen(pen(i, 2, style))
         self.sample_dots.setBrush(colour(i, 110))
         self.elbo_smooth.setPen(pen(i, 2))
@@ -162,11 +178,11 @@ class BBVISection(ParamRunSection):
         grid_to_plane = QTransform()
         grid_to_plane.translate(x0, y0)
         grid_to_plane.scale((x1 - x0) / (nx - 1), (y1 - y0) / (ny - 1))
-        for iso, level in zip(self.isocurves, Q_LEVELS):
+        for iso, level in zip(self.isocurves, Q_LEVELS, strict=False):
             iso.setTransform(grid_to_plane)
             iso.setData(density, level * top)  # row-major like the images (pg config)
         if "mean" in snap:
-            for item, k in zip(self.ellipses, (1, 2)):
+            for item, k in zip(self.ellipses, (1, 2), strict=False):
                 ex, ey = ellipse(snap["mean"], snap["cov"], k)
                 item.setData(ex, ey)
         else:

@@ -6,8 +6,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QFormLayout, QWidget
 
-from vigui.widgets.plots import PALETTE, colour, pen  # noqa: F401
 from vigui.pages.sections import Section, fmt, group, small_font, static_plot, summary_label  # noqa: F401
+from vigui.widgets.plots import PALETTE, colour, pen  # noqa: F401
 
 # Okabe–Ito colours, one per estimator and per family (colour-blind safe).
 ESTIMATOR_COLOUR = {"reparam": 0, "score": 5, "score_cv": 2}        # blue, vermillion, green

@@ -13,11 +13,20 @@ from PySide6.QtWidgets import QGridLayout
 
 from engine.vi.estimators import ESTIMATOR_LABELS, ESTIMATORS, EstimatorConfig, EstimatorExperiment
 from engine.vi.models import best_gaussian_q, elbo_surface, make_model
-
+from vigui.pages.vi.common import (
+    ESTIMATOR_COLOUR,
+    POSTERIOR,
+    ParamRunSection,
+    colour,
+    fmt,
+    heat_image,
+    pen,
+    place_image,
+    static_plot,
+    summary_label,
+)
 from vigui.run.control import RunButtons, RunControl
 from vigui.widgets.param_form import ParamForm
-from vigui.pages.vi.common import (ESTIMATOR_COLOUR, POSTERIOR, ParamRunSection, colour, fmt, heat_image, pen,
-                     place_image, static_plot, summary_label)
 
 M_RANGE = (-3.0, 3.0)
 LOG_S_RANGE = (-4.0, 1.5)

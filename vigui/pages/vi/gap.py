@@ -14,11 +14,23 @@ from superqt import QLabeledDoubleSlider
 
 from engine.vi.gap import GapAscent, GapConfig
 from engine.vi.models import ConjugateGaussian, elbo_surface, gaussian_data
-
+from vigui.pages.vi.common import (
+    POSTERIOR,
+    PRIOR,
+    Q,
+    Section,
+    colour,
+    fmt,
+    form,
+    group,
+    heat_image,
+    pen,
+    place_image,
+    static_plot,
+    summary_label,
+)
 from vigui.run.control import RunControl
 from vigui.run.worker import RUNNING
-from vigui.pages.vi.common import (POSTERIOR, PRIOR, Q, Section, colour, fmt, form, group, heat_image, pen,
-                     place_image, static_plot, summary_label)
 
 M_RANGE = (-4.0, 4.0)
 LOG_S_RANGE = (-4.0, 1.5)
@@ -260,7 +272,7 @@ class GapSection(Section):
             (2, f"energy + entropy\n{fmt(v['energy'])} + {fmt(v['entropy'])}"),
             (3, f"E log p(x|z)\n− KL(q‖p(z))\n{fmt(v['expected_log_lik'])} − {fmt(v['kl_prior'])}")]])
         lo = min(0.0, min(y0))
-        hi = max(0.0, max(a + b for a, b in zip(y0, h)))
+        hi = max(0.0, max(a + b for a, b in zip(y0, h, strict=False)))
         span = max(hi - lo, 1.0)
         self.bars.getViewBox().setRange(xRange=(-0.45, 3.45), yRange=(lo - 0.05 * span, hi + 0.05 * span),
                                         padding=0)

@@ -8,8 +8,18 @@ from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QComboBox, QGridLayout, QSpinBox
 
 from engine.vi import latent
-
-from vigui.pages.vi.common import Section, colour, fmt, form, group, heat_image, pen, place_image, static_plot, summary_label
+from vigui.pages.vi.common import (
+    Section,
+    colour,
+    fmt,
+    form,
+    group,
+    heat_image,
+    pen,
+    place_image,
+    static_plot,
+    summary_label,
+)
 
 MAP_LABELS = [("lecture: z/10 + z/‖z‖", "ring"), ("affine: A z + b", "affine"),
               ("random MLP (tanh)", "mlp")]

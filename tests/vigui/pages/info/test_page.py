@@ -12,8 +12,18 @@ from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QPushButton, QSpinBox
 
-from engine.info.measures import (GAME1, binary_entropy, conditional_entropy, cross_entropy,
-                         entropy, gaussian_kl, kl_divergence, mutual_information, pmi, surprise)
+from engine.info.measures import (
+    GAME1,
+    binary_entropy,
+    conditional_entropy,
+    cross_entropy,
+    entropy,
+    gaussian_kl,
+    kl_divergence,
+    mutual_information,
+    pmi,
+    surprise,
+)
 from vigui.pages.info import InfoPage
 from vigui.pages.info.joint import NEVER_RGB, UNDEFINED_RGB
 from vigui.widgets.distribution_editor import DistributionEditor, rescale

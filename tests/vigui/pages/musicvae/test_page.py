@@ -9,7 +9,6 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
 
 from engine.musicvae import data as music
-
 from engine.musicvae import synth
 
 pytest.importorskip("music21")

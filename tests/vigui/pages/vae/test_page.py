@@ -11,12 +11,11 @@ import torch
 from PySide6.QtCore import QPointF, Qt
 
 from engine.core import checkpoint
-
 from engine.data import datasets as data
 from engine.vae.model import VAEConfig, VAEExperiment
 from vigui.pages.vae import VAEPage
-from vigui.widgets.inputs import LogSpinBox
 from vigui.run.worker import FAILED, FINISHED, PAUSED, RUNNING
+from vigui.widgets.inputs import LogSpinBox
 
 slow = pytest.mark.slow
 SMALL = {"dataset": "digits", "latent": 2, "hidden": "64", "batch_size": 128, "lr": 1e-3,
