@@ -255,7 +255,7 @@ def test_peek_is_cheap_no_torch_no_dataset(tmp_path, digits):
 
     path = tmp_path / "vae.pt"
     make(digits, steps=2).save(path)
-    code = ("import sys; from engine import checkpoint; "
+    code = ("import sys; from engine.core import checkpoint; "
             f"p = checkpoint.peek({str(path)!r}); "
             "print(p.step, p.kind, 'torch' in sys.modules, 'engine.data.datasets' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
