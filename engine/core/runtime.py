@@ -50,6 +50,7 @@ __all__ = [
     "NonFiniteError",
     "resolve_device",
     "set_torch_threads",
+    "default_threads",
     "seed_everything",
 ]
 
@@ -456,11 +457,29 @@ def available_devices() -> list[str]:
     return out
 
 
+def default_threads(where: str = "cli") -> int:
+    """The one thread policy for torch trainers (README, "Threads").
+
+    ``where`` is "cli" (a headless run that has the machine), "process" (a page's training
+    child: the GUI process needs a core) or "thread" (a trainer on a thread of the GUI
+    process, sharing its GIL). On a 2-core machine every context gets one thread: a second
+    torch thread waits on a busy core and ran one trainer 10x slower under load."""
+    if where not in ("cli", "process", "thread"):
+        raise ValueError(f"default_threads: unknown context {where!r}")
+    cores = os.cpu_count() or 1
+    if cores <= 2:
+        return 1
+    if where == "cli":
+        return min(cores, 8)
+    return min(cores - 1, 8)
+
+
 def set_torch_threads(n: int | None = None) -> int:
-    """Use ``n`` intra-op threads (default: all cores). Returns the number set."""
+    """Use ``n`` intra-op threads (default: :func:`default_threads` for a headless run).
+    Returns the number set."""
     import torch
 
-    n = n or os.cpu_count() or 1
+    n = n or default_threads("cli")
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
