@@ -3,8 +3,9 @@ VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 
-.PHONY: run test test-fast wheel-check theory bench screenshots sysdeps clean
+.PHONY: run test test-fast test-engine lint wheel-check theory bench screenshots sysdeps clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,16 +20,27 @@ sysdeps:
 run: $(STAMP)
 	$(VENV)/bin/vigui
 
-test: sysdeps $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider
+# Everything: the lint gate, the whole suite offscreen, the installed wheel.
+test: sysdeps $(STAMP) lint
+	QT_QPA_PLATFORM=offscreen $(PYTEST)
 	bash .ci/wheel_check.sh $(PY)
+
+# The engine alone, without Qt (pytest-qt not even loaded): the numbers, the trainers, the CLI.
+test-engine: $(STAMP)
+	$(PYTEST) -p no:pytestqt -m "not slow" tests/engine
+
+test-fast: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PYTEST) -m "not slow"
+
+# ruff on everything, mypy on the engine, the import contracts (pyproject.toml).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy engine
+	$(VENV)/bin/lint-imports
 
 # The wheel installed (not editable) in a fresh venv: every page opens with its theory text.
 wheel-check: $(STAMP)
 	bash .ci/wheel_check.sh $(PY)
-
-test-fast: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "not slow"
 
 bench: $(STAMP)
 	$(PY) bench/cavi.py
@@ -42,4 +54,4 @@ screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/vigui --screenshot docs/screens
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache

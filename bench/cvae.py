@@ -137,8 +137,8 @@ def time_live(ds, steps, app, threads):
     from functools import partial
 
     from vigui.pages.cvae import CVAEPage
+    from vigui.run.events import wait
     from vigui.run.process import ProcessRunner
-    from vigui.window import wait
 
     page = make_page(ds, app)
     gui = ProcessRunner(partial(cvae_phase, ds.name, threads),
@@ -164,7 +164,7 @@ def time_live(ds, steps, app, threads):
 
 def canvas_latency(ds, app, strokes=30):
     """Stroke on the page's canvas -> completions redrawn, through the child process."""
-    from vigui.window import wait
+    from vigui.run.events import wait
 
     page = make_page(ds, app)
     page.restore_settings({"dataset": ds.name, "task": "q1", "device": "cpu"})

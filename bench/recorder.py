@@ -36,7 +36,7 @@ SETUPS = {
 
 def measure(window, page_id: str, args) -> dict:
     from vigui.record.recorder import CaptureTarget, Recorder
-    from vigui.window import wait
+    from vigui.run.events import wait
 
     window.open_page(page_id)
     page = window.pages[page_id]

@@ -33,7 +33,7 @@ SETUPS = {
 def measure(window, page_id: str, seconds: float) -> dict:
     from PySide6.QtCore import QTimer
 
-    from vigui.window import wait
+    from vigui.run.events import wait
 
     window.open_page(page_id)
     page = window.pages[page_id]
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     rows = [measure(window, page_id, args.seconds) for page_id in args.pages.split(",")]
 
     # The window itself, closed while the VAE trains (what a user sees).
-    from vigui.window import wait
+    from vigui.run.events import wait
 
     window.open_page("vae")
     vae = window.pages["vae"]

@@ -124,7 +124,8 @@ def main(argv=None) -> int:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    from vigui.window import MainWindow, wait
+    from vigui.run.events import wait
+    from vigui.window import MainWindow
 
     window = MainWindow(fresh=True)
     window.resize(1280, 800)

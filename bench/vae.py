@@ -138,9 +138,9 @@ def time_gui(ds, steps, app, runner="thread", threads=None):
     from functools import partial
 
     from vigui.pages.vae import VAEPage, default_threads
+    from vigui.run.events import wait
     from vigui.run.process import ProcessRunner
     from vigui.run.worker import ExperimentRunner
-    from vigui.window import wait
 
     page = VAEPage()
     page.resize(1280, 800)

@@ -6,7 +6,7 @@ import time
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEventLoop, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -23,6 +23,7 @@ from vigui import __version__
 from vigui.pages import PageSpec, available
 from vigui.pages.base import ExperimentPage, Page
 from vigui.record.recorder import add_record_menu
+from vigui.run.events import wait
 from vigui.teaching.menus import TeachingMixin
 
 
@@ -231,11 +232,4 @@ class BrokenPage(Page):
         self.center_layout.addStretch(1)
 
 
-def wait(ms: int) -> None:
-    """Process events for ``ms`` milliseconds."""
-    loop = QEventLoop()
-    QTimer.singleShot(ms, loop.quit)
-    loop.exec()
-
-
-__all__ = ["MainWindow", "wait"]
+__all__ = ["MainWindow"]

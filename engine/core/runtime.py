@@ -45,14 +45,19 @@ import numpy as np
 __all__ = [
     "Experiment",
     "MetricStore",
-    "Metrics",
     "Series",
     "NonFiniteError",
     "resolve_device",
     "set_torch_threads",
+    "Cancelled",
     "default_threads",
     "seed_everything",
 ]
+
+
+class Cancelled(Exception):
+    """Work stopped because someone asked it to (a Cancel button, a closing page): a normal
+    end, never an error. Downloads, encodings and corpus parses raise a subclass."""
 
 
 class NonFiniteError(FloatingPointError):
@@ -344,10 +349,6 @@ class MetricStore:
             row = {k: float(v) for k, v in row.items()}
             store.append(row.pop("step", store.rows + 1), **row)
         return store
-
-
-#: The old name; every experiment's ``metrics`` is a MetricStore.
-Metrics = MetricStore
 
 
 class Experiment:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QImage
 
-from vigui.window import MainWindow, wait
+from vigui.run.events import wait
+from vigui.window import MainWindow
 
 PY = sys.executable
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.core.runtime import Cancelled
+
 __all__ = ["FrameStore", "RecordingFull", "EncodingCancelled", "encode", "write_gif",
            "write_mp4", "mp4_available", "FORMATS", "MAX_BYTES"]
 
@@ -39,7 +41,7 @@ class RecordingFull(Exception):
     """The frame store reached its size limit; the frames so far are kept."""
 
 
-class EncodingCancelled(Exception):
+class EncodingCancelled(Cancelled):
     """``cancel()`` asked an encoding to stop; no output file was left behind."""
 
 

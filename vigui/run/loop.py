@@ -38,7 +38,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from engine.core.runtime import NonFiniteError
+from engine.core.runtime import Cancelled, NonFiniteError
 
 IDLE, RUNNING, PAUSED, FINISHED, FAILED = "idle", "running", "paused", "finished", "failed"
 
@@ -361,7 +361,7 @@ def child_main(payload: bytes, commands, events, options: dict) -> None:
 
 def describe(exc: BaseException) -> str:
     """A one-paragraph message for the user (the traceback goes to stderr)."""
-    if isinstance(exc, (NonFiniteError, ValueError, FileNotFoundError)):
+    if isinstance(exc, (Cancelled, NonFiniteError, ValueError, FileNotFoundError)):
         return str(exc)
     traceback.print_exception(exc)
     return f"{type(exc).__name__}: {exc}"

@@ -34,7 +34,7 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Signal
 
-from engine.core.runtime import Experiment, MetricStore
+from engine.core.runtime import Cancelled, Experiment, MetricStore
 from vigui.run.loop import FAILED, FINISHED, IDLE, PAUSED, RUNNING, RunLoop
 from vigui.run.loop import describe as _describe
 
@@ -269,13 +269,16 @@ class BackgroundJob(QObject):
 
     ``fn(report, cancelled)`` receives ``report(*args)`` to send progress to the GUI
     (delivered as ``progress(args)``) and ``cancelled()`` to poll. The result arrives as
-    ``done(result)``, an exception as ``failed(message)``. Like the runner, the thread
-    never touches Qt: events travel through a queue that a GUI timer drains.
+    ``done(result)``, an exception as ``failed(message)``. A job that stops because it was
+    cancelled (it raised :class:`~engine.core.runtime.Cancelled`, or anything at all after
+    :meth:`cancel`) ends with ``cancelled()``: a normal end, no message, no traceback. Like the
+    runner, the thread never touches Qt: events travel through a queue that a GUI timer drains.
     """
 
     progress = Signal(object)
     done = Signal(object)
     failed = Signal(str)
+    cancelled = Signal()
 
     def __init__(self, fn: Callable, parent=None):
         super().__init__(parent)
@@ -291,8 +294,13 @@ class BackgroundJob(QObject):
     def _work(self, fn) -> None:
         try:
             result = fn(lambda *args: self._events.put(("progress", args)), self._cancel.is_set)
+        except Cancelled:
+            self._events.put(("cancelled", None))
         except Exception as exc:
-            self._events.put(("failed", _describe(exc)))
+            if self._cancel.is_set():  # stopped half-way on purpose: whatever broke, it was asked
+                self._events.put(("cancelled", None))
+            else:
+                self._events.put(("failed", _describe(exc)))
         else:
             self._events.put(("done", result))
 
@@ -306,7 +314,10 @@ class BackgroundJob(QObject):
                 self.progress.emit(value)
             else:
                 self._pump.stop()
-                (self.done if kind == "done" else self.failed).emit(value)
+                if kind == "cancelled":
+                    self.cancelled.emit()
+                else:
+                    (self.done if kind == "done" else self.failed).emit(value)
 
     def cancel(self) -> None:
         self._cancel.set()

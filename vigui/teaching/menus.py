@@ -341,7 +341,7 @@ class TeachingMixin:
     def save_tour_screenshots(self, folder: Path, tour: Tour, timeout: float = 60.0) -> int:
         """One PNG per stop (``vigui --screenshot DIR --tour``); prints each file and how
         long its stop took to show its figure."""
-        from vigui.window import wait
+        from vigui.run.events import wait
 
         folder.mkdir(parents=True, exist_ok=True)
         self.show()

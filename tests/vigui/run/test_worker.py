@@ -6,9 +6,9 @@ import time
 import numpy as np
 import pytest
 
-from engine.core.runtime import Metrics, NonFiniteError
+from engine.core.runtime import Cancelled, MetricStore, NonFiniteError
 from tests.counting import Counter
-from vigui.run.worker import FAILED, FINISHED, PAUSED, ExperimentRunner
+from vigui.run.worker import FAILED, FINISHED, PAUSED, BackgroundJob, ExperimentRunner
 
 
 @pytest.fixture
@@ -155,13 +155,13 @@ def test_close_mid_run_ends_the_thread_between_steps(make_runner, qtbot):
 
 
 def test_metrics_history_roundtrip():
-    m = Metrics()
+    m = MetricStore()
     m.append(1, loss=2.0)
     m.append(2, loss=1.0, test_loss=3.0)
     arrays = m.as_arrays()
     np.testing.assert_array_equal(arrays["step"], [1, 2])
     assert math.isnan(arrays["test_loss"][0]) and arrays["test_loss"][1] == 3.0
-    assert Metrics.from_list(m.to_list()).to_list() == m.to_list()
+    assert MetricStore.from_list(m.to_list()).to_list() == m.to_list()
 
 
 def test_non_finite_error_is_raised_by_step():
@@ -169,3 +169,40 @@ def test_non_finite_error_is_raised_by_step():
     with pytest.raises(NonFiniteError, match="kept the state of step 0"):
         exp.step()
     assert exp.steps == 0 and len(exp.metrics) == 0
+
+
+@pytest.mark.parametrize("raised", [Cancelled("stopped"), InterruptedError("half-way")])
+def test_a_cancelled_job_ends_quietly(qtbot, capfd, raised):
+    """Cancel is a normal end: ``cancelled`` fires, ``failed`` does not, nothing on stderr
+    (a bare machine's screenshot run cancelled a corpus parse and printed a traceback)."""
+    started = []
+
+    def work(report, cancelled):
+        started.append(True)
+        while not cancelled():
+            time.sleep(0.005)
+        raise raised
+
+    job = BackgroundJob(work)
+    ends = []
+    job.cancelled.connect(lambda: ends.append("cancelled"))
+    job.failed.connect(lambda msg: ends.append(f"failed: {msg}"))
+    job.done.connect(lambda result: ends.append("done"))
+    qtbot.waitUntil(lambda: bool(started), timeout=3000)
+    job.cancel()
+    qtbot.waitUntil(lambda: bool(ends), timeout=3000)
+    assert ends == ["cancelled"]
+    assert job.close()
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_job_that_fails_by_itself_still_reports_it(qtbot):
+    def work(report, cancelled):
+        raise OSError("disk full")
+
+    job = BackgroundJob(work)
+    ends = []
+    job.failed.connect(ends.append)
+    job.cancelled.connect(lambda: ends.append("cancelled"))
+    qtbot.waitUntil(lambda: bool(ends), timeout=3000)
+    assert ends == ["OSError: disk full"] and job.close()

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.core.params import Param
+from engine.core.runtime import Cancelled
 from engine.musicvae import data as music
 from engine.musicvae import synth
 from engine.musicvae.model import MusicVAEConfig, MusicVAEExperiment
@@ -44,6 +45,7 @@ from vigui.widgets.param_form import ParamForm
 
 __all__ = ["MusicVAEPage", "MelodySource"]
 
+CANCELLED = "cancelled"  # _on_parse_done's marker for a parse stopped on purpose
 FIELDS = ["dataset", "model", "latent", "hidden", "free_bits", "kl_warmup", "beta", "lr",
           "batch_size", "transpose", "device", "seed"]
 SEED = Param(name="seed", kind="int", default=0, lo=0, hi=1_000_000, label="Seed",
@@ -187,7 +189,7 @@ class MusicVAEPage(ExperimentPage):
         def work(report, cancelled):
             def progress(done, total, file):
                 if cancelled():
-                    raise InterruptedError("cancelled")
+                    raise Cancelled("reading the melodies was cancelled")
                 report(done, total, file)
 
             music.load_melodies(name, transpose=0, progress=progress)
@@ -198,6 +200,7 @@ class MusicVAEPage(ExperimentPage):
         job.progress.connect(self._on_parse_progress)
         job.done.connect(lambda result: self._on_parse_done(job, None))
         job.failed.connect(lambda msg: self._on_parse_done(job, msg))
+        job.cancelled.connect(lambda: self._on_parse_done(job, CANCELLED))
         self.parse_bar.setRange(0, 0)
         self.parse_label.setText(f"Reading {name} with music21 (once; then cached)…")
         self.parse_box.setVisible(True)
@@ -222,7 +225,7 @@ class MusicVAEPage(ExperimentPage):
         self.parse_box.setVisible(False)
         if error is None:
             self.reset()
-        elif "cancelled" in error:
+        elif error is CANCELLED:
             self.show_message("Reading the melodies was cancelled; press Reset to start again.",
                               error=False)
         else:
