@@ -1,12 +1,12 @@
-"""vigui's computation: numpy and torch only, never Qt.
+"""vigui's computation: numpy and torch only, never Qt. Usable from a notebook, the
+headless CLI and the app alike.
 
-Modules: ``info`` (information measures), ``vi`` (chapter 2: the ELBO and its gap, gradient
-estimators, black-box VI), ``cavi`` (mean-field Gaussian mixture),
-``data`` (datasets), ``vae`` (variational autoencoder), ``trainer`` (the torch trainer
-base every network chapter subclasses), ``checkpoint`` (safe save/load, cheap peek),
-``params`` (parameters declared once on config fields), ``runtime`` (the Experiment
-protocol and the bounded metric store), ``cli`` (``python -m engine``; chapters
-register their subcommand). Usable from a notebook, the CLI and the GUI; nothing here
-imports Qt.
+* ``engine.core``: the Experiment protocol and bounded metric store (``runtime``), parameters
+  declared once (``params``), the torch trainer base (``trainer``), checkpoints
+  (``checkpoint``), exact step limits (``step_limit``).
+* ``engine.data``: image datasets (``datasets``) and the user's CSV files (``points``).
+* One package per chapter, in the lecture's order: ``info`` (1), ``vi`` (2), ``cavi`` (3),
+  ``vae`` (4), ``musicvae`` (4b), ``cvae`` (5), ``bbb`` (6). Each re-exports its public names.
+* ``engine.cli``: ``python -m engine`` / ``vigui-train``; chapters register their subcommand.
 """
 __version__ = "0.1.0"

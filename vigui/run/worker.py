@@ -1,18 +1,9 @@
-"""Runs any engine Experiment off the GUI thread.
+"""Runs any engine Experiment on a thread of the GUI process, and one-off background jobs.
 
-One :class:`ExperimentRunner` owns one experiment and one Python thread. The thread
-builds the experiment (building can be slow: datasets, torch), then loops:
-
-* runs steps while playing (or exactly one for Step), at an optional target rate;
-* delivers a snapshot at most ``max_fps`` times a second and only once the GUI has
-  drawn the previous one (back-pressure: a slow view never queues up stale frames);
-* spaces frames and the experiment's expensive views (``heavy_snapshot``) by their
-  measured cost (building the snapshot, and drawing it on the GUI thread), so views
-  take at most about ``view_budget`` of the time, half for each kind;
-* runs small requests from the GUI (``call``) between steps: the only way a page
-  touches the model, and always on the thread that owns it;
-* turns an exception, or a NaN/inf loss, into ``failed(message)`` and pauses, leaving
-  the experiment at its last good state.
+:class:`ExperimentRunner` owns one experiment and one Python thread, which runs
+:class:`vigui.run.loop.RunLoop` (steps, frames with back-pressure, cost-spaced views,
+``call`` requests, NaN handling: see that module). :class:`BackgroundJob` runs one function
+(a download, a parse, an evaluation) with progress and cancel.
 
 The worker thread never touches Qt: it puts events on a queue that a GUI-thread timer
 drains into ordinary signals. Emitting Qt signals from a Python thread crashes
@@ -20,8 +11,8 @@ PySide6 6.8+ now and then ("deallocating None", PYSIDE-3124); a queue cannot.
 
 Why not superqt's GeneratorWorker: it has pause/resume but no step-once, no frame
 back-pressure and no cost-adaptive view cadence, and its pool threads outlive the
-worker; :class:`vigui.run.loop.RunLoop` is short and owns those policies in one place,
-for this thread runner and for the process runner alike.
+worker; RunLoop is short and owns those policies in one place, for this thread runner
+and for the process runner (:mod:`vigui.run.process`) alike.
 """
 from __future__ import annotations
 
