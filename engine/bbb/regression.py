@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.bbb.layers import BayesMLP, PlainMLP, _adam, _histogram, gaussian_nll, kl_weights, pruned
+from engine.bbb.layers import BayesMLP, PlainMLP, _histogram, gaussian_nll, kl_weights, pruned
 from engine.bbb.options import BBBOptions, make_prior_of
 from engine.core import checkpoint
+from engine.core.nets import adam
 from engine.core.params import param
 from engine.core.runtime import Experiment, resolve_device, set_torch_threads
 
@@ -156,8 +157,8 @@ class RegressionExperiment(Experiment):
         self.log_noise = torch.nn.Parameter(torch.tensor(math.log(config.noise_sigma), device=self._dev),
                                             requires_grad=config.learn_noise)
         params = list(self.net.parameters()) + ([self.log_noise] if config.learn_noise else [])
-        self.optimizer = _adam(params, config.lr)
-        self.plain_optimizer = _adam(self.plain.parameters(), config.lr)
+        self.optimizer = adam(params, config.lr)
+        self.plain_optimizer = adam(self.plain.parameters(), config.lr)
         self._noise = torch.Generator(device=self._dev).manual_seed(seed + 1)
         self.net.set_noise(self._noise)
         self._view_noise = torch.Generator(device=self._dev).manual_seed(seed + 2)

@@ -43,6 +43,7 @@ from torch import nn
 
 from engine.cli import subcommand
 from engine.core import trainer
+from engine.core.nets import mlp
 from engine.core.params import Config, Param, param
 from engine.core.trainer import TorchTrainer, as_tensor
 
@@ -104,16 +105,6 @@ def _int_in(name: str, value, lo: int, hi: int) -> int:
 
 
 # -- model --------------------------------------------------------------------------
-def _mlp(sizes: list[int]) -> nn.Sequential:
-    """Linear layers with ReLU between them (none after the last)."""
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
-
-
 class VAE(nn.Module):
     """MLP encoder -> (mu, logvar); MLP decoder -> Bernoulli logits or Gaussian means."""
 
@@ -122,10 +113,10 @@ class VAE(nn.Module):
         super().__init__()
         self.n_in, self.latent, self.likelihood = n_in, latent, likelihood
         hidden = list(hidden)
-        self.encoder = nn.Sequential(_mlp([n_in, *hidden]), nn.ReLU())
+        self.encoder = nn.Sequential(mlp([n_in, *hidden]), nn.ReLU())
         self.mu_head = nn.Linear(hidden[-1], latent)
         self.logvar_head = nn.Linear(hidden[-1], latent)
-        self.decoder = _mlp([latent, *hidden[::-1], n_in])
+        self.decoder = mlp([latent, *hidden[::-1], n_in])
         if likelihood == "gaussian":
             log_sigma = torch.tensor(math.log(sigma))
             if learn_sigma:
