@@ -34,6 +34,7 @@ from engine.core import checkpoint
 from engine.core.nets import adam
 from engine.core.params import param
 from engine.core.runtime import Experiment, resolve_device, set_torch_threads
+from engine.core.trainer import TrainingOptions
 
 __all__ = ["FUNCTIONS", "make_curve", "true_curve", "RegressionConfig", "RegressionExperiment",
            "TRAIN_RANGE", "PLOT_RANGE"]
@@ -96,7 +97,7 @@ def true_curve(function: str, x: np.ndarray) -> np.ndarray:
 
 # -- configuration -------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class RegressionConfig(BBBOptions):
+class RegressionConfig(BBBOptions, TrainingOptions):
     """A 1-D BBB regression run (defaults: the lecture's Figure 15)."""
 
     function: str = param("blundell", choices=tuple(FUNCTIONS), label="Function",
@@ -119,8 +120,6 @@ class RegressionConfig(BBBOptions):
     epochs: int | None = param(None, lo=1, hi=10**7, optional=True, label="Epochs", gui=False,
                                help="passes over the points, then stop (None: until stopped)")
     device: str = param("auto", label="Device", help="auto | cpu | cuda | cuda:N | mps", gui=False)
-    threads: int | None = param(None, lo=1, hi=1024, optional=True, gui=False,
-                                help="torch threads (None: leave torch's setting)")
     data_file: str | None = param(None, optional=True, widget="xy_file", label="Own data",
                                   help="a CSV file of x,y pairs (one per line, an optional "
                                        "header) trained on instead of the function's points; "
@@ -139,14 +138,14 @@ class RegressionExperiment(Experiment):
     """
 
     config_class = RegressionConfig
+    seed: int  # always set (drawn when None is given)
 
     def __init__(self, config: RegressionConfig | None = None, seed: int | None = 0,
                  points: tuple[np.ndarray, np.ndarray] | None = None):
         config = (config or RegressionConfig()).validate()
         seed = 0 if seed is None else int(seed)
         super().__init__(config, seed)
-        if config.threads is not None:
-            set_torch_threads(config.threads)
+        set_torch_threads(config.threads)  # None: the policy (runtime.default_threads)
         self.device = resolve_device(config.device)
         self._dev = torch.device(self.device)
         self._rng = np.random.default_rng(seed)
@@ -172,8 +171,9 @@ class RegressionExperiment(Experiment):
         if points is None and self.own_data:
             from engine.data.points import read_xy
 
-            points = read_xy(config.data_file, max_rows=MAX_POINTS)
+            points = read_xy(str(config.data_file), max_rows=MAX_POINTS)
         if self.own_data:
+            assert points is not None  # read above, or given
             lo, hi = float(np.min(points[0])), float(np.max(points[0]))
             span = max(hi - lo, 1e-6)
             # Beyond the data as Figure 15 is beyond [0, 0.5]: -0.8 and +1.4 spans.
@@ -254,7 +254,8 @@ class RegressionExperiment(Experiment):
         x, y = self._x[idx], self._y[idx]
         b = x.shape[0]
         mode = "local" if cfg.local_reparam else "sample"
-        kl_sum, nll_sum = 0.0, 0.0
+        kl_sum: torch.Tensor | float = 0.0
+        nll_sum: torch.Tensor | float = 0.0
         for _ in range(cfg.train_samples):
             out, kl = self.net(x, mode, cfg.kl_method)
             kl_sum = kl_sum + kl

@@ -59,15 +59,8 @@ latent)``). Step metrics are ``loss``, the parts, ``epoch`` and, when measured, 
 test metrics; all in ``self.metrics``. A minimal example::
 
     @dataclass(frozen=True)
-    class LogRegConfig(Config):
-        dataset: str = trainer.dataset_param()
-        lr: float = trainer.lr_param()
-        batch_size: int = trainer.batch_size_param()
-        device: str = trainer.device_param()
-        epochs: int | None = trainer.epochs_param()
-        eval_every: int = trainer.eval_every_param()
-        eval_size: int = trainer.eval_size_param()
-        threads: int | None = trainer.threads_param()
+    class LogRegConfig(TrainingConfig):   # dataset, lr, batch_size, device, epochs,
+        l2: float = param(0.0, lo=0.0)    # eval_every, eval_size, threads come with it
 
     class LogReg(TorchTrainer):
         kind, config_class = "logreg", LogRegConfig
@@ -78,8 +71,9 @@ test metrics; all in ``self.metrics``. A minimal example::
         def batch_loss(self, x, y):
             return F.cross_entropy(self.model(x), y), {}
 
-The config declares the training fields with the ``*_param()`` helpers below (each
-declared once, here), in any order among the chapter's own parameters.
+The config subclasses :class:`TrainingConfig` (the training fields, declared once); a
+chapter changes a field's default by redeclaring it with its ``*_param()`` helper.
+``threads`` None means the policy of :func:`engine.core.runtime.default_threads`.
 """
 from __future__ import annotations
 
@@ -87,7 +81,8 @@ import dataclasses
 import math
 import os
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -95,10 +90,11 @@ from torch import nn
 
 from engine.core import checkpoint
 from engine.core.nets import adam
-from engine.core.params import param
+from engine.core.params import Config, param
 from engine.core.runtime import Experiment, MetricStore, NonFiniteError, resolve_device, set_torch_threads
 
-__all__ = ["TorchTrainer", "Checkpointed", "as_tensor", "MAX_TEST_ROWS", "TRAINING_FIELDS",
+__all__ = ["TorchTrainer", "Checkpointed", "TrainingOptions", "TrainingConfig", "as_tensor",
+           "MAX_TEST_ROWS", "TRAINING_FIELDS",
            "dataset_param", "lr_param", "batch_size_param", "device_param", "epochs_param",
            "eval_every_param", "eval_size_param", "threads_param"]
 
@@ -150,7 +146,35 @@ def eval_size_param(default: int = 500, **kw):
 
 def threads_param(default: int | None = None, **kw):
     return param(default, lo=1, hi=1024, optional=True, gui=False, label="Threads", **{
-        "help": "torch intra-op threads; None leaves torch's setting", **kw})
+        "help": "torch intra-op threads; None: the policy of engine.core.runtime."
+                "default_threads (one thread on a 2-core machine)", **kw})
+
+
+@dataclass(frozen=True)
+class TrainingOptions(Config):
+    """The fields every trainer's config has, declared once: learning rate, batch size,
+    device, epochs and torch threads. A chapter redeclares one only to change its
+    default or range (the field keeps its place)."""
+
+    trailing_params: ClassVar[tuple[str, ...]] = (
+        "lr", "batch_size", "device", "epochs", "eval_every", "eval_size", "threads")
+
+    lr: float = lr_param()
+    batch_size: int = batch_size_param()
+    device: str = device_param()
+    epochs: int | None = epochs_param()
+    threads: int | None = threads_param()
+
+
+@dataclass(frozen=True)
+class TrainingConfig(TrainingOptions):
+    """A :class:`TorchTrainer`'s config: :class:`TrainingOptions` plus the dataset and the
+    test-subset measurements (``eval_every``, ``eval_size``). Forms and flags list the
+    dataset first, then the chapter's own fields, then the training fields."""
+
+    dataset: str = dataset_param()
+    eval_every: int = eval_every_param()
+    eval_size: int = eval_size_param()
 
 
 # -- checkpoints: one file format for every trainer and composite -------------------------------
@@ -185,7 +209,7 @@ class Checkpointed:
     dataset: Any
     shape: tuple[int, ...]
     n_in: int
-    seed: int
+    seed: Any
     steps: int
     metrics: MetricStore
     loading_path: Any = None  # the file a full load is reading (for the hooks' errors)
@@ -312,6 +336,8 @@ class TorchTrainer(Checkpointed, Experiment):
     """Trains ``self.model`` with Adam, one minibatch per :meth:`step` (see the module
     docstring for what a subclass provides and what the base does)."""
 
+    seed: int  # always set (drawn when None is given)
+
     def __init__(self, config=None, seed: int | None = 0, dataset=None):
         cls = type(self)
         if not cls.kind or cls.config_class is None:
@@ -322,10 +348,9 @@ class TorchTrainer(Checkpointed, Experiment):
             raise TypeError(f"{type(config).__name__} lacks the training field(s) "
                             f"{', '.join(missing)} (see engine.core.trainer)")
         if seed is None:  # still reproducible from the checkpoint, which stores it
-            seed = int(np.random.SeedSequence().entropy % (2**62))
+            seed = cast(int, np.random.SeedSequence().entropy) % (2**62)
         super().__init__(config, int(seed))
-        if config.threads is not None:
-            set_torch_threads(config.threads)
+        set_torch_threads(config.threads)  # None: the policy (runtime.default_threads)
         self.device = resolve_device(config.device)
         dev = torch.device(self.device)
 

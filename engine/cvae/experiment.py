@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -34,12 +34,14 @@ class CVAEExperiment(Checkpointed, Experiment):
 
     kind = KIND
     config_class = CVAEConfig
+    model: CompletionModel
+    seed: int
     architecture = _CompletionTrainer.architecture
 
     def __init__(self, config: CVAEConfig | None = None, seed: int | None = 0, dataset=None):
         config = (config or CVAEConfig()).validate()
         if seed is None:
-            seed = int(np.random.SeedSequence().entropy % (2**62))
+            seed = cast(int, np.random.SeedSequence().entropy) % (2**62)
         super().__init__(config, int(seed))
         if dataset is None:
             from engine.data import datasets as data
@@ -52,7 +54,7 @@ class CVAEExperiment(Checkpointed, Experiment):
                           dataset.source)
         self.baseline = BaselineTrainer(config, self.seed, fit_set,
                                         val_x=torch.from_numpy(_flat(train_x[val])))
-        self.model: CompletionModel = self.baseline.model
+        self.model = self.baseline.model
         self.cvae = CVAETrainer(config, self.seed + 1, fit_set, model=self.model,
                                 val_x=self.baseline.val_x)
         self.cvae.share_data(self.baseline)
@@ -99,7 +101,7 @@ class CVAEExperiment(Checkpointed, Experiment):
     def total_steps(self) -> int | None:
         """Steps if neither network stops early (None without an epoch limit)."""
         b, c = self.baseline.total_steps, self.cvae.total_steps
-        return None if b is None else b + c
+        return None if b is None or c is None else b + c
 
     # -- views -----------------------------------------------------------------------------
     def set_samples(self, n: int) -> None:

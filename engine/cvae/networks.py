@@ -53,6 +53,8 @@ class CompletionModel(nn.Module):
     takes flat images (n, D) in [0, 1]; only their observed pixels are ever read,
     except by :meth:`recognition`, which is the one network allowed to see y."""
 
+    observed: torch.Tensor  # a buffer
+
     def __init__(self, observed: np.ndarray, hidden: tuple[int, ...] = (500, 500),
                  latent: int = 200, residual: bool = True):
         super().__init__()
@@ -67,8 +69,10 @@ class CompletionModel(nn.Module):
         self.recognition_net = GaussianEncoder(d, hidden, latent)
         self.generation_net = mlp([latent, *hidden[::-1], d])
         if self.residual:  # start as the baseline: g(z) = 0, so the CVAE begins at its NCLL
-            nn.init.zeros_(self.generation_net[-1].weight)
-            nn.init.zeros_(self.generation_net[-1].bias)
+            last = self.generation_net[-1]
+            assert isinstance(last, nn.Linear)
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     # -- pieces --------------------------------------------------------------------------
     def net_input(self, images: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ class _CompletionTrainer(TorchTrainer):
 
     kind = KIND
     config_class = CVAEConfig
+    model: CompletionModel
     architecture = ("task", "hidden", "latent", "residual", "mask")
 
     def __init__(self, config=None, seed: int | None = 0, dataset=None, *,
@@ -44,7 +45,8 @@ class _CompletionTrainer(TorchTrainer):
         if self._given_model is not None:
             return self._given_model
         cfg = self.config
-        return CompletionModel(task_mask(cfg.task, self.shape, cfg.mask or None), cfg.hidden,
+        shape = cast(tuple[int, int], self.shape)  # images are (H, W)
+        return CompletionModel(task_mask(cfg.task, shape, cfg.mask or None), cfg.hidden,
                                cfg.latent, cfg.residual)
 
     def share_data(self, other: TorchTrainer) -> None:

@@ -198,13 +198,16 @@ def load(name: str = "digits", *, root: str | os.PathLike | None = None,
         raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(KNOWN)}, "
                            "'idx:<folder>' or 'folder:<folder>'")
 
-    folder = _find(name, root)
-    if folder is None:
+    found = _find(name, root)
+    if found is None:
         if not download:
             raise DatasetNotFound(_not_found_message(name, root))
         dest = Path(root).expanduser() / name if root is not None else None
-        folder = fetch(name, dest=dest, progress=progress, cancel=cancel)
-    return _load_idx(name, _idx_files(folder), CLASSES[name])
+        found = fetch(name, dest=dest, progress=progress, cancel=cancel)
+    files = _idx_files(found)
+    if files is None:  # fetch() checked them; a file vanishing meanwhile lands here
+        raise DatasetNotFound(_not_found_message(name, root))
+    return _load_idx(name, files, CLASSES[name])
 
 
 def available(root: str | os.PathLike | None = None) -> dict[str, str | None]:
@@ -318,8 +321,8 @@ def _not_found_message(name: str, root) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _load_digits() -> Dataset:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    from sklearn.datasets import load_digits  # type: ignore[import-untyped]
+    from sklearn.model_selection import train_test_split  # type: ignore[import-untyped]
 
     bunch = load_digits()
     x = (bunch.images / 16.0).astype(np.float32)

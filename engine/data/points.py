@@ -73,7 +73,8 @@ def read_columns(path: str | os.PathLike, ncols: tuple[int, ...], what: str = "r
         if bad is not None:
             raise DatasetError(f"{path}, line {lineno}: {fields[bad]!r} (column {bad + 1}) "
                                "is not a number")
-        nonfinite = next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
+        numbers = [v for v in values if v is not None]  # all of them, as checked
+        nonfinite = next((i for i, v in enumerate(numbers) if not math.isfinite(v)), None)
         if nonfinite is not None:
             raise DatasetError(f"{path}, line {lineno}: {fields[nonfinite]!r} (column "
                                f"{nonfinite + 1}) is not a finite number")
@@ -85,7 +86,7 @@ def read_columns(path: str | os.PathLike, ncols: tuple[int, ...], what: str = "r
         elif len(values) != width:
             raise DatasetError(f"{path}, line {lineno}: {len(values)} columns, but the "
                                f"first data line has {width}")
-        rows.append(values)
+        rows.append(numbers)
         if len(rows) > max_rows:
             raise DatasetError(f"{path}, line {lineno}: more than {max_rows:,} {what}")
     if not rows:

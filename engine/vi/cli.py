@@ -40,7 +40,7 @@ def add_flags(ap: argparse.ArgumentParser) -> None:
     for action in ap._actions[before:]:
         action.default = argparse.SUPPRESS  # absent flags keep the section's own default
         if action.dest in estimators and action.dest in bbvi:
-            action.help += f" [bbvi: default {bbvi[action.dest].default}]"
+            action.help = f"{action.help or ''} [bbvi: default {bbvi[action.dest].default}]"
 
 
 def run(args: argparse.Namespace, progress=None) -> dict:

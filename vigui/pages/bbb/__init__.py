@@ -23,7 +23,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
 from engine.bbb import ClassificationExperiment, ClassifyConfig, RegressionConfig, RegressionExperiment
-from engine.core import checkpoint
+from engine.core import checkpoint, runtime
 from engine.core.params import Param
 from vigui.pages.base import Page
 from vigui.pages.bbb.views import ClassifyView, RegressionView
@@ -51,8 +51,7 @@ def make_regression(config: RegressionConfig, seed: int, points=None, prune: flo
 
 def _train_threads() -> int:
     """Torch threads in the child: leave a core to the GUI (2 cores: one thread)."""
-    n = os.cpu_count() or 1
-    return max(1, min(n - 1, 8))
+    return runtime.default_threads("process")
 
 
 class TaskSection(QObject):

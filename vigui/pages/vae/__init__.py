@@ -9,7 +9,6 @@ rate, loss mode, likelihood, device; Save / Open model), views in the middle (se
 from __future__ import annotations
 
 import math
-import os
 import time
 from functools import partial
 from itertools import combinations
@@ -17,6 +16,7 @@ from itertools import combinations
 import numpy as np
 from PySide6.QtWidgets import QWidget
 
+from engine.core import runtime
 from engine.core.params import Param
 from engine.vae.model import VAEConfig, VAEExperiment
 from vigui.pages.base import ExperimentPage
@@ -41,18 +41,16 @@ SCREENSHOT = {"dataset": "digits", "latent": 2, "hidden": [256], "beta": 1.0, "l
 
 def default_threads() -> int:
     """Torch threads for training in a thread of the GUI process: leave a core to the
-    GUI (2 cores: one thread)."""
-    n = os.cpu_count() or 1
-    return 1 if n <= 2 else min(n - 1, 8)
+    GUI (2 cores: one thread). The engine's one policy."""
+    return runtime.default_threads("thread")
 
 
 def process_threads() -> int:
     """Torch threads for training in the page's child process. No GIL is shared with
     the GUI there, but a core is: cores - 1 (up to 8) keeps the views smooth. On 2 cores
     bench/vae.py measured 0.88x the plain loop with 1 thread (5.3 frames/s drawn) and
-    1.01x with 2 (4.0 frames/s, longer GUI stalls)."""
-    n = os.cpu_count() or 1
-    return max(1, min(n - 1, 8))
+    1.01x with 2 (4.0 frames/s, longer GUI stalls). The engine's one policy."""
+    return runtime.default_threads("process")
 
 
 class VAEPage(ExperimentPage):
