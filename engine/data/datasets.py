@@ -321,8 +321,8 @@ def _not_found_message(name: str, root) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _load_digits() -> Dataset:
-    from sklearn.datasets import load_digits  # type: ignore[import-untyped]
-    from sklearn.model_selection import train_test_split  # type: ignore[import-untyped]
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
 
     bunch = load_digits()
     x = (bunch.images / 16.0).astype(np.float32)
