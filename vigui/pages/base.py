@@ -62,6 +62,7 @@ from vigui.pages import spec_of
 from vigui.run.control import RunButtons, RunControl
 from vigui.run.worker import FAILED, FINISHED, PAUSED, ExperimentRunner
 from vigui.theory.view import TheoryView
+from vigui.widgets import styles
 
 
 class Page(QWidget):
@@ -119,11 +120,7 @@ class Page(QWidget):
 
     # -- messages ------------------------------------------------------------------
     def show_message(self, text: str, error: bool = True) -> None:
-        colour = "#8b0000" if error else "#1f4e79"
-        background = "#fde8e8" if error else "#e8f0fd"
-        self.message.setStyleSheet(
-            f"QLabel {{ color: {colour}; background: {background}; border: 1px solid {colour};"
-            " border-radius: 4px; padding: 6px; }")
+        self.message.setStyleSheet(styles.message_style(error))
         self.message.setText(text)
         self.message.setVisible(True)
 

@@ -28,9 +28,10 @@ from PySide6.QtWidgets import (
 )
 
 from vigui.pages.base import Page
+from vigui.widgets import styles
 from vigui.widgets.plots import style_plot
 
-SUMMARY_STYLE = "QLabel { font-size: 10pt; padding: 2px; }"
+SUMMARY_STYLE = styles.SECTION_SUMMARY
 
 
 def fmt(x: float, digits: int = 3) -> str:
@@ -149,7 +150,7 @@ class SectionedPage(Page):
         self._message_owner: Section | None = None
         super().__init__(parent)
         self.section_title = QLabel()
-        self.section_title.setStyleSheet("QLabel { font-weight: bold; font-size: 10pt; }")
+        self.section_title.setStyleSheet(styles.HEADER)
         self.side_layout.addWidget(self.section_title)
         self.control_stack = QStackedWidget()
         self.side_layout.addWidget(self.control_stack)

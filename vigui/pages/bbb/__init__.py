@@ -30,6 +30,7 @@ from vigui.pages.bbb.views import ClassifyView, RegressionView
 from vigui.run.control import RunButtons, RunControl
 from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, FINISHED
+from vigui.widgets import styles
 from vigui.widgets.model_files import ModelFileButtons
 from vigui.widgets.param_form import ParamForm
 
@@ -170,7 +171,7 @@ class RegressionSection(TaskSection):
                       "the standard deviation: here it is the std (the variance reading is 0.141). "
                       "Click the fit to add a point, click a point to remove it.")
         note.setWordWrap(True)
-        note.setStyleSheet("QLabel { color: #555; font-size: 8pt; }")
+        note.setStyleSheet(styles.NOTE)
         form.add_row(note, after="noise_std")
         files = form.widget("data_file")  # the user's own x,y pairs
         files.message.connect(self.page.show_message)
@@ -257,7 +258,7 @@ class BBBPage(Page):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.section_title = QLabel()
-        self.section_title.setStyleSheet("QLabel { font-weight: bold; font-size: 10pt; }")
+        self.section_title.setStyleSheet(styles.HEADER)
         self.side_layout.addWidget(self.section_title)
         self.control_stack = QStackedWidget()
         self.side_layout.addWidget(self.control_stack)

@@ -47,6 +47,7 @@ from vigui.pages.cvae.views import LEGEND_HTML, CompletionRow, CurvesView, NCLLT
 from vigui.pages.vae import process_threads
 from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, FINISHED, RUNNING
+from vigui.widgets import styles
 from vigui.widgets.datasets import dataset_title
 from vigui.widgets.model_files import ModelFileButtons
 from vigui.widgets.param_form import ParamForm
@@ -162,7 +163,7 @@ class CVAEPage(ExperimentPage):
         self.eval_progress.setValue(0)
         self.eval_progress.setFormat("%p%")
         self.eval_stage = QLabel("")
-        self.eval_stage.setStyleSheet("QLabel { color: #555; font-size: 8pt; }")
+        self.eval_stage.setStyleSheet(styles.NOTE)
         lay.addWidget(self.evaluate_button, 0, 0)
         lay.addWidget(self.cancel_eval, 0, 1)
         lay.addWidget(self.eval_progress, 1, 0, 1, 2)
@@ -237,10 +238,10 @@ class CVAEPage(ExperimentPage):
         mlay.setSpacing(1)
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
-        self.summary.setStyleSheet("QLabel { font-size: 9pt; }")
+        self.summary.setStyleSheet(styles.SUMMARY)
         self.summary.setMinimumWidth(50)
         legend = QLabel(LEGEND_HTML)
-        legend.setStyleSheet("QLabel { font-size: 8pt; }")
+        legend.setStyleSheet(styles.SMALL)
         head = QHBoxLayout()
         head.addWidget(self.summary, 1)
         head.addWidget(legend, 0)
@@ -259,7 +260,7 @@ class CVAEPage(ExperimentPage):
         right = QVBoxLayout()
         self.draw_note = QLabel("Draw in the given (blue) part: the completions follow.")
         self.draw_note.setWordWrap(True)
-        self.draw_note.setStyleSheet("QLabel { font-size: 8pt; color: #444; }")
+        self.draw_note.setStyleSheet(styles.NOTE)
         self.completions = CompletionRow()
         right.addWidget(self.draw_note)
         right.addWidget(self.completions, 1)

@@ -40,6 +40,7 @@ from vigui.pages.base import ExperimentPage
 from vigui.pages.musicvae.views import MusicVAEViews
 from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, FINISHED, PAUSED, BackgroundJob
+from vigui.widgets import styles
 from vigui.widgets.model_files import ModelFileButtons
 from vigui.widgets.param_form import ParamForm
 
@@ -151,7 +152,7 @@ class MusicVAEPage(ExperimentPage):
         lay.setSpacing(2)
         self.parse_label = QLabel()
         self.parse_label.setWordWrap(True)
-        self.parse_label.setStyleSheet("QLabel { font-size: 8pt; color: #555; }")
+        self.parse_label.setStyleSheet(styles.NOTE)
         row = QHBoxLayout()
         self.parse_bar = QProgressBar()
         self.parse_bar.setTextVisible(True)
