@@ -11,6 +11,7 @@ by the page's module. Instant pages (everything redraws as a slider moves) subcl
 runner and its signals, the Space/S/R shortcuts via :meth:`Page.run_control`) with
 its buttons (``self.controls``). A subclass supplies:
 
+* ``init_state()``: the page's own attributes, set before anything is built;
 * ``build_params()``: a :class:`~vigui.widgets.param_form.ParamForm` built from the
   config's declarations (or None); a change in it starts a new run (``reset_on_change``);
 * ``make_factory()``: validate the parameters (``self.params.config()``; a ValueError
@@ -83,6 +84,7 @@ class Page(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.init_state()
         outer = QHBoxLayout(self)
         outer.setContentsMargins(4, 4, 4, 4)
         self.splitter = QSplitter(Qt.Horizontal)
@@ -128,6 +130,10 @@ class Page(QWidget):
         self.message.setVisible(False)
 
     # -- hooks ------------------------------------------------------------------------------
+    def init_state(self) -> None:
+        """Create the page's state (plain attributes, helpers such as a Trainer) before any
+        widget or build hook exists; build hooks then only build. Call super()."""
+
     def run_control(self) -> RunControl | None:
         """The run the Run menu and Space / S / R drive now (None: nothing runs here)."""
         return None

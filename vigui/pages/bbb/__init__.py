@@ -24,7 +24,6 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QTabWidget, Q
 
 from engine.bbb import ClassificationExperiment, ClassifyConfig, RegressionConfig, RegressionExperiment
 from engine.core import checkpoint
-from engine.core.params import Param
 from vigui.pages.base import Page
 from vigui.pages.bbb.views import ClassifyView, RegressionView
 from vigui.run.control import RunButtons, RunControl
@@ -32,12 +31,10 @@ from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, FINISHED
 from vigui.widgets import styles
 from vigui.widgets.model_files import ModelFileButtons
-from vigui.widgets.param_form import ParamForm
+from vigui.widgets.param_form import SEED, ParamForm
 
 __all__ = ["BBBPage", "make_regression"]
 
-SEED = Param(name="seed", kind="int", default=0, lo=0, hi=10**6, label="Seed",
-             help="seeds the weights, the batches and the noise: same seed, same run")
 #: parameters that define the regression's points: changing one draws new points
 DATA_FIELDS = ("function", "n_points", "noise_std", "data_file")
 SCREENSHOT_EPOCHS = {"bbb-regression": 500, "bbb-classify": 30}  # fixed-length screenshot runs

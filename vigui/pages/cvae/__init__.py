@@ -39,7 +39,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.core.params import Param
 from engine.cvae.tasks import TASK_LABELS, mask_to_string
 from vigui.pages.base import ExperimentPage
 from vigui.pages.cvae.canvas import DrawingCanvas
@@ -50,14 +49,12 @@ from vigui.run.worker import FAILED, FINISHED, RUNNING
 from vigui.widgets import styles
 from vigui.widgets.datasets import dataset_title
 from vigui.widgets.model_files import ModelFileButtons
-from vigui.widgets.param_form import ParamForm
+from vigui.widgets.param_form import SEED, ParamForm
 
 __all__ = ["CVAEPage", "process_threads"]
 
 FIELDS = ["dataset", "task", "hidden", "latent", "lr", "patience", "kl_warmup", "residual",
           "device", "seed"]
-SEED = Param(name="seed", kind="int", default=0, lo=0, hi=1_000_000, label="Seed",
-             help="Seeds the weights, the shuffles and the noise: same seed, same run")
 SCREENSHOT = {"dataset": "digits", "task": "q1", "hidden": [256, 256], "latent": 16,
               "lr": 1e-3, "patience": 10, "kl_warmup": 30, "residual": True, "device": "cpu",
               "seed": 0}

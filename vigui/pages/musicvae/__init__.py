@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.core.params import Param
 from engine.core.runtime import Cancelled
 from engine.musicvae import data as music
 from engine.musicvae import synth
@@ -42,15 +41,13 @@ from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, FINISHED, PAUSED, BackgroundJob
 from vigui.widgets import styles
 from vigui.widgets.model_files import ModelFileButtons
-from vigui.widgets.param_form import ParamForm
+from vigui.widgets.param_form import SEED, ParamForm
 
 __all__ = ["MusicVAEPage", "MelodySource"]
 
 CANCELLED = "cancelled"  # _on_parse_done's marker for a parse stopped on purpose
 FIELDS = ["dataset", "model", "latent", "hidden", "free_bits", "kl_warmup", "beta", "lr",
           "batch_size", "transpose", "device", "seed"]
-SEED = Param(name="seed", kind="int", default=0, lo=0, hi=1_000_000, label="Seed",
-             help="Seeds the weights, the shuffles and the noise: same seed, same run")
 # `vigui --screenshot` gives each page 30 s: the MLP baseline learns the chorales in that
 # time (300 steps, ~0.8 epochs); the GRU needs minutes (python -m engine musicvae, then Open).
 SCREENSHOT = {"dataset": "bach", "model": "mlp", "latent": 32, "hidden": 256,
