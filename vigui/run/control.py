@@ -29,7 +29,6 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QPushButton, QWidget
 
 from vigui.run.worker import FAILED, FINISHED, IDLE, PAUSED, RUNNING, ExperimentRunner, RunnerBase
-from vigui.widgets import styles
 
 __all__ = ["RunControl", "RunButtons", "SPEEDS", "STATE_TEXT"]
 
@@ -262,7 +261,7 @@ class RunButtons(QWidget):
         self.speed.setCurrentIndex(max(0, index))
         self.speed.currentIndexChanged.connect(lambda _: control.set_rate(self.speed.currentData()))
         self.state_label = QLabel()
-        self.state_label.setStyleSheet(styles.STATE)
+        self.state_label.setStyleSheet("color: #555;")
         grid.addWidget(self.play, 0, 0)
         grid.addWidget(self.step, 0, 1)
         grid.addWidget(self.reset, 0, 2)

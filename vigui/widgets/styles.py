@@ -5,7 +5,7 @@ keeps one look per kind of text (and one place to change it for a projector)."""
 from __future__ import annotations
 
 __all__ = ["NOTE", "SMALL", "SUMMARY", "CAPTION", "HEADER", "SECTION_SUMMARY", "WARNING",
-           "STATE", "message_style"]
+           "message_style"]
 
 #: small grey text under a control or a view: explanations, progress stages, legends' notes
 NOTE = "QLabel { color: #555; font-size: 8pt; }"
@@ -21,8 +21,6 @@ HEADER = "QLabel { font-weight: bold; font-size: 10pt; }"
 SECTION_SUMMARY = "QLabel { font-size: 10pt; padding: 2px; }"
 #: something to act on that is not an error (a dataset not on this machine)
 WARNING = "QLabel { color: #8b4500; }"
-#: the run's state next to its buttons
-STATE = "color: #555;"
 
 _ERROR = ("#8b0000", "#fde8e8")
 _INFO = ("#1f4e79", "#e8f0fd")
