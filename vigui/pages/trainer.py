@@ -60,6 +60,7 @@ class Trainer(QObject):
         self.datasets: DatasetChooser | None = None
         self.files: ModelFileButtons | None = None
         self._opened: str | None = None  # a peeked checkpoint: the next run loads it
+        self.run_from_file = False  # the current run was opened from a file
         self._peek: BackgroundJob | None = None
 
     # -- threads -----------------------------------------------------------------------------
@@ -98,6 +99,12 @@ class Trainer(QObject):
         if self.datasets is not None:
             self.datasets.close_jobs()
 
+    def release_if_idle(self) -> bool:
+        """The unit left the screen: a run that has not trained (and was not opened from a
+        file) ends its child process; the next reset builds it again from the same
+        parameters and seed. A trained or opened model is kept, paused."""
+        return not self.run_from_file and self.unit.run.release_if_idle()
+
     # -- model files ---------------------------------------------------------------------
     def file_buttons(self) -> ModelFileButtons:
         """The Save / Open (/ Load weights) buttons, wired; the unit places them."""
@@ -111,6 +118,7 @@ class Trainer(QObject):
     def take_opened(self) -> Callable | None:
         """In ``make_factory``: the factory of an opened file (once), else None."""
         path, self._opened = self._opened, None
+        self.run_from_file = path is not None
         return None if path is None else self.unit.load_factory(path)
 
     def forget_opened(self) -> None:
@@ -265,3 +273,9 @@ class TrainerPage(ExperimentPage):
     def close_page(self) -> None:
         self.trainer.close()
         super().close_page()
+
+    def hideEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        """Another page was shown (not a minimised window): let an idle child go."""
+        super().hideEvent(event)
+        if not event.spontaneous():
+            self.trainer.release_if_idle()

@@ -327,6 +327,13 @@ class BBBPage(SectionedPage):
         self.active = True
         super().activate()
 
+    def hideEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        """Another page was shown (not a minimised window): let idle children go."""
+        super().hideEvent(event)
+        if not event.spontaneous():
+            for section in self.sections.values():
+                section.trainer.release_if_idle()
+
     def prepare_screenshot(self) -> None:
         self.section().screenshot()
 
