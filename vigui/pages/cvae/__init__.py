@@ -113,7 +113,7 @@ class CVAEPage(TrainerPage):
 
     # -- parameters ----------------------------------------------------------------------------
     def build_params(self) -> ParamForm:
-        from engine.cvae.model import CVAEConfig  # torch: only once the page is opened
+        from engine.cvae import CVAEConfig  # torch: only once the page is opened
 
         form = ParamForm(CVAEConfig, FIELDS, extra=[SEED], overrides={
             "residual": {"label": "+ baseline logits"}, "kl_warmup": {"label": "KL warm-up"}})
@@ -182,7 +182,7 @@ class CVAEPage(TrainerPage):
         return hashlib.sha1(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:16]
 
     def make_factory(self):
-        from engine.cvae.model import CVAEExperiment
+        from engine.cvae import CVAEExperiment
 
         opened = self.trainer.take_opened()
         if opened is not None:
@@ -440,7 +440,7 @@ class CVAEPage(TrainerPage):
     # -- the NCLL table ----------------------------------------------------------------------------
     def evaluate(self) -> None:
         """Fill the table in a second child process (training pauses meanwhile)."""
-        from engine.cvae.model import NCLLTable
+        from engine.cvae import NCLLTable
 
         if self._eval_runner is not None:
             return
@@ -501,12 +501,12 @@ class CVAEPage(TrainerPage):
 
     # -- model files (TrainerPage) ----------------------------------------------------------------
     def peek_model(self, path: str, device: str | None):
-        from engine.cvae.model import CVAEExperiment
+        from engine.cvae import CVAEExperiment
 
         return CVAEExperiment.peek(path, device=device)  # a worker thread: no model, no Qt
 
     def load_factory(self, path: str):
-        from engine.cvae.model import CVAEExperiment
+        from engine.cvae import CVAEExperiment
 
         return partial(CVAEExperiment.load, path, device=self.param("device"),
                        threads=self.train_threads())
