@@ -29,12 +29,12 @@ from PySide6.QtCore import QObject
 from engine.core.runtime import default_threads
 from vigui.pages.base import ExperimentPage
 from vigui.run.process import ProcessRunner
-from vigui.run.worker import BackgroundJob
+from vigui.run.worker import FAILED, BackgroundJob
 from vigui.widgets.datasets import DatasetChooser
 from vigui.widgets.model_files import ModelFileButtons
 from vigui.widgets.param_form import SEED
 
-__all__ = ["Trainer", "TrainerPage", "SEED"]
+__all__ = ["Trainer", "TrainerUnit", "TrainerPage", "SEED"]
 
 
 # -- run where the model lives (module level: they pickle to the child process) ---------------
@@ -200,34 +200,17 @@ class Trainer(QObject):
             say("There is no model to load weights into: press Reset first.")
 
 
-class TrainerPage(ExperimentPage):
-    """An ExperimentPage that trains a torch model in a child process, with a
-    :class:`Trainer` (``self.trainer``). Subclasses set ``model_what``/``model_file``
-    (and ``load_weights_button``), build their form with ``extra=[SEED]`` and place
-    ``self.trainer.file_buttons()`` in it, and in ``make_factory`` return
-    ``self.trainer.take_opened()`` when it is not None, else call
-    ``self.trainer.require()`` and build a new run with ``self.trainer.threads()``."""
+class TrainerUnit:
+    """The hooks a :class:`Trainer` calls on its unit, with their defaults; mixed into
+    TrainerPage and into BBB's task sections (a unit also has ``run``, ``params`` and
+    ``show_message(text, error)``)."""
 
-    runner_class = ProcessRunner
-    model_what = "model"
-    model_file = "model.pt"
-    load_weights_button = True
-
-    def init_state(self) -> None:
-        super().init_state()
-        self.trainer = Trainer(self, what=self.model_what, default_name=self.model_file,
-                               weights=self.load_weights_button)
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        if self.params is not None:
-            self.trainer.attach(self.params)
-
-    # -- the unit's hooks for Trainer ---------------------------------------------------------
     def peek_model(self, path: str, device: str | None):
+        """``(config, info)`` of a checkpoint; runs on a worker thread (no Qt)."""
         raise NotImplementedError
 
     def load_factory(self, path: str) -> Callable:
+        """The (picklable) factory that loads ``path`` where the run lives."""
         raise NotImplementedError
 
     def opened(self, path: str, config, info) -> str:
@@ -242,16 +225,8 @@ class TrainerPage(ExperimentPage):
         """New weights in the running model (views that follow the model refresh)."""
 
     def can_reset(self) -> bool:
+        """False while something must finish before the opened file's run is built."""
         return True
-
-    # -- shortcuts ------------------------------------------------------------------------------
-    @property
-    def datasets(self) -> DatasetChooser | None:
-        return self.trainer.datasets
-
-    @property
-    def model_files(self) -> ModelFileButtons | None:
-        return self.trainer.files
 
     def save_model(self, path: str) -> None:
         self.trainer.save(path)
@@ -261,6 +236,43 @@ class TrainerPage(ExperimentPage):
 
     def load_weights(self, path: str) -> None:
         self.trainer.load_weights(path)
+
+
+class TrainerPage(TrainerUnit, ExperimentPage):
+    """An ExperimentPage that trains a torch model in a child process, with a
+    :class:`Trainer` (``self.trainer``). Subclasses set ``model_what``/``model_file``
+    (and ``load_weights_button``), build their form with ``extra=[SEED]`` and place
+    ``self.trainer.file_buttons()`` in it, and in ``make_factory`` return
+    ``self.trainer.take_opened()`` when it is not None, else call
+    ``self.trainer.require()`` and build a new run with ``self.trainer.threads()``.
+    ``vigui --screenshot`` plays a run of ``screenshot_params`` (``self._shot`` is True
+    until the page has what it shows)."""
+
+    runner_class = ProcessRunner
+    model_what = "model"
+    model_file = "model.pt"
+    load_weights_button = True
+    screenshot_params: dict = {}
+
+    def init_state(self) -> None:
+        super().init_state()
+        self._shot = False
+        self.trainer = Trainer(self, what=self.model_what, default_name=self.model_file,
+                               weights=self.load_weights_button)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        if self.params is not None:
+            self.trainer.attach(self.params)
+
+    # -- shortcuts ------------------------------------------------------------------------------
+    @property
+    def datasets(self) -> DatasetChooser | None:
+        return self.trainer.datasets
+
+    @property
+    def model_files(self) -> ModelFileButtons | None:
+        return self.trainer.files
 
     def train_threads(self) -> int:
         return self.trainer.threads()
@@ -273,6 +285,16 @@ class TrainerPage(ExperimentPage):
     def close_page(self) -> None:
         self.trainer.close()
         super().close_page()
+
+    def prepare_screenshot(self) -> None:
+        self.params.restore(self.screenshot_params, emit=False)
+        self._shot = True
+        self.reset(play=True)
+
+    def screenshot_ready(self) -> bool:
+        """A failed or refused run is pictured as it is; else the subclass says."""
+        runner = self.runner
+        return runner is None or runner.state == FAILED
 
     def hideEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         """Another page was shown (not a minimised window): let an idle child go."""

@@ -24,7 +24,7 @@ from engine.bbb import ClassificationExperiment, ClassifyConfig, RegressionConfi
 from engine.core import checkpoint
 from vigui.pages.bbb.views import ClassifyView, RegressionView
 from vigui.pages.sections import Section, SectionedPage
-from vigui.pages.trainer import Trainer
+from vigui.pages.trainer import Trainer, TrainerUnit
 from vigui.run.control import RunButtons, RunControl
 from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, FINISHED
@@ -45,7 +45,7 @@ def make_regression(config: RegressionConfig, seed: int, points=None, prune: flo
     return exp
 
 
-class TaskSection(Section):
+class TaskSection(TrainerUnit, Section):
     """One task's run (:class:`RunControl`), buttons, parameter form, model files
     (a :class:`~vigui.pages.trainer.Trainer`) and view: a tab of the page."""
 
@@ -89,9 +89,6 @@ class TaskSection(Section):
         raise NotImplementedError
 
     def make_factory(self):
-        raise NotImplementedError
-
-    def load_factory(self, path: str):
         raise NotImplementedError
 
     # -- Section ------------------------------------------------------------------------------
@@ -138,25 +135,6 @@ class TaskSection(Section):
         except (TypeError, ValueError) as exc:
             raise checkpoint.CheckpointError(f"{path}: {exc}") from exc
         return config, info
-
-    def opened(self, path: str, config, info) -> str:
-        return f"Opened {path}: step {info.step:,}. Press Play to continue training it."
-
-    def saved_text(self, path: str, steps: int) -> str:
-        return f"Saved the model at step {steps:,} to {path}"
-
-    def weights_loaded(self) -> None:
-        """BBB's tasks have no Load weights button."""
-
-    def can_reset(self) -> bool:
-        return True
-
-    def save_model(self, path: str) -> None:
-        self.trainer.save(path)
-
-    def open_model(self, path: str) -> None:
-        """Resume a saved run: its settings go into the form, the run restarts from it."""
-        self.trainer.open(path)
 
     def _show_prior_fields(self) -> None:
         """Only the chosen prior's parameters are shown."""

@@ -91,6 +91,7 @@ class CVAEPage(TrainerPage):
     max_fps = 10.0
     view_budget = 0.06
     model_what, model_file, load_weights_button = "CVAE model", "cvae.pt", False
+    screenshot_params = SCREENSHOT
 
     def init_state(self) -> None:
         super().init_state()
@@ -98,7 +99,6 @@ class CVAEPage(TrainerPage):
         self._cache = tempfile.mkdtemp(prefix="vigui-cvae-")
         self._cached: dict[str, str] = {}  # config key -> checkpoint of a finished run
         self._eval_runner: ProcessRunner | None = None
-        self._shot = False
         self._run_key = None
         self._run_config = None
         self._model_mask: np.ndarray | None = None
@@ -529,14 +529,11 @@ class CVAEPage(TrainerPage):
         shutil.rmtree(self._cache, ignore_errors=True)
 
     def prepare_screenshot(self) -> None:
-        self.params.restore(SCREENSHOT, emit=False)
         self.samples.setValue(6)
-        self._shot = True
-        self.reset(play=True)
+        super().prepare_screenshot()
 
     def screenshot_ready(self) -> bool:
-        runner = self.runner
-        if runner is None or runner.state == FAILED:
+        if super().screenshot_ready():
             return True
         return (self._phase == "done" and not self._shot and not self.evaluating
                 and self.completions_version > 0)

@@ -36,7 +36,7 @@ from vigui import audio
 from vigui.pages.musicvae.views import MusicVAEViews
 from vigui.pages.trainer import TrainerPage
 from vigui.run.live import LiveQuery
-from vigui.run.worker import FAILED, FINISHED, PAUSED, BackgroundJob
+from vigui.run.worker import FINISHED, PAUSED, BackgroundJob
 from vigui.widgets import styles
 from vigui.widgets.param_form import SEED, ParamForm
 
@@ -120,11 +120,11 @@ class MusicVAEPage(TrainerPage):
 
     # -- parameters --------------------------------------------------------------------
     model_what, model_file = "Music VAE model", "musicvae.pt"
+    screenshot_params = SCREENSHOT
 
     def init_state(self) -> None:
         super().init_state()
         self._parse_job: BackgroundJob | None = None
-        self._shot = False
         self._path_live = LiveQuery(INTERP_REFRESH_S)  # the path A -> B follows the model
         self._reset_view_state()
 
@@ -514,17 +514,12 @@ class MusicVAEPage(TrainerPage):
         audio.stop()
         super().close_page()
 
-    def prepare_screenshot(self) -> None:
-        self.params.restore(SCREENSHOT, emit=False)
-        self._shot = True
-        self.reset(play=True)
-
     def screenshot_ready(self) -> bool:
-        runner = self.runner
         if self.parsing:
             return False
-        if runner is None or runner.state == FAILED:
+        if super().screenshot_ready():
             return True
+        runner = self.runner
         if runner.state not in (PAUSED, FINISHED) or self._latent is None:
             return False
         if self._path is None or self._path_live.busy:

@@ -19,7 +19,7 @@ from engine.vae.model import VAEConfig, VAEExperiment
 from vigui.pages.trainer import SEED, TrainerPage
 from vigui.pages.vae.views import N_INTERP, VAEViews
 from vigui.run.live import LiveQuery
-from vigui.run.worker import FAILED, FINISHED, PAUSED
+from vigui.run.worker import FINISHED, PAUSED
 from vigui.widgets.param_form import ParamForm
 
 __all__ = ["VAEPage"]
@@ -42,12 +42,12 @@ class VAEPage(TrainerPage):
     # The model trains in a child process (TrainerPage): pyqtgraph's drawing (Python,
     # holding the GIL) no longer stalls the training loop between torch ops (bench/vae.py).
     model_what, model_file = "VAE model", "vae.pt"
+    screenshot_params = SCREENSHOT
 
     def init_state(self) -> None:
         super().init_state()
         self._run_config: VAEConfig | None = None  # the config of the current run
         self._opened_config: VAEConfig | None = None  # the config of a file opened
-        self._shot = False
         self._interp = LiveQuery(INTERP_REFRESH_S)  # the path A -> B follows the model
         self._reset_view_state()
 
@@ -193,15 +193,10 @@ class VAEPage(TrainerPage):
         self._interp.stale()  # the path is decoded again with these weights
 
     # -- lifecycle --------------------------------------------------------------------------
-    def prepare_screenshot(self) -> None:
-        self.params.restore(SCREENSHOT, emit=False)
-        self._shot = True
-        self.reset(play=True)
-
     def screenshot_ready(self) -> bool:
-        runner = self.runner
-        if runner is None or runner.state == FAILED:
+        if super().screenshot_ready():
             return True
+        runner = self.runner
         if runner.state not in (PAUSED, FINISHED) or self._latent is None:
             return False
         if self._point_b is None:

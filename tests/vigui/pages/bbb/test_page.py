@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from vigui.pages.bbb import BBBPage
 from engine.data import datasets as data
+from vigui.pages.bbb import BBBPage
 from vigui.run.worker import PAUSED
 
 FAST_REGRESSION = {"hidden": [32, 32], "n_points": 60, "batch_size": 30, "pred_samples": 60}
