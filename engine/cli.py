@@ -93,13 +93,26 @@ def _qualname(cls) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _discover() -> None:
-    """Import every engine module, so that each chapter's registration line has run."""
+def _discover(only: str | None = None) -> None:
+    """Import every engine module (or only the chapter package ``only``), so that each
+    chapter's registration line has run."""
     import engine
 
     for info in pkgutil.iter_modules(engine.__path__):  # chapter packages register on import
-        if info.name not in ("cli", "__main__") and not info.name.startswith("_"):
+        if info.name in ("cli", "__main__") or info.name.startswith("_"):
+            continue
+        if only is None or info.name == only:
             importlib.import_module(f"engine.{info.name}")
+
+
+def _chapter_named(argv: list[str]) -> str | None:
+    """The chapter a command line names first, if it is one of engine's packages: only
+    that chapter is imported to parse it (another chapter may import torch, seconds)."""
+    import engine
+
+    first = next((a for a in argv if not a.startswith("-")), None)
+    names = {info.name for info in pkgutil.iter_modules(engine.__path__)}
+    return first if first in names - {"cli", "__main__", "core", "data"} else None
 
 
 # -- progress and output -----------------------------------------------------------------
@@ -260,10 +273,11 @@ def default_run(cmd: Subcommand, config, args: argparse.Namespace) -> dict:
 
 
 # -- parser ------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every chapter's subcommand (``only``: of that chapter alone)."""
     from engine.core.params import add_arguments
 
-    _discover()
+    _discover(only)
     ap = argparse.ArgumentParser(prog="vigui-train", description=__doc__.splitlines()[0])
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -271,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--quiet", action="store_true", help="no progress on stderr")
     sub = ap.add_subparsers(dest="chapter", required=True)
     for name in sorted(_REGISTRY):
+        if only is not None and name != only:
+            continue  # registered by an earlier import (tests): not this command line's
         cmd = _REGISTRY[name]
         p = sub.add_parser(name, parents=[common], help=cmd.help, description=cmd.help)
         add_arguments(p, cmd.config, exclude=cmd.exclude, defaults=cmd.defaults)
@@ -288,7 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     from engine.core.params import from_args
 
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    only = _chapter_named(argv)
+    if only is not None:
+        _discover(only)
+    args = build_parser(only if only in _REGISTRY else None).parse_args(argv)
     cmd: Subcommand = args.command
     try:
         check_out(getattr(args, "out", None))

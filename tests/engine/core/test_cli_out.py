@@ -120,3 +120,16 @@ def test_cvae_reports_each_networks_rate(capsys, torch_one_thread):
     # the combined rate is total images / total time: between the two networks' own rates
     assert min(base, cvae) * (1 - 1e-9) <= both <= max(base, cvae) * (1 + 1e-9)
     assert base != cvae
+
+
+def test_a_numpy_chapter_parses_without_importing_torch():
+    """`python -m engine cavi --bogus` imports CAVI's chapter alone (numpy), not torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom engine import cli\ntry:\n    cli.main(['cavi', '--bogus'])\n"
+            "except SystemExit as e:\n    print(e.code, 'torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.stdout.split() == ["2", "False"], proc.stderr
+    assert "unrecognized arguments: --bogus" in proc.stderr
