@@ -126,12 +126,14 @@ def _covered(widget: QWidget, rect: QRect) -> bool:
     """True if something that is not ``widget`` may show over ``rect`` on screen: another
     visible window of this application, or a child of the window (an overlay) that is
     neither the widget nor one of its ancestors."""
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtGui import QGuiApplication
 
     top = widget.window()
     area = QRect(widget.mapToGlobal(rect.topLeft()), rect.size())
-    for other in QApplication.topLevelWidgets():
-        if other is not top and other.isVisible() and other.frameGeometry().intersects(area):
+    own = top.windowHandle()
+    # QWindows, not QWidgets: only those ever shown, far fewer than every menu's widget
+    for other in QGuiApplication.topLevelWindows():
+        if other is not own and other.isVisible() and other.frameGeometry().intersects(area):
             return True
     for child in top.findChildren(QWidget, options=Qt.FindDirectChildrenOnly):
         if (child.isVisible() and not child.isWindow() and child is not widget
