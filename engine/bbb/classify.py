@@ -199,9 +199,10 @@ class ClassificationExperiment(TorchTrainer):
         probs = self.bbb_probs(self.test_x)
         out = {"test_error": _error(probs, self.test_y),
                "mean_net_error": _error(self.mean_probs(self.test_x), self.test_y),
-               "plain_test_error": _error(self.plain_probs(self.test_x)[None], self.test_y),
                "n_test": float(self.test_x.shape[0]), "epochs": self.epoch,
                "weights": float(self.net.weight_stats()[0].size)}
+        if self.config.train_plain:  # an untrained plain net's error would mislead
+            out["plain_test_error"] = _error(self.plain_probs(self.test_x)[None], self.test_y)
         for f, e in zip(PRUNE_FRACTIONS, self.pruning_curve(), strict=False):
             out[f"pruned_{round(100 * f)}_error"] = float(e)
         for k, v in self.entropies().items():

@@ -13,7 +13,7 @@ import dataclasses
 
 from engine.bbb.classify import ClassificationExperiment, ClassifyConfig
 from engine.bbb.regression import RegressionConfig, RegressionExperiment
-from engine.cli import load_dataset, run_experiment, subcommand
+from engine.cli import evaluate, load_dataset, run_experiment, subcommand
 from engine.core.params import add_arguments, from_args, specs
 
 #: Headless runs need an end (the GUI trains until stopped).
@@ -83,7 +83,7 @@ def _run(config: ClassifyConfig, args: argparse.Namespace) -> dict:
         label = f"bbb {reg_config.function}"
     result = run_experiment(exp, args, "bbb", label)
     result["task"] = args.task
-    result["test"] = exp.evaluate()
+    result["test"] = evaluate(exp, args, label)
     return result
 
 

@@ -431,7 +431,7 @@ def _cli_flags(parser) -> None:
 def _cli_run(config: MusicVAEConfig, args) -> dict:
     import time
 
-    from engine.cli import Progress, run_experiment
+    from engine.cli import Progress, evaluate, run_experiment
 
     bar = Progress(None, f"parsing {config.dataset}", args.quiet)
     t0 = time.perf_counter()
@@ -444,7 +444,7 @@ def _cli_run(config: MusicVAEConfig, args) -> dict:
                    "train_phrases": int(melodies.train_x.shape[0]),
                    "test_phrases": int(melodies.test_x.shape[0]),
                    "pieces": len(melodies.tunes)})
-    result["test"] = exp.evaluate(k=args.iw_k)
+    result["test"] = evaluate(exp, args, f"musicvae {config.dataset}", k=args.iw_k)
     return result
 
 

@@ -378,12 +378,12 @@ def _cli_flags(parser) -> None:
 
 
 def _cli_run(config: VAEConfig, args) -> dict:
-    from engine.cli import load_dataset, run_experiment
+    from engine.cli import evaluate, load_dataset, run_experiment
 
     exp = VAEExperiment(config, seed=args.seed, dataset=load_dataset(config, args))
     result = run_experiment(exp, args, "vae", f"vae {config.dataset}")
     result["dataset"] = config.dataset
-    result["test"] = exp.evaluate(k=args.iw_k)
+    result["test"] = evaluate(exp, args, f"vae {config.dataset}", k=args.iw_k)
     return result
 
 
