@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from vigui import __version__
 from vigui.pages import PageSpec, available
 from vigui.pages.base import ExperimentPage, Page
-from vigui.record.recorder import add_record_menu
+from vigui.record.menu import add_record_menu
 from vigui.run.events import wait
 from vigui.teaching.menus import TeachingMixin
 from vigui.widgets.keys_overlay import TOUR_HINT, KeysOverlay
