@@ -147,3 +147,15 @@ def test_space_s_and_r_drive_the_page(qtbot):
     qtbot.keyClick(window, Qt.Key_R)
     assert cavi.runner is not old and cavi.run.state == "idle"
     window.close()
+
+
+def test_header_says_what_the_run_is_doing(page, qtbot):
+    qtbot.waitUntil(lambda: "sweep 0 " in page.summary.text(), timeout=5000)
+    assert "running" not in page.summary.text() and "press Play" in page.summary.text()
+    page.controls.speed.setCurrentIndex(page.controls.speed.findData(3.0))  # 3 sweeps/s
+    qtbot.mouseClick(page.controls.play, Qt.LeftButton)
+    qtbot.waitUntil(lambda: "running" in page.summary.text(), timeout=10_000)
+    qtbot.mouseClick(page.controls.play, Qt.LeftButton)
+    qtbot.waitUntil(lambda: page.runner.state == PAUSED, timeout=5000)
+    qtbot.waitUntil(lambda: "· paused ·" in page.summary.text(), timeout=3000)
+    assert "running" not in page.summary.text()
