@@ -12,7 +12,6 @@ import math
 import os
 import time
 from functools import partial
-from itertools import combinations
 
 import numpy as np
 from PySide6.QtWidgets import QWidget
@@ -20,9 +19,10 @@ from PySide6.QtWidgets import QWidget
 from engine.core.params import Param
 from engine.vae.model import VAEConfig, VAEExperiment
 from vigui.pages.base import ExperimentPage
-from vigui.pages.vae.views import N_INTERP, VAEViews
+from vigui.pages.vae.views import N_INTERP, VAEViews, demo_pair
 from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, FINISHED, PAUSED
+from vigui.teaching.frames import frame_path, load_frame
 from vigui.widgets.model_files import ModelFileButtons
 from vigui.widgets.param_form import ParamForm
 
@@ -127,6 +127,7 @@ class VAEPage(ExperimentPage):
         self._labels = None
         self._steps = 0
         self._latent_dim = 2
+        self._from_file = False  # the views show the opened file's saved frame
 
     def clear_views(self) -> None:
         self._reset_view_state()
@@ -268,10 +269,33 @@ class VAEPage(ExperimentPage):
         # The run loads the file again where it trains (only the path travels).
         self._pending_experiment = (path, self.param("device"), config)
         self.reset(play=False)
+        self._draw_saved_frame(path, info)
         epoch = float(info.extra.get("epoch", 0.0))
         self.show_message(f"Opened {path}: step {info.step:,}, epoch {epoch:.1f}, "
                           f"{config.dataset}, latent {config.latent}. Press Play to continue "
                           f"training it.", error=False)
+
+    def _draw_saved_frame(self, path: str, info) -> None:
+        """Draw the views saved beside the file (:mod:`vigui.teaching.frames`) at once,
+        while the run loads the model where it trains; its first frame then redraws the
+        same step. Nothing is drawn for a frame of another step than the file's."""
+        frame = load_frame(frame_path(path))
+        if frame is None or frame.get("step") != info.step:
+            return
+        from engine.core.runtime import MetricStore
+
+        try:
+            frame["metrics"] = MetricStore.from_state(info.metrics)
+        except (TypeError, ValueError):
+            return
+        self.render(frame)
+        self._from_file = True
+        if "interp" in frame:
+            self._point_a = tuple(float(v) for v in frame["interp_a"])
+            self._point_b = tuple(float(v) for v in frame["interp_b"])
+            self.views.set_markers(self._point_a, self._point_b)
+            self._interp_step, self._interp_time = self._steps, time.monotonic()
+            self._on_interpolation(self._interp_token, (self._steps, frame["interp"]))
 
     def load_weights(self, path: str) -> None:
         """Put a saved model's weights into the current one (same architecture); on any
@@ -306,6 +330,8 @@ class VAEPage(ExperimentPage):
         self.reset(play=True)
 
     def screenshot_ready(self) -> bool:
+        if self._from_file and self._interp_shown:
+            return True  # the opened file's frame, drawn in full
         runner = self.runner
         if runner is None or runner.state == FAILED:
             return True
@@ -318,9 +344,7 @@ class VAEPage(ExperimentPage):
 
     def _pick_demo_pair(self) -> None:
         """The two class centres farthest apart: a path across the whole latent space."""
-        labels, latent = self._labels, self._latent
-        centres = [latent[labels == k].mean(0) for k in np.unique(labels)]
-        a, b = max(combinations(centres, 2), key=lambda p: float(np.sum((p[0] - p[1]) ** 2)))
+        a, b = demo_pair(self._latent, self._labels)
         self._point_a = self._point_b = None
         self.pick_latent(*a)
         self.pick_latent(*b)
