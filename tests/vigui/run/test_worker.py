@@ -206,3 +206,23 @@ def test_a_job_that_fails_by_itself_still_reports_it(qtbot):
     job.cancelled.connect(lambda: ends.append("cancelled"))
     qtbot.waitUntil(lambda: bool(ends), timeout=3000)
     assert ends == ["OSError: disk full"] and job.close()
+
+
+def test_release_does_not_wait_for_a_run_still_being_built(qtbot):
+    """A page's first run replaced while its experiment is still being built (a tour
+    stop): release returns at once, the build ends by itself and nothing is left."""
+    import threading
+
+    go, built = threading.Event(), []
+
+    def slow_build():
+        go.wait(3.0)  # a build that takes seconds (imports, data) unless told to go
+        built.append(True)
+        return Counter()
+
+    runner = ExperimentRunner(slow_build)
+    runner.release()
+    assert not built  # release did not wait for the build
+    go.set()
+    qtbot.waitUntil(lambda: not runner.is_alive, timeout=5000)
+    assert built and runner._loop.closing  # built, then ended without running
