@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from vigui.teaching.scenes import (
 )
 
 ZOOMS = (0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0)
+_FONT_SIZE = re.compile(r"font-size:\s*([0-9.]+)pt")
 SCENE_FILTER = "vigui scenes (*.json);;All files (*)"
 
 
@@ -442,6 +444,7 @@ class TeachingMixin:
         self._present_all()
 
     def _present_all(self) -> None:
+        scale_label_styles(self.banner, self.zoom)
         for page in self.pages.values():
             self._present(page)
 
@@ -455,13 +458,36 @@ class TeachingMixin:
         column = page.splitter.widget(0) if hasattr(page, "splitter") else None
         if column is not None:
             column.setVisible(not self.params_hidden)
+            # The column's widths were chosen for the normal font: they grow with it, so
+            # zoomed labels, fields and the run buttons are not cut off at the right.
+            for name, get, set_ in (("min", column.minimumWidth, column.setMinimumWidth),
+                                    ("max", column.maximumWidth, column.setMaximumWidth)):
+                base = column.property(f"vigui_base_{name}") or get()
+                column.setProperty(f"vigui_base_{name}", base)
+                set_(round(base * max(1.0, self.zoom)))
         scale_plots(page, self.zoom)
+        scale_label_styles(page, self.zoom)
         large = self.zoom > 1.0 or self.isFullScreen()
         size = round(11 * max(self.zoom, 1.2)) if large else 0
         style = (f"QPushButton {{ font-size: {size}pt; min-height: {round(size * 2.6)}px; }}"
                  if large else "")
         for buttons in page.findChildren(RunButtons):
             buttons.setStyleSheet(style)
+
+
+def scale_label_styles(root, zoom: float) -> None:
+    """Labels whose style sheet fixes a size in points (headers, summaries, legends)
+    scaled by ``zoom`` from their original sizes, as the application font is."""
+    for label in [root, *root.findChildren(QLabel)]:
+        if not isinstance(label, QLabel):
+            continue
+        base = label.property("vigui_base_style")
+        if base is None:
+            base = label.styleSheet()
+            if not _FONT_SIZE.search(base):
+                continue
+            label.setProperty("vigui_base_style", base)
+        label.setStyleSheet(_FONT_SIZE.sub(lambda m: f"font-size: {float(m.group(1)) * zoom:.1f}pt", base))
 
 
 class QMenuBarHelper:

@@ -83,3 +83,35 @@ def test_a_tour_stop_scrolls_the_theory_panel_to_its_section(window, qtbot):
     shown = view.verticalScrollBar().value()
     view.scrollToAnchor(page.sections["gap"].anchor)  # what clicking the tab by hand does
     assert shown > 0 and shown == view.verticalScrollBar().value()
+
+
+def test_zoom_keys_grow_headers_and_keep_the_parameter_column_whole(window, qtbot):
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    try:
+        window.open_page("cavi")
+        cavi = window.current_page()
+        assert window.start_tour(TOUR, stop_index("vi", "gap"))
+        vi = window.current_page()
+        header = vi.section_title.font().pointSizeF()
+        banner = window.banner.title.font().pointSizeF()
+        for _ in range(3):
+            qtbot.keyClick(window, Qt.Key_Plus, Qt.ControlModifier)
+        assert window.zoom == 1.4
+        qtbot.wait(100)
+        assert vi.section_title.font().pointSizeF() == pytest.approx(header * 1.4, abs=0.1)
+        assert window.banner.title.font().pointSizeF() == pytest.approx(banner * 1.4, abs=0.1)
+        window.leave_tour()
+        window.open_page("cavi")
+        qtbot.wait(100)
+        column = cavi.splitter.widget(0).viewport()
+        for button in (cavi.controls.reset, cavi.controls.play):
+            right = button.mapTo(column, button.rect().topRight()).x()
+            assert 0 < right < column.width(), (button.text(), right, column.width())
+        for _ in range(3):
+            qtbot.keyClick(window, Qt.Key_Minus, Qt.ControlModifier)
+        assert window.zoom == 1.0
+        assert window.banner.title.font().pointSizeF() == pytest.approx(banner, abs=0.1)
+    finally:
+        app.setFont(window._base_font)
