@@ -157,7 +157,8 @@ def build_html(pieces: list[str | Math], metrics: Metrics) -> tuple[str, dict[st
             continue
         # A word joiner keeps the formula with the text it touches ("$x$," or "($p$)").
         before = parts[-1][-1:] if parts else ""
-        after = pieces[index + 1][:1] if index + 1 < len(pieces) and isinstance(pieces[index + 1], str) else ""
+        following = pieces[index + 1] if index + 1 < len(pieces) else None
+        after = following[:1] if isinstance(following, str) else ""
         glue = ["\u2060" if c and not c.isspace() and c not in "<>" else "" for c in (before, after)]
         parts.append(glue[0] + "".join(tags) + glue[1])
     return "".join(parts), images, problems

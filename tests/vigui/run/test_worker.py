@@ -43,7 +43,8 @@ def test_step_once_does_exactly_one_step(make_runner, qtbot):
     qtbot.waitUntil(lambda: runner.experiment is not None, timeout=2000)
     for expected in (1, 2, 3):
         runner.step_once()
-        qtbot.waitUntil(lambda: bool(runner.frames) and runner.frames[-1]["step"] == expected, timeout=2000)
+        qtbot.waitUntil(lambda n=expected: bool(runner.frames) and runner.frames[-1]["step"] == n,
+                        timeout=2000)
     time.sleep(0.1)
     assert exp.steps == 3
 

@@ -85,7 +85,11 @@ def test_two_d_gradient_mode_draws_both_curves(page, qtbot):
         page.step_once()
     qtbot.waitUntil(lambda: page.runner.experiment is not None and page.runner.experiment.steps == 30,
                     timeout=5000)
-    qtbot.waitUntil(lambda: len(page.elbo_grad.getData()[0] if page.elbo_grad.getData()[0] is not None else []) == 30, timeout=5000)
+    def grad_points() -> int:
+        x = page.elbo_grad.getData()[0]
+        return 0 if x is None else len(x)
+
+    qtbot.waitUntil(lambda: grad_points() == 30, timeout=5000)
     # The CAVI curve runs until CAVI converged (it may before sweep 30).
     cavi_steps = page.runner.experiment.metrics.get("elbo")[0]
     assert 0 < len(page.elbo_curve.getData()[0]) == len(cavi_steps) <= 30
