@@ -241,11 +241,11 @@ class ExperimentRunner(RunnerBase):
         except queue.Empty:
             return None
 
-    def release(self) -> None:
-        """As :meth:`close`, but a thread still building its experiment (imports, data,
-        a model: seconds on a busy machine) is not waited for: it ends by itself once
-        built (``RunLoop.run`` sees ``closing``). A tour stop replacing a page's first
-        run with its own then shows at once."""
+    def abandon(self) -> None:
+        """Let go of a run being replaced by a new one: as :meth:`release`, but a thread
+        still building its experiment (imports, data, a model: seconds on a busy
+        machine) is not waited for; it ends by itself once built (``RunLoop.run`` sees
+        ``closing``). A tour stop replacing a page's first run then shows at once."""
         if self._loop.experiment is None and self._thread.is_alive():
             self._closing = True
             self._pump.stop()

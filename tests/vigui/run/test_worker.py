@@ -209,9 +209,9 @@ def test_a_job_that_fails_by_itself_still_reports_it(qtbot):
     assert ends == ["OSError: disk full"] and job.close()
 
 
-def test_release_does_not_wait_for_a_run_still_being_built(qtbot):
+def test_abandon_does_not_wait_for_a_run_still_being_built(qtbot):
     """A page's first run replaced while its experiment is still being built (a tour
-    stop): release returns at once, the build ends by itself and nothing is left."""
+    stop): abandon returns at once, the build ends by itself and nothing is left."""
     import threading
 
     go, built = threading.Event(), []
@@ -222,8 +222,8 @@ def test_release_does_not_wait_for_a_run_still_being_built(qtbot):
         return Counter()
 
     runner = ExperimentRunner(slow_build)
-    runner.release()
-    assert not built  # release did not wait for the build
+    runner.abandon()
+    assert not built  # abandon did not wait for the build
     go.set()
     qtbot.waitUntil(lambda: not runner.is_alive, timeout=5000)
     assert built and runner._loop.closing  # built, then ended without running
