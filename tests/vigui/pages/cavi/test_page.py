@@ -160,6 +160,6 @@ def test_header_says_what_the_run_is_doing(page, qtbot):
     qtbot.mouseClick(page.controls.play, Qt.LeftButton)
     qtbot.waitUntil(lambda: "running" in page.summary.text(), timeout=10_000)
     qtbot.mouseClick(page.controls.play, Qt.LeftButton)
-    qtbot.waitUntil(lambda: page.runner.state == PAUSED, timeout=5000)
+    qtbot.waitUntil(lambda: page.run.state == PAUSED, timeout=10_000)
     qtbot.waitUntil(lambda: "· paused ·" in page.summary.text(), timeout=3000)
     assert "running" not in page.summary.text()
