@@ -202,7 +202,8 @@ class CaviPage(ExperimentPage):
             return f"<b>stopped</b> after {snap['step']} sweeps"
         if self.run.playing:
             return "running"
-        return "not started: press Play" if snap["step"] == 0 else "paused"
+        fresh = snap["step"] == 0 and not self.run.paused_by_user  # never played yet
+        return "not started: press Play" if fresh else "paused"
 
     def _source_text(self) -> str:
         path = self.param("data_file")
