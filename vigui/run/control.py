@@ -100,7 +100,7 @@ class RunControl(QObject):
         ``rejected(message)``) if make_factory refused them."""
         self.started = True
         self.steps = 0
-        self._drop_runner()
+        self._drop_runner(replaced=True)
         self.resetting.emit()
         try:
             factory = self.make_factory()
@@ -205,14 +205,17 @@ class RunControl(QObject):
         self.runner.play()
         self._set_state(RUNNING)
 
-    def _drop_runner(self) -> None:
+    def _drop_runner(self, replaced: bool = False) -> None:
+        """Let go of the run; one ``replaced`` by a new run is not waited for even while
+        it is still being built (``abandon``, thread runners)."""
         self._wants_play = False
         if self.runner is not None:
             runner, self.runner = self.runner, None
             for signal in (runner.snapshot_ready, runner.failed, runner.state_changed,
                            runner.progress, runner.ready):
                 signal.disconnect()
-            runner.release()
+            abandon = getattr(runner, "abandon", None) if replaced else None
+            (abandon or runner.release)()
             runner.deleteLater()
 
     def _count_steps(self, steps: int, _rate: float) -> None:

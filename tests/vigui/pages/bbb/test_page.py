@@ -204,3 +204,19 @@ def test_classify_dataset_chooser_says_why_and_close_cancels_its_download(page, 
     n = len(fetching)
     qtbot.wait(50)
     assert len(fetching) == n  # the download stopped
+
+
+def test_regression_data_shows_before_the_networks_are_built(page, qtbot):
+    """The points and the true curve are on both plots at once; the run, once built in
+    its child process, trains on exactly these points."""
+    view = page.regression.view
+    assert page.regression.run.runner.stats.frames == 0  # the child is still starting
+    x, y = view.bbb.points.getData()
+    assert len(x) == FAST_REGRESSION["n_points"]
+    np.testing.assert_array_equal(view.plain.points.getData()[0], x)
+    assert len(view.truth_b.getData()[0]) > 100
+    seen = frames(page.regression)
+    qtbot.waitUntil(lambda: any("x" in snap for snap in seen), timeout=60_000)
+    snap = next(snap for snap in seen if "x" in snap)
+    np.testing.assert_allclose(np.sort(snap["x"]), np.sort(x))
+    np.testing.assert_allclose(np.sort(snap["y"]), np.sort(y))
