@@ -15,6 +15,9 @@ the model; ``--frames`` writes only these, from the shipped checkpoints).
 The Figure 14 stop's ``cvae-column.pt`` is the digits CVAE of the middle-column task
 (256-256 hidden, z = 16, KL warm-up 30 epochs, early stopping with patience 10 on the
 validation split), trained by the CLI's own code path, about 10 s.
+The Figure 15 stop's ``bbb-regression.pt`` is BBB regression page's default run (the
+paper's curve, 1-64-64-1 nets, seed 0) after BBB_STEPS steps, with its frame file
+(``--bbb`` writes only these two).
 """
 from __future__ import annotations
 
@@ -104,14 +107,59 @@ def check_cvae() -> bool:
     return ok
 
 
+BBB_FILE = "bbb-regression.pt"
+BBB_STEPS = 1200  # what the stop used to train live: the bands have settled
+
+
+def bbb_config():
+    from engine.bbb import RegressionConfig
+
+    return RegressionConfig(threads=1, device="cpu").validate()
+
+
+def make_bbb(steps: int = BBB_STEPS) -> Path:
+    """The regression page's default run, trained, and its frame (the fit, the data, the
+    weights panel) beside it; the loss curves come from the checkpoint's metrics."""
+    import torch
+
+    from engine.bbb import RegressionExperiment
+    from vigui.teaching.frames import frame_path, save_frame
+
+    torch.set_num_threads(1)
+    exp = RegressionExperiment(bbb_config(), seed=SEED)
+    while exp.steps < steps:
+        exp.step()
+    path = OUT / BBB_FILE
+    exp.save(path)
+    snap = {**exp.heavy_snapshot(), **exp.snapshot()}
+    snap.pop("device", None)  # where it ran here, not where the page runs it
+    save_frame(frame_path(path), snap)
+    return path
+
+
+def check_bbb() -> bool:
+    from engine.core import checkpoint
+
+    info = checkpoint.peek(OUT / BBB_FILE, kind="bbb-regression")
+    ok = info.config == bbb_config().to_dict() and info.step == BBB_STEPS
+    print(f"{BBB_FILE}: step {info.step}, {'ok' if ok else 'DIFFERS from this script'}")
+    return ok
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="check the shipped files, train nothing")
     ap.add_argument("--steps", type=int, default=STEPS)
     ap.add_argument("--frames", action="store_true",
                     help="only write the frame files of the shipped VAE checkpoints")
+    ap.add_argument("--bbb", action="store_true", help="only train the BBB regression stop's model")
     args = ap.parse_args(argv)
     from engine.core import checkpoint
+
+    if args.bbb:
+        path = make_bbb()
+        print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1e3:.0f} kB")
+        return 0
 
     for mode, name in MODES.items():
         if args.frames:
@@ -130,9 +178,9 @@ def main(argv=None) -> int:
     if args.frames:
         return 0
     if args.check:
-        return 0 if check_cvae() else 1
-    path = make_cvae()
-    print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1e6:.2f} MB")
+        return 0 if check_cvae() and check_bbb() else 1
+    for path in (make_cvae(), make_bbb()):
+        print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1e6:.2f} MB")
     return 0
 
 

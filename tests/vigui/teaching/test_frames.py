@@ -86,3 +86,33 @@ def test_a_frame_of_another_step_is_not_drawn(window, qtbot, tmp_path):
     page.open_model(str(tmp_path / "m.pt"))
     QApplication.processEvents()
     assert len(latent_points(page)) == 0 and not page.screenshot_ready()
+
+
+BBB_STOP = next(i for i, s in enumerate(TOUR.stops) if s.page == "bbb")
+
+
+def band(view) -> np.ndarray:
+    return np.array([c.getData()[1] for c in view._band_curves])
+
+
+@pytest.mark.gui
+def test_the_bbb_stop_is_drawn_before_its_model_is_loaded(window, qtbot):
+    stop = TOUR.stops[BBB_STOP]
+    assert stop.checkpoint == "bbb-regression.pt" and stop.run is None  # nothing trains live
+    assert window.start_tour(TOUR, BBB_STOP), window.scene_error
+    page = window.current_page()
+    section = page.regression
+    qtbot.waitUntil(page.screenshot_ready, timeout=5_000)  # the file's peek (a thread)
+    assert section.run.runner.stats.frames == 0  # the model is still loading in its process
+    step = checkpoint.peek(tours_dir() / stop.checkpoint).step
+    view = section.view
+    assert f"step {step:,}" in view.summary.text()
+    early = band(view)
+    assert early.shape[1] > 100 and np.all(early[1] >= early[0])  # 95 % above 5 %
+    x, _ = view.kl_curve.getData()
+    assert len(x) > 0 and x[-1] <= step
+    assert len(view.bbb.points.getData()[0]) == 200  # the file's points
+    # The model, once loaded, draws the same fit (the frame is of this very file).
+    qtbot.waitUntil(lambda: section.run.runner.stats.frames > 0, timeout=60_000)
+    qtbot.wait(100)
+    np.testing.assert_allclose(band(view), early, atol=1e-5)

@@ -30,6 +30,7 @@ from vigui.pages.trainer import Trainer, TrainerUnit
 from vigui.run.control import RunButtons, RunControl
 from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, FINISHED
+from vigui.teaching.frames import frame_path, load_frame
 from vigui.widgets import styles
 from vigui.widgets.own_data import show_file_rows
 from vigui.widgets.param_form import SEED, ParamForm
@@ -174,6 +175,15 @@ class RegressionSection(TaskSection):
         super().init_state()
         self._points = None  # the points the user edited (kept across resets)
         self._edited = False
+        self._frame_to_draw = None  # (path, info) of a file just opened: its saved frame
+        self.from_file = False  # the view shows the opened file's saved frame
+
+    def screenshot_ready(self) -> bool:
+        return self.from_file or super().screenshot_ready()
+
+    def opened(self, path: str, config, info) -> str:
+        self._frame_to_draw = (path, info)  # drawn as the file's run is reset (_resetting)
+        return super().opened(path, config, info)
 
     def build_params(self) -> ParamForm:
         form = ParamForm(RegressionConfig, [
@@ -229,6 +239,10 @@ class RegressionSection(TaskSection):
 
     def _resetting(self) -> None:
         super()._resetting()
+        self.from_file = False
+        opened, self._frame_to_draw = self._frame_to_draw, None
+        if opened is not None and self._draw_saved_frame(*opened):
+            return
         # The function's points are drawn at once (numpy, the run's seed): the networks
         # are built in a child process, seconds away on a busy machine.
         c = self.params.config()
@@ -238,6 +252,23 @@ class RegressionSection(TaskSection):
                               seed=int(self.params.value("seed")))
             grid = np.linspace(*PLOT_RANGE, GRID)
             self.view.show_data(x, y, grid, true_curve(c.function, grid), c.function)
+
+    def _draw_saved_frame(self, path: str, info) -> bool:
+        """The fit saved beside the file (:mod:`vigui.teaching.frames`), drawn at once while
+        the child process loads the model (seconds on a busy machine); its first frame
+        then redraws the same step. A frame of another step than the file's is not drawn."""
+        frame = load_frame(frame_path(path))
+        if frame is None or frame.get("step") != info.step:
+            return False
+        from engine.core.runtime import MetricStore
+
+        try:
+            frame["metrics"] = MetricStore.from_state(info.metrics)
+            self.view.render(frame)
+        except (TypeError, ValueError, KeyError, IndexError):
+            return False
+        self.from_file = True
+        return True
 
     def _remember_points(self, snap: dict) -> None:
         if self._edited and "x" in snap:
@@ -320,6 +351,10 @@ class BBBPage(SectionedPage):
     def activate(self) -> None:
         self.active = True
         super().activate()
+
+    def open_model(self, path: str) -> None:
+        """A scene's checkpoint: the shown task opens it (its Open button's path)."""
+        self.section().open_model(path)
 
     def hideEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         """Another page was shown (not a minimised window): let idle children go."""
