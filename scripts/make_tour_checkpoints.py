@@ -17,7 +17,9 @@ The Figure 14 stop's ``cvae-column.pt`` is the digits CVAE of the middle-column 
 validation split), trained by the CLI's own code path, about 10 s.
 The Figure 15 stop's ``bbb-regression.pt`` is BBB regression page's default run (the
 paper's curve, 1-64-64-1 nets, seed 0) after BBB_STEPS steps, with its frame file
-(``--bbb`` writes only these two).
+(``--bbb`` writes only these two). The black-box VI stops (13-14) play 250 steps live
+from fixed seeds; ``--scene-frames`` writes the frame each ends on, named by a digest of
+the stop (``vi-bbvi-<digest>.frame.npz``, vigui/teaching/frames.py), a few seconds.
 """
 from __future__ import annotations
 
@@ -146,6 +148,34 @@ def check_bbb() -> bool:
     return ok
 
 
+def make_scene_frames() -> list[Path]:
+    """The frame each black-box VI stop's run ends on: its experiment, stepped as far as
+    the stop plays it, with the metric history (there is no checkpoint)."""
+    import json
+
+    import torch
+
+    from engine.vi.bbvi import BBVIConfig, BBVIExperiment
+    from vigui.teaching.frames import save_frame, scene_frame_path
+    from vigui.teaching.scenes import lecture_tour
+
+    torch.set_num_threads(1)
+    out = []
+    for stop in lecture_tour().stops:
+        path = scene_frame_path(stop)
+        if stop.page != "vi" or stop.section != "bbvi" or path is None:
+            continue
+        params = dict(stop.params["bbvi"])
+        seed = int(params.pop("seed"))
+        exp = BBVIExperiment(BBVIConfig(**params).validate(), seed=seed)
+        while exp.steps < int(stop.run["steps"]):
+            exp.step()
+        snap = exp.snapshot()
+        snap["metrics_state"] = json.dumps(exp.metrics.state())
+        out.append(save_frame(path, snap))
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="check the shipped files, train nothing")
@@ -153,8 +183,15 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", action="store_true",
                     help="only write the frame files of the shipped VAE checkpoints")
     ap.add_argument("--bbb", action="store_true", help="only train the BBB regression stop's model")
+    ap.add_argument("--scene-frames", action="store_true",
+                    help="only write the frames of the black-box VI stops' fixed-length runs")
     args = ap.parse_args(argv)
     from engine.core import checkpoint
+
+    if args.scene_frames:
+        for path in make_scene_frames():
+            print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1e3:.0f} kB")
+        return 0
 
     if args.bbb:
         path = make_bbb()
@@ -179,7 +216,7 @@ def main(argv=None) -> int:
         return 0
     if args.check:
         return 0 if check_cvae() and check_bbb() else 1
-    for path in (make_cvae(), make_bbb()):
+    for path in (make_cvae(), make_bbb(), *make_scene_frames()):
         print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1e6:.2f} MB")
     return 0
 

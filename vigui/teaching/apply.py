@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any
 
 from engine.core.step_limit import limited
+from vigui.teaching.frames import load_frame, scene_frame_path
 from vigui.teaching.scenes import Scene, SceneError
 from vigui.widgets.param_form import ParamForm
 
@@ -207,8 +208,22 @@ def start_scene(page, scene: Scene) -> None:
             control.reset(play=True)
         finally:
             control.make_factory = original
+        _show_scene_frame(page, scene)
     else:
         control.reset(play=True)
+
+
+def _show_scene_frame(page, scene: Scene) -> None:
+    """The frame the scene's run ends on, shipped beside it (:func:`scene_frame_path`),
+    drawn now by the page or section that can (``show_frame``); the run plays on behind it."""
+    path = scene_frame_path(scene)
+    unit = page.section() if scene.section is not None and hasattr(page, "section") else page
+    show = getattr(unit, "show_frame", None)
+    if path is None or not callable(show) or not path.is_file():
+        return
+    frame = load_frame(path)
+    if frame is not None and frame.get("step") == int(scene.run["steps"]):
+        show(frame)
 
 
 def capture_scene(page, title: str = "", caption: str = "") -> Scene:

@@ -10,25 +10,57 @@ is not repeated: it is in the checkpoint (``checkpoint.peek(...).metrics``). num
 only (no Qt, no torch; read with ``allow_pickle=False``), so
 ``scripts/make_tour_checkpoints.py`` writes it and a page reads it in milliseconds.
 Images are stored as float16 (values in [0, 1]: 3 significant digits, half the bytes).
+
+A scene that plays a fixed number of steps from fixed seeds (a tour stop such as
+black-box VI's 250 steps) can ship the frame its run ends on: :func:`scene_frame_path`
+names it by a digest of the scene's page, section, parameters and run, so the file
+applies to exactly that scene and to no edited copy of it. The page draws it at once
+and its run reaches the same state behind it. The metric history travels in the frame
+as ``metrics_state`` (JSON of ``MetricStore.state()``): there is no checkpoint.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["frame_path", "save_frame", "load_frame"]
+__all__ = ["frame_path", "save_frame", "load_frame", "scene_frame_path", "frame_metrics"]
 
 SUFFIX = ".frame.npz"
 _SMALL = np.float16  # images in [0, 1]
+_IMAGE = 64  # elements from which a 2-D array in [0, 1] is an image (not a 2x2 covariance)
 
 
 def frame_path(checkpoint: str | Path) -> Path:
     """``name.frame.npz`` beside ``name.pt``."""
     p = Path(checkpoint)
     return p.with_name(p.stem + SUFFIX)
+
+
+def scene_frame_path(scene) -> Path | None:
+    """Where the frame of a fixed-length ``scene`` lies (beside its file): ``page-section-
+    digest.frame.npz``; None for a scene without a folder or a fixed number of steps."""
+    if scene.folder is None or not isinstance(scene.run, dict) or "steps" not in scene.run:
+        return None
+    key = json.dumps({"page": scene.page, "section": scene.section, "params": scene.params,
+                      "run": scene.run}, sort_keys=True, default=str)
+    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+    name = "-".join(p for p in (scene.page, scene.section, digest) if p)
+    return Path(scene.folder) / (name + SUFFIX)
+
+
+def frame_metrics(frame: dict[str, Any]):
+    """The frame's metric history (a MetricStore) from its ``metrics_state``; ValueError
+    if it has none or it is malformed."""
+    from engine.core.runtime import MetricStore
+
+    try:
+        return MetricStore.from_state(json.loads(frame["metrics_state"]))
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"the frame has no readable metric history ({exc})") from None
 
 
 def save_frame(path: str | Path, snap: dict[str, Any]) -> Path:
@@ -38,7 +70,7 @@ def save_frame(path: str | Path, snap: dict[str, Any]) -> Path:
     plain: dict[str, Any] = {}
     for key, value in snap.items():
         if isinstance(value, np.ndarray):
-            if value.dtype.kind == "f" and value.ndim >= 2 and _unit_range(value):
+            if value.dtype.kind == "f" and value.ndim >= 2 and value.size >= _IMAGE and _unit_range(value):
                 value = value.astype(_SMALL)
             arrays[f"a:{key}"] = value
         elif isinstance(value, (bool, int, float, str, tuple, list)) or value is None:

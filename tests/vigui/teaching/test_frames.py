@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 from engine.core import checkpoint
-from vigui.teaching.frames import frame_path, load_frame, save_frame
+from vigui.teaching.frames import frame_metrics, frame_path, load_frame, save_frame, scene_frame_path
 from vigui.teaching.scenes import lecture_tour, tours_dir
 from vigui.window import MainWindow
 
@@ -20,7 +20,8 @@ def test_a_frame_reads_back_as_written(tmp_path):
     rng = np.random.default_rng(0)
     snap = {"step": 12, "classes": ("a", "b"), "latent": rng.normal(size=(30, 2)).astype(np.float32),
             "manifold": rng.random((16, 16)).astype(np.float32), "projection": "identity",
-            "labels": np.arange(30), "unsaved": object()}
+            "labels": np.arange(30), "unsaved": object(),
+            "cov": np.array([[0.6317381, 0.0411393], [0.0411393, 0.9445072]])}
     path = save_frame(frame_path(tmp_path / "m.pt"), snap)
     assert path.name == "m.frame.npz"
     back = load_frame(path)
@@ -28,6 +29,7 @@ def test_a_frame_reads_back_as_written(tmp_path):
     np.testing.assert_array_equal(back["latent"], snap["latent"])  # not an image: exact
     np.testing.assert_allclose(back["manifold"], snap["manifold"], atol=5e-4)  # float16
     np.testing.assert_array_equal(back["labels"], snap["labels"])
+    np.testing.assert_array_equal(back["cov"], snap["cov"])  # small: not an image, exact
     path.write_bytes(b"not a zip")
     assert load_frame(path) is None
     assert load_frame(tmp_path / "missing.frame.npz") is None
@@ -116,3 +118,49 @@ def test_the_bbb_stop_is_drawn_before_its_model_is_loaded(window, qtbot):
     qtbot.waitUntil(lambda: section.run.runner.stats.frames > 0, timeout=60_000)
     qtbot.wait(100)
     np.testing.assert_allclose(band(view), early, atol=1e-5)
+
+
+BBVI_STOPS = [i for i, s in enumerate(TOUR.stops) if s.page == "vi" and s.section == "bbvi"]
+
+
+def test_a_fixed_length_stop_ships_its_frame_and_an_edited_copy_finds_none():
+    import dataclasses
+
+    assert len(BBVI_STOPS) == 2
+    for i in BBVI_STOPS:
+        stop = TOUR.stops[i]
+        path = scene_frame_path(stop)
+        frame = load_frame(path)
+        assert frame is not None and frame["step"] == stop.run["steps"]
+        assert frame["divergence"] == stop.params["bbvi"]["divergence"]
+        assert frame_metrics(frame).get("elbo")[0][-1] == stop.run["steps"]  # x: steps done
+        params = {"bbvi": {**stop.params["bbvi"], "seed": 1}}
+        for other in (dataclasses.replace(stop, params=params),
+                      dataclasses.replace(stop, run={"steps": 251}),
+                      dataclasses.replace(stop, section="estimators")):
+            assert not scene_frame_path(other).is_file()
+        assert scene_frame_path(dataclasses.replace(stop, run=None)) is None
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize("index", BBVI_STOPS)
+def test_a_bbvi_stop_is_drawn_at_once_and_its_run_ends_on_the_same_state(window, qtbot, index):
+    stop = TOUR.stops[index]
+    assert window.start_tour(TOUR, index), window.scene_error
+    QApplication.processEvents()
+    section = window.current_page().section()
+    assert window.current_page().screenshot_ready() and not section.run.ended
+    steps = stop.run["steps"]
+    assert f"step {steps:,}" in section.summary.text()
+    x, _ = section.elbo_raw.getData()
+    assert len(x) > 100 and x[-1] == steps
+    shown = section.last_snapshot
+    ellipse = section.ellipses[0].getData()[1].copy()
+    # The live run, seeded as the stop, gets to the same q behind the shown frame.
+    qtbot.waitUntil(lambda: section.run.ended, timeout=60_000)
+    qtbot.wait(100)
+    live = section.last_snapshot
+    assert live is not shown and live["step"] == steps
+    np.testing.assert_allclose(live["mean"], shown["mean"], atol=1e-4)
+    np.testing.assert_allclose(live["cov"], shown["cov"], atol=1e-4)
+    np.testing.assert_allclose(section.ellipses[0].getData()[1], ellipse, atol=1e-3)
