@@ -2,6 +2,8 @@
 points traced through g on hover. Instant: everything redraws as the controls move."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF
@@ -25,6 +27,7 @@ MAP_LABELS = [("lecture: z/10 + z/‖z‖", "ring"), ("affine: A z + b", "affine
               ("random MLP (tanh)", "mlp")]
 SAMPLE_CHOICES = [("2,000", 2_000), ("20,000", 20_000), ("200,000", 200_000)]
 Z_EXTENT = (-3.5, 3.5, -3.5, 3.5)
+Z_PEAK = 1.0 / (2.0 * math.pi)  # the density of N(0, I) at its mean, in 2-D
 X_EXTENT = {"ring": (-1.8, 1.8, -1.8, 1.8), "affine": (-5.5, 6.5, -6.0, 6.0),
             "mlp": (-4.0, 4.0, -4.0, 4.0)}
 TRACE_ANGLES = np.linspace(0, 2 * np.pi, 8, endpoint=False)
@@ -85,7 +88,8 @@ class LatentSection(Section):
         grid.addWidget(self.x_widget, 1, 1)
         self.radius_widget = pg.PlotWidget()
         self.radius_plot = static_plot(self.radius_widget, "", "", "density")
-        self.radius_hist = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=colour(0, 90), pen=pen(0, 1.5))
+        self.radius_hist = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=colour(0, 90),
+                                           pen=pen(0, 1.5))
         self.radius_plot.addItem(self.radius_hist)
         self.radius_widget.setMaximumHeight(190)
         grid.addWidget(self.radius_widget, 2, 0, 1, 2)
@@ -104,7 +108,10 @@ class LatentSection(Section):
         self.x = latent.push(self.z, p["kind"], seed=p["seed"])
         x_extent = X_EXTENT[p["kind"]]
         bins = 70
-        place_image(self.z_img, latent.histogram2d(self.z, Z_EXTENT, bins), Z_EXTENT)
+        # The colour scale tops out at N(0, I)'s peak density 1/2π, not at the noisiest bin:
+        # the cloud reads dark at the centre and fades out by 2-3 sd.
+        place_image(self.z_img, latent.histogram2d(self.z, Z_EXTENT, bins), Z_EXTENT,
+                    levels=(0.0, Z_PEAK))
         hx = latent.histogram2d(self.x, x_extent, bins)
         place_image(self.x_img, np.minimum(hx, np.quantile(hx[hx > 0], 0.995)), x_extent)
         for plot, ext in ((self.z_plot, Z_EXTENT), (self.x_plot, x_extent)):

@@ -77,6 +77,23 @@ def test_latent_hover_traces_points_through_g(page, qtbot, kind):
     assert s.z_img.image is not None and s.x_img.image.sum() > 0
 
 
+def test_latent_prior_cloud_is_plainly_visible(page, qtbot):
+    """Figure 5's p(z) = N(0, I): dark near the mean, as light as the page far out."""
+    s = page.show_section("latent")
+    s.kind.setCurrentIndex(s.kind.findData("ring"))
+    qtbot.wait(50)
+    image = s.z_widget.grab().toImage()
+    ratio = s.z_widget.devicePixelRatioF()
+
+    def lightness(x, y):
+        p = view_point(s.z_widget, s.z_plot, x, y)
+        return np.mean([image.pixelColor(int(p.x() * ratio) + dx, int(p.y() * ratio) + dy).lightness()
+                        for dx in range(-3, 4) for dy in range(-3, 4)])
+
+    centre, far = lightness(0.2, -0.2), lightness(3.2, 3.2)
+    assert far > 240 and centre < 190, (centre, far)
+
+
 # -- the evidence gap ---------------------------------------------------------------------------
 def test_gap_bars_add_up_and_drag_q(page, qtbot):
     s = page.show_section("gap")
