@@ -13,7 +13,10 @@
 """
 from __future__ import annotations
 
+import importlib
 import re
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -321,7 +324,42 @@ class TeachingMixin:
         self.tour_index = index
         self.banner.show_stop(self.tour, index)
         self._scroll_theory_to(self.current_page(), self.tour.stops[index].section)
+        self._prefetch(self.stop_modules(index + 1))
         return True
+
+    def stop_modules(self, index: int) -> list[str]:
+        """The modules stop ``index`` builds its page from (its chapter, its section's
+        module); [] past the end."""
+        if self.tour is None or not 0 <= index < len(self.tour.stops):
+            return []
+        stop = self.tour.stops[index]
+        spec = next((s for s in self.specs if s.page_id == stop.page), None)
+        if spec is None:
+            return []
+        names = [spec.module]
+        cls = getattr(importlib.import_module(spec.module), spec.cls, None)
+        names += [module for key, module, *_ in getattr(cls, "SECTIONS", ()) if key == stop.section]
+        return names
+
+    @staticmethod
+    def _prefetch(modules: list[str]) -> None:
+        """Import the next stop's modules on a background thread while this stop is shown:
+        black-box VI's first ``import torch`` took 5-6 s of its Page Down on a busy machine.
+        (Not torch._dynamo, which torch's first optimizer imports: off the main thread it
+        failed once here, an operator not yet registered.)
+        A module that fails here fails again, with its message, when the stop is built."""
+        pending = [m for m in modules if m not in sys.modules]
+        if not pending:
+            return
+
+        def load() -> None:
+            for name in pending:
+                try:
+                    importlib.import_module(name)
+                except Exception:  # noqa: BLE001 (reported when the stop itself is built)
+                    return
+
+        threading.Thread(target=load, name="tour-prefetch", daemon=True).start()
 
     @staticmethod
     def _scroll_theory_to(page, section: str | None) -> None:

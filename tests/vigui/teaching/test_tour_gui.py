@@ -115,3 +115,19 @@ def test_zoom_keys_grow_headers_and_keep_the_parameter_column_whole(window, qtbo
         assert window.banner.title.font().pointSizeF() == pytest.approx(banner, abs=0.1)
     finally:
         app.setFont(window._base_font)
+
+
+def test_a_stop_imports_the_next_stops_modules_while_it_is_shown(window, qtbot, monkeypatch):
+    """Black-box VI's first stop paid for ``import torch`` on Page Down: the stop before
+    it imports the next stop's chapter and section modules on a background thread."""
+    import sys
+
+    bbvi = stop_index("vi", "bbvi")
+    assert window.stop_modules(bbvi) == []  # no tour yet
+    assert window.start_tour(TOUR, bbvi - 2), window.scene_error
+    assert window.stop_modules(bbvi) == ["vigui.pages.vi", "vigui.pages.vi.bbvi"]
+    assert window.stop_modules(len(TOUR.stops)) == []
+    monkeypatch.delitem(sys.modules, "vigui.pages.vi.bbvi", raising=False)  # never imported
+    page_down(window, qtbot)
+    assert window.tour_index == bbvi - 1
+    qtbot.waitUntil(lambda: "vigui.pages.vi.bbvi" in sys.modules, timeout=30_000)
