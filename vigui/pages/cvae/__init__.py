@@ -43,7 +43,14 @@ from engine.core.params import Param
 from engine.cvae.tasks import TASK_LABELS, mask_to_string
 from vigui.pages.base import ExperimentPage
 from vigui.pages.cvae.canvas import DrawingCanvas
-from vigui.pages.cvae.views import LEGEND_HTML, CompletionRow, CurvesView, NCLLTableView, StripView
+from vigui.pages.cvae.views import (
+    LEGEND_HTML,
+    CompletionRow,
+    CurvesView,
+    KLView,
+    NCLLTableView,
+    StripView,
+)
 from vigui.pages.vae import process_threads
 from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, FINISHED, RUNNING
@@ -226,10 +233,12 @@ class CVAEPage(ExperimentPage):
         root = QSplitter(Qt.Vertical)
         top = QSplitter(Qt.Horizontal)
         self.curves = CurvesView()
+        self.kl_view = KLView()
         self.table = NCLLTableView()
         top.addWidget(self.curves)
+        top.addWidget(self.kl_view)
         top.addWidget(self.table)
-        top.setSizes([430, 330])
+        top.setSizes([300, 200, 300])
 
         middle = QWidget()
         mlay = QVBoxLayout(middle)
@@ -305,6 +314,7 @@ class CVAEPage(ExperimentPage):
 
     def clear_views(self) -> None:
         self.curves.clear_curves()
+        self.kl_view.clear_curves()
         self.strip.clear_image()
         self.summary.setText("")
         self._phase = None
@@ -315,6 +325,7 @@ class CVAEPage(ExperimentPage):
     def render(self, snap: dict) -> None:
         self._steps = int(snap.get("step", 0))
         self.curves.show_metrics(snap["metrics"])
+        self.kl_view.show_metrics(snap["metrics"])
         if "observed" not in snap:
             return
         phase = snap.get("phase")
@@ -341,6 +352,10 @@ class CVAEPage(ExperimentPage):
         rate = snap.get("samples_per_s", math.nan)
         if rate == rate and rate > 0:
             text += f" · {rate:,.0f} images/s"
+        spread = snap.get("spread_mean")
+        if spread is not None:
+            text += (f"<br>samples' spread {spread:.3f} per hidden pixel "
+                     f"(std over {snap.get('spread_samples', 16)} draws of z)")
         return text
 
     def _on_ready(self, device: str) -> None:

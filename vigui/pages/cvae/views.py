@@ -24,13 +24,15 @@ from PySide6.QtWidgets import (
 
 from vigui.widgets.plots import pen, style_plot
 
-__all__ = ["colour_images", "rgb_mosaic", "StripView", "CompletionRow", "CurvesView",
-           "NCLLTableView", "GIVEN_INK", "HIDDEN_FILL", "LEGEND_HTML"]
+__all__ = ["colour_images", "spread_images", "rgb_mosaic", "StripView", "CompletionRow",
+           "CurvesView", "KLView", "NCLLTableView", "GIVEN_INK", "HIDDEN_FILL", "LEGEND_HTML"]
 
 GIVEN_INK = np.array([31, 78, 170], np.float32)  # observed pixels: blue ink
 MODEL_INK = np.array([0, 0, 0], np.float32)  # pixels a model produced: black ink
 HIDDEN_FILL = np.array([246, 196, 110], np.float32)  # hidden pixels of an input: amber
 PAPER = np.array([255, 255, 255], np.float32)
+SPREAD_INK = np.array([200, 30, 30], np.float32)  # per-pixel spread of the samples: red
+SPREAD_FULL = 0.25  # a spread (std of a grey level in [0, 1]) this large is full red
 PAD = np.array([200, 200, 200], np.uint8)
 LEGEND_HTML = ("<span style='color:#1f4eaa'>■ given</span> &nbsp; "
                "<span style='color:#000'>■ model's output</span> &nbsp; "
@@ -47,6 +49,16 @@ def colour_images(images: np.ndarray, observed: np.ndarray, hide: bool = False) 
     other = np.broadcast_to(HIDDEN_FILL, v.shape[:-1] + (3,)) if hide else \
         PAPER * (1 - v) + MODEL_INK * v
     return np.where(obs, given, other).round().astype(np.uint8)
+
+
+def spread_images(spread: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """(n, H, W) per-pixel standard deviations across CVAE samples -> (n, H, W, 3) uint8:
+    white where all samples agree, red where they differ (full red at SPREAD_FULL);
+    observed pixels, which never vary, in light grey."""
+    v = np.clip(np.asarray(spread, np.float32) / SPREAD_FULL, 0.0, 1.0)[..., None]
+    obs = np.asarray(observed, bool)[None, :, :, None]
+    heat = PAPER * (1 - v) + SPREAD_INK * v
+    return np.where(obs, np.float32(225), heat).round().astype(np.uint8)
 
 
 def rgb_mosaic(tiles: np.ndarray, pad: int = 1) -> np.ndarray:
@@ -106,7 +118,8 @@ class _RGBView(pg.GraphicsLayoutWidget):
 
 class StripView(_RGBView):
     """The lecture's Figure 14 for a strip of test images: one row per image; columns
-    input (hidden part amber), baseline, N CVAE samples, ground truth."""
+    input (hidden part amber), baseline, N CVAE samples, ground truth and, when the
+    snapshot has it, the samples' per-pixel spread (red where samples differ)."""
 
     def show_strip(self, snap: dict) -> None:
         obs = snap["observed"]
@@ -117,12 +130,16 @@ class StripView(_RGBView):
         n, k = samples.shape[:2]
         sam = colour_images(samples.reshape(n * k, *samples.shape[2:]), obs).reshape(
             n, k, *samples.shape[2:], 3)
-        tiles = np.concatenate([inputs[:, None], base[:, None], sam, truth[:, None]], axis=1)
+        cols = [inputs[:, None], base[:, None], sam, truth[:, None]]
         h, w = obs.shape
         step = w + 1
         caps = [(0.5 * w, "input"), (step + 0.5 * w, "baseline"),
                 (2 * step + 0.5 * (k * step - 1), f"{k} CVAE samples"),
                 ((2 + k) * step + 0.5 * w, "truth")]
+        if snap.get("spread") is not None:
+            cols.append(spread_images(snap["spread"], obs)[:, None])
+            caps.append(((3 + k) * step + 0.5 * w, "spread"))
+        tiles = np.concatenate(cols, axis=1)
         self.set_rgb(rgb_mosaic(tiles), caps, h)
 
 
@@ -194,6 +211,36 @@ class CurvesView(pg.PlotWidget):
     def clear_curves(self) -> None:
         for curve in self.curves.values():
             curve.setData([], [])
+
+
+class KLView(pg.PlotWidget):
+    """KL(q(z|x,y) || p(z|x)) per image while the CVAE trains: how much the
+    completions use z (near 0: every sample is the same completion). Train per step,
+    validation at epoch ends."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        plot = style_plot(self.getPlotItem(), "KL(q‖p): nats of z per image", "step",
+                          "nats / image", long_series=True)
+        c = pen(2).color()
+        self.train = plot.plot([], [], pen=pg.mkPen(pg.mkColor(c.red(), c.green(), c.blue(),
+                                                               140), width=1.0))
+        self.val = plot.plot([], [], pen=pen(2, width=2.0), symbol="o", symbolSize=5,
+                             symbolBrush=c, symbolPen=None)
+        self.setMinimumSize(150, 150)
+
+    def show_metrics(self, metrics) -> None:
+        self.train.setData(*_series(metrics, "cvae_kl"))
+        self.val.setData(*_series(metrics, "cvae_val_kl"))
+
+    def points(self) -> int:
+        """How many points the curves hold (train + validation)."""
+        return sum(len(c.getData()[0] if c.getData()[0] is not None else ())
+                   for c in (self.train, self.val))
+
+    def clear_curves(self) -> None:
+        self.train.setData([], [])
+        self.val.setData([], [])
 
 
 def _series(metrics, name):
