@@ -31,6 +31,10 @@ class CVAEConfig(Config):
     kl_warmup: int = param(0, lo=0, hi=10_000, label="KL warm-up (epochs)",
                            help="the CVAE's KL weight rises linearly from 0 to 1 over these "
                                 "epochs (against posterior collapse); early stopping waits for it")
+    free_bits: float = param(0.0, lo=0.0, hi=1000.0, decimals=1, label="Free bits (nats)",
+                             help="the first this many nats per image of KL(q||p) cost nothing "
+                                  "(spread evenly over z's coordinates; Kingma et al. 2016): "
+                                  "keeps z in use where the KL would switch it off")
     patience: int = param(3, lo=1, hi=1000, label="Patience",
                           help="epochs without a better validation loss before a network stops")
     val_fraction: float = param(1 / 12, lo=0.01, hi=0.5, decimals=3, label="Validation share",

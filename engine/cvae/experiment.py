@@ -12,7 +12,7 @@ import torch
 from engine.core import checkpoint
 from engine.core.runtime import Experiment, MetricStore
 from engine.cvae.config import KIND, CVAEConfig
-from engine.cvae.evaluation import evaluate_model
+from engine.cvae.evaluation import SPREAD_SAMPLES, evaluate_model, mean_hidden, sample_spread
 from engine.cvae.networks import CompletionModel
 from engine.cvae.tasks import mask_to_string
 from engine.cvae.trainers import BaselineTrainer, CVAETrainer, _CompletionTrainer, split_validation
@@ -109,12 +109,15 @@ class CVAEExperiment(Experiment):
     def snapshot(self) -> dict[str, Any]:
         """Cheap views: phase, counters and the Figure 14 strip for N_STRIP test images:
         ``inputs`` (n, H, W), ``baseline`` (n, H, W), ``samples`` (n, n_samples, H, W),
-        ``truth`` (n, H, W), ``observed`` (H, W) bool. Completions keep the observed
-        pixels; samples use fixed noise, so they change only as the model learns."""
+        ``truth`` (n, H, W), ``observed`` (H, W) bool; ``spread`` (n, H, W), each pixel's
+        std across SPREAD_SAMPLES completions, and ``spread_mean`` (over hidden pixels).
+        Completions keep the observed pixels; samples use fixed noise, so they change
+        only as the model learns."""
         self.model.eval()
         x = self._strip
         gen = torch.Generator(device=x.device).manual_seed(self._strip_seed)
         samples = self.model.sample_completions(x, self.n_samples, gen)
+        spread = sample_spread(self.model, x, SPREAD_SAMPLES, gen)
         return {
             "step": self.steps, "phase": self.phase, "task": self.config.task,
             "epoch_baseline": self.baseline.epoch, "epoch_cvae": self.cvae.epoch,
@@ -124,6 +127,9 @@ class CVAEExperiment(Experiment):
             "inputs": self._images(self.model.paste(x, torch.zeros_like(x))),
             "baseline": self._images(self.model.baseline_completion(x)),
             "samples": self._images(samples).reshape(x.shape[0], self.n_samples, *self.shape),
+            "spread": spread.cpu().numpy().reshape(x.shape[0], *self.shape),
+            "spread_mean": float(mean_hidden(spread, self.model.observed).mean()),
+            "spread_samples": SPREAD_SAMPLES,
         }
 
     def _images(self, flat: torch.Tensor) -> np.ndarray:

@@ -60,7 +60,7 @@ from vigui.widgets.param_form import ParamForm
 
 __all__ = ["CVAEPage", "process_threads"]
 
-FIELDS = ["dataset", "task", "hidden", "latent", "lr", "patience", "kl_warmup", "residual",
+FIELDS = ["dataset", "task", "hidden", "latent", "lr", "patience", "kl_warmup", "free_bits", "residual",
           "device", "seed"]
 SEED = Param(name="seed", kind="int", default=0, lo=0, hi=1_000_000, label="Seed",
              help="Seeds the weights, the shuffles and the noise: same seed, same run")
