@@ -150,3 +150,17 @@ def test_default_cvae_uses_z_on_digits_one_quadrant(digits):
     assert r["spread"] >= 0.03
     gain = r["baseline_ncll"] - r["cvae_ncll_is"]
     assert gain > 3 * r["gain_se"] and gain > 0.2
+
+
+def test_a_file_saved_before_free_bits_reads_as_trained_without(digits, tmp_path):
+    exp = CVAEExperiment(CVAEConfig(hidden=(16,), latent=2, device="cpu"), dataset=digits)
+    path = tmp_path / "old.pt"
+    exp.save(path)
+    ckpt = torch.load(path, weights_only=False)
+    del ckpt["config"]["free_bits"]
+    torch.save(ckpt, path)
+    config, _ = CVAEExperiment.peek(path)
+    assert config.free_bits == 0.0
+    assert CVAEExperiment.load(path, dataset=digits).config.free_bits == 0.0
+    exp.save(path)  # a file of today keeps its value
+    assert CVAEExperiment.peek(path)[0].free_bits == 3.0
