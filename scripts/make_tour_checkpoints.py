@@ -53,8 +53,8 @@ def make(mode: str, steps: int = STEPS) -> Path:
 
 CVAE_FILE = "cvae-column.pt"
 CVAE_FLAGS = ["--dataset", "digits", "--task", "column", "--hidden", "256,256", "--latent", "16",
-              "--kl-warmup", "30", "--free-bits", "0", "--patience", "10", "--epochs", "400", "--seed", str(SEED),
-              "--threads", "1", "--device", "cpu", "--quiet"]
+              "--kl-warmup", "30", "--free-bits", "0", "--patience", "10", "--epochs", "400",
+              "--seed", str(SEED), "--threads", "1", "--device", "cpu", "--quiet"]
 
 
 def make_cvae() -> Path:

@@ -64,9 +64,9 @@ FIELDS = ["dataset", "task", "hidden", "latent", "lr", "patience", "kl_warmup", 
           "device", "seed"]
 SEED = Param(name="seed", kind="int", default=0, lo=0, hi=1_000_000, label="Seed",
              help="Seeds the weights, the shuffles and the noise: same seed, same run")
-SCREENSHOT = {"dataset": "digits", "task": "q1", "hidden": [256, 256], "latent": 16,
-              "lr": 1e-3, "patience": 10, "kl_warmup": 30, "residual": True, "device": "cpu",
-              "seed": 0}
+SCREENSHOT = {"dataset": "digits", "task": "q1", "hidden": [500, 500], "latent": 16,
+              "lr": 1e-3, "patience": 3, "kl_warmup": 0, "free_bits": 3.0, "residual": True,
+              "device": "cpu", "seed": 0}  # the page's defaults
 N_DRAW = 8  # completions of the drawing
 REFRESH_S = 1.0  # while training, the drawing's completions follow the model this often
 PHASES = {"baseline": "training the baseline", "cvae": "training the CVAE",
