@@ -220,7 +220,7 @@ class KLView(pg.PlotWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        plot = style_plot(self.getPlotItem(), "KL(q‖p): nats of z per image", "step",
+        plot = style_plot(self.getPlotItem(), "KL(q‖p) per image", "step",
                           "nats / image", long_series=True)
         c = pen(2).color()
         self.train = plot.plot([], [], pen=pg.mkPen(pg.mkColor(c.red(), c.green(), c.blue(),
