@@ -21,8 +21,8 @@ def sample_spread(model: CompletionModel, images: torch.Tensor, n: int = SPREAD_
     """(b, D) inputs -> (b, D): each pixel's standard deviation across n completions
     z ~ p(z|x) (0 on observed pixels). Near 0 everywhere: z is not used and every
     sample is the same completion."""
-    samples = model.sample_completions(images, n, generator)  # (b, n, D)
-    return samples.std(1, correction=0) * (1.0 - model.observed)
+    samples = model.sample_completions(images, n, generator)  # (b, n, D), observed pixels pasted
+    return samples.std(1, correction=0)
 
 
 def mean_hidden(per_pixel: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
