@@ -9,6 +9,12 @@ A :class:`Recorder` grabs its target on a GUI timer (reading the pixels the wind
 already painted where the platform allows: ~1 ms, not the 20-30 ms of painting the
 plots again), scales it to the chosen size and appends the raw frame to a
 :class:`~vigui.record.video.FrameStore` on disk (memory stays flat).
+Only the page may appear in a recording: the screen's pixels are read only where no
+other window of vigui (a dialog, a menu, a tooltip) and no overlay of the window lies
+over the captured area; otherwise that frame is painted from the page itself. While
+recording, the Record dialog steps aside: it hides, and a Stop button in the window's
+status bar (or Ctrl+Shift+R again) ends the recording. (Windows of other programs are
+invisible to Qt: keep them off the page while recording.)
 When a tick comes late (the GUI was busy), the frame is repeated so that the video keeps
 the run's real pace. What a grab costs the run is measured in ``bench/recorder.py``.
 
@@ -109,11 +115,32 @@ def _painted_pixels(widget: QWidget, rect: QRect):
         return None
     top = widget.window()
     screen = top.screen()
-    if screen is None:
+    if screen is None or _covered(widget, rect):
         return None
     pos = widget.mapTo(top, rect.topLeft())
     pixmap = screen.grabWindow(top.winId(), pos.x(), pos.y(), rect.width(), rect.height())
     return None if pixmap.isNull() else pixmap
+
+
+def _covered(widget: QWidget, rect: QRect) -> bool:
+    """True if something that is not ``widget`` may show over ``rect`` on screen: another
+    visible window of this application, or a child of the window (an overlay) that is
+    neither the widget nor one of its ancestors."""
+    from PySide6.QtGui import QGuiApplication
+
+    top = widget.window()
+    area = QRect(widget.mapToGlobal(rect.topLeft()), rect.size())
+    own = top.windowHandle()
+    # QWindows, not QWidgets: only those ever shown, far fewer than every menu's widget
+    for other in QGuiApplication.topLevelWindows():
+        if other is not own and other.isVisible() and other.frameGeometry().intersects(area):
+            return True
+    for child in top.findChildren(QWidget, options=Qt.FindDirectChildrenOnly):
+        if (child.isVisible() and not child.isWindow() and child is not widget
+                and not child.isAncestorOf(widget)
+                and QRect(child.mapToGlobal(child.rect().topLeft()), child.size()).intersects(area)):
+            return True
+    return False
 
 
 def grab_frame(target: CaptureTarget, size: QSize, repaint: bool = False) -> np.ndarray:
@@ -218,6 +245,7 @@ class RecordDialog(QDialog):
         self.recorder: Recorder | None = None
         self._job: BackgroundJob | None = None
         self._targets: list[CaptureTarget] = []
+        self.stop_button: QPushButton | None = None  # in the window's status bar while recording
 
         form = QFormLayout()
         self.what = QComboBox()
@@ -354,14 +382,44 @@ class RecordDialog(QDialog):
         except (ValueError, OSError) as exc:
             self.state.setText(f"Cannot record: {exc}")
             return False
-        self.recorder.ticked.connect(
-            lambda frames, seconds: self.state.setText(f"Recording… {seconds:.1f} s, {frames} frames"))
+        # a lambda: connecting the bound method crashed Qt (segfault) on this PySide6
+        self.recorder.ticked.connect(lambda frames, seconds: self._ticked(frames, seconds))
         self.recorder.stopped.connect(self._write)
         for box in (self.what, self.fps, self.width_box, self.limit, self.gif, self.mp4, self.path):
             box.setEnabled(False)
         self.record_button.setText("■ Stop")
+        self._step_aside()
         self.recorder.start()
         return True
+
+    def _ticked(self, frames: int, seconds: float) -> None:
+        text = f"Recording… {seconds:.1f} s, {frames} frames"
+        self.state.setText(text)
+        if self.stop_button is not None:
+            self.stop_button.setText(f"■ Stop recording ({seconds:.0f} s)")
+
+    def _step_aside(self) -> None:
+        """Off the page while recording: the dialog hides and the window's status bar
+        offers Stop (the dialog comes back to show the writing)."""
+        window = self.parentWidget()
+        bar = window.statusBar() if hasattr(window, "statusBar") else None
+        if bar is None:
+            return  # no window to hold the Stop button: the dialog stays (off the page)
+        if self.stop_button is None:
+            self.stop_button = QPushButton("■ Stop recording")
+            self.stop_button.setToolTip("End the recording and write the files (Ctrl+Shift+R)")
+            self.stop_button.clicked.connect(self.toggle)
+            bar.insertPermanentWidget(0, self.stop_button)
+        self.stop_button.setVisible(True)
+        self.hide()
+        window.activateWindow()
+
+    def _come_back(self) -> None:
+        if self.stop_button is not None:
+            self.stop_button.setVisible(False)
+        if not self.isVisible() and self.parentWidget() is not None and self.parentWidget().isVisible():
+            self.show()
+            self.raise_()
 
     def _write(self, reason: str) -> None:
         """The recording stopped: encode the files in the background."""
@@ -370,6 +428,7 @@ class RecordDialog(QDialog):
         base, formats = Path(self.path.text()).expanduser(), self._formats
         self.record_button.setText("● Record")
         self.record_button.setEnabled(False)
+        self._come_back()
         if reason:
             self.state.setText(f"Stopped: {reason}.")
 
@@ -470,6 +529,9 @@ def add_record_menu(window) -> None:
         if dialog is None:
             dialog = window.record_dialog = RecordDialog(window.current_page, parent=window)
             window.installEventFilter(_ShutdownOnClose(dialog))
+        if dialog.recorder is not None and dialog.recorder.recording:
+            dialog.toggle()  # the same keys stop it: the dialog is out of sight meanwhile
+            return
         dialog.refresh()
         dialog.show()
         dialog.raise_()
@@ -483,3 +545,6 @@ def add_record_menu(window) -> None:
 
     record.triggered.connect(open_recorder)
     vector.triggered.connect(export_vector)
+    for action in (record, vector):  # the keys work wherever the window has focus
+        action.setShortcutContext(Qt.WindowShortcut)
+        window.addAction(action)

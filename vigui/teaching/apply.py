@@ -62,9 +62,8 @@ def apply_scene(page, scene: Scene) -> None:
     else:
         _apply_nested(page, reference, params, where)
     if scene.section is not None:
-        tab = _tab_value(page, reference, scene.section)
-        page.restore_settings({"tab": tab})
-        if page.settings_state().get("tab") != tab:
+        page.restore_settings({"tab": scene.section})
+        if page.settings_state().get("tab") != scene.section:
             raise SceneError(f"{where}: could not show section {scene.section!r}.")
     if scene.checkpoint is not None and not callable(getattr(page, "open_model", None)):
         raise SceneError(f"{where} cannot open checkpoints; \"checkpoint\" must be null.")
@@ -89,21 +88,6 @@ def _sections(page) -> list[str]:
     return list(sections) if isinstance(sections, dict) else []
 
 
-def _tab_value(page, reference: dict, section: str):
-    """How the page's settings name a tab: its key, or its index where they keep one."""
-    if isinstance(reference.get("tab"), int) and not isinstance(reference.get("tab"), bool):
-        return _sections(page).index(section)
-    return section
-
-
-def _tab_name(page, tab):
-    """The section key of a settings "tab" entry (a key, or an index)."""
-    if isinstance(tab, int) and not isinstance(tab, bool):
-        names = _sections(page)
-        return names[tab] if 0 <= tab < len(names) else None
-    return tab
-
-
 def _build_sections(page, names) -> None:
     """Build the lazily built sections a scene names, so their values can be checked."""
     built = getattr(page, "sections", None)
@@ -124,7 +108,7 @@ def _apply_form(form: ParamForm, params: dict, where: str) -> None:
     for name, value in params.items():
         try:
             checked[name] = form.param(name).check(value)
-            form._probe(form.fields[name], checked[name])
+            _probe(form, name, checked[name])
         except (TypeError, ValueError, OverflowError) as exc:
             text = str(exc) or f"{value!r} cannot be shown"
             raise SceneError(f"{where}: parameter {name}: {text}.") from None
@@ -134,6 +118,15 @@ def _apply_form(form: ParamForm, params: dict, where: str) -> None:
         raise SceneError(f"{where}: {exc}.") from None
     for name, value in checked.items():
         _same(form.value(name), value, f"{where}: parameter {name}")
+
+
+def _probe(form: ParamForm, name: str, value: Any) -> None:
+    """ValueError if the form's widget cannot show ``value``; a widget with ``check``
+    (the own-data file chooser) reads the file, so its message names file, line, column."""
+    form._probe(form.fields[name], value)
+    check = getattr(form.widget(name), "check", None)
+    if callable(check):
+        check(value)
 
 
 def _apply_nested(page, reference: dict, params: dict, where: str) -> None:
@@ -155,7 +148,7 @@ def _apply_nested(page, reference: dict, params: dict, where: str) -> None:
             if isinstance(inner, ParamForm):
                 for name, v in value.items():
                     try:
-                        inner.param(name).check(v)
+                        _probe(inner, name, inner.param(name).check(v))
                     except (TypeError, ValueError, OverflowError) as exc:
                         raise SceneError(f"{where}: {key}.{name}: {exc}.") from None
     page.restore_settings(params)
@@ -221,7 +214,7 @@ def start_scene(page, scene: Scene) -> None:
 def capture_scene(page, title: str = "", caption: str = "") -> Scene:
     """The scene of what ``page`` shows now: its parameters, section and how far it ran."""
     state = dict(page.settings_state())
-    section = _tab_name(page, state.pop("tab", None))
+    section = state.pop("tab", None)  # every page with sections names its tab by key
     params = {k: ({n: x for n, x in v.items() if n not in MACHINE_PARAMS} if isinstance(v, dict) else v)
               for k, v in state.items() if k not in MACHINE_PARAMS}
     run = None
