@@ -38,6 +38,16 @@ class CVAEExperiment(Checkpointed, Experiment):
     seed: int
     architecture = _CompletionTrainer.architecture
 
+    @classmethod
+    def config_from_checkpoint(cls, ckpt: dict, path, device: str | None = None,
+                               threads: int | None = None):
+        """As the base class; a file saved before free bits existed was trained without
+        them, so its missing ``free_bits`` reads as 0, not today's default."""
+        saved = ckpt.get("config")
+        if isinstance(saved, dict) and "free_bits" not in saved:
+            ckpt = {**ckpt, "config": {**saved, "free_bits": 0.0}}
+        return super().config_from_checkpoint(ckpt, path, device=device, threads=threads)
+
     def __init__(self, config: CVAEConfig | None = None, seed: int | None = 0, dataset=None):
         config = (config or CVAEConfig()).validate()
         if seed is None:

@@ -41,16 +41,6 @@ class _CompletionTrainer(TorchTrainer):
         self._started = False
         self._best_state = self._state()
 
-    @classmethod
-    def config_from_checkpoint(cls, ckpt: dict, path, device: str | None = None,
-                               threads: int | None = None):
-        """As the base class; a file saved before free bits existed was trained without
-        them, so its missing ``free_bits`` reads as 0, not today's default."""
-        saved = ckpt.get("config")
-        if isinstance(saved, dict) and "free_bits" not in saved:
-            ckpt = {**ckpt, "config": {**saved, "free_bits": 0.0}}
-        return super().config_from_checkpoint(ckpt, path, device=device, threads=threads)
-
     def build_model(self) -> CompletionModel:
         if self._given_model is not None:
             return self._given_model

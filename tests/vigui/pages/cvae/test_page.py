@@ -85,9 +85,9 @@ def test_kl_curve_and_spread_are_on_the_page(page, qtbot):
     qtbot.mouseClick(page.controls.play, Qt.LeftButton)
     qtbot.waitUntil(lambda: page._phase in ("cvae", "done") and page.kl_view.points() >= 3,
                     timeout=120_000)  # the child process may take a while to start
-    qtbot.mouseClick(page.controls.play, Qt.LeftButton)  # pause
     x, y = page.kl_view.train.getData()
     assert len(x) >= 3 and np.isfinite(y).all() and (y >= 0).all()
+    qtbot.mouseClick(page.controls.play, Qt.LeftButton)  # pause
     assert "spread" in page.summary.text()
     # The strip: 6 rows; input, baseline, 4 samples, truth and the spread: 8 columns.
     assert page.strip.image.image.shape[:2] == (6 * 9 - 1, 8 * 9 - 1)
