@@ -38,6 +38,7 @@ from engine.musicvae.model import MusicVAEConfig, MusicVAEExperiment
 from vigui import audio
 from vigui.pages.base import ExperimentPage
 from vigui.pages.musicvae.views import MusicVAEViews
+from vigui.run.control import NotReady
 from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, FINISHED, PAUSED, BackgroundJob
 from vigui.widgets.model_files import ModelFileButtons
@@ -142,6 +143,7 @@ class MusicVAEPage(ExperimentPage):
         self.model_files.open_requested.connect(self.open_model)
         self.model_files.weights_requested.connect(self.load_weights)
         form.add_row(self.model_files)
+        self.run.waiting.connect(self._on_waiting)
         return form
 
     def _build_parse_row(self) -> QWidget:
@@ -167,15 +169,28 @@ class MusicVAEPage(ExperimentPage):
 
     def make_factory(self):
         threads = process_threads()
+        temperature = self.views.temperature.value()
         if self._pending_experiment is not None:  # an opened checkpoint, checked already
             path, self._pending_experiment = self._pending_experiment, None
-            return partial(_open_to_continue, path, self.param("device"), threads)
+            return partial(_with_temperature, partial(_open_to_continue, path,
+                                                      self.param("device"), threads), temperature)
         config = self.params.config(threads=threads)
         if not self._corpus_cached(config.dataset):
             self.start_parse(config.dataset)
-            raise ValueError("The melodies are read once (progress on the left); training "
-                             "starts as soon as they are ready.")
-        return partial(MusicVAEExperiment, config, seed=self.param("seed"))
+            raise NotReady(config.dataset)  # _on_waiting says it; Play is remembered
+        return partial(_with_temperature, partial(MusicVAEExperiment, config,
+                                                  seed=self.param("seed")), temperature)
+
+    def _on_waiting(self, _dataset: str) -> None:
+        """make_factory found the melodies not read yet: say so (not an error); a Play
+        pressed meanwhile starts training when they are ready (run.play_pending)."""
+        if self.run.play_pending:
+            text = "training starts as soon as they are ready."
+            self.controls.set_state_text("waiting for the melodies; then training starts")
+        else:
+            text = "press Play now or later: training starts when they are ready."
+        self.show_message("The melodies are read once with music21 (progress on the left, "
+                          f"about a minute; then cached): {text}", error=False)
 
     @staticmethod
     def _corpus_cached(name: str) -> bool:
@@ -223,12 +238,15 @@ class MusicVAEPage(ExperimentPage):
         job.close()
         job.deleteLater()
         self.parse_box.setVisible(False)
+        play, self.run.play_pending = self.run.play_pending, False
         if error is None:
-            self.reset()
+            self.reset(play=play)
         elif error is CANCELLED:
-            self.show_message("Reading the melodies was cancelled; press Reset to start again.",
-                              error=False)
+            self.controls.show_state(self.run.state)
+            self.show_message("Reading the melodies was cancelled; press Play or Reset to "
+                              "read them again.", error=False)
         else:
+            self.controls.show_state(self.run.state)
             self.show_message(f"Could not read the melodies:\n{error}")
 
     @property
@@ -257,6 +275,7 @@ class MusicVAEPage(ExperimentPage):
         v.play_drawn.clicked.connect(lambda: self._play_tokens(self.drawn(), "your melody"))
         v.copy_a.clicked.connect(self._copy_a_to_editor)
         v.clear_drawn.clicked.connect(lambda: v.editor.set_tokens(None))
+        v.temperature.valueChanged.connect(self.set_sample_temperature)
         self._sound_ok, self._sound_why = audio.output_status()
         v.play_button.setEnabled(self._sound_ok)
         v.play_path_button.setEnabled(self._sound_ok)
@@ -284,7 +303,7 @@ class MusicVAEPage(ExperimentPage):
         self._path_time = 0.0
         self._selected: tuple[str, int] | None = None
         self._sound_note_shown = False
-        self._last_frame_step = -1
+        self._last_frame_step: tuple | None = None
 
     def clear_views(self) -> None:
         self._reset_view_state()
@@ -295,8 +314,9 @@ class MusicVAEPage(ExperimentPage):
         v = self.views
         self._steps = int(snap.get("step", 0))
         v.show_metrics(snap["metrics"])
-        if self._steps != self._last_frame_step and "originals" in snap:
-            self._last_frame_step = self._steps
+        frame_key = (self._steps, snap.get("sample_temperature"))
+        if frame_key != self._last_frame_step and "originals" in snap:
+            self._last_frame_step = frame_key  # a new step, or the temperature changed
             names = list(snap.get("strip_names", []))
             v.recon_strip.set_rolls(snap["reconstructions"], snap["originals"], names)
             v.samples_strip.set_rolls(snap["samples"],
@@ -340,6 +360,14 @@ class MusicVAEPage(ExperimentPage):
         if beta is not None and beta < 1.0 and self.param("kl_warmup") > 0:
             text += f" · β warming up: {beta:.2f}"
         return text
+
+    def set_sample_temperature(self, temperature: float) -> None:
+        """The samples strip decodes the prior draws at this temperature (0: greedy);
+        the run goes on, and a paused one redraws at once."""
+        if self.runner is None:
+            return  # the next run is built with it (make_factory)
+        self.runner.call(partial(_set_temperature, float(temperature)),  # a frame follows
+                         on_error=lambda msg: self.show_message(f"Temperature: {msg}"))
 
     # -- choosing A and B ---------------------------------------------------------------
     def pick_test_phrase(self, index: int) -> None:
@@ -608,6 +636,16 @@ def _open_to_continue(path: str, device: str, threads: int) -> MusicVAEExperimen
     exp = MusicVAEExperiment.load(path, device=device, threads=threads)
     exp.config = exp.config.replace(epochs=None)
     return exp
+
+
+def _with_temperature(factory, temperature: float) -> MusicVAEExperiment:
+    exp = factory()
+    exp.set_sample_temperature(temperature)
+    return exp
+
+
+def _set_temperature(temperature: float, exp: MusicVAEExperiment) -> float:
+    return exp.set_sample_temperature(temperature)
 
 
 def _resolve(exp: MusicVAEExperiment, spec) -> tuple[np.ndarray, str]:
