@@ -35,8 +35,8 @@ one removed):
    (the closest pair across the split shares 30 %: bwv306 and bwv197.5, two different
    tunes with the same scale figures); the largest group has 17 pieces. With runs of
    4 the gap is narrower (known tunes from 59 %, different tunes up to 50 %; at 35 %
-   scale figures chain 260 chorales into one group); runs of 6 or more break on
-   every passing note.
+   scale figures chain 260 chorales into one group); runs of 6 separate them too
+   (41 % against 24 %) but a tune with denser passing notes keeps fewer of them.
 5. A training phrase equal, up to transposition, to a test phrase (a cadence formula,
    a held note: they recur across unrelated tunes) is dropped, so no test phrase is
    seen in training.
