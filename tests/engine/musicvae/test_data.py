@@ -110,10 +110,12 @@ def test_split_keeps_a_tune_with_other_passing_notes_on_one_side():
     tokens.append(music.transpose(tokens[7], 2))                  # another key
     tokens.append(music.notes_to_tokens([(p, t // 2, 2) for p, t, _ in tunes[11]],
                                         steps=4 * 48))           # in eighths
+    tokens.append(music.notes_to_tokens(tunes[15][:16], steps=4 * 48))  # its opening only
     grams = [music.interval_ngrams(t) for t in tokens]
     assert music.melody_similarity(grams[3], grams[30]) >= music.SHARED
     assert music.melody_similarity(grams[7], grams[31]) == 1.0
     assert music.melody_similarity(grams[11], grams[32]) == 1.0
+    assert music.melody_similarity(grams[15], grams[33]) == 1.0  # shares all it has
     # Unrelated random melodies share few 5-interval runs: they stay apart.
     assert max(music.melody_similarity(grams[i], grams[j])
                for i in range(30) for j in range(i)) < music.SHARED
@@ -121,7 +123,7 @@ def test_split_keeps_a_tune_with_other_passing_notes_on_one_side():
     for seed in range(20):
         test = music.split_by_melody(tokens, 0.2, seed=seed)
         assert (3 in test) == (30 in test) and (7 in test) == (31 in test)
-        assert (11 in test) == (32 in test)
+        assert (11 in test) == (32 in test) and (15 in test) == (33 in test)
         assert 0 < len(test) < len(tokens)
 
 
