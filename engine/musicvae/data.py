@@ -20,8 +20,9 @@ one removed):
 2. The melody is the part the score names soprano (music21's ``partName``, else its
    instrument's name, beginning with "Soprano": "Soprano 1", "Soprano Oboe 1 Violin 1");
    not the first part, which in 36 chorales is a horn, trumpet, violin, oboe, recorder
-   or flute line (a different line from the soprano's in 33 of them). Where no part is named so (your own files), the part whose notes lie
-   highest (largest median pitch). See :func:`melody_part`.
+   or flute line (a different line from the soprano's in 33 of them). Where no part is
+   named so (your own files), the part whose notes lie highest (largest median pitch).
+   See :func:`melody_part`.
 3. Windows of ``STEPS`` steps start at every bar line; those with a pitch outside
    LOW..HIGH or fewer than 3 notes are dropped.
 4. Split by tune: Bach harmonised many melodies more than once, often with other
