@@ -467,7 +467,10 @@ def _cli_run(config: MusicVAEConfig, args) -> dict:
     result.update({"dataset": config.dataset, "load_seconds": load_s,
                    "train_phrases": int(melodies.train_x.shape[0]),
                    "test_phrases": int(melodies.test_x.shape[0]),
-                   "pieces": len(melodies.tunes)})
+                   "pieces": len(melodies.tunes),
+                   # what each data rule removed (engine.musicvae.data's docstring)
+                   "corpus": {k: len(v) if isinstance(v, list) else v
+                              for k, v in melodies.stats.items()}})
     result["test"] = exp.evaluate(k=args.iw_k)
     return result
 

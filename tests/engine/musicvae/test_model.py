@@ -277,6 +277,7 @@ def test_cli_on_a_folder_of_midi_files(tmp_path, monkeypatch, capsys):
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert result["pieces"] == 6 and result["test"]["n"] > 0
+    assert result["corpus"]["files"] == 6 and result["corpus"]["phrases_out_of_range"] == 0
     assert math.isfinite(result["test"]["neg_elbo"]) and out.is_file()
     assert cli.main(["musicvae", "--dataset", "mozart", "--quiet"]) == 2
     assert "folder:" in capsys.readouterr().err

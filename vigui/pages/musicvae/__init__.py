@@ -84,7 +84,7 @@ class MelodySource(QWidget):
         lay.addWidget(self.combo)
         self.combo.addItem("Bach chorales (music21)", "bach")
         self.combo.addItem("Choose a folder of MIDI / MusicXML…", None)
-        self.setToolTip("The soprano lines of the 408 Bach chorales music21 ships, or the "
+        self.setToolTip("The soprano lines of the 407 Bach chorales music21 ships, or the "
                         "top line of each MIDI / MusicXML file in a folder of yours")
         self._last = 0
         self.setValue(value)
