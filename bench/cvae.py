@@ -33,7 +33,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from engine.cvae.model import CVAEConfig, CVAEExperiment  # noqa: E402
+from engine.cvae import CVAEConfig, CVAEExperiment  # noqa: E402
 from engine.cvae.tasks import task_mask  # noqa: E402
 from engine.data import datasets as data  # noqa: E402
 
@@ -196,8 +196,8 @@ def main(argv=None):
                     help="torch threads of every variant (default: the page's child process's)")
     ap.add_argument("--no-live", action="store_true", help="skip the page measurements")
     args = ap.parse_args(argv)
-    from vigui.pages.cvae import process_threads
-    threads = args.threads or process_threads()
+    from engine.core.runtime import default_threads
+    threads = args.threads or default_threads("process")
     torch.set_num_threads(threads)  # the same for all: the page's child uses this many
     name = "fashion-mnist" if data.available().get("fashion-mnist") else "digits"
     ds = data.load(name)
