@@ -260,6 +260,25 @@ def test_bands_widen_away_from_the_data_and_the_median_fits(fitted):
     assert ev["plain_rmse"] <= 1.5 * ev["noise_level"]
 
 
+def test_reported_bands_agree_with_many_draws_within_their_error(fitted):
+    # The band figures carry a bootstrap SE under 2 % of their value; a fresh
+    # 20,000-draw estimate (other weight samples) lies within 3 of those errors.
+    from engine.bbb.bands import band_width
+
+    ev = fitted.evaluate()
+    inside = np.linspace(0.0, 0.5, 51)
+    for key, x, seed in (("band_inside", inside, 1234), ("band_at_1.1", [1.1], 4321)):
+        assert 0 < ev[f"{key}_se"] < 0.02 * ev[key]
+        assert ev[f"{key}_draws"] >= 1000
+        ref = band_width(fitted.predictive(x, 20_000, seed))
+        assert abs(ev[key] - ref) < 3 * ev[f"{key}_se"], (key, ev[key], ref, ev[f"{key}_se"])
+    # The page's figures come from its S draws and say how uncertain they are.
+    snap = fitted.snapshot()
+    assert snap["band_draws"] == fitted.config.pred_samples
+    ref = band_width(fitted.predictive(inside, 20_000, 99))
+    assert abs(snap["band_inside"] - ref) < 4 * snap["band_inside_se"]
+
+
 def test_elbo_parts_are_recorded(fitted):
     m = fitted.metrics
     for name in ("loss", "kl", "kl_per_point", "nll", "plain_mse", "epoch"):
