@@ -245,7 +245,8 @@ class RegressionView(QWidget):
                 f"90 % band {_pm(snap['band_inside'], snap['band_inside_se'])} on [{lo:.3g}, {hi:.3g}], "
                 f"{_pm(snap['band_far'], snap['band_far_se'])} at x = {snap['band_far_x']:.3g} · "
                 f"σ_y {snap['noise_sigma']:.3f}"
-                + (f" · {snap['prune_fraction']:.0%} of weights pruned" if snap.get("prune_fraction") else ""))
+                + (f" · {snap['prune_fraction']:.0%} of weights pruned"
+                   if snap.get("prune_fraction") else ""))
             self.summary.setToolTip(
                 f"90 % band: the 5-95 % range of the BBB functions, from the {snap['band_draws']} "
                 "weight samples drawn (± one standard error, by the bootstrap over the samples; "
