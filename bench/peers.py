@@ -24,7 +24,7 @@ skipped with a one-line note. Install them without touching torch:
 ``pip install --no-deps blitz-bayesian-pytorch bayesian-torch pyro-ppl pyro-api opt_einsum``.
 
 Run: python bench/peers.py [--seeds 2] [--epochs 100] [--steps 2000] [--vi-steps 3000]
-     [--only bbb,regression,vi] [--dataset digits]
+     [--only bbb,regression,vi] [--dataset digits] [--vi-families meanfield,fullcov,flow]
 """
 from __future__ import annotations
 
@@ -332,7 +332,8 @@ def pyro_vi(guide_name, steps, seed, samples=64, lr=0.02):
 def bench_vi(args, seeds):
     print(f"\n3. Black-box VI, banana (log Z = 0): {args.vi_steps} steps, 64 samples/step, "
           f"Adam 0.02 -> 0.0002, {len(seeds)} seed(s); ELBO on 20,000 samples")
-    pairs = [("meanfield", "AutoNormal"), ("fullcov", "AutoMultivariateNormal"), ("flow", "AutoIAFNormal")]
+    pairs = (("meanfield", "AutoNormal"), ("fullcov", "AutoMultivariateNormal"), ("flow", "AutoIAFNormal"))
+    pairs = [(ours, peer) for ours, peer in pairs if ours in args.vi_families.split(",")]
     use_pyro = have("pyro")
     torch.set_default_dtype(torch.float64)  # the banana is fitted in float64 on both sides
     try:
@@ -369,6 +370,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=100, help="classifier epochs")
     ap.add_argument("--steps", type=int, default=2000, help="regression steps")
     ap.add_argument("--vi-steps", type=int, default=3000)
+    ap.add_argument("--vi-families", default="meanfield,fullcov,flow")
     ap.add_argument("--only", default="bbb,regression,vi")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
