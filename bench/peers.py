@@ -21,7 +21,8 @@ alternating (ours, then each peer, per seed) so drift on a shared machine hits a
 Pyro's CVAE example is not part of the pyro wheel and is not reproduced here; the CVAE
 comparison lives in bench/cvae.py's notes (ANCHORS.md). A peer that is not installed is
 skipped with a one-line note. Install them without touching torch:
-``pip install --no-deps blitz-bayesian-pytorch bayesian-torch pyro-ppl pyro-api opt_einsum``.
+``pip install --no-deps blitz-bayesian-pytorch bayesian-torch pyro-ppl pyro-api opt_einsum tqdm``
+(the ``peers`` extra in pyproject.toml lists them).
 
 Run: python bench/peers.py [--seeds 2] [--epochs 100] [--steps 2000] [--vi-steps 3000]
      [--only bbb,regression,vi] [--dataset digits] [--vi-families meanfield,fullcov,flow]
