@@ -266,7 +266,8 @@ class BayesLinear(nn.Module):
             raise ValueError("the closed-form KL needs a Gaussian prior; "
                              "the scale mixture has none (use kl='mc')")
         if not self.masked:
-            return self.prior.kl(self.weight_mu, self.weight_sigma) + self.prior.kl(self.bias_mu, self.bias_sigma)
+            return (self.prior.kl(self.weight_mu, self.weight_sigma)
+                    + self.prior.kl(self.bias_mu, self.bias_sigma))
         mask = self.weight_mask.bool()
         return (self.prior.kl(self.weight_mu[mask], self.weight_sigma[mask])
                 + self.prior.kl(self.bias_mu, self.bias_sigma))

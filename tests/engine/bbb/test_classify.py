@@ -63,7 +63,8 @@ def test_pruning_removes_the_lowest_snr_weights_not_random_ones(trained):
     try:
         for l in net.layers:
             l.set_mask(torch.rand(l.weight_mask.shape, generator=gen) > 0.75)
-        random = 100 * float((trained.mean_probs(trained.test_x)[0].argmax(-1) != trained.test_y).float().mean())
+        wrong = trained.mean_probs(trained.test_x)[0].argmax(-1) != trained.test_y
+        random = 100 * float(wrong.float().mean())
     finally:
         net.prune(0.0)
     assert random > by_snr + 5
