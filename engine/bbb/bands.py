@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["band_width", "band_se", "band_with_error", "REL_SE", "MAX_DRAWS"]
+__all__ = ["band_width", "band_se", "band_se_order", "band_with_error", "REL_SE", "MAX_DRAWS"]
 
 #: the standard error a reported band may have, as a share of the band
 REL_SE = 0.02
@@ -54,6 +54,27 @@ def band_se(f: np.ndarray, lo: float = 0.05, hi: float = 0.95, boot: int = BOOTS
         q = np.quantile(f[idx], [lo, hi], axis=1)
         widths.append(np.mean(q[1] - q[0], axis=-1))
     return float(np.std(np.concatenate(widths), ddof=1))
+
+
+def band_se_order(f: np.ndarray, lo: float = 0.05, hi: float = 0.95) -> float:
+    """A cheap standard error of :func:`band_width` for every frame: one sort, no resampling.
+
+    The order statistics at ranks S p +- sqrt(S p (1 - p)) bracket the p-quantile with
+    about one standard deviation each side (the binomial count below it), so half their
+    gap is its SE. Each column's width gets sqrt(SE_lo^2 + SE_hi^2) (the two quantiles
+    covary positively, so this errs high), and the mean over columns the mean of those
+    (as if the columns were fully correlated: it errs high too, never low)."""
+    f = np.sort(np.asarray(f, dtype=np.float64).reshape(len(f), -1), axis=0)
+    s = f.shape[0]
+    if s < 2:
+        return math.inf
+    var = np.zeros(f.shape[1])
+    for p in (lo, hi):
+        d = math.sqrt(s * p * (1 - p))
+        a = int(np.clip(math.floor(s * p - d), 0, s - 1))
+        b = int(np.clip(math.ceil(s * p + d), 0, s - 1))
+        var += ((f[b] - f[a]) / 2 * (2 * d / max(b - a, 1))) ** 2  # rescaled to exactly +-d ranks
+    return float(np.mean(np.sqrt(var)))
 
 
 def band_with_error(draw: Callable[[int, int], np.ndarray], rel_se: float = REL_SE,

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.bbb.bands import REL_SE, band_se, band_width, band_with_error
+from engine.bbb.bands import REL_SE, band_se_order, band_width, band_with_error
 from engine.bbb.layers import BayesMLP, PlainMLP, _adam, _histogram, gaussian_nll, kl_weights, pruned
 from engine.bbb.options import BBBOptions, make_prior_of
 from engine.core import checkpoint
@@ -326,12 +326,12 @@ class RegressionExperiment(Experiment):
         # Fixed noise for the views: the bands move only when the posterior moves.
         f = self.predictive(grid, seed=self.seed + 3)
         q = np.quantile(f, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
-        # The page's band figures come from these S draws: each with its bootstrap error.
+        # The page's band figures come from these S draws: each with its error (one sort).
         lo, hi = self.train_range
         inside = (grid >= lo) & (grid <= hi)
         far = int(np.argmin(np.abs(grid - self.far_x)))
-        band = {"band_inside": band_width(f[:, inside]), "band_inside_se": band_se(f[:, inside], boot=100),
-                "band_far": band_width(f[:, far]), "band_far_se": band_se(f[:, far], boot=100),
+        band = {"band_inside": band_width(f[:, inside]), "band_inside_se": band_se_order(f[:, inside]),
+                "band_far": band_width(f[:, far]), "band_far_se": band_se_order(f[:, far]),
                 "band_far_x": float(grid[far]), "band_draws": int(f.shape[0])}
         return {**band,
             "step": self.steps, "epoch": self.samples_seen / self.x.size, "device": self.device,

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from engine.bbb.bands import band_se, band_width, band_with_error
+from engine.bbb.bands import band_se, band_se_order, band_width, band_with_error
 
 Z90 = stats.norm.ppf(0.95) - stats.norm.ppf(0.05)  # the 5-95 % range of N(0, 1): 3.29
 
@@ -29,6 +29,12 @@ def test_bootstrap_error_matches_the_scatter_of_repeated_estimates():
     truth_se = np.std(widths, ddof=1)
     ses = [band_se(draws(300), seed=i) for i in range(10)]
     assert np.mean(ses) == pytest.approx(truth_se, rel=0.2)
+    # the per-frame order-statistic error: close, and on the high side, never far below
+    fast = np.mean([band_se_order(draws(300)) for _ in range(10)])
+    assert 0.9 * truth_se < fast < 1.5 * truth_se
+    one = [band_width(draws(300)[:, 3]) for _ in range(400)]  # a single column: close
+    assert np.mean([band_se_order(draws(300)[:, 3]) for _ in range(10)]) == pytest.approx(
+        np.std(one, ddof=1), rel=0.2)
     # ... and the error falls as 1/sqrt(S)
     assert band_se(draws(4800)) == pytest.approx(truth_se / 4, rel=0.3)
 

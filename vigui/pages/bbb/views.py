@@ -249,7 +249,7 @@ class RegressionView(QWidget):
                    if snap.get("prune_fraction") else ""))
             self.summary.setToolTip(
                 f"90 % band: the 5-95 % range of the BBB functions, from the {snap['band_draws']} "
-                "weight samples drawn (± one standard error, by the bootstrap over the samples; "
+                "weight samples drawn (± one standard error, from the order statistics; "
                 "more predictive samples shrink it); the dotted curve is the noiseless function "
                 "the points come from")
         store = snap.get("metrics")
