@@ -42,7 +42,7 @@ def test_bbb_learns_as_fast_as_its_peers_early(digits):
     # means started at N(0, 0.1^2) reach 7.5-9.7 % (4 seeds), nn.Linear's uniform start
     # 13.3-16.4 %: the scale mixture's narrow component holds the small means near 0.
     exp = make(digits, hidden=(400, 400), epochs=2, train_plain=False, eval_every=10**9)
-    stds = [float(layer.weight_mu.std()) for layer in exp.net.layers]
+    stds = [float(layer.weight_mu.detach().std()) for layer in exp.net.layers]
     assert stds == pytest.approx([0.1] * 3, rel=0.1)
     while not exp.done:
         exp.step()
