@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from vigui import __version__
 from vigui.pages import PageSpec, available
 from vigui.pages.base import ExperimentPage, Page
-from vigui.record.recorder import add_record_menu
+from vigui.record.menu import add_record_menu
 from vigui.run.events import wait
 from vigui.teaching.menus import TeachingMixin
 from vigui.widgets.keys_overlay import TOUR_HINT, KeysOverlay
@@ -251,8 +251,9 @@ class MainWindow(TeachingMixin, QMainWindow):
             if page is not None:
                 self.settings.setValue("window/page", page.page_id)
         for page_id, page in self.pages.items():
-            if not self.fresh:
-                self.settings.setValue(f"pages/{page_id}", json.dumps(page.settings_state()))
+            state = self.state_to_remember(page_id, page)  # never a tour stop's values
+            if not self.fresh and state is not None:
+                self.settings.setValue(f"pages/{page_id}", json.dumps(state))
             page.close_page()
         if not self.fresh:
             self.settings.sync()

@@ -13,7 +13,8 @@ from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QLabel
 
 from vigui.record import video
-from vigui.record.recorder import CaptureTarget, RecordDialog, Recorder, capture_targets, grab_frame
+from vigui.record.capture import CaptureTarget, capture_targets, grab_frame
+from vigui.record.recorder import RecordDialog, Recorder
 from vigui.record.vector import export_vector
 from vigui.widgets.plots import make_plot, pen
 
@@ -279,7 +280,7 @@ def test_painted_pixels_match_a_repaint(qtbot):
 def test_record_dialog_steps_aside_and_covered_pixels_are_not_read(qtbot, tmp_path):
     """Ctrl+Shift+R, Record: the dialog leaves the page (Stop waits in the status bar);
     with another vigui window over the page the screen is not read; Ctrl+Shift+R stops."""
-    from vigui.record.recorder import _painted_pixels
+    from vigui.record.capture import _painted_pixels
     from vigui.window import MainWindow
 
     win = MainWindow(fresh=True)
