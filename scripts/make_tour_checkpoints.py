@@ -14,7 +14,7 @@ with its frame file (``vae-elbo.frame.npz``: the views, drawn the moment a stop 
 the model; ``--frames`` writes only these, from the shipped checkpoints).
 The Figure 14 stop's ``cvae-column.pt`` is the digits CVAE of the middle-column task
 (256-256 hidden, z = 16, KL warm-up 30 epochs, early stopping with patience 10 on the
-validation split), trained by the CLI's own code path, about 10 s.
+validation split), trained by the CLI's own code path, about 10 s, with its frame (``--cvae-frame``).
 The Figure 15 stop's ``bbb-regression.pt`` is BBB regression page's default run (the
 paper's curve, 1-64-64-1 nets, seed 0) after BBB_STEPS steps, with its frame file
 (``--bbb`` writes only these two). The black-box VI stops (13-14) play 250 steps live
@@ -94,6 +94,28 @@ def make_cvae() -> Path:
     if cli.main(["cvae", *CVAE_FLAGS, "--out", str(path)]) != 0:
         raise SystemExit("training the tour's CVAE failed")
     return path
+
+
+def make_cvae_frame(path: Path | None = None) -> Path:
+    """The CVAE page's views of the shipped file: the Figure 14 strip (its snapshot at the
+    page's 4 samples) and the drawing tab's test image 0 with its completions (N_DRAW, seed
+    0), as the page asks the loaded model for them; drawn at once when the stop opens it."""
+    import torch
+
+    from engine.cvae import CVAEExperiment
+    from vigui.pages.cvae import N_DRAW
+    from vigui.teaching.frames import frame_path, save_frame
+
+    torch.set_num_threads(1)
+    path = path or OUT / CVAE_FILE
+    exp = CVAEExperiment.load(path, device="cpu", threads=1)
+    snap = exp.snapshot()
+    for key in ("device", "samples_per_s"):  # this machine's, not the run's
+        snap.pop(key, None)
+    image = exp.test_image(0)
+    out = exp.complete(image, N_DRAW, seed=0)
+    snap.update(canvas_image=image, draw_baseline=out["baseline"], draw_samples=out["samples"])
+    return save_frame(frame_path(path), snap)
 
 
 def check_cvae() -> bool:
@@ -183,11 +205,17 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", action="store_true",
                     help="only write the frame files of the shipped VAE checkpoints")
     ap.add_argument("--bbb", action="store_true", help="only train the BBB regression stop's model")
+    ap.add_argument("--cvae-frame", action="store_true",
+                    help="only write the frame of the shipped CVAE checkpoint")
     ap.add_argument("--scene-frames", action="store_true",
                     help="only write the frames of the black-box VI stops' fixed-length runs")
     args = ap.parse_args(argv)
     from engine.core import checkpoint
 
+    if args.cvae_frame:
+        path = make_cvae_frame()
+        print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1e3:.0f} kB")
+        return 0
     if args.scene_frames:
         for path in make_scene_frames():
             print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1e3:.0f} kB")
@@ -216,7 +244,7 @@ def main(argv=None) -> int:
         return 0
     if args.check:
         return 0 if check_cvae() and check_bbb() else 1
-    for path in (make_cvae(), make_bbb(), *make_scene_frames()):
+    for path in (make_cvae(), make_cvae_frame(), make_bbb(), *make_scene_frames()):
         print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1e6:.2f} MB")
     return 0
 

@@ -164,3 +164,28 @@ def test_a_bbvi_stop_is_drawn_at_once_and_its_run_ends_on_the_same_state(window,
     np.testing.assert_allclose(live["mean"], shown["mean"], atol=1e-4)
     np.testing.assert_allclose(live["cov"], shown["cov"], atol=1e-4)
     np.testing.assert_allclose(section.ellipses[0].getData()[1], ellipse, atol=1e-3)
+
+
+CVAE_STOP = next(i for i, s in enumerate(TOUR.stops) if s.page == "cvae")
+
+
+@pytest.mark.gui
+def test_the_cvae_stop_is_drawn_before_its_model_is_loaded(window, qtbot):
+    stop = TOUR.stops[CVAE_STOP]
+    assert stop.checkpoint == "cvae-column.pt" and stop.run is None
+    assert window.start_tour(TOUR, CVAE_STOP), window.scene_error
+    page = window.current_page()
+    qtbot.waitUntil(page.screenshot_ready, timeout=5_000)  # the file's peek (a thread)
+    assert page.runner.stats.frames == 0  # the model is still loading in its process
+    step = checkpoint.peek(tours_dir() / stop.checkpoint).step
+    assert f"step {step:,}" in page.summary.text()
+    strip = page.strip.image.image.copy()
+    drawn = page.completions.image.image.copy()
+    assert strip.size > 0 and drawn.size > 0 and page.canvas.image.max() > 0.5
+    # The model, once loaded, draws the same strip and completes the same test image.
+    qtbot.waitUntil(lambda: page.runner.stats.frames > 0 and page.completions_version > 1,
+                    timeout=90_000)
+    qtbot.wait(100)
+    np.testing.assert_allclose(page.strip.image.image.astype(float), strip.astype(float), atol=2)
+    np.testing.assert_allclose(page.completions.image.image.astype(float), drawn.astype(float),
+                               atol=2)

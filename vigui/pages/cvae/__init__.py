@@ -303,6 +303,33 @@ class CVAEPage(TrainerPage):
         self._steps = 0
         self._draw_busy = self._draw_dirty = False
         self._draw_step = -1
+        opened, self._frame_to_draw = getattr(self, "_frame_to_draw", None), None
+        if opened is not None:  # the run of a file just opened is being built
+            self._draw_saved_frame(*opened)
+
+    def _draw_saved_frame(self, path: str, info) -> None:
+        """The views saved beside the file (:mod:`vigui.teaching.frames`: the strip, test
+        image 0 and its completions), drawn at once while the child process loads the
+        model; once loaded it draws the same again. A frame of another step is not drawn."""
+        from engine.core.runtime import MetricStore
+        from vigui.teaching.frames import frame_path, load_frame
+
+        frame = load_frame(frame_path(path))
+        if frame is None or frame.get("step") != info.step:
+            return
+        try:
+            frame["metrics"] = MetricStore.from_state(info.metrics)
+            # as if this step's run had been drawn: no cache copy, no completions asked for
+            self._phase, self._draw_step = frame.get("phase"), int(frame["step"])
+            self.render(frame)
+            self._model_mask = frame["observed"].copy()
+            self.canvas.set_content(image=frame["canvas_image"], mask=self._model_mask)
+            self._update_mask_button()
+            self.completions.show_completions(frame["draw_baseline"], frame["draw_samples"],
+                                              self._model_mask)
+        except (KeyError, TypeError, ValueError):
+            return
+        self.completions_version += 1
 
     def render(self, snap: dict) -> None:
         self._steps = int(snap.get("step", 0))
@@ -531,6 +558,7 @@ class CVAEPage(TrainerPage):
             from engine.cvae.tasks import mask_from_string
             self._custom_mask = mask_from_string(config.mask, tuple(info.extra["shape"]))
         phase = PHASES.get(info.extra.get("phase"), "")
+        self._frame_to_draw = (path, info)  # drawn as the file's run is reset (clear_views)
         return (f"Opened {path}: {TASK_LABELS[config.task]}, {config.dataset}, step "
                 f"{info.step:,} ({phase}).")
 
