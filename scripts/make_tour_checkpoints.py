@@ -147,7 +147,6 @@ def make_bbb(steps: int = BBB_STEPS) -> Path:
     import torch
 
     from engine.bbb import RegressionExperiment
-    from vigui.teaching.frames import frame_path, save_frame
 
     torch.set_num_threads(1)
     exp = RegressionExperiment(bbb_config(), seed=SEED)
@@ -155,10 +154,19 @@ def make_bbb(steps: int = BBB_STEPS) -> Path:
         exp.step()
     path = OUT / BBB_FILE
     exp.save(path)
+    make_bbb_frame(path)
+    return path
+
+
+def make_bbb_frame(path: Path) -> Path:
+    """The frame of the saved BBB model, as the page's loaded model draws it."""
+    from engine.bbb import RegressionExperiment
+    from vigui.teaching.frames import frame_path, save_frame
+
+    exp = RegressionExperiment.load(path)
     snap = {**exp.heavy_snapshot(), **exp.snapshot()}
     snap.pop("device", None)  # where it ran here, not where the page runs it
-    save_frame(frame_path(path), snap)
-    return path
+    return save_frame(frame_path(path), snap)
 
 
 def check_bbb() -> bool:
@@ -206,7 +214,7 @@ def main(argv=None) -> int:
                     help="only write the frame files of the shipped VAE checkpoints")
     ap.add_argument("--bbb", action="store_true", help="only train the BBB regression stop's model")
     ap.add_argument("--cvae-frame", action="store_true",
-                    help="only write the frame of the shipped CVAE checkpoint")
+                    help="only write the frames of the shipped CVAE and BBB checkpoints")
     ap.add_argument("--scene-frames", action="store_true",
                     help="only write the frames of the black-box VI stops' fixed-length runs")
     args = ap.parse_args(argv)
@@ -214,6 +222,8 @@ def main(argv=None) -> int:
 
     if args.cvae_frame:
         path = make_cvae_frame()
+        print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1e3:.0f} kB")
+        path = make_bbb_frame(OUT / BBB_FILE)
         print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1e3:.0f} kB")
         return 0
     if args.scene_frames:

@@ -64,8 +64,9 @@ def frame_metrics(frame: dict[str, Any]):
 
 
 def save_frame(path: str | Path, snap: dict[str, Any]) -> Path:
-    """Write ``snap``: arrays as arrays (float images at float16), everything else
-    (numbers, strings, tuples, lists) as JSON; keys that are neither are left out."""
+    """Write ``snap``: arrays as arrays (float images at float16), dicts of arrays (a
+    histogram) as their arrays, everything else (numbers, strings, tuples, lists) as
+    JSON; keys that are none of these are left out."""
     arrays: dict[str, np.ndarray] = {}
     plain: dict[str, Any] = {}
     for key, value in snap.items():
@@ -73,6 +74,9 @@ def save_frame(path: str | Path, snap: dict[str, Any]) -> Path:
             if value.dtype.kind == "f" and value.ndim >= 2 and value.size >= _IMAGE and _unit_range(value):
                 value = value.astype(_SMALL)
             arrays[f"a:{key}"] = value
+        elif isinstance(value, dict) and value and all(isinstance(v, np.ndarray) for v in value.values()):
+            for sub, array in value.items():  # e.g. a histogram's edges and counts
+                arrays[f"d:{key}:{sub}"] = array
         elif isinstance(value, (bool, int, float, str, tuple, list)) or value is None:
             plain[key] = list(value) if isinstance(value, tuple) else value
     arrays["json"] = np.array(json.dumps(plain))
@@ -93,6 +97,9 @@ def load_frame(path: str | Path) -> dict[str, Any] | None:
                 if key.startswith("a:"):
                     value = data[key]
                     snap[key[2:]] = value.astype(np.float32) if value.dtype == _SMALL else value
+                elif key.startswith("d:"):
+                    name, sub = key[2:].split(":", 1)
+                    snap.setdefault(name, {})[sub] = data[key]
     except (OSError, ValueError, KeyError, json.JSONDecodeError):
         return None
     return snap

@@ -21,7 +21,8 @@ def test_a_frame_reads_back_as_written(tmp_path):
     snap = {"step": 12, "classes": ("a", "b"), "latent": rng.normal(size=(30, 2)).astype(np.float32),
             "manifold": rng.random((16, 16)).astype(np.float32), "projection": "identity",
             "labels": np.arange(30), "unsaved": object(),
-            "cov": np.array([[0.6317381, 0.0411393], [0.0411393, 0.9445072]])}
+            "cov": np.array([[0.6317381, 0.0411393], [0.0411393, 0.9445072]]),
+            "hist": {"edges": np.linspace(0, 1, 5), "counts": np.arange(4.0)}}
     path = save_frame(frame_path(tmp_path / "m.pt"), snap)
     assert path.name == "m.frame.npz"
     back = load_frame(path)
@@ -30,6 +31,8 @@ def test_a_frame_reads_back_as_written(tmp_path):
     np.testing.assert_allclose(back["manifold"], snap["manifold"], atol=5e-4)  # float16
     np.testing.assert_array_equal(back["labels"], snap["labels"])
     np.testing.assert_array_equal(back["cov"], snap["cov"])  # small: not an image, exact
+    assert set(back["hist"]) == {"edges", "counts"}
+    np.testing.assert_array_equal(back["hist"]["counts"], snap["hist"]["counts"])
     path.write_bytes(b"not a zip")
     assert load_frame(path) is None
     assert load_frame(tmp_path / "missing.frame.npz") is None
@@ -114,6 +117,7 @@ def test_the_bbb_stop_is_drawn_before_its_model_is_loaded(window, qtbot):
     x, _ = view.kl_curve.getData()
     assert len(x) > 0 and x[-1] <= step
     assert len(view.bbb.points.getData()[0]) == 200  # the file's points
+    assert len(view.weights.sigma_hist.getData()[0]) > 10  # the weights panel too
     # The model, once loaded, draws the same fit (the frame is of this very file).
     qtbot.waitUntil(lambda: section.run.runner.stats.frames > 0, timeout=60_000)
     qtbot.wait(100)
