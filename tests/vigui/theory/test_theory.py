@@ -12,7 +12,7 @@ from PySide6.QtSvg import QSvgRenderer
 
 from vigui.theory import mathtex
 from vigui.theory import view as theory
-from vigui.theory.view import Math, Metrics, TheoryView, build_html, parse
+from vigui.theory.view import LayoutMetrics, Math, TheoryView, build_html, parse
 
 pytestmark = pytest.mark.gui
 
@@ -31,7 +31,7 @@ def sources():
 
 
 def metrics(ratio=1.0, width=400.0, colour="#000000", em=14.0, text=(13.0, 3.3, 3.5)):
-    return Metrics(width=width, em=em, text=text, colour=colour, ratio=ratio, tag_width=36)
+    return LayoutMetrics(width=width, em=em, text=text, colour=colour, ratio=ratio, tag_width=36)
 
 
 # -- the sources ---------------------------------------------------------------------------
