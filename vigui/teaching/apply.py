@@ -123,7 +123,7 @@ def _apply_form(form: ParamForm, params: dict, where: str) -> None:
 def _probe(form: ParamForm, name: str, value: Any) -> None:
     """ValueError if the form's widget cannot show ``value``; a widget with ``check``
     (the own-data file chooser) reads the file, so its message names file, line, column."""
-    form._probe(form.fields[name], value)
+    form.check_showable(name, value)
     check = getattr(form.widget(name), "check", None)
     if callable(check):
         check(value)
