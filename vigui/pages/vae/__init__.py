@@ -15,11 +15,11 @@ import numpy as np
 from PySide6.QtWidgets import QWidget
 
 from engine.vae.model import VAEConfig, VAEExperiment
+from vigui.pages.frames import frame_path, load_frame
 from vigui.pages.trainer import SEED, TrainerPage
 from vigui.pages.vae.views import N_INTERP, VAEViews, demo_pair
 from vigui.run.live import LiveQuery
 from vigui.run.worker import FINISHED, PAUSED
-from vigui.teaching.frames import frame_path, load_frame
 from vigui.widgets.param_form import ParamForm
 
 __all__ = ["VAEPage"]
@@ -97,7 +97,7 @@ class VAEPage(TrainerPage):
             self._draw_saved_frame(*opened)
 
     def _draw_saved_frame(self, path: str, info) -> None:
-        """Draw the views saved beside the file (:mod:`vigui.teaching.frames`) at once,
+        """Draw the views saved beside the file (:mod:`vigui.pages.frames`) at once,
         while the run loads the model where it trains; its first frame then redraws the
         same step. Nothing is drawn for a frame of another step than the file's."""
         frame = load_frame(frame_path(path))
