@@ -30,12 +30,15 @@ import numpy as np
 from engine.core.params import Param
 from engine.core.runtime import MetricStore, Series
 
-__all__ = ["PinnedRun", "PinnedRuns", "MAX_PINNED", "SCENE_POINTS", "differences",
+__all__ = ["PinnedRun", "PinnedRuns", "MAX_PINNED", "COLOURS", "parse_pinned", "SCENE_POINTS", "differences",
            "short_name", "format_value", "metrics_csv", "PinnedError"]
 
 MAX_PINNED = 8  # runs kept per page; an older one goes when a ninth is pinned
 SCENE_POINTS = 20_000  # points of all pinned curves together in a scene (~0.4 MB of JSON)
 MAX_LABEL_PARTS = 3  # "β = 0, lr = 0.01, +2 more"
+#: palette indices (vigui.widgets.plots.PALETTE) for pinned runs, in the order given out;
+#: blue (0) and orange (1) are left to the live curves most pages draw first
+COLOURS = (2, 3, 5, 4, 8, 9, 7, 6)
 
 
 class PinnedError(ValueError):
@@ -141,6 +144,7 @@ class PinnedRun:
     steps: int = 0
     name: str = ""  # optional fixed name (a tour's "recon only"); else the label is computed
     visible: bool = True
+    colour: int = -1  # a palette index, given by PinnedRuns.pin
 
     @classmethod
     def from_live(cls, params: dict[str, Any], store: MetricStore, steps: int | None = None,
@@ -259,7 +263,13 @@ class PinnedRuns:
     def pin(self, run: PinnedRun) -> PinnedRun:
         self.runs.append(run)
         del self.runs[:-self.limit]
+        self._colour(run)
         return run
+
+    def _colour(self, run: PinnedRun) -> None:
+        used = {r.colour for r in self.runs if r is not run}
+        free = [c for c in COLOURS if c not in used]
+        run.colour = free[0] if free else COLOURS[len(self.runs) % len(COLOURS)]
 
     def drop(self, run: PinnedRun) -> None:
         self.runs = [r for r in self.runs if r is not run]
@@ -288,7 +298,10 @@ class PinnedRuns:
 
     def load_data(self, data: Any, where: str = "the scene") -> None:
         """Replace the runs by a scene's "pinned" list (checked fully first)."""
-        self.runs = parse_pinned(data, where, self.limit)
+        runs = parse_pinned(data, where, self.limit)
+        self.runs = []
+        for run in runs:
+            self.pin(run)
 
 
 def parse_pinned(data: Any, where: str = "the scene", limit: int = MAX_PINNED) -> list[PinnedRun]:
