@@ -68,7 +68,8 @@ FINAL = {"entropy": float(measures.entropy(p)), "max_entropy": float(np.log2(len
     views="""\
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.bar(labels, p, color="#0072b2")
-ax.set_ylabel("p"); ax.set_title(f"H(p) = {FINAL['entropy']:.3f} bits (at most log₂ {len(p)} = {FINAL['max_entropy']:.3f})")
+ax.set_ylabel("p")
+ax.set_title(f"H(p) = {FINAL['entropy']:.3f} bits (at most log₂ {len(p)} = {FINAL['max_entropy']:.3f})")
 plt.show()
 """)
 
@@ -119,7 +120,8 @@ plt.show()
 
 
 GAUSS = Recipe(
-    seed=True, imports=INFO_IMPORTS + "from engine.info.measures import GaussianKLConfig, GaussianKLMonteCarlo\n",
+    seed=True,
+    imports=INFO_IMPORTS + "from engine.info.measures import GaussianKLConfig, GaussianKLMonteCarlo\n",
     build="""\
 # samples from q estimate KL(q‖p); "pq" samples from p for KL(p‖q)
 if PARAMS["direction"] == "pq":
@@ -180,7 +182,8 @@ b.set_aspect("equal"); plt.show()
 
 ESTIMATORS = Recipe(
     imports=("import numpy as np\nimport matplotlib.pyplot as plt\n"
-             "from engine.vi.estimators import ESTIMATORS, ESTIMATOR_LABELS, EstimatorConfig, EstimatorExperiment\n"),
+             "from engine.vi.estimators import (ESTIMATORS, ESTIMATOR_LABELS, EstimatorConfig,\n"
+             "                                  EstimatorExperiment)\n"),
     build="""\
 exp = EstimatorExperiment(EstimatorConfig(**PARAMS).validate())
 """,

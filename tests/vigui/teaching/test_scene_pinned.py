@@ -12,7 +12,15 @@ from engine.cavi.model import CaviConfig, CaviExperiment
 from engine.core import checkpoint
 from engine.core.runtime import MetricStore
 from vigui.run.pinned import MAX_PINNED, PinnedRun
-from vigui.teaching.scenes import Scene, SceneError, parse_scene, read_scene, scene_text, tours_dir, write_scene
+from vigui.teaching.scenes import (
+    Scene,
+    SceneError,
+    parse_scene,
+    read_scene,
+    scene_text,
+    tours_dir,
+    write_scene,
+)
 
 PAGES = ["cavi", "vae"]
 
