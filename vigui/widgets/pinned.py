@@ -91,10 +91,10 @@ class PinnedRunsView(QWidget):
 
     def set_live(self, params: dict, metrics: MetricStore | None = None) -> None:
         """The live run's parameters (labels say what differs from them) and metrics
-        (the table's first row)."""
+        (the table's first row; None: no run yet)."""
         self._live_params = dict(params)
-        if metrics is not None:
-            self._live_final = {name: metrics.latest(name) for name in metrics.names}
+        self._live_final = ({name: metrics.latest(name) for name in metrics.names}
+                            if metrics is not None else {})
         self.refresh()
 
     def labels(self) -> list[str]:
