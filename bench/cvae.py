@@ -33,7 +33,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from engine.cvae.model import CVAEConfig, CVAEExperiment  # noqa: E402
+from engine.cvae import CVAEConfig, CVAEExperiment  # noqa: E402
 from engine.cvae.tasks import task_mask  # noqa: E402
 from engine.data import datasets as data  # noqa: E402
 

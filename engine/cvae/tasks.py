@@ -1,6 +1,6 @@
 """Completion tasks of the conditional VAE chapter: the masks (numpy only).
 
-Kept apart from :mod:`engine.cvae.model` so the page can draw masks without importing torch.
+Kept apart from the networks (:mod:`engine.cvae.networks`) so the page can draw masks without importing torch.
 A mask is a bool (H, W) array, True where the pixel is
 observed (part of x); the other pixels are hidden (y): the two partition the image.
 """

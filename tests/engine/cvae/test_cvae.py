@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from engine.core import checkpoint
 from engine.core.runtime import NonFiniteError
-from engine.cvae.model import (
+from engine.cvae import (
     CompletionModel,
     CVAEConfig,
     CVAEExperiment,
@@ -21,9 +21,9 @@ from engine.cvae.model import (
     hidden_nll,
 )
 from engine.cvae.tasks import TASKS, check_mask, mask_from_string, mask_to_string, task_mask
+from tests.paths import ROOT
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
-from tests.paths import ROOT
 
 
 def make(digits, seed=0, **kw):
@@ -338,7 +338,7 @@ def test_cli_rejects_bad_quadrants():
 
 # -- the NCLL table ------------------------------------------------------------------------
 def test_ncll_table_reuses_checkpoints_and_trains_the_rest(trained, digits, tmp_path):
-    from engine.cvae.model import NCLLTable
+    from engine.cvae import NCLLTable
 
     trained.save(tmp_path / "q1.pt")
     cfg = CVAEConfig(hidden=(32,), latent=4, epochs=3, device="cpu", is_samples=20)
@@ -360,7 +360,7 @@ def test_ncll_table_reuses_checkpoints_and_trains_the_rest(trained, digits, tmp_
 
 
 def test_validation_split_is_carved_from_the_training_set(digits):
-    from engine.cvae.model import split_validation
+    from engine.cvae import split_validation
 
     fit, val = split_validation(1437, 1 / 12)
     assert len(val) == 120 and len(fit) + len(val) == 1437

@@ -98,7 +98,7 @@ class CVAEPage(ExperimentPage):
 
     # -- parameters ----------------------------------------------------------------------------
     def build_params(self) -> ParamForm:
-        from engine.cvae.model import CVAEConfig  # torch: only once the page is opened
+        from engine.cvae import CVAEConfig  # torch: only once the page is opened
 
         self._custom_mask: np.ndarray | None = None
         self._pending_open = None
@@ -187,7 +187,7 @@ class CVAEPage(ExperimentPage):
         return hashlib.sha1(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:16]
 
     def make_factory(self):
-        from engine.cvae.model import CVAEExperiment
+        from engine.cvae import CVAEExperiment
 
         if self._pending_open is not None:
             path, self._pending_open = self._pending_open, None
@@ -458,7 +458,7 @@ class CVAEPage(ExperimentPage):
     # -- the NCLL table ----------------------------------------------------------------------------
     def evaluate(self) -> None:
         """Fill the table in a second child process (training pauses meanwhile)."""
-        from engine.cvae.model import NCLLTable
+        from engine.cvae import NCLLTable
 
         if self._eval_runner is not None:
             return
@@ -539,7 +539,7 @@ class CVAEPage(ExperimentPage):
         """Reopen a saved model. The file's config is read first (a cheap peek: no model,
         no dataset); only if it is a CVAE checkpoint does a run that loads it where it
         trains replace the current one."""
-        from engine.cvae.model import CVAEExperiment
+        from engine.cvae import CVAEExperiment
 
         path = str(path)
         try:

@@ -1,0 +1,59 @@
+"""The CVAE chapter's configuration: one completion task on one dataset."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.core import trainer
+from engine.core.params import Config, param
+from engine.cvae.tasks import TASK_LABELS, TASKS
+
+KIND = "cvae"  # checkpoint kind of the chapter's files
+
+
+@dataclass(frozen=True)
+class CVAEConfig(Config):
+    """One completion task on one dataset: the baseline and the CVAE trained for it.
+    Sizes default to Pyro's (500-500 hidden units, z = 200; Adam 1e-3, batch 128,
+    patience 3)."""
+
+    dataset: str = trainer.dataset_param()
+    task: str = param("q1", choices=TASKS, choice_labels=tuple(TASK_LABELS[t] for t in TASKS),
+                      label="Observed part",
+                      help="q1/q2/q3: observed quadrants (Sohn et al., Pyro); column: the middle "
+                           "column (the lecture's Figure 14); custom: a mask you draw")
+    hidden: tuple[int, ...] = param((500, 500), lo=8, hi=4096, length=(1, 4),
+                                    label="Hidden sizes", help="units per hidden layer of every "
+                                                               "network (Pyro: 500,500)")
+    latent: int = param(200, lo=1, hi=512, label="Latent dim", help="size of z (Pyro: 200)")
+    residual: bool = param(True, label="Generation sees baseline",
+                           help="p(y|x,z) = Bernoulli(sigmoid(baseline logits(x) + g(z))); off: "
+                                "Pyro's p(y|z) = Bernoulli(sigmoid(g(z)))")
+    kl_warmup: int = param(0, lo=0, hi=10_000, label="KL warm-up (epochs)",
+                           help="the CVAE's KL weight rises linearly from 0 to 1 over these "
+                                "epochs (against posterior collapse); early stopping waits for it")
+    patience: int = param(3, lo=1, hi=1000, label="Patience",
+                          help="epochs without a better validation loss before a network stops")
+    val_fraction: float = param(1 / 12, lo=0.01, hi=0.5, decimals=3, label="Validation share",
+                                gui=False, help="share of the training set held out for early "
+                                                "stopping (never the test set)")
+    particles: int = param(10, lo=1, hi=10_000, label="ELBO particles", gui=False,
+                           help="samples of z in the reported negative conditional ELBO (Pyro: 10)")
+    is_samples: int = param(100, lo=1, hi=100_000, label="IS samples", gui=False,
+                            help="importance samples S of the NCLL estimate (Sohn et al.: 100)")
+    lr: float = trainer.lr_param()
+    batch_size: int = trainer.batch_size_param()
+    device: str = trainer.device_param()
+    epochs: int | None = trainer.epochs_param(
+        help="Epochs per network at most; None: until early stopping ends it")
+    eval_every: int = trainer.eval_every_param(10**9)  # validation runs at epoch ends
+    eval_size: int = trainer.eval_size_param()
+    threads: int | None = trainer.threads_param()
+    mask: str = ""  # the custom task's observed pixels (mask_to_string); "" otherwise
+
+    def validate(self) -> CVAEConfig:
+        super().validate()
+        if not isinstance(self.mask, str):
+            raise ValueError(f"mask must be a '0'/'1' string, got {type(self.mask).__name__}")
+        if self.task == "custom" and not self.mask:
+            raise ValueError("mask must be given for the custom task")
+        return self
