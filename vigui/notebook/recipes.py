@@ -297,7 +297,7 @@ ax.set_title("Latent means of the test phrases (PCA), by key"); plt.show()
 CVAE = Recipe(
     seed=True, fixed={"device": "cpu", "threads": 1},
     imports=("import numpy as np\nimport torch\nimport matplotlib.pyplot as plt\n"
-             "from engine.cvae.model import CVAEConfig, CVAEExperiment\n"),
+             "from engine.cvae import CVAEConfig, CVAEExperiment\n"),
     build=TORCH_THREADS + "exp = CVAEExperiment(CVAEConfig(**PARAMS).validate(), seed=SEED)\n",
     curves=(("Baseline NCLL", ("baseline_loss", "baseline_val"), "nats"),
             ("CVAE −ELBO", ("cvae_loss", "cvae_val"), "nats")),

@@ -83,7 +83,7 @@ def test_vae_notebook_ends_with_the_pages_numbers(tmp_path):
 
 
 def test_cvae_notebook_ends_with_the_pages_numbers(tmp_path):
-    from engine.cvae.model import CVAEConfig, CVAEExperiment
+    from engine.cvae import CVAEConfig, CVAEExperiment
 
     params = defaults(CVAEConfig, task="q2", hidden=[32], latent=4, patience=1, seed=1, device="cpu")
     nb = execute(build_notebook("cvae", params, steps=40), tmp_path)
