@@ -84,14 +84,16 @@ def _same(a: Any, b: Any) -> bool:
 
 def differences(live: dict[str, Any], run: dict[str, Any], declared: Sequence[Param] = ()) -> list[str]:
     """What differs in ``run`` from ``live``, one phrase per parameter in declaration
-    order: ``"β = 0"``; a choice with labels is its label alone ("reverse KL").
+    order: ``"β = 0"``; a choice with labels is its label alone ("reverse KL"). Only
+    parameters both have are compared.
 
     Nested dicts (a sectioned page's ``{section: params}``) are compared inside."""
     by_name = {p.name: p for p in declared}
     order = [p.name for p in declared] + [k for k in list(live) + list(run) if k not in by_name]
     out, seen = [], set()
     for name in order:
-        if name in seen or (name not in live and name not in run):
+        # a key one side lacks (a checkpoint's internal settings) is not a difference
+        if name in seen or name not in live or name not in run:
             continue
         seen.add(name)
         a, b = live.get(name), run.get(name)

@@ -43,6 +43,7 @@ def test_labels_name_what_differs_with_the_declared_symbols_and_choice_labels():
     assert differences(live, {**live, "loss_mode": "kl"}, vae) == ["KL only"]
     assert differences(live, {**live, "hidden": [256, 128]}, vae) == ["Hidden sizes = 256,128"]
     assert differences(live, dict(live), vae) == []
+    assert differences({"beta": 1.0}, {"beta": 0.0, "eval_every": 250}, vae) == ["β = 0"]
     cavi = specs(CaviConfig)
     live = CaviConfig().to_dict()
     assert differences(live, {**live, "k": 5}, cavi) == ["K = 5"]
