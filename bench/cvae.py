@@ -196,8 +196,8 @@ def main(argv=None):
                     help="torch threads of every variant (default: the page's child process's)")
     ap.add_argument("--no-live", action="store_true", help="skip the page measurements")
     args = ap.parse_args(argv)
-    from vigui.pages.cvae import process_threads
-    threads = args.threads or process_threads()
+    from engine.core.runtime import default_threads
+    threads = args.threads or default_threads("process")
     torch.set_num_threads(threads)  # the same for all: the page's child uses this many
     name = "fashion-mnist" if data.available().get("fashion-mnist") else "digits"
     ds = data.load(name)

@@ -137,7 +137,8 @@ def time_gui(ds, steps, app, runner="thread", threads=None):
     from dataclasses import replace
     from functools import partial
 
-    from vigui.pages.vae import VAEPage, default_threads
+    from engine.core.runtime import default_threads
+    from vigui.pages.vae import VAEPage
     from vigui.run.events import wait
     from vigui.run.process import ProcessRunner
     from vigui.run.worker import ExperimentRunner
@@ -146,7 +147,7 @@ def time_gui(ds, steps, app, runner="thread", threads=None):
     page.resize(1280, 800)
     page.show()
     threads_before = torch.get_num_threads()
-    config = replace(ours_config(ds.name), threads=threads or default_threads())
+    config = replace(ours_config(ds.name), threads=threads or default_threads("thread"))
     if runner == "process":
         gui = ProcessRunner(partial(VAEExperiment, config, seed=0),
                             max_fps=VAEPage.max_fps, view_budget=VAEPage.view_budget)
@@ -214,9 +215,9 @@ def main(argv=None):
     if not args.no_gui:
         from PySide6.QtWidgets import QApplication
         app = QApplication.instance() or QApplication(sys.argv[:1])
-        from vigui.pages.vae import default_threads
+        from engine.core.runtime import default_threads
 
-        n_threads = default_threads()
+        n_threads = default_threads("thread")
         variants = [("thread", n_threads), ("process", n_threads)]
         for t in sorted({1, 2, max(1, (os.cpu_count() or 1) - 1)} - {n_threads}):
             variants.append(("process", t))

@@ -11,6 +11,7 @@ by the page's module. Instant pages (everything redraws as a slider moves) subcl
 runner and its signals, the Space/S/R shortcuts via :meth:`Page.run_control`) with
 its buttons (``self.controls``). A subclass supplies:
 
+* ``init_state()``: the page's own attributes, set before anything is built;
 * ``build_params()``: a :class:`~vigui.widgets.param_form.ParamForm` built from the
   config's declarations (or None); a change in it starts a new run (``reset_on_change``);
 * ``make_factory()``: validate the parameters (``self.params.config()``; a ValueError
@@ -62,6 +63,7 @@ from vigui.pages import spec_of
 from vigui.run.control import RunButtons, RunControl
 from vigui.run.worker import FAILED, FINISHED, PAUSED, ExperimentRunner
 from vigui.theory.view import TheoryView
+from vigui.widgets import styles
 
 
 class Page(QWidget):
@@ -82,6 +84,7 @@ class Page(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.init_state()
         outer = QHBoxLayout(self)
         outer.setContentsMargins(4, 4, 4, 4)
         self.splitter = QSplitter(Qt.Horizontal)
@@ -119,11 +122,7 @@ class Page(QWidget):
 
     # -- messages ------------------------------------------------------------------
     def show_message(self, text: str, error: bool = True) -> None:
-        colour = "#8b0000" if error else "#1f4e79"
-        background = "#fde8e8" if error else "#e8f0fd"
-        self.message.setStyleSheet(
-            f"QLabel {{ color: {colour}; background: {background}; border: 1px solid {colour};"
-            " border-radius: 4px; padding: 6px; }")
+        self.message.setStyleSheet(styles.message_style(error))
         self.message.setText(text)
         self.message.setVisible(True)
 
@@ -131,6 +130,10 @@ class Page(QWidget):
         self.message.setVisible(False)
 
     # -- hooks ------------------------------------------------------------------------------
+    def init_state(self) -> None:
+        """Create the page's state (plain attributes, helpers such as a Trainer) before any
+        widget or build hook exists; build hooks then only build. Call super()."""
+
     def run_control(self) -> RunControl | None:
         """The run the Run menu and Space / S / R drive now (None: nothing runs here)."""
         return None

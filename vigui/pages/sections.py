@@ -5,8 +5,10 @@ A :class:`Section` builds its ``controls`` (parameter column) and ``view`` (a ta
 ``SECTIONS`` as ``(key, module, class name, tab title)``, builds each the first time it
 is shown (so a torch section loads torch only when opened; ``eager = True`` builds all
 at once), keeps their saved state, routes messages and Space/S/R to the shown section,
-and pauses a running section when another tab is shown. Used by the information
-(chapter 1) and variational-inference (chapter 2) pages.
+and pauses a running section when another tab is shown. Settings and scenes name the
+tab by its key (an index, as older settings files kept it, still opens). Used by the
+information (chapter 1), variational-inference (chapter 2) and Bayes by Backprop
+(chapter 6) pages.
 """
 from __future__ import annotations
 
@@ -28,9 +30,10 @@ from PySide6.QtWidgets import (
 )
 
 from vigui.pages.base import Page
+from vigui.widgets import styles
 from vigui.widgets.plots import style_plot
 
-SUMMARY_STYLE = "QLabel { font-size: 10pt; padding: 2px; }"
+SUMMARY_STYLE = styles.SECTION_SUMMARY
 
 
 def fmt(x: float, digits: int = 3) -> str:
@@ -86,6 +89,7 @@ class Section(QObject):
     def __init__(self, page):
         super().__init__(page)
         self.page = page
+        self.init_state()
         self.controls = QWidget()
         self.controls_layout = QVBoxLayout(self.controls)
         self.controls_layout.setContentsMargins(0, 0, 0, 0)
@@ -95,6 +99,9 @@ class Section(QObject):
         self.update()
 
     # -- hooks ------------------------------------------------------------------------
+    def init_state(self) -> None:
+        """The section's own attributes, created before ``build`` (which only builds)."""
+
     def build(self) -> None:
         raise NotImplementedError
 
@@ -119,6 +126,10 @@ class Section(QObject):
     def run_control(self):
         """The section's RunControl if it runs an experiment (Space / S / R drive it)."""
         return None
+
+    def screenshot_ready(self) -> bool:
+        """``vigui --screenshot`` may take the picture (a run has reached its state)."""
+        return True
 
     # -- helpers ------------------------------------------------------------------------
     def update(self, *_args) -> None:
@@ -149,7 +160,7 @@ class SectionedPage(Page):
         self._message_owner: Section | None = None
         super().__init__(parent)
         self.section_title = QLabel()
-        self.section_title.setStyleSheet("QLabel { font-weight: bold; font-size: 10pt; }")
+        self.section_title.setStyleSheet(styles.HEADER)
         self.side_layout.addWidget(self.section_title)
         self.control_stack = QStackedWidget()
         self.side_layout.addWidget(self.control_stack)
@@ -160,7 +171,7 @@ class SectionedPage(Page):
         self.keys = [key for key, *_ in self.SECTIONS]
         self.sections: dict[str, Section] = {}
         self._pending: dict[str, dict] = {}  # saved state of sections not built yet
-        for key, _module, _cls, title in self.SECTIONS:
+        for _key, _module, _cls, title in self.SECTIONS:
             self.tabs.addTab(QWidget(), title)
             self.control_stack.addWidget(QWidget())
         if self.eager:
@@ -225,21 +236,21 @@ class SectionedPage(Page):
         if self._message_owner is not None and self._message_owner is not section:
             self.clear_message()
             self._message_owner = None
-        for key, other in self.sections.items():  # only the shown section runs
+        for other in self.sections.values():  # only the shown section runs
             if self.pause_hidden_runs and other is not section:
-                control = other.run_control() if hasattr(other, "run_control") else None
+                control = other.run_control()
                 if control is not None and control.playing:
                     control.pause()
         section.shown()
 
     def run_control(self):
         section = self.sections.get(self.keys[self.tabs.currentIndex()])
-        return section.run_control() if section is not None and hasattr(section, "run_control") else None
+        return section.run_control() if section is not None else None
 
     # -- messages ------------------------------------------------------------------------
-    def show_section_message(self, section: Section, text: str) -> None:
+    def show_section_message(self, section: Section, text: str, error: bool = True) -> None:
         self._message_owner = section
-        self.show_message(text)
+        self.show_message(text, error=error)
 
     def clear_section_message(self, section: Section) -> None:
         if self._message_owner is section:
@@ -268,6 +279,8 @@ class SectionedPage(Page):
             else:
                 self._pending[key] = saved
         tab = state.get("tab")
+        if isinstance(tab, int) and not isinstance(tab, bool) and 0 <= tab < len(self.keys):
+            tab = self.keys[tab]  # settings of older versions kept the tab's index
         if isinstance(tab, str) and tab in self.keys:
             self.show_section(tab)
 
@@ -280,6 +293,5 @@ class SectionedPage(Page):
             section.close()
 
     def screenshot_ready(self) -> bool:
-        return all(s.screenshot_ready() for s in self.sections.values()
-                   if hasattr(s, "screenshot_ready"))
+        return all(s.screenshot_ready() for s in self.sections.values())
 

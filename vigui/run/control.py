@@ -182,6 +182,16 @@ class RunControl(QObject):
         self.runner.call(fn, on_done, on_error)
         return True
 
+    def release_if_idle(self) -> bool:
+        """The page was left: a run that has taken no step (nothing trained, nothing to
+        lose) lets its runner go (a child process of a few hundred MB ends); the page's
+        next :meth:`reset` builds it again from the same parameters and seed. A run that
+        has trained is kept, paused. True if it was released."""
+        if self.runner is None or self.steps > 0 or self.playing:
+            return False
+        self.close()
+        return True
+
     def close(self) -> None:
         """End the run and let go of it (a child process finishes on its own). The next
         :meth:`reset` starts afresh (``started`` is False again)."""

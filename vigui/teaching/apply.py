@@ -62,9 +62,8 @@ def apply_scene(page, scene: Scene) -> None:
     else:
         _apply_nested(page, reference, params, where)
     if scene.section is not None:
-        tab = _tab_value(page, reference, scene.section)
-        page.restore_settings({"tab": tab})
-        if page.settings_state().get("tab") != tab:
+        page.restore_settings({"tab": scene.section})
+        if page.settings_state().get("tab") != scene.section:
             raise SceneError(f"{where}: could not show section {scene.section!r}.")
     if scene.checkpoint is not None and not callable(getattr(page, "open_model", None)):
         raise SceneError(f"{where} cannot open checkpoints; \"checkpoint\" must be null.")
@@ -87,21 +86,6 @@ def _sections(page) -> list[str]:
         return list(keys)
     sections = getattr(page, "sections", None)
     return list(sections) if isinstance(sections, dict) else []
-
-
-def _tab_value(page, reference: dict, section: str):
-    """How the page's settings name a tab: its key, or its index where they keep one."""
-    if isinstance(reference.get("tab"), int) and not isinstance(reference.get("tab"), bool):
-        return _sections(page).index(section)
-    return section
-
-
-def _tab_name(page, tab):
-    """The section key of a settings "tab" entry (a key, or an index)."""
-    if isinstance(tab, int) and not isinstance(tab, bool):
-        names = _sections(page)
-        return names[tab] if 0 <= tab < len(names) else None
-    return tab
 
 
 def _build_sections(page, names) -> None:
@@ -221,7 +205,7 @@ def start_scene(page, scene: Scene) -> None:
 def capture_scene(page, title: str = "", caption: str = "") -> Scene:
     """The scene of what ``page`` shows now: its parameters, section and how far it ran."""
     state = dict(page.settings_state())
-    section = _tab_name(page, state.pop("tab", None))
+    section = state.pop("tab", None)  # every page with sections names its tab by key
     params = {k: ({n: x for n, x in v.items() if n not in MACHINE_PARAMS} if isinstance(v, dict) else v)
               for k, v in state.items() if k not in MACHINE_PARAMS}
     run = None

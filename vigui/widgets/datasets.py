@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from engine.data import datasets as data
 from vigui.run.worker import BackgroundJob
+from vigui.widgets import styles
 
 __all__ = ["DatasetChooser", "DATASET_TITLES"]
 
@@ -201,7 +202,7 @@ class DatasetChooser(QComboBox):
         lay.setSpacing(3)
         self.note = QLabel()
         self.note.setWordWrap(True)
-        self.note.setStyleSheet("QLabel { color: #8b4500; }")
+        self.note.setStyleSheet(styles.WARNING)
         buttons = QHBoxLayout()
         self.download_button = QPushButton("Download")
         self.download_button.setToolTip("Fetch the four IDX files (about 30 MB) into "
@@ -218,7 +219,7 @@ class DatasetChooser(QComboBox):
         self.progress.setVisible(False)
         self.status = QLabel()
         self.status.setWordWrap(True)
-        self.status.setStyleSheet("QLabel { color: #555; font-size: 8pt; }")
+        self.status.setStyleSheet(styles.NOTE)
         self.status.setVisible(False)
         lay.addWidget(self.note)
         lay.addLayout(buttons)

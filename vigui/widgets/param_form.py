@@ -63,7 +63,12 @@ from PySide6.QtWidgets import (
 from engine.core.params import Param, specs
 from vigui.widgets.inputs import DeviceChooser, LogSpinBox, OptionalSpinBox, SizesEdit
 
-__all__ = ["ParamForm", "register_widget"]
+__all__ = ["ParamForm", "register_widget", "SEED"]
+
+#: the seed every page with randomness shows, declared once (one range, one help)
+SEED = Param(name="seed", kind="int", default=0, lo=0, hi=1_000_000, label="Seed",
+             help="Seeds the weights, the shuffles and the noise (Monte Carlo draws): "
+                  "same seed, same run")
 
 INT_LIMIT = 2**31 - 1  # QSpinBox holds a C int
 

@@ -93,7 +93,9 @@ def make_plot(title: str = "", x: str = "", y: str = "", legend: bool = False,
     if widget is not None:
         plot = widget.addPlot(row=row, col=col, colspan=colspan, axisItems=axes)
     else:
-        plot = pg.PlotWidget(axisItems=axes).getPlotItem()
+        view = pg.PlotWidget(axisItems=axes)
+        plot = view.getPlotItem()
+        plot.standalone_view = view  # the item alone does not keep its widget alive
     if logx:
         plot.setLogMode(x=True, y=False)
     style.setdefault("title_size", "10pt")

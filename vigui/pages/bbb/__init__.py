@@ -16,27 +16,23 @@ steps/s with the child process and 0.56x with the thread runner, the page drawin
 """
 from __future__ import annotations
 
-import os
 from functools import partial
 
-from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QWidget
 
 from engine.bbb import ClassificationExperiment, ClassifyConfig, RegressionConfig, RegressionExperiment
 from engine.core import checkpoint
-from engine.core.params import Param
-from vigui.pages.base import Page
 from vigui.pages.bbb.views import ClassifyView, RegressionView
+from vigui.pages.sections import Section, SectionedPage
+from vigui.pages.trainer import Trainer, TrainerUnit
 from vigui.run.control import RunButtons, RunControl
 from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, FINISHED
-from vigui.widgets.model_files import ModelFileButtons
-from vigui.widgets.param_form import ParamForm
+from vigui.widgets import styles
+from vigui.widgets.param_form import SEED, ParamForm
 
 __all__ = ["BBBPage", "make_regression"]
 
-SEED = Param(name="seed", kind="int", default=0, lo=0, hi=10**6, label="Seed",
-             help="seeds the weights, the batches and the noise: same seed, same run")
 #: parameters that define the regression's points: changing one draws new points
 DATA_FIELDS = ("function", "n_points", "noise_std", "data_file")
 SCREENSHOT_EPOCHS = {"bbb-regression": 500, "bbb-classify": 30}  # fixed-length screenshot runs
@@ -49,47 +45,38 @@ def make_regression(config: RegressionConfig, seed: int, points=None, prune: flo
     return exp
 
 
-def _train_threads() -> int:
-    """Torch threads in the child: leave a core to the GUI (2 cores: one thread)."""
-    n = os.cpu_count() or 1
-    return max(1, min(n - 1, 8))
+class TaskSection(TrainerUnit, Section):
+    """One task's run (:class:`RunControl`), buttons, parameter form, model files
+    (a :class:`~vigui.pages.trainer.Trainer`) and view: a tab of the page."""
 
-
-class TaskSection(QObject):
-    """One task's run (:class:`RunControl`), buttons, parameter form and view."""
-
-    title = ""
     kind = ""  # the checkpoint kind this task opens
+    config_class: type = RegressionConfig
     max_fps = 15.0
     view_budget = 0.10
-    shot_epochs: int | None = None  # screenshots: a run of fixed length
 
-    def __init__(self, page: BBBPage):
-        super().__init__(page)
-        self.page = page
-        self._opened: str | None = None  # a checkpoint to resume at the next reset
+    def init_state(self) -> None:
+        self.shot_epochs: int | None = None  # screenshots: a run of fixed length
+        self.trainer = Trainer(self, what=f"{self.title} model",
+                               default_name=f"bbb-{self.kind[4:]}.pt", weights=False)
+
+    def build(self) -> None:
+        page = self.page
         self.run = RunControl(self.make_factory, runner_class=ProcessRunner, max_fps=self.max_fps,
                               view_budget=self.view_budget, parent=self)
-        self.controls = QWidget()
-        lay = QVBoxLayout(self.controls)
-        lay.setContentsMargins(0, 0, 0, 0)
         self.buttons = RunButtons(self.run)
-        lay.addWidget(self.buttons)
+        self.controls_layout.addWidget(self.buttons)
         self.params = self.build_params()
-        lay.addWidget(self.params)
-        self.files = ModelFileButtons(f"{self.title} model", default_name=f"bbb-{self.kind[4:]}.pt",
-                                      weights=False)
-        self.files.save_requested.connect(self.save_model)
-        self.files.open_requested.connect(self.open_model)
-        lay.addWidget(self.files)
-        lay.addStretch(1)
+        self.controls_layout.addWidget(self.params)
+        self.trainer.attach(self.params)
+        self.files = self.trainer.file_buttons()
+        self.controls_layout.addWidget(self.files)
         self.view = self.build_view()
         self._show_prior_fields()
         self.params.changed.connect(self._param_changed)
         self.run.frame.connect(self.view.render)
         self.run.resetting.connect(self._resetting)
-        self.run.rejected.connect(page.show_message)
-        self.run.failed.connect(lambda m: page.show_message(
+        self.run.rejected.connect(self.show_message)
+        self.run.failed.connect(lambda m: self.show_message(
             f"{m}\n\nThe last good state is shown. Press Reset to start again."))
         self.run.progress.connect(lambda steps, rate: page.status.emit(self.run.device, steps, rate))
         self.run.ready.connect(lambda device: page.status.emit(device, 0, 0.0))
@@ -104,8 +91,50 @@ class TaskSection(QObject):
     def make_factory(self):
         raise NotImplementedError
 
-    def loader(self, path: str):
-        raise NotImplementedError
+    # -- Section ------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """The run draws its frames; nothing to redraw by hand."""
+
+    def run_control(self) -> RunControl:
+        return self.run
+
+    def state(self) -> dict:
+        return self.params.state()
+
+    def restore(self, state: dict) -> None:
+        self.params.restore(state, emit=False)
+        self._show_prior_fields()
+
+    def shown(self) -> None:
+        self.trainer.shown()
+        if self.page.active and not self.run.started:
+            self.run.reset()
+
+    def close(self) -> None:
+        self.trainer.close()
+        self.run.close()
+
+    def screenshot(self) -> None:
+        """A fixed-seed run of a fixed length (seed 0)."""
+        self.params.set_values({"seed": 0})
+        self.shot_epochs = SCREENSHOT_EPOCHS[self.kind]
+        self.run.reset(play=True)
+
+    def screenshot_ready(self) -> bool:
+        return self.run.state in (FINISHED, FAILED)
+
+    def show_message(self, text: str, error: bool = True) -> None:
+        self.page.show_section_message(self, text, error=error)
+
+    # -- Trainer's hooks -----------------------------------------------------------------------
+    def peek_model(self, path: str, device: str | None):
+        """On a worker thread: the file's config, checked, without reading its tensors."""
+        info = checkpoint.peek(path, kind=self.kind)
+        try:
+            config = self.config_class.from_dict(info.config)
+        except (TypeError, ValueError) as exc:
+            raise checkpoint.CheckpointError(f"{path}: {exc}") from exc
+        return config, info
 
     def _show_prior_fields(self) -> None:
         """Only the chosen prior's parameters are shown."""
@@ -123,33 +152,13 @@ class TaskSection(QObject):
     def _param_changed(self, name: str) -> None:
         if name in ("prior", ""):
             self._show_prior_fields()
-        self._opened = None
+        self.trainer.forget_opened()
         if self.run.started:
             self.run.reset(play=self.run.playing)
 
     def _resetting(self) -> None:
-        self.page.clear_message()
+        self.page.clear_section_message(self)
         self.view.clear()
-
-    def save_model(self, path: str) -> None:
-        if not self.run.call(lambda exp: exp.save(path),
-                             on_done=lambda _: self.buttons.set_state_text(f"saved {os.path.basename(path)}"),
-                             on_error=lambda m: self.page.show_message(f"Could not save to {path}:\n{m}")):
-            self.page.show_message("There is no model to save: press Play or Step first.")
-
-    def open_model(self, path: str) -> None:
-        """Resume a saved run: its settings go into the form, the run restarts from it."""
-        try:
-            ckpt = checkpoint.load(path, kind=self.kind)
-            config = type(self.params.config()).from_dict(ckpt["config"])
-            self.params.set_values({k: v for k, v in config.to_dict().items() if k in self.params.fields})
-            self.params.set_values({"seed": int((ckpt.get("extra") or {}).get("seed", 0))})
-        except (ValueError, TypeError) as exc:
-            self.page.show_message(f"Could not open {path}:\n{exc}\nThe current run is unchanged.")
-            return
-        self._show_prior_fields()
-        self._opened = path
-        self.run.reset()
 
 
 class RegressionSection(TaskSection):
@@ -158,8 +167,12 @@ class RegressionSection(TaskSection):
     max_fps = 20.0
     view_budget = 0.15
 
-    def build_params(self) -> ParamForm:
+    def init_state(self) -> None:
+        super().init_state()
         self._points = None  # the points the user edited (kept across resets)
+        self._edited = False
+
+    def build_params(self) -> ParamForm:
         form = ParamForm(RegressionConfig, [
             ("Data", ["function", "n_points", "noise_std", "data_file"]),
             ("Networks", ["hidden", "prior", "prior_sigma", "mixture_pi", "log_sigma1", "log_sigma2",
@@ -170,10 +183,10 @@ class RegressionSection(TaskSection):
                       "the standard deviation: here it is the std (the variance reading is 0.141). "
                       "Click the fit to add a point, click a point to remove it.")
         note.setWordWrap(True)
-        note.setStyleSheet("QLabel { color: #555; font-size: 8pt; }")
+        note.setStyleSheet(styles.NOTE)
         form.add_row(note, after="noise_std")
         files = form.widget("data_file")  # the user's own x,y pairs
-        files.message.connect(self.page.show_message)
+        files.message.connect(self.show_message)
         files.valueChanged.connect(lambda path: self._own_data_shown(form, path))
         self._own_data_shown(form, files.value())
         return form
@@ -196,10 +209,14 @@ class RegressionSection(TaskSection):
     def make_factory(self):
         # a 1-64-64-1 net: one thread is fastest
         config = self.params.config(threads=1, epochs=self.shot_epochs)
-        if self._opened:
-            return partial(RegressionExperiment.load, self._opened)
+        opened = self.trainer.take_opened()
+        if opened is not None:
+            return opened
         return partial(make_regression, config, self.params.value("seed"), self._points,
                        self.view.weights.fraction)
+
+    def load_factory(self, path: str):
+        return partial(RegressionExperiment.load, path)
 
     def _param_changed(self, name: str) -> None:
         if name in DATA_FIELDS or name == "":
@@ -209,8 +226,6 @@ class RegressionSection(TaskSection):
     def _remember_points(self, snap: dict) -> None:
         if self._edited and "x" in snap:
             self._points = (snap["x"], snap["y"])
-
-    _edited = False
 
     def add_point(self, x: float, y: float) -> None:
         self._edited = True
@@ -227,6 +242,7 @@ class RegressionSection(TaskSection):
 class ClassifySection(TaskSection):
     title = "Classification"
     kind = "bbb-classify"
+    config_class = ClassifyConfig
     # Training is the point: few frames, little time for views (bench/bbb.py --gui).
     max_fps = 6.0
     view_budget = 0.06
@@ -244,94 +260,60 @@ class ClassifySection(TaskSection):
         return ClassifyView()
 
     def make_factory(self):
-        config = self.params.config(threads=_train_threads(), eval_size=1000, epochs=self.shot_epochs)
-        if self._opened:
-            return partial(ClassificationExperiment.load, self._opened, device=config.device,
-                           threads=config.threads)
+        opened = self.trainer.take_opened()
+        if opened is not None:
+            return opened
+        self.trainer.require()  # a dataset not on this machine: a message, a Download button
+        config = self.config()
         return partial(ClassificationExperiment, config, seed=self.params.value("seed"))
 
+    def config(self) -> ClassifyConfig:
+        return self.params.config(threads=self.trainer.threads(), eval_size=1000,
+                                  epochs=self.shot_epochs)
 
-class BBBPage(Page):
+    def load_factory(self, path: str):
+        config = self.config()
+        return partial(ClassificationExperiment.load, path, device=config.device,
+                       threads=config.threads)
+
+
+class BBBPage(SectionedPage):
+    """The two tasks as tabs; a task's run starts when its tab is first shown on a shown page."""
+
     theory = "bbb"
+    SECTIONS = [("regression", __name__, "RegressionSection", RegressionSection.title),
+                ("classify", __name__, "ClassifySection", ClassifySection.title)]
+    eager = True  # both forms exist at once (settings, scenes); runs start when shown
+
+    def init_state(self) -> None:
+        super().init_state()
+        self.active = False  # runs start when the page is first shown
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.section_title = QLabel()
-        self.section_title.setStyleSheet("QLabel { font-weight: bold; font-size: 10pt; }")
-        self.side_layout.addWidget(self.section_title)
-        self.control_stack = QStackedWidget()
-        self.side_layout.addWidget(self.control_stack)
-        self.side_layout.addStretch(1)
-        self.tabs = QTabWidget()
-        self.tabs.setDocumentMode(True)
-        self.center_layout.addWidget(self.tabs, 1)
-        self.regression = RegressionSection(self)
-        self.classify = ClassifySection(self)
-        self.sections = {"regression": self.regression, "classify": self.classify}
-        for section in self.sections.values():
-            self.tabs.addTab(section.view, section.title)
-            self.control_stack.addWidget(section.controls)
-        self._active = False  # runs start when the page is first shown
-        self.tabs.currentChanged.connect(self._tab_changed)
-        self._tab_changed(0)
         self.splitter.setSizes([300, 600, 230])  # the forms' labels need a wider column
 
     @property
-    def section(self) -> TaskSection:
-        return list(self.sections.values())[self.tabs.currentIndex()]
+    def regression(self) -> RegressionSection:
+        return self.section("regression")
 
-    def show_section(self, key: str) -> TaskSection:
-        self.tabs.setCurrentIndex(list(self.sections).index(key))
-        return self.sections[key]
-
-    def _tab_changed(self, index: int) -> None:
-        if index < 0:
-            return
-        self.control_stack.setCurrentIndex(index)
-        for i in range(self.control_stack.count()):  # only the shown controls take room
-            policy = QSizePolicy.Preferred if i == index else QSizePolicy.Ignored
-            self.control_stack.widget(i).setSizePolicy(policy, policy)
-        self.control_stack.adjustSize()
-        self.clear_message()
-        section = self.section
-        self.section_title.setText(section.title)
-        for other in self.sections.values():  # one training at a time: the CPU is shared
-            if other is not section:
-                other.run.hold()
-        if self._active and not section.run.started:
-            section.run.reset()
-
-    # -- page hooks ---------------------------------------------------------------------------
-    def run_control(self) -> RunControl:
-        return self.section.run
+    @property
+    def classify(self) -> ClassifySection:
+        return self.section("classify")
 
     def activate(self) -> None:
-        self._active = True
-        if not self.section.run.started:
-            self.section.run.reset()
+        self.active = True
+        super().activate()
 
-    def close_page(self) -> None:
-        for section in self.sections.values():
-            section.run.close()
-
-    def settings_state(self) -> dict:
-        return {"tab": self.tabs.currentIndex(),
-                **{key: s.params.state() for key, s in self.sections.items()}}
-
-    def restore_settings(self, state: dict) -> None:
-        for key, section in self.sections.items():
-            if isinstance(state.get(key), dict):
-                section.params.restore(state[key], emit=False)
-        tab = state.get("tab")
-        if isinstance(tab, int) and 0 <= tab < self.tabs.count():
-            self.tabs.setCurrentIndex(tab)
+    def hideEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        """Another page was shown (not a minimised window): let idle children go."""
+        super().hideEvent(event)
+        if not event.spontaneous():
+            for section in self.sections.values():
+                section.trainer.release_if_idle()
 
     def prepare_screenshot(self) -> None:
-        """The shown tab after a fixed-seed run of a fixed length (seed 0)."""
-        section = self.section
-        section.params.set_values({"seed": 0})
-        section.shot_epochs = SCREENSHOT_EPOCHS[section.kind]
-        section.run.reset(play=True)
+        self.section().screenshot()
 
     def screenshot_ready(self) -> bool:
-        return self.section.run.state in (FINISHED, FAILED)
+        return self.section().screenshot_ready()

@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
+from vigui.widgets import styles
 from vigui.widgets.plots import colour, make_plot, pen, style_plot
 
 RED = QColor(200, 30, 30)
@@ -163,7 +164,7 @@ class RegressionView(QWidget):
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setSpacing(3)
         self.summary = QLabel()
-        self.summary.setStyleSheet("QLabel { font-size: 9pt; }")
+        self.summary.setStyleSheet(styles.SUMMARY)
         self.summary.setWordWrap(True)
         grid.addWidget(self.summary, 0, 0, 1, 2)
 
@@ -273,7 +274,7 @@ class ClassifyView(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(2)
         self.summary = QLabel()
-        self.summary.setStyleSheet("QLabel { font-size: 9pt; }")
+        self.summary.setStyleSheet(styles.SUMMARY)
         self.summary.setWordWrap(True)
         lay.addWidget(self.summary)
         glw = pg.GraphicsLayoutWidget()

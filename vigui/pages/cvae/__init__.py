@@ -39,24 +39,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.core.params import Param
 from engine.cvae.tasks import TASK_LABELS, mask_to_string
-from vigui.pages.base import ExperimentPage
 from vigui.pages.cvae.canvas import DrawingCanvas
 from vigui.pages.cvae.views import LEGEND_HTML, CompletionRow, CurvesView, NCLLTableView, StripView
-from vigui.pages.vae import process_threads
+from vigui.pages.trainer import TrainerPage
 from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, FINISHED, RUNNING
+from vigui.widgets import styles
 from vigui.widgets.datasets import dataset_title
-from vigui.widgets.model_files import ModelFileButtons
-from vigui.widgets.param_form import ParamForm
+from vigui.widgets.param_form import SEED, ParamForm
 
-__all__ = ["CVAEPage", "process_threads"]
+__all__ = ["CVAEPage"]
 
 FIELDS = ["dataset", "task", "hidden", "latent", "lr", "patience", "kl_warmup", "residual",
           "device", "seed"]
-SEED = Param(name="seed", kind="int", default=0, lo=0, hi=1_000_000, label="Seed",
-             help="Seeds the weights, the shuffles and the noise: same seed, same run")
 SCREENSHOT = {"dataset": "digits", "task": "q1", "hidden": [256, 256], "latent": 16,
               "lr": 1e-3, "patience": 10, "kl_warmup": 30, "residual": True, "device": "cpu",
               "seed": 0}
@@ -88,33 +84,43 @@ def _metrics_delta(cursor, exp):
     return exp.metrics.delta(cursor)
 
 
-class CVAEPage(ExperimentPage):
+class CVAEPage(TrainerPage):
     page_id = "cvae"
     title = "Conditional VAE"
     theory = "cvae"
     max_fps = 10.0
     view_budget = 0.06
-    runner_class = ProcessRunner
+    model_what, model_file, load_weights_button = "CVAE model", "cvae.pt", False
+    screenshot_params = SCREENSHOT
+
+    def init_state(self) -> None:
+        super().init_state()
+        self._custom_mask: np.ndarray | None = None
+        self._cache = tempfile.mkdtemp(prefix="vigui-cvae-")
+        self._cached: dict[str, str] = {}  # config key -> checkpoint of a finished run
+        self._eval_runner: ProcessRunner | None = None
+        self._run_key = None
+        self._run_config = None
+        self._model_mask: np.ndarray | None = None
+        self._phase = None
+        self._steps = 0
+        self._draw_busy = False
+        self._draw_dirty = False
+        self._draw_time = 0.0
+        self._draw_step = -1
+        self.completions_version = 0
+        self._test_index = 0
 
     # -- parameters ----------------------------------------------------------------------------
     def build_params(self) -> ParamForm:
         from engine.cvae import CVAEConfig  # torch: only once the page is opened
 
-        self._custom_mask: np.ndarray | None = None
-        self._pending_open = None
-        self._cache = tempfile.mkdtemp(prefix="vigui-cvae-")
-        self._cached: dict[str, str] = {}  # config key -> checkpoint of a finished run
-        self._eval_runner: ProcessRunner | None = None
-        self._shot = False
         form = ParamForm(CVAEConfig, FIELDS, extra=[SEED], overrides={
             "residual": {"label": "+ baseline logits"}, "kl_warmup": {"label": "KL warm-up"}})
         for name in ("dataset", "task"):  # long item texts must not widen the column
             combo = form.widget(name)
             combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(8)
-        self.datasets = form.widget("dataset")
-        self.datasets.message.connect(self.show_message)
-        self.datasets.downloaded.connect(self._on_downloaded)
         self.samples = QSpinBox()
         self.samples.setRange(1, 12)
         self.samples.setValue(4)
@@ -126,24 +132,13 @@ class CVAEPage(ExperimentPage):
         lay.addWidget(QLabel("Samples shown"))
         lay.addWidget(self.samples)
         form.add_row(row)
-        self.model_files = ModelFileButtons("CVAE model", default_name="cvae.pt", weights=False)
-        self.model_files.save.setToolTip("Both networks, the observed part (mask), settings "
-                                         "and history")
-        self.model_files.save_requested.connect(self.save_model)
-        self.model_files.open_requested.connect(self.open_model)
-        form.add_row(self.model_files)
+        files = self.trainer.file_buttons()
+        files.save.setToolTip("Both networks, the observed part (mask), settings and history")
+        form.add_row(files)
         form.add_row(self._build_evaluate_box())
         self.run.ready.connect(self._on_ready)
         self.run.state_changed.connect(self._on_state)
         return form
-
-    def _on_downloaded(self, name: str) -> None:
-        if self.param("dataset") == name:
-            self.reset()
-
-    def activate(self) -> None:
-        self.datasets.refresh()
-        super().activate()
 
     def _build_evaluate_box(self) -> QWidget:
         box = QWidget()
@@ -162,7 +157,7 @@ class CVAEPage(ExperimentPage):
         self.eval_progress.setValue(0)
         self.eval_progress.setFormat("%p%")
         self.eval_stage = QLabel("")
-        self.eval_stage.setStyleSheet("QLabel { color: #555; font-size: 8pt; }")
+        self.eval_stage.setStyleSheet(styles.NOTE)
         lay.addWidget(self.evaluate_button, 0, 0)
         lay.addWidget(self.cancel_eval, 0, 1)
         lay.addWidget(self.eval_progress, 1, 0, 1, 2)
@@ -179,7 +174,7 @@ class CVAEPage(ExperimentPage):
                 raise ValueError("Draw a mask first: choose Hide / Show on the canvas, mark "
                                  "pixels, then press 'Train on this mask'.")
             mask = mask_to_string(self._custom_mask)
-        return self.params.config(task=task, mask=mask, threads=process_threads())
+        return self.params.config(task=task, mask=mask, threads=self.train_threads())
 
     def _key(self, config) -> str:
         plain = {k: v for k, v in config.to_dict().items() if k not in ("device", "threads")}
@@ -189,12 +184,11 @@ class CVAEPage(ExperimentPage):
     def make_factory(self):
         from engine.cvae import CVAEExperiment
 
-        if self._pending_open is not None:
-            path, self._pending_open = self._pending_open, None
+        opened = self.trainer.take_opened()
+        if opened is not None:
             self._run_key = None  # an opened file is not this page's to cache
-            return partial(CVAEExperiment.load, path, device=self.param("device"),
-                           threads=process_threads())
-        self.datasets.require()
+            return opened
+        self.trainer.require()
         config = self.config()
         self._run_key = self._key(config)
         self._run_config = config
@@ -211,18 +205,6 @@ class CVAEPage(ExperimentPage):
 
     # -- views ---------------------------------------------------------------------------------
     def build_views(self) -> QWidget:
-        self._run_key = None
-        self._run_config = None
-        self._model_mask: np.ndarray | None = None
-        self._phase = None
-        self._steps = 0
-        self._draw_busy = False
-        self._draw_dirty = False
-        self._draw_time = 0.0
-        self._draw_step = -1
-        self.completions_version = 0
-        self._test_index = 0
-
         root = QSplitter(Qt.Vertical)
         top = QSplitter(Qt.Horizontal)
         self.curves = CurvesView()
@@ -237,10 +219,10 @@ class CVAEPage(ExperimentPage):
         mlay.setSpacing(1)
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
-        self.summary.setStyleSheet("QLabel { font-size: 9pt; }")
+        self.summary.setStyleSheet(styles.SUMMARY)
         self.summary.setMinimumWidth(50)
         legend = QLabel(LEGEND_HTML)
-        legend.setStyleSheet("QLabel { font-size: 8pt; }")
+        legend.setStyleSheet(styles.SMALL)
         head = QHBoxLayout()
         head.addWidget(self.summary, 1)
         head.addWidget(legend, 0)
@@ -259,7 +241,7 @@ class CVAEPage(ExperimentPage):
         right = QVBoxLayout()
         self.draw_note = QLabel("Draw in the given (blue) part: the completions follow.")
         self.draw_note.setWordWrap(True)
-        self.draw_note.setStyleSheet("QLabel { font-size: 8pt; color: #444; }")
+        self.draw_note.setStyleSheet(styles.NOTE)
         self.completions = CompletionRow()
         right.addWidget(self.draw_note)
         right.addWidget(self.completions, 1)
@@ -517,67 +499,41 @@ class CVAEPage(ExperimentPage):
     def evaluating(self) -> bool:
         return self._eval_runner is not None
 
-    # -- save / open ---------------------------------------------------------------------------------
-    def save_model(self, path: str) -> None:
-        """Both networks, the task (mask), settings and history to ``path``."""
-        if self.runner is None:
-            self.show_message("There is no model to save: press Reset to build one.")
-            return
-        path = str(path)
-
-        def done(result):
-            if result is None:
-                self.show_message("The model is still being built; save again in a moment.")
-            else:
-                self.show_message(f"Saved both networks at step {result[0]:,} to {path}",
-                                  error=False)
-
-        self.run.call(partial(_save, path), on_done=done,
-                      on_error=lambda msg: self.show_message(f"Could not save to {path}:\n{msg}"))
-
-    def open_model(self, path: str) -> None:
-        """Reopen a saved model. The file's config is read first (a cheap peek: no model,
-        no dataset); only if it is a CVAE checkpoint does a run that loads it where it
-        trains replace the current one."""
+    # -- model files (TrainerPage) ----------------------------------------------------------------
+    def peek_model(self, path: str, device: str | None):
         from engine.cvae import CVAEExperiment
 
-        path = str(path)
-        try:
-            config, info = CVAEExperiment.peek(path, device=self.param("device"))
-        except Exception as exc:  # CheckpointError, OSError, ...: say so, keep this run
-            self.show_message(f"Could not open {path}:\n{exc}\nThe current model is unchanged.")
-            return
+        return CVAEExperiment.peek(path, device=device)  # a worker thread: no model, no Qt
+
+    def load_factory(self, path: str):
+        from engine.cvae import CVAEExperiment
+
+        return partial(CVAEExperiment.load, path, device=self.param("device"),
+                       threads=self.train_threads())
+
+    def opened(self, path: str, config, info) -> str:
         if config.task == "custom":
             from engine.cvae.tasks import mask_from_string
             self._custom_mask = mask_from_string(config.mask, tuple(info.extra["shape"]))
-        shown = {name: value for name, value in config.to_dict().items()
-                 if name in self.params.fields and name != "device"}
-        seed = info.extra.get("seed")
-        if isinstance(seed, int) and 0 <= seed <= SEED.hi:
-            shown["seed"] = seed
-        self.params.restore(shown, emit=False)  # the file's settings, no reset per field
-        self._pending_open = path
-        self.reset(play=False)
         phase = PHASES.get(info.extra.get("phase"), "")
-        self.show_message(f"Opened {path}: {TASK_LABELS[config.task]}, {config.dataset}, step "
-                          f"{info.step:,} ({phase}).", error=False)
+        return (f"Opened {path}: {TASK_LABELS[config.task]}, {config.dataset}, step "
+                f"{info.step:,} ({phase}).")
+
+    def saved_text(self, path: str, steps: int) -> str:
+        return f"Saved both networks at step {steps:,} to {path}"
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def close_page(self) -> None:
         self._close_eval()
-        self.datasets.close_jobs()
         super().close_page()
         shutil.rmtree(self._cache, ignore_errors=True)
 
     def prepare_screenshot(self) -> None:
-        self.params.restore(SCREENSHOT, emit=False)
         self.samples.setValue(6)
-        self._shot = True
-        self.reset(play=True)
+        super().prepare_screenshot()
 
     def screenshot_ready(self) -> bool:
-        runner = self.runner
-        if runner is None or runner.state == FAILED:
+        if super().screenshot_ready():
             return True
         return (self._phase == "done" and not self._shot and not self.evaluating
                 and self.completions_version > 0)

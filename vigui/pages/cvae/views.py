@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vigui.widgets import styles
 from vigui.widgets.plots import pen, style_plot
 
 __all__ = ["colour_images", "rgb_mosaic", "StripView", "CompletionRow", "CurvesView",
@@ -246,7 +247,7 @@ class NCLLTableView(QWidget):
         self.note = QLabel("Press Evaluate to fill the table (models not trained yet are "
                            "trained first).")
         self.note.setWordWrap(True)
-        self.note.setStyleSheet("QLabel { color: #555; font-size: 8pt; }")
+        self.note.setStyleSheet(styles.NOTE)
         lay.addWidget(self.table, 1)
         lay.addWidget(self.note)
         self.rows: dict[str, dict] = {}

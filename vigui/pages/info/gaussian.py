@@ -16,7 +16,7 @@ from engine.info.measures import GaussianKLConfig, GaussianKLMonteCarlo, gaussia
 from vigui.pages.info.common import Section, fmt, static_plot, summary_label
 from vigui.run.control import RunButtons, RunControl
 from vigui.run.worker import IDLE, RUNNING
-from vigui.widgets.param_form import ParamForm
+from vigui.widgets.param_form import SEED, ParamForm
 from vigui.widgets.plots import colour, pen
 
 STEPS_PER_SECOND = 30.0     # the estimate grows ~5% in samples per step: a few seconds to 10⁶
@@ -37,8 +37,7 @@ EXTRA = [
     Param(name="direction", kind="str", default="qp", choices=("qp", "pq"),
           choice_labels=("samples from q: KL(q‖p)", "samples from p: KL(p‖q)"),
           label="Estimate", help="Which KL the Monte Carlo estimate targets"),
-    Param(name="seed", kind="int", default=0, lo=0, hi=1_000_000, label="Seed",
-          help="Random seed: the same seed gives the same estimate"),
+    SEED,
 ]
 SLIDERS = {name: "slider" for name in ("mu_p", "sigma_p", "mu_q", "sigma_q")}
 

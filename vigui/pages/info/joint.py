@@ -34,6 +34,7 @@ from engine.info.measures import (
     pmi,
 )
 from vigui.pages.info.common import Section, fmt, group, small_font, static_plot, summary_label
+from vigui.widgets import styles
 from vigui.widgets.plots import PALETTE, colour
 
 MAX_SIDE = 6
@@ -146,7 +147,7 @@ class JointSection(Section):
         hint = QLabel("Type weights into the table (double-click a cell). Any nonnegative "
                       "numbers: they are divided by their total.")
         hint.setWordWrap(True)
-        hint.setStyleSheet("color: #444;")
+        hint.setStyleSheet(styles.NOTE)
         self.controls_layout.addWidget(hint)
 
         self.rows_box.valueChanged.connect(self._resize)
@@ -173,7 +174,7 @@ class JointSection(Section):
         self.output.setToolTip("p(x, y): the weights divided by their total, with the marginals")
         self.output_title = QLabel()
         for w in (self.input_title, self.output_title):
-            w.setStyleSheet("QLabel { font-size: 9pt; }")
+            w.setStyleSheet(styles.SUMMARY)
             w.setWordWrap(True)
         left = QVBoxLayout()
         left.addWidget(self.input_title)
@@ -231,7 +232,7 @@ class JointSection(Section):
         self.colour_bar.getAxis("right").setTickFont(small_font(8))
         self.pmi_note = QLabel()
         self.pmi_note.setWordWrap(True)
-        self.pmi_note.setStyleSheet("QLabel { font-size: 8pt; color: #333; }")
+        self.pmi_note.setStyleSheet(styles.NOTE)
         pmi_box = QWidget()
         play = QVBoxLayout(pmi_box)
         play.setContentsMargins(0, 0, 0, 0)

@@ -12,8 +12,6 @@ Save as WAV / MIDI.
 from __future__ import annotations
 
 import math
-import os
-import time
 from functools import partial
 from pathlib import Path
 
@@ -30,26 +28,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.core.params import Param
 from engine.core.runtime import Cancelled
 from engine.musicvae import data as music
 from engine.musicvae import synth
 from engine.musicvae.model import MusicVAEConfig, MusicVAEExperiment
 from vigui import audio
-from vigui.pages.base import ExperimentPage
 from vigui.pages.musicvae.views import MusicVAEViews
-from vigui.run.process import ProcessRunner
-from vigui.run.worker import FAILED, FINISHED, PAUSED, BackgroundJob
-from vigui.widgets.model_files import ModelFileButtons
-from vigui.widgets.param_form import ParamForm
+from vigui.pages.trainer import TrainerPage
+from vigui.run.live import LiveQuery
+from vigui.run.worker import FINISHED, PAUSED, BackgroundJob
+from vigui.widgets import styles
+from vigui.widgets.param_form import SEED, ParamForm
 
 __all__ = ["MusicVAEPage", "MelodySource"]
 
 CANCELLED = "cancelled"  # _on_parse_done's marker for a parse stopped on purpose
 FIELDS = ["dataset", "model", "latent", "hidden", "free_bits", "kl_warmup", "beta", "lr",
           "batch_size", "transpose", "device", "seed"]
-SEED = Param(name="seed", kind="int", default=0, lo=0, hi=1_000_000, label="Seed",
-             help="Seeds the weights, the shuffles and the noise: same seed, same run")
 # `vigui --screenshot` gives each page 30 s: the MLP baseline learns the chorales in that
 # time (300 steps, ~0.8 epochs); the GRU needs minutes (python -m engine musicvae, then Open).
 SCREENSHOT = {"dataset": "bach", "model": "mlp", "latent": 32, "hidden": 256,
@@ -58,11 +53,6 @@ SCREENSHOT = {"dataset": "bach", "model": "mlp", "latent": 32, "hidden": 256,
 SCREENSHOT_STEPS = 300
 INTERP_REFRESH_S = 2.0  # while training, the path is decoded again this often
 AUDIO_FILTER = {"wav": "WAV audio (*.wav)", "mid": "MIDI files (*.mid *.midi)"}
-
-
-def process_threads() -> int:
-    """Torch threads in the child process: cores - 1 (up to 8), a core for the GUI."""
-    return max(1, min((os.cpu_count() or 1) - 1, 8))
 
 
 class MelodySource(QWidget):
@@ -121,27 +111,28 @@ class MelodySource(QWidget):
             self.valueChanged.emit(self.value())
 
 
-class MusicVAEPage(ExperimentPage):
+class MusicVAEPage(TrainerPage):
     theory = "musicvae"
     # Training is the point: few frames, little view time; the child process has the
     # model (its drawing and training do not share a GIL).
     max_fps = 8.0
     view_budget = 0.06
-    runner_class = ProcessRunner
 
     # -- parameters --------------------------------------------------------------------
-    def build_params(self) -> ParamForm:
-        self._pending_experiment = None
+    model_what, model_file = "Music VAE model", "musicvae.pt"
+    screenshot_params = SCREENSHOT
+
+    def init_state(self) -> None:
+        super().init_state()
         self._parse_job: BackgroundJob | None = None
-        self._shot = False
+        self._path_live = LiveQuery(INTERP_REFRESH_S)  # the path A -> B follows the model
+        self._reset_view_state()
+
+    def build_params(self) -> ParamForm:
         self.source = MelodySource()
         form = ParamForm(MusicVAEConfig, FIELDS, extra=[SEED], widgets={"dataset": self.source})
         form.add_row(self._build_parse_row())
-        self.model_files = ModelFileButtons("Music VAE model", default_name="musicvae.pt")
-        self.model_files.save_requested.connect(self.save_model)
-        self.model_files.open_requested.connect(self.open_model)
-        self.model_files.weights_requested.connect(self.load_weights)
-        form.add_row(self.model_files)
+        form.add_row(self.trainer.file_buttons())
         return form
 
     def _build_parse_row(self) -> QWidget:
@@ -151,7 +142,7 @@ class MusicVAEPage(ExperimentPage):
         lay.setSpacing(2)
         self.parse_label = QLabel()
         self.parse_label.setWordWrap(True)
-        self.parse_label.setStyleSheet("QLabel { font-size: 8pt; color: #555; }")
+        self.parse_label.setStyleSheet(styles.NOTE)
         row = QHBoxLayout()
         self.parse_bar = QProgressBar()
         self.parse_bar.setTextVisible(True)
@@ -166,11 +157,10 @@ class MusicVAEPage(ExperimentPage):
         return box
 
     def make_factory(self):
-        threads = process_threads()
-        if self._pending_experiment is not None:  # an opened checkpoint, checked already
-            path, self._pending_experiment = self._pending_experiment, None
-            return partial(_open_to_continue, path, self.param("device"), threads)
-        config = self.params.config(threads=threads)
+        opened = self.trainer.take_opened()  # an opened checkpoint, checked already
+        if opened is not None:
+            return opened
+        config = self.params.config(threads=self.train_threads())
         if not self._corpus_cached(config.dataset):
             self.start_parse(config.dataset)
             raise ValueError("The melodies are read once (progress on the left); training "
@@ -265,7 +255,6 @@ class MusicVAEPage(ExperimentPage):
         if not self._sound_ok:
             for b in (v.play_button, v.play_path_button, v.play_drawn):
                 b.setToolTip(f"{self._sound_why[0].upper()}{self._sound_why[1:]}")
-        self._reset_view_state()
         return v
 
     def _reset_view_state(self) -> None:
@@ -278,10 +267,7 @@ class MusicVAEPage(ExperimentPage):
         self._latent_shown = None
         self._strips: dict[str, tuple[np.ndarray, list[str]]] = {}
         self._path: dict | None = None
-        self._path_token = 0
-        self._path_busy = False
-        self._path_step = -1
-        self._path_time = 0.0
+        self._path_live.invalidate()  # an answer for the old run is dropped
         self._selected: tuple[str, int] | None = None
         self._sound_note_shown = False
         self._last_frame_step = -1
@@ -389,34 +375,25 @@ class MusicVAEPage(ExperimentPage):
 
     # -- the path A -> B ---------------------------------------------------------------
     def request_path(self) -> None:
-        if self.runner is None or self._n_test < 2:
+        if self._n_test < 2:
             return
-        self._path_token += 1
-        token = self._path_token
         a, b = self._a, self._b
         steps = self.views.path_steps.value()
         kind = self.views.path_kind.currentData()
-        self._path_busy = True
-        self._path_time = time.monotonic()
-        self.runner.call(lambda exp: _path(exp, a, b, steps, kind),
-                         on_done=lambda result: self._on_path(token, result),
-                         on_error=lambda msg: self._on_path_error(token, msg))
+        self._path_live.ask(self.run, lambda exp: _path(exp, a, b, steps, kind),
+                            on_done=self._on_path, on_error=lambda msg: self.show_message(
+                                f"Could not decode the path: {msg}"))
 
     def _maybe_refresh_path(self) -> None:
         """While training, decode the same path again now and then: it follows the model."""
-        if (self._path is None or self._path_busy or self._steps == self._path_step
-                or time.monotonic() - self._path_time < INTERP_REFRESH_S):
-            return
-        self.request_path()
+        if self._path is not None and self._path_live.due(self._steps):
+            self.request_path()
 
-    def _on_path(self, token: int, result) -> None:
-        if token != self._path_token:
-            return
-        self._path_busy = False
+    def _on_path(self, result) -> None:
         if result is None:
             return
         self._path = result
-        self._path_step = result["step"]
+        self._path_live.step = result["step"]
         v = self.views
         v.show_path(result["tokens"], result["t"], result["a"], result["b"],
                     f"Path A → B ({result['kind']}): A = {result['a_name']}, "
@@ -430,11 +407,6 @@ class MusicVAEPage(ExperimentPage):
                 f"{w}: decoded back with {100 * accs[w]:.0f}% of its steps right" for w in drawn))
         self._update_markers()
         self._update_sound_label()
-
-    def _on_path_error(self, token: int, message: str) -> None:
-        if token == self._path_token:
-            self._path_busy = False
-            self.show_message(f"Could not decode the path: {message}")
 
     def _update_markers(self) -> None:
         if self._path is None or self._latent is None:
@@ -515,61 +487,23 @@ class MusicVAEPage(ExperimentPage):
         self.show_message(f"Saved {title} to {out}", error=False)
         return out
 
-    # -- save / open -------------------------------------------------------------------------
-    def save_model(self, path: str) -> None:
-        if self.runner is None:
-            self.show_message("There is no model to save: press Reset to build one.")
-            return
-        path = str(path)
+    # -- model files (TrainerPage) ------------------------------------------------------------
+    def peek_model(self, path: str, device: str | None):
+        return MusicVAEExperiment.peek(path, device=device)  # a worker thread: no model, no Qt
 
-        def done(steps):
-            if steps is None:
-                self.show_message("The model is still being built; save again in a moment.")
-            else:
-                self.show_message(f"Saved the model at step {steps:,} to {path}", error=False)
+    def load_factory(self, path: str):
+        return partial(_open_to_continue, path, self.param("device"), self.train_threads())
 
-        self.runner.call(lambda exp: (exp.save(path), exp.steps)[1], on_done=done,
-                         on_error=lambda msg: self.show_message(f"Could not save to {path}:\n{msg}"))
+    def opened(self, path: str, config, info) -> str:
+        self._corpus_cached(config.dataset) or self.start_parse(config.dataset)  # MusicDataError
+        return (f"Opened {path}: step {info.step:,}, {config.dataset}, {config.model}, latent "
+                f"{config.latent}. Press Play to continue training it.")
 
-    def open_model(self, path: str) -> None:
-        """Resume a saved run: the file is peeked at first (no model built here); only a
-        usable Music VAE checkpoint replaces the current run."""
-        path = str(path)
-        try:
-            config, info = MusicVAEExperiment.peek(path, device=self.param("device"))
-            self._corpus_cached(config.dataset) or self.start_parse(config.dataset)
-        except Exception as exc:  # CheckpointError, MusicDataError, OSError: keep this run
-            self.show_message(f"Could not open {path}:\n{exc}\nThe current model is unchanged.")
-            return
-        shown = {k: v for k, v in config.to_dict().items()
-                 if k in self.params.fields and k != "device"}
-        seed = info.extra.get("seed")
-        if isinstance(seed, int) and 0 <= seed <= SEED.hi:
-            shown["seed"] = seed
-        self.params.restore(shown, emit=False)
-        self._pending_experiment = path
-        if not self.parsing:
-            self.reset(play=False)
-        self.show_message(f"Opened {path}: step {info.step:,}, {config.dataset}, "
-                          f"{config.model}, latent {config.latent}. Press Play to continue "
-                          "training it.", error=False)
+    def can_reset(self) -> bool:
+        return not self.parsing  # the parse's end resets, and the run opens the file then
 
-    def load_weights(self, path: str) -> None:
-        if self.runner is None:
-            self.show_message("There is no model to load weights into: press Reset first.")
-            return
-        path = str(path)
-
-        def done(steps):
-            if steps is not None:
-                self._path_step = -1
-                self._path_time = 0.0
-                self.show_message(f"Loaded the weights of {path} (Adam restarts).", error=False)
-
-        self.runner.call(lambda exp: (exp.load_weights(path), exp.steps)[1], on_done=done,
-                         on_error=lambda msg: self.show_message(
-                             f"Could not load weights from {path}:\n{msg}\n"
-                             "The current model is unchanged."))
+    def weights_loaded(self) -> None:
+        self._path_live.stale()  # the path is decoded again with these weights
 
     # -- lifecycle --------------------------------------------------------------------------
     def close_page(self) -> None:
@@ -580,22 +514,17 @@ class MusicVAEPage(ExperimentPage):
         audio.stop()
         super().close_page()
 
-    def prepare_screenshot(self) -> None:
-        self.params.restore(SCREENSHOT, emit=False)
-        self._shot = True
-        self.reset(play=True)
-
     def screenshot_ready(self) -> bool:
-        runner = self.runner
         if self.parsing:
             return False
-        if runner is None or runner.state == FAILED:
+        if super().screenshot_ready():
             return True
+        runner = self.runner
         if runner.state not in (PAUSED, FINISHED) or self._latent is None:
             return False
-        if self._path is None or self._path_busy:
+        if self._path is None or self._path_live.busy:
             return False
-        if self._path_step != self._steps:  # decode it with the weights shown
+        if self._path_live.step != self._steps:  # decode it with the weights shown
             self.request_path()
             return False
         return True

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vigui.widgets import styles
 from vigui.widgets.pianoroll import PATH, RECON, SAMPLE, PianoRollEditor, PianoRollStrip
 from vigui.widgets.plots import colour, pen, style_plot
 
@@ -69,7 +70,7 @@ class MusicVAEViews(QWidget):
         self.summary = QLabel()
         self.summary.setTextFormat(Qt.RichText)
         self.summary.setWordWrap(True)
-        self.summary.setStyleSheet("QLabel { font-size: 9pt; }")
+        self.summary.setStyleSheet(styles.SUMMARY)
         outer.addWidget(self.summary)
 
         top = QHBoxLayout()
@@ -123,7 +124,7 @@ class MusicVAEViews(QWidget):
         self.latent_legend = QLabel("colour: key of the chorale (circle of fifths), "
                                     "● major ▲ minor; click a point: A, then B")
         self.latent_legend.setWordWrap(True)
-        self.latent_legend.setStyleSheet("QLabel { font-size: 8pt; color: #444; }")
+        self.latent_legend.setStyleSheet(styles.NOTE)
         lay.addWidget(self.latent_legend)
         top.addWidget(self.loss_widget, 5)
         top.addWidget(latent_box, 4)
@@ -138,7 +139,7 @@ class MusicVAEViews(QWidget):
                                   "notes that differ outlined in red)")
         self.samples_title = QLabel("Samples: z ~ N(0, I) decoded")
         for label in (self.recon_title, self.samples_title):
-            label.setStyleSheet("QLabel { font-size: 8.5pt; }")
+            label.setStyleSheet(styles.CAPTION)
             label.setWordWrap(True)
         self.recon_strip = PianoRollStrip(N_STRIP, RECON)
         self.samples_strip = PianoRollStrip(N_STRIP, SAMPLE)
@@ -190,7 +191,7 @@ class MusicVAEViews(QWidget):
         row.addStretch(1)
         lay.addLayout(row)
         self.path_title = QLabel("Path A → B")
-        self.path_title.setStyleSheet("QLabel { font-size: 8.5pt; }")
+        self.path_title.setStyleSheet(styles.CAPTION)
         self.path_title.setWordWrap(True)
         lay.addWidget(self.path_title)
         self.path_strip = PianoRollStrip(MAX_PATH, PATH)
@@ -210,7 +211,7 @@ class MusicVAEViews(QWidget):
         self.save_midi.setToolTip("Save what Play plays as a MIDI file")
         self.sound_label = QLabel()
         self.sound_label.setWordWrap(True)
-        self.sound_label.setStyleSheet("QLabel { font-size: 8pt; color: #444; }")
+        self.sound_label.setStyleSheet(styles.NOTE)
         for b in (self.play_button, self.play_path_button, self.stop_button, self.save_wav,
                   self.save_midi):
             sound.addWidget(b)
@@ -234,7 +235,7 @@ class MusicVAEViews(QWidget):
         self.clear_drawn = QPushButton("Clear")
         self.drawn_recon = QLabel()
         self.drawn_recon.setWordWrap(True)
-        self.drawn_recon.setStyleSheet("QLabel { font-size: 8pt; color: #444; }")
+        self.drawn_recon.setStyleSheet(styles.NOTE)
         buttons.addWidget(self.use_as_a, 0, 0)
         buttons.addWidget(self.use_as_b, 0, 1)
         buttons.addWidget(self.play_drawn, 1, 0)

@@ -9,118 +9,78 @@ rate, loss mode, likelihood, device; Save / Open model), views in the middle (se
 from __future__ import annotations
 
 import math
-import os
-import time
 from functools import partial
 from itertools import combinations
 
 import numpy as np
 from PySide6.QtWidgets import QWidget
 
-from engine.core.params import Param
 from engine.vae.model import VAEConfig, VAEExperiment
-from vigui.pages.base import ExperimentPage
+from vigui.pages.trainer import SEED, TrainerPage
 from vigui.pages.vae.views import N_INTERP, VAEViews
-from vigui.run.process import ProcessRunner
-from vigui.run.worker import FAILED, FINISHED, PAUSED
-from vigui.widgets.model_files import ModelFileButtons
+from vigui.run.live import LiveQuery
+from vigui.run.worker import FINISHED, PAUSED
 from vigui.widgets.param_form import ParamForm
 
-__all__ = ["VAEPage", "default_threads", "process_threads"]
+__all__ = ["VAEPage"]
 
 SCREENSHOT_STEPS = 1500
 INTERP_REFRESH_S = 1.0  # while training, the decoded path is refreshed this often
 FIELDS = ["dataset", "latent", "hidden", "beta", "lr", "batch_size", "loss_mode", "likelihood",
           "device", "seed"]
-SEED = Param(name="seed", kind="int", default=0, lo=0, hi=1_000_000, label="Seed",
-             help="Seeds the weights, the shuffles and the noise: same seed, same run")
 SCREENSHOT = {"dataset": "digits", "latent": 2, "hidden": [256], "beta": 1.0, "lr": 1e-3,
               "batch_size": 128, "loss_mode": "elbo", "likelihood": "bernoulli", "device": "cpu",
               "seed": 0}
 
 
-def default_threads() -> int:
-    """Torch threads for training in a thread of the GUI process: leave a core to the
-    GUI (2 cores: one thread)."""
-    n = os.cpu_count() or 1
-    return 1 if n <= 2 else min(n - 1, 8)
-
-
-def process_threads() -> int:
-    """Torch threads for training in the page's child process. No GIL is shared with
-    the GUI there, but a core is: cores - 1 (up to 8) keeps the views smooth. On 2 cores
-    bench/vae.py measured 0.88x the plain loop with 1 thread (5.3 frames/s drawn) and
-    1.01x with 2 (4.0 frames/s, longer GUI stalls)."""
-    n = os.cpu_count() or 1
-    return max(1, min(n - 1, 8))
-
-
-class VAEPage(ExperimentPage):
+class VAEPage(TrainerPage):
     theory = "vae"
     # Training is the point: 12 frames a second and 6% of the time for views keep the
     # curves smooth while leaving the CPU to the steps (bench/vae.py measures it).
     max_fps = 12.0
     view_budget = 0.06
-    # The model trains in a child process: pyqtgraph's drawing (Python, holding the
-    # GIL) no longer stalls the training loop between torch ops (bench/vae.py).
-    runner_class = ProcessRunner
+    # The model trains in a child process (TrainerPage): pyqtgraph's drawing (Python,
+    # holding the GIL) no longer stalls the training loop between torch ops (bench/vae.py).
+    model_what, model_file = "VAE model", "vae.pt"
+    screenshot_params = SCREENSHOT
+
+    def init_state(self) -> None:
+        super().init_state()
+        self._run_config: VAEConfig | None = None  # the config of the current run
+        self._opened_config: VAEConfig | None = None  # the config of a file opened
+        self._interp = LiveQuery(INTERP_REFRESH_S)  # the path A -> B follows the model
+        self._reset_view_state()
 
     # -- parameters --------------------------------------------------------------------
     def build_params(self) -> ParamForm:
-        self._run_config: VAEConfig | None = None  # the config of the current run
-        self._pending_experiment = None
-        self._shot = False
         form = ParamForm(VAEConfig, FIELDS, extra=[SEED])
-        self.datasets = form.widget("dataset")
-        self.datasets.message.connect(self.show_message)
-        self.datasets.downloaded.connect(self._on_downloaded)
-        self.model_files = ModelFileButtons("VAE model", default_name="vae.pt")
-        self.model_files.save_requested.connect(self.save_model)
-        self.model_files.open_requested.connect(self.open_model)
-        self.model_files.weights_requested.connect(self.load_weights)
-        form.add_row(self.model_files)
+        form.add_row(self.trainer.file_buttons())
         return form
 
     def config(self) -> VAEConfig:
         """The validated config of the parameters shown (ValueError naming a bad one)."""
         return self.params.config(threads=self.train_threads())
 
-    def train_threads(self) -> int:
-        return process_threads() if self.runner_class is ProcessRunner else default_threads()
-
     def make_factory(self):
-        if self._pending_experiment is not None:  # an opened checkpoint, checked already
-            (path, device, config), self._pending_experiment = self._pending_experiment, None
-            self._run_config = config
-            # Built again where it runs: only the file travels, not the model.
-            return partial(VAEExperiment.load, path, device=device, threads=self.train_threads())
-        self.datasets.require()
+        opened = self.trainer.take_opened()  # an opened checkpoint, checked already
+        if opened is not None:
+            self._run_config = self._opened_config
+            return opened
+        self.trainer.require()
         config = self.config()
         self._run_config = config
         # picklable, for the child process
         return partial(VAEExperiment, config, seed=self.param("seed"))
 
-    def _on_downloaded(self, name: str) -> None:
-        if self.param("dataset") == name:
-            self.reset()
-
-    def activate(self) -> None:
-        self.datasets.refresh()
-        super().activate()
-
     # -- views ----------------------------------------------------------------------------
     def build_views(self) -> QWidget:
         self.views = VAEViews()
         self.views.picked.connect(self.pick_latent)
-        self._reset_view_state()
         return self.views
 
     def _reset_view_state(self) -> None:
         self._point_a = self._point_b = None
-        self._interp_token = 0
-        self._interp_busy = False
-        self._interp_step = -1
-        self._interp_time = 0.0
+        self._interp.invalidate()  # an answer for the old run is dropped
         self._interp_shown = False
         self._latent_shown = None
         self._latent = None
@@ -181,7 +141,7 @@ class VAEPage(ExperimentPage):
         p = (float(x), float(y))
         if self._point_a is None or self._point_b is not None:
             self._point_a, self._point_b = p, None
-            self._interp_token += 1
+            self._interp.invalidate()
             self._interp_shown = False
             self.views.show_interpolation(None, "A picked; now click B")
         else:
@@ -190,131 +150,59 @@ class VAEPage(ExperimentPage):
         self.views.set_markers(self._point_a, self._point_b)
 
     def _request_interpolation(self) -> None:
-        if self.runner is None or self._point_a is None or self._point_b is None:
+        if self._point_a is None or self._point_b is None:
             return
-        self._interp_token += 1
-        token = self._interp_token
         a, b = np.array(self._point_a), np.array(self._point_b)
-        self._interp_busy = True
-        self._interp_time = time.monotonic()
-        self.runner.call(lambda exp: (exp.steps, exp.interpolate(a, b, N_INTERP)),
-                         on_done=lambda result: self._on_interpolation(token, result),
-                         on_error=lambda msg: self._on_interpolation_error(token, msg))
+        self._interp.ask(self.run, lambda exp: (exp.steps, exp.interpolate(a, b, N_INTERP)),
+                         on_done=self._on_interpolation, on_error=lambda msg: self.show_message(
+                             f"Could not decode the path: {msg}"))
 
     def _maybe_refresh_interpolation(self) -> None:
         """While training, redecode the same path now and then: it follows the model."""
-        if (self._point_b is None or self._interp_busy or self._steps == self._interp_step
-                or time.monotonic() - self._interp_time < INTERP_REFRESH_S):
-            return
-        self._request_interpolation()
+        if self._point_b is not None and self._interp.due(self._steps):
+            self._request_interpolation()
 
-    def _on_interpolation(self, token: int, result) -> None:
-        if token != self._interp_token:
-            return  # a newer pick (or a reset) came since
-        self._interp_busy = False
+    def _on_interpolation(self, result) -> None:
         if result is None:  # the experiment was not built (yet)
             return
         steps, images = result
-        self._interp_step = steps
+        self._interp.step = steps
         self._interp_shown = True
         self.views.show_interpolation(images, f"Path A → B, decoded in {len(images)} steps")
-
-    def _on_interpolation_error(self, token: int, message: str) -> None:
-        if token == self._interp_token:
-            self._interp_busy = False
-            self.show_message(f"Could not decode the path: {message}")
 
     @property
     def interpolation_shown(self) -> bool:
         return self._interp_shown
 
-    # -- save / open -------------------------------------------------------------------------
-    def save_model(self, path: str) -> None:
-        """Write the current model, its optimizer state and history to ``path``."""
-        if self.runner is None:
-            self.show_message("There is no model to save: press Reset to build one.")
-            return
-        path = str(path)
+    # -- model files (TrainerPage) ------------------------------------------------------------
+    def peek_model(self, path: str, device: str | None):
+        return VAEExperiment.peek(path, device=device)  # a worker thread: no model, no Qt
 
-        def save(exp):
-            exp.save(path)
-            return exp.steps
+    def load_factory(self, path: str):
+        # Built again where it runs: only the file travels, not the model.
+        return partial(VAEExperiment.load, path, device=self.param("device"),
+                       threads=self.train_threads())
 
-        def done(steps):
-            if steps is None:
-                self.show_message("The model is still being built; save again in a moment.")
-            else:
-                self.show_message(f"Saved the model at step {steps:,} to {path}", error=False)
-
-        self.runner.call(save, on_done=done,
-                         on_error=lambda msg: self.show_message(f"Could not save to {path}:\n{msg}"))
-
-    def open_model(self, path: str) -> None:
-        """Resume a saved run in place of the current one. The file's config is read
-        first (a cheap peek: no model, no dataset); only if it is a usable VAE checkpoint
-        is the current run replaced by one that loads the file where it trains."""
-        path = str(path)
-        try:
-            config, info = VAEExperiment.peek(path, device=self.param("device"))
-        except Exception as exc:  # CheckpointError, OSError, ...: say so, keep this run
-            self.show_message(f"Could not open {path}:\n{exc}\nThe current model is unchanged.")
-            return
-        shown = {name: value for name, value in config.to_dict().items()
-                 if name in self.params.fields and name != "device"}
-        seed = info.extra.get("seed")
-        if isinstance(seed, int) and 0 <= seed <= SEED.hi:
-            shown["seed"] = seed
-        self.params.restore(shown, emit=False)  # the file's settings, no reset per field
-        # The run loads the file again where it trains (only the path travels).
-        self._pending_experiment = (path, self.param("device"), config)
-        self.reset(play=False)
+    def opened(self, path: str, config: VAEConfig, info) -> str:
+        self._opened_config = config
         epoch = float(info.extra.get("epoch", 0.0))
-        self.show_message(f"Opened {path}: step {info.step:,}, epoch {epoch:.1f}, "
-                          f"{config.dataset}, latent {config.latent}. Press Play to continue "
-                          f"training it.", error=False)
+        return (f"Opened {path}: step {info.step:,}, epoch {epoch:.1f}, {config.dataset}, "
+                f"latent {config.latent}. Press Play to continue training it.")
 
-    def load_weights(self, path: str) -> None:
-        """Put a saved model's weights into the current one (same architecture); on any
-        problem the current weights stay."""
-        if self.runner is None:
-            self.show_message("There is no model to load weights into: press Reset first.")
-            return
-        path = str(path)
-
-        def load(exp):
-            exp.load_weights(path)
-            return exp.steps
-
-        def done(steps):
-            if steps is not None:
-                self._interp_step = -1  # the path is decoded again with these weights
-                self._interp_time = 0.0
-                self.show_message(f"Loaded the weights of {path} (Adam restarts; the "
-                                  "history so far stays).", error=False)
-
-        self.runner.call(load, on_done=done, on_error=lambda msg: self.show_message(
-            f"Could not load weights from {path}:\n{msg}\nThe current model is unchanged."))
+    def weights_loaded(self) -> None:
+        self._interp.stale()  # the path is decoded again with these weights
 
     # -- lifecycle --------------------------------------------------------------------------
-    def close_page(self) -> None:
-        self.datasets.close_jobs()
-        super().close_page()
-
-    def prepare_screenshot(self) -> None:
-        self.params.restore(SCREENSHOT, emit=False)
-        self._shot = True
-        self.reset(play=True)
-
     def screenshot_ready(self) -> bool:
-        runner = self.runner
-        if runner is None or runner.state == FAILED:
+        if super().screenshot_ready():
             return True
+        runner = self.runner
         if runner.state not in (PAUSED, FINISHED) or self._latent is None:
             return False
         if self._point_b is None:
             self._pick_demo_pair()
             return False
-        return self._interp_shown and not self._interp_busy
+        return self._interp_shown and not self._interp.busy
 
     def _pick_demo_pair(self) -> None:
         """The two class centres farthest apart: a path across the whole latent space."""

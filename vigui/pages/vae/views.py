@@ -14,6 +14,7 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from vigui.widgets import styles
 from vigui.widgets.images import INK_LUT, PAD_FILL, ImageGrid, mosaic
 from vigui.widgets.plots import PALETTE, colour, pen, set_title, style_plot
 
@@ -57,7 +58,7 @@ class VAEViews(QWidget):
         self.summary.setTextFormat(Qt.RichText)
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.summary.setStyleSheet("QLabel { font-size: 9pt; }")
+        self.summary.setStyleSheet(styles.SUMMARY)
         self.log_y = QCheckBox("log y")
         self.log_y.setToolTip("Loss curves on a logarithmic y axis (non-positive values, "
                               "possible with a Gaussian likelihood, are then not drawn)")
@@ -125,7 +126,7 @@ class VAEViews(QWidget):
         self.legend = QLabel()
         self.legend.setTextFormat(Qt.RichText)
         self.legend.setWordWrap(True)
-        self.legend.setStyleSheet("QLabel { font-size: 8pt; }")
+        self.legend.setStyleSheet(styles.SMALL)
         self.legend.setAlignment(Qt.AlignCenter)
 
         self.recon_view = ImageGrid("Test images / reconstructions")

@@ -13,7 +13,6 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QTransform
 from PySide6.QtWidgets import QGridLayout
 
-from engine.core.params import Param
 from engine.vi.bbvi import (
     EXTENTS,
     FAMILIES,
@@ -36,7 +35,7 @@ from vigui.pages.vi.common import (
     summary_label,
 )
 from vigui.run.control import RunButtons, RunControl
-from vigui.widgets.param_form import ParamForm
+from vigui.widgets.param_form import SEED, ParamForm
 
 SAMPLE_CHOICES = (8, 16, 32, 64, 128, 256, 512)
 RESTART_DELAY_MS = 200
@@ -47,8 +46,7 @@ FIELDS = [("Target p̃(z)", ["target", "rho"]),
 OVERRIDES = {"samples": {"choices": SAMPLE_CHOICES},
              "divergence": {"choice_labels": ("reverse KL(q‖p): ELBO", "forward KL(p‖q): samples of p")},
              "rho": {"lo": -0.95, "hi": 0.95, "decimals": 2, "step": 0.05}}
-EXTRA = [Param(name="seed", kind="int", default=0, lo=0, hi=1_000_000, label="Seed",
-               help="Seed of q's start and of the Monte Carlo draws")]
+EXTRA = [SEED]
 
 
 class BBVISection(ParamRunSection):

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from engine.data import datasets as data
 from vigui.pages.bbb import BBBPage
 from vigui.run.worker import PAUSED
 
@@ -133,11 +134,14 @@ def test_save_and_open_a_regression_model(page, qtbot, tmp_path):
     path = tmp_path / "r.pt"
     reg.save_model(str(path))
     qtbot.waitUntil(path.exists, timeout=20_000)
-    reg.open_model(str(path))
+    reg.open_model(str(path))  # peeked on a worker thread, then the run loads it
+    qtbot.waitUntil(lambda: "Opened" in page.message.text(), timeout=10_000)
     qtbot.waitUntil(lambda: reg.run.runner is not None, timeout=10_000)
     assert call(reg, qtbot, lambda e: e.steps) == steps
     reg.open_model(str(tmp_path / "missing.pt"))
+    qtbot.waitUntil(lambda: "Could not open" in page.message.text(), timeout=10_000)
     assert page.message.isVisible() and "missing.pt" in page.message.text()
+    assert call(reg, qtbot, lambda e: e.steps) == steps  # the run is unchanged
 
 
 def test_closing_the_window_mid_training_exits_0(tmp_path):
@@ -147,3 +151,56 @@ def test_closing_the_window_mid_training_exits_0(tmp_path):
                               capture_output=True, text=True, timeout=120, env=env)
         assert done.returncode == 0, done.stderr[-2000:]
         assert "Traceback" not in done.stderr
+
+
+def test_old_settings_with_a_tab_index_still_open(page):
+    """Settings name the tab by key now; a file of the older version kept its index."""
+    assert page.settings_state()["tab"] == "regression"
+    page.restore_settings({"tab": 1, "classify": {"lr": 0.002}})
+    assert page.tabs.currentIndex() == 1 and page.settings_state()["tab"] == "classify"
+    assert page.classify.params.value("lr") == 0.002
+    page.restore_settings({"tab": "regression"})
+    assert page.tabs.currentIndex() == 0
+    page.restore_settings({"tab": 7})  # out of range: the tab stays
+    assert page.settings_state()["tab"] == "regression"
+
+
+@pytest.fixture
+def no_mnist(tmp_path, monkeypatch):
+    """MNIST absent whatever this machine holds; downloads go to a temporary cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("VIGUI_DATA_DIR", raising=False)
+    monkeypatch.setattr(data, "SYSTEM_DATA_DIR", tmp_path / "system")
+    assert data.available()["mnist"] is None
+
+
+def test_classify_dataset_chooser_says_why_and_close_cancels_its_download(page, qtbot, no_mnist,
+                                                                         monkeypatch):
+    """The dataset chooser's whole lifecycle on the classification tab: its message shows,
+    the run waits for the data, and closing the page cancels and waits for a download."""
+    fetching = []
+
+    def slow_fetch(name, *, progress=None, cancel=None, **kwargs):
+        while not cancel():
+            fetching.append(1)
+            progress(1000, 10_000_000, "train-images-idx3-ubyte.gz")
+            import time
+            time.sleep(0.002)
+        raise data.DownloadCancelled("cancelled")
+
+    monkeypatch.setattr(data, "fetch", slow_fetch)
+    page.show_section("classify")
+    cls = page.classify
+    box = cls.trainer.datasets
+    box.refresh()
+    box.setCurrentIndex(box.findData("mnist"))
+    qtbot.waitUntil(lambda: "not on this computer" in page.message.text(), timeout=10_000)
+    assert page.message.isVisible() and cls.run.runner is None
+    box.start_download()
+    qtbot.waitUntil(lambda: bool(fetching), timeout=5000)
+    assert box.downloading
+    page.close_page()  # must cancel the download and wait for its thread
+    assert not box.downloading
+    n = len(fetching)
+    qtbot.wait(50)
+    assert len(fetching) == n  # the download stopped

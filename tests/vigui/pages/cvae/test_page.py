@@ -143,8 +143,9 @@ def test_save_and_open_round_trip_and_bad_files(page, qtbot, tmp_path):
     assert page.param("task") == "q1"
     assert on_worker(page, qtbot, lambda e: (e.steps, e.phase)) == (steps, "done")
     (tmp_path / "bad.pt").write_text("not a model")
-    page.open_model(str(tmp_path / "bad.pt"))
-    assert "Could not open" in message(page) and "not a PyTorch checkpoint" in message(page)
+    page.open_model(str(tmp_path / "bad.pt"))  # peeked on a worker thread
+    qtbot.waitUntil(lambda: "Could not open" in message(page), timeout=10_000)
+    assert "not a PyTorch checkpoint" in message(page)
     assert on_worker(page, qtbot, lambda e: e.steps) == steps  # the model is unchanged
 
 

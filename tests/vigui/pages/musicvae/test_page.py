@@ -95,8 +95,8 @@ def test_folder_is_parsed_once_then_trains_and_interpolates(page, qtbot, tmp_pat
 
     # The step the model was saved at (a frame shown just before may lag the pause by a step).
     steps = checkpoint.peek(ckpt).step
-    page.open_model(str(ckpt))
-    assert "Opened" in page.message.text()
+    page.open_model(str(ckpt))  # peeked on a worker thread
+    qtbot.waitUntil(lambda: "Opened" in page.message.text(), timeout=10_000)
     qtbot.waitUntil(lambda: page.runner is not None, timeout=5000)
     page.runner.request_frame()  # the opened run, before any new step
     qtbot.waitUntil(lambda: page._steps == steps, timeout=START_MS)
@@ -124,9 +124,10 @@ def test_drawn_melody_becomes_an_endpoint(page, qtbot):
     a = ed._cell(16, 72)
     QTest.mouseClick(ed, Qt.LeftButton, pos=QPointF(a.x() + 2, a.y() + 2).toPoint())
     assert len(ed.notes()) == 3 and area.width() > 0
-    before = page._path_token
+    before = page._path_live.token
     QTest.mouseClick(v.use_as_a, Qt.LeftButton)
-    qtbot.waitUntil(lambda: page._path_token > before and not page._path_busy, timeout=20_000)
+    qtbot.waitUntil(lambda: page._path_live.token > before and not page._path_live.busy,
+                    timeout=20_000)
     assert np.array_equal(page._path["a"], ed.tokens)
     assert "Your melody as A" in v.drawn_recon.text()
 
