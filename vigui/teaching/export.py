@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vigui.notebook import NotebookError, write_notebook
+from vigui.notebook import NotebookError, checkpoint_params, write_notebook
 from vigui.teaching.apply import build_scene_page, capture_scene
 from vigui.teaching.scenes import Scene, SceneError
 
@@ -45,6 +45,8 @@ def page_notebook(page, path: str | Path, steps: int | None = None, checkpoint=N
     scene = capture_scene(page, *getattr(page, "scene_words", ("", "")))
     if steps is None:
         steps = run_steps(scene.run)
+    if checkpoint is not None and checkpoint_params(checkpoint)[2] != steps:
+        checkpoint = None  # trained on since it was opened: the page's own state is the run
     return _write(path, page.page_id, scene.params, scene.section, steps, scene.title,
                   scene.caption, checkpoint)
 

@@ -87,7 +87,10 @@ class Scene:
         out["run"] = self.run
         out["checkpoint"] = self.checkpoint
         if self.pinned:  # absent otherwise, so older vigui versions still open the file
-            out["pinned"] = [p.to_data() if hasattr(p, "to_data") else p for p in self.pinned]
+            from vigui.run.pinned import SCENE_POINTS
+
+            curves = sum(len(p.metrics.series) for p in self.pinned) or 1
+            out["pinned"] = [p.to_data(points_per_series=SCENE_POINTS // curves) for p in self.pinned]
         return out
 
 
