@@ -68,7 +68,9 @@ def keep_run(window):
         _say(window, "This page runs nothing to keep: Keep this run is for pages that train or iterate.")
         return None
     run = compare.keep()
-    if run is not None:
+    if run is None:
+        _say(window, "Nothing to keep yet: run a few steps first.")
+    else:
         _say(window, f"Kept the run ({run.steps:,} steps): its curves stay on the page, faded.")
     return run
 

@@ -53,6 +53,7 @@ class RunComparison(QObject):
         self._table_at = 0.0
         run.frame.connect(self._on_frame)
         run.state_changed.connect(lambda _state: self.update_live())
+        run.ready.connect(lambda _device: self.update_live())  # an opened model: its parameters
         run.resetting.connect(lambda: self.view.set_live(self.live_params(), None))
         if params is not None:
             params.changed.connect(lambda _name: self.update_live())
@@ -68,7 +69,7 @@ class RunComparison(QObject):
     def keep(self) -> PinnedRun | None:
         """Pin the live run (its parameters and history); None when it has no steps yet."""
         store = self.live_metrics()
-        if store is None or not store.rows:
+        if store is None or not store.names:  # (the GUI's copy counts no rows: it applies deltas)
             self.message.emit("Nothing to keep yet: run a few steps first.")
             return None
         run = self.runs.pin(PinnedRun.from_live(self.live_params(), store, steps=self.run.steps))
