@@ -36,9 +36,10 @@ __all__ = ["PinnedRun", "PinnedRuns", "MAX_PINNED", "COLOURS", "parse_pinned", "
 MAX_PINNED = 8  # runs kept per page; an older one goes when a ninth is pinned
 SCENE_POINTS = 20_000  # points of all pinned curves together in a scene (~0.4 MB of JSON)
 MAX_LABEL_PARTS = 3  # "β = 0, lr = 0.01, +2 more"
-#: palette indices (vigui.widgets.plots.PALETTE) for pinned runs, in the order given out;
-#: blue (0) and orange (1) are left to the live curves most pages draw first
-COLOURS = (2, 3, 5, 4, 8, 9, 7, 6)
+#: palette indices (vigui.widgets.plots.PALETTE) for pinned runs, in the order given out:
+#: pink, purple, brown, sky blue, black first; blue, orange, green and vermillion are what
+#: the pages' live curves use most
+COLOURS = (3, 8, 9, 4, 7, 6, 2, 5)
 
 
 class PinnedError(ValueError):

@@ -41,6 +41,8 @@ from vigui.widgets.plots import colour
 __all__ = ["PinnedRunsView", "FADED_ALPHA"]
 
 FADED_ALPHA = 130  # of 255: behind the live curves, still readable on a projector
+ROW_PX = 20  # table rows
+MAX_TABLE_PX = 130  # about five rows show; more scroll
 LIVE = "live run"
 
 
@@ -68,14 +70,16 @@ class PinnedRunsView(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(2)
         self.title = QLabel()
-        self.title.setStyleSheet("QLabel { font-size: 9pt; }")
+        self.title.setStyleSheet("QLabel { font-size: 8pt; color: #444; }")
         lay.addWidget(self.title)
         self.table = QTableWidget(0, 0)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.NoSelection)
         self.table.setFocusPolicy(Qt.NoFocus)
-        self.table.setStyleSheet("QTableWidget { font-size: 9pt; }")
+        self.table.setStyleSheet("QTableWidget { font-size: 8pt; }")
+        self.table.verticalHeader().setDefaultSectionSize(ROW_PX)  # compact: the views keep the room
+        self.table.verticalHeader().setMinimumSectionSize(ROW_PX)
         lay.addWidget(self.table)
         self.refresh()
 
@@ -183,7 +187,7 @@ class PinnedRunsView(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.Stretch)
         height = header.height() + sum(t.rowHeight(r) for r in range(t.rowCount())) + 4
-        t.setFixedHeight(min(height, 220))
+        t.setFixedHeight(min(height, MAX_TABLE_PX))
         self.title.setText(f"Pinned runs ({len(self.runs)}): faded curves; the live run is in bold")
 
     def _check(self, run: PinnedRun) -> QWidget:
