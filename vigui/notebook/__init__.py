@@ -119,7 +119,9 @@ def _curves_code(recipe: Recipe) -> str:
         "        if name in exp.metrics.names:\n"
         "            steps, values = exp.metrics.get(name)\n"
         "            ax.plot(steps, values, label=name, marker='.' if len(steps) < 30 else None)\n"
-        "    ax.set_title(title); ax.set_xlabel('step'); ax.set_ylabel(ylabel); ax.legend(fontsize=8)\n"
+        "    ax.set_title(title); ax.set_xlabel('step'); ax.set_ylabel(ylabel)\n"
+        "    if ax.lines:\n"
+        "        ax.legend(fontsize=8)\n"
         "plt.show()\n")
 
 

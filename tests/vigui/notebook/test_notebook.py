@@ -196,3 +196,52 @@ def test_theory_html_becomes_markdown_with_latex():
         "<p class=\"slip\">Lecture slip: (1) lost a sign.</p><h4>Next</h4><p>x</p>")
     assert cells == ["## Title\n\nText with $x^2$ and **bold** words, wrapped.\n\n$$a = b + c \\tag{1}$$"
                      "\n\n- one\n- two *it*\n\n> Lecture slip: (1) lost a sign.", "### Next\n\nx"]
+
+
+def run_in_process(nb) -> dict:
+    """Execute a notebook's code cells here (matplotlib without a screen): quicker than
+    a kernel, for checking that every recipe's code runs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    namespace: dict = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            exec(compile(cell.source, "<cell>", "exec"), namespace)
+        plt.close("all")
+    return namespace
+
+
+SECTION_PARAMS = {
+    ("info", "surprise"): {"p_heads": 0.9, "forks": 3, "destination": 6},
+    ("info", "entropy"): {"p": [0.1] * 5 + [0.5], "labels": list("123456")},
+    ("info", "joint"): {"weights": [[4, 1, 0], [1, 3, 1], [0, 1, 4]], "noise": 0.2},
+    ("vi", "gap"): {"n": 8, "true_z": 1.2, "sigma_x": 1.5, "seed": 0, "m": -1.5, "log_s": 0.5},
+    ("vi", "latent"): {"kind": "ring", "n": 2000, "seed": 0},
+    ("vi", "estimators"): {"model": "logistic", "n": 20, "samples": 10, "batch": 20, "max_steps": 30},
+    ("bbb", "classify"): {"dataset": "digits", "hidden": [32], "batch_size": 64, "seed": 0},
+}
+
+
+@pytest.mark.parametrize("key", list(SECTION_PARAMS), ids=lambda k: "-".join(k))
+def test_every_section_recipe_runs_and_reports_its_numbers(key):
+    from engine.info import measures
+
+    page, section = key
+    ns = run_in_process(build_notebook(page, {section: SECTION_PARAMS[key]}, section, steps=12))
+    final = ns["FINAL"]
+    assert final and all(isinstance(v, float) for v in final.values())
+    if key == ("info", "surprise"):
+        assert final["surprise_tails"] == pytest.approx(-math.log2(0.1))
+        assert final["questions"] == 3.0
+    if key == ("info", "joint"):
+        pxy = np.array(SECTION_PARAMS[key]["weights"], float) / 15
+        assert final["I_XY"] == pytest.approx(measures.mutual_information(pxy))
+        assert final["I_XY"] == pytest.approx(final["H_X"] + final["H_Y"] - final["H_XY"])
+    if key == ("vi", "gap"):  # the gap closes as q is optimised: ELBO + KL = log p(x)
+        exp = ns["exp"]
+        assert final["elbo"] + final["kl"] == pytest.approx(exp.log_evidence, abs=1e-9)
+    if ns.get("exp") is not None:
+        assert ns["exp"].steps == 12 or ns["exp"].done
