@@ -153,6 +153,8 @@ def test_metrics_and_notebook_from_the_file_menu(window, qtbot, tmp_path, monkey
     qtbot.waitUntil(lambda: page.run.steps >= 5, timeout=10_000)
     page.run.pause()
     qtbot.waitUntil(lambda: not page.run.playing, timeout=5000)
+    # the page shows (and a notebook is exported for) the step the run paused at
+    qtbot.waitUntil(lambda: page.runner.metrics.get("m0")[0][-1] == page.run.steps, timeout=10_000)
     # CSV: the live run and the pinned one (K = 3)
     target = tmp_path / "m.csv"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
