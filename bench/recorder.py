@@ -35,7 +35,8 @@ SETUPS = {
 
 
 def measure(window, page_id: str, args) -> dict:
-    from vigui.record.recorder import CaptureTarget, Recorder
+    from vigui.record.capture import CaptureTarget
+    from vigui.record.recorder import Recorder
     from vigui.run.events import wait
 
     window.open_page(page_id)

@@ -227,7 +227,7 @@ def main(argv=None):
     startups = {key: [] for key in speeds}
     fpss = {key: [] for key in speeds}
     gaps = {key: [] for key in speeds}
-    for r in range(args.repeats):
+    for _r in range(args.repeats):
         speeds["plain"].append(time_plain(train_x, args.speed_steps))
         speeds["headless"].append(time_headless(ds, args.speed_steps))
         for kind, t in variants:

@@ -36,8 +36,10 @@ import importlib
 import inspect
 import json
 import math
+import os
 import pkgutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,7 +47,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["subcommand", "build_parser", "main", "run_experiment", "Progress"]
+__all__ = ["subcommand", "build_parser", "main", "run_experiment", "evaluate", "check_out",
+           "Progress"]
 
 
 # -- registration ----------------------------------------------------------------------
@@ -90,13 +93,26 @@ def _qualname(cls) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _discover() -> None:
-    """Import every engine module, so that each chapter's registration line has run."""
+def _discover(only: str | None = None) -> None:
+    """Import every engine module (or only the chapter package ``only``), so that each
+    chapter's registration line has run."""
     import engine
 
     for info in pkgutil.iter_modules(engine.__path__):  # chapter packages register on import
-        if info.name not in ("cli", "__main__") and not info.name.startswith("_"):
+        if info.name in ("cli", "__main__") or info.name.startswith("_"):
+            continue
+        if only is None or info.name == only:
             importlib.import_module(f"engine.{info.name}")
+
+
+def _chapter_named(argv: list[str]) -> str | None:
+    """The chapter a command line names first, if it is one of engine's packages: only
+    that chapter is imported to parse it (another chapter may import torch, seconds)."""
+    import engine
+
+    first = next((a for a in argv if not a.startswith("-")), None)
+    names = {info.name for info in pkgutil.iter_modules(engine.__path__)}
+    return first if first in names - {"cli", "__main__", "core", "data"} else None
 
 
 # -- progress and output -----------------------------------------------------------------
@@ -134,7 +150,7 @@ class Progress:
         if self.tty and not self.quiet:
             sys.stderr.write("\n")
         elif not self.quiet:
-            print(f"{self.label} done", file=sys.stderr)
+            print(f"{self.label}: trained", file=sys.stderr)
 
 
 def _jsonable(value):
@@ -186,8 +202,54 @@ def run_experiment(exp, args: argparse.Namespace, name: str, label: str | None =
     if hasattr(exp, "samples_per_s"):
         result["samples_per_s"] = exp.samples_per_s
     if getattr(args, "out", None):
-        exp.save(args.out)
-        result["checkpoint"] = str(args.out)
+        result.update(save_checkpoint(exp, args.out, name, args.quiet))
+    return result
+
+
+def check_out(out: str | None) -> None:
+    """ValueError unless ``--out`` names a file vigui can write, checked before any
+    training (a run of hours must not end in a refused path)."""
+    if not out:
+        return
+    path = os.path.abspath(os.path.expanduser(out))
+    if os.path.isdir(path):
+        raise ValueError(f"--out {out}: is a directory; give a file name such as "
+                         f"{os.path.join(out, 'model.pt')}")
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        raise ValueError(f"--out {out}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out}: the folder {folder} is not writable")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise ValueError(f"--out {out}: the file exists and is not writable")
+
+
+def save_checkpoint(exp, out: str, name: str, quiet: bool = False) -> dict:
+    """Write ``exp``'s checkpoint to ``out``; if that fails (the disk filled, the folder
+    went away) the trained model is written to a temporary folder instead and the
+    result says where (``checkpoint_error``): training is never lost to a path."""
+    try:
+        exp.save(out)
+        return {"checkpoint": str(out)}
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+    rescue = os.path.join(tempfile.mkdtemp(prefix="vigui-"), f"{name}.pt")
+    exp.save(rescue)
+    message = f"could not write {out} ({reason}); the trained model is saved as {rescue}"
+    print(f"vigui-train {name}: {message}", file=sys.stderr)
+    return {"checkpoint": rescue, "checkpoint_error": message}
+
+
+def evaluate(exp, args: argparse.Namespace, label: str, **kwargs) -> dict:
+    """``exp.evaluate(**kwargs)`` on the test set, saying so on stderr (it can take a
+    while after training's "trained" line)."""
+    quiet = getattr(args, "quiet", False)
+    if not quiet:
+        print(f"{label}: evaluating on the test set…", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    result = exp.evaluate(**kwargs)
+    if not quiet:
+        print(f"{label}: evaluated in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return result
 
 
@@ -206,15 +268,16 @@ def default_run(cmd: Subcommand, config, args: argparse.Namespace) -> dict:
         kwargs["dataset"] = load_dataset(config, args)
     exp = cmd.experiment(config, seed=args.seed, **kwargs)
     result = run_experiment(exp, args, cmd.name)
-    result["test"] = exp.evaluate()
+    result["test"] = evaluate(exp, args, cmd.name)
     return result
 
 
 # -- parser ------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every chapter's subcommand (``only``: of that chapter alone)."""
     from engine.core.params import add_arguments
 
-    _discover()
+    _discover(only)
     ap = argparse.ArgumentParser(prog="vigui-train", description=__doc__.splitlines()[0])
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -222,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--quiet", action="store_true", help="no progress on stderr")
     sub = ap.add_subparsers(dest="chapter", required=True)
     for name in sorted(_REGISTRY):
+        if only is not None and name != only:
+            continue  # registered by an earlier import (tests): not this command line's
         cmd = _REGISTRY[name]
         p = sub.add_parser(name, parents=[common], help=cmd.help, description=cmd.help)
         add_arguments(p, cmd.config, exclude=cmd.exclude, defaults=cmd.defaults)
@@ -239,9 +304,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     from engine.core.params import from_args
 
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    only = _chapter_named(argv)
+    if only is not None:
+        _discover(only)
+    args = build_parser(only if only in _REGISTRY else None).parse_args(argv)
     cmd: Subcommand = args.command
     try:
+        check_out(getattr(args, "out", None))
         config = from_args(cmd.config, args, exclude=cmd.exclude)
         if getattr(config, "threads", "absent") is None:
             from engine.core.runtime import set_torch_threads
@@ -260,4 +330,13 @@ def main(argv=None) -> int:
         for key, value in result.items():
             if isinstance(value, (float, int, str, bool)):
                 print(f"{key}: {value}")
-    return 0
+    return 1 if _checkpoint_errors(result) else 0
+
+
+def _checkpoint_errors(result: dict) -> list[str]:
+    """``checkpoint_error`` entries anywhere in a result (cvae nests one per task)."""
+    found = [result["checkpoint_error"]] if "checkpoint_error" in result else []
+    for entry in result.get("results", []):
+        if isinstance(entry, dict):
+            found += _checkpoint_errors(entry)
+    return found

@@ -17,15 +17,18 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QSplitter,
     QStackedWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from vigui import __version__
 from vigui.pages import PageSpec, available
 from vigui.pages.base import ExperimentPage, Page
-from vigui.record.recorder import add_record_menu
+from vigui.record.menu import add_record_menu
 from vigui.run.events import wait
 from vigui.teaching.compare import add_compare_menus
 from vigui.teaching.menus import TeachingMixin
+from vigui.widgets.keys_overlay import TOUR_HINT, KeysOverlay
 
 
 class MainWindow(TeachingMixin, QMainWindow):
@@ -45,8 +48,18 @@ class MainWindow(TeachingMixin, QMainWindow):
             item.setData(Qt.UserRole, spec.page_id)
             self.nav.addItem(item)
         self.stack = QStackedWidget()
+        # Said where the window opens, not only in the README: the tour and the keys list.
+        self.tour_hint = QLabel(TOUR_HINT.replace(" · ", "<br>"))
+        self.tour_hint.setWordWrap(True)
+        self.tour_hint.setStyleSheet("QLabel { color: #444; font-size: 8pt; padding: 4px; }")
+        side = QWidget()
+        side_lay = QVBoxLayout(side)
+        side_lay.setContentsMargins(0, 0, 0, 0)
+        side_lay.addWidget(self.nav, 1)
+        side_lay.addWidget(self.tour_hint)
+        side.setMaximumWidth(self.nav.maximumWidth())
         splitter = QSplitter(Qt.Horizontal)
-        splitter.addWidget(self.nav)
+        splitter.addWidget(side)
         splitter.addWidget(self.stack)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([190, 1090])
@@ -96,12 +109,30 @@ class MainWindow(TeachingMixin, QMainWindow):
         add_compare_menus(self)  # Keep this run (K), Export as notebook, metrics as CSV
 
         help_menu = self.menuBar().addMenu("&Help")
+        self.keys_overlay = KeysOverlay(self)
+        keys = QAction("&Keys and the lecture tour", self, shortcut=QKeySequence("F1"))
+        keys.setShortcutContext(Qt.WindowShortcut)
+        keys.triggered.connect(self.toggle_keys)
+        help_menu.addAction(keys)
+        self.addAction(keys)
         about = QAction("&About vigui", self)
         about.triggered.connect(lambda: QMessageBox.about(
             self, "About vigui",
             f"<b>vigui {__version__}</b><br>A desktop explorer for variational inference, "
             "following the lecture “A Tour of Variational Inference” (CS109B, 2019)."))
         help_menu.addAction(about)
+
+    def toggle_keys(self) -> None:
+        """F1 / Help > Keys: show the keys overlay, or close it if it is open."""
+        if self.keys_overlay.isVisible():
+            self.keys_overlay.hide()
+        else:
+            self.keys_overlay.open()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.keys_overlay.isVisible():
+            self.keys_overlay.setGeometry(self.rect())
 
     def run_current(self) -> None:
         """Start (or resume) the current page's experiment."""
@@ -162,12 +193,19 @@ class MainWindow(TeachingMixin, QMainWindow):
         running = isinstance(page, ExperimentPage)  # instant pages have no steps to count
         for label in (self._device, self._steps, self._rate):
             label.setVisible(running)
-        self._on_status(getattr(page, "device", "–"), 0, 0.0)
+        # The page's own count: _on_status would drop this call, its sender being the navigator.
+        control = page.run_control()
+        self._show_status(getattr(page, "device", "–"),
+                          int(control.steps) if control is not None else 0, 0.0)
         page.activate()
 
     def _on_status(self, device: str, steps: int, rate: float) -> None:
+        """A page's status signal; pages not on screen are ignored."""
         if self.sender() not in (None, self.current_page()):
             return
+        self._show_status(device, steps, rate)
+
+    def _show_status(self, device: str, steps: int, rate: float) -> None:
         self._device.setText(f"device: {device}")
         self._steps.setText(f"step {steps:,}")
         self._rate.setText(f"{rate:,.1f} steps/s" if rate else "– steps/s")

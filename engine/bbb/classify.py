@@ -27,7 +27,7 @@ from engine.bbb.layers import BayesMLP, PlainMLP, _histogram, kl_weights, predic
 from engine.bbb.options import BBBOptions, make_prior_of
 from engine.core import trainer
 from engine.core.params import param
-from engine.core.trainer import TorchTrainer
+from engine.core.trainer import TorchTrainer, TrainingConfig
 
 __all__ = ["ClassifyConfig", "ClassificationExperiment", "PRUNE_FRACTIONS"]
 
@@ -36,14 +36,11 @@ EVAL_CHUNK = 2048
 
 
 @dataclass(frozen=True)
-class ClassifyConfig(BBBOptions):
+class ClassifyConfig(BBBOptions, TrainingConfig):
     """A BBB classifier run (and its plain twin)."""
 
-    dataset: str = trainer.dataset_param()
     hidden: tuple[int, ...] = param((400, 400), lo=4, hi=4096, length=(1, 4), label="Hidden units",
                                     help="hidden layer sizes of both networks (the paper: 400-1200, 2 layers)")
-    lr: float = trainer.lr_param()
-    batch_size: int = trainer.batch_size_param()
     pred_samples: int = param(10, lo=1, hi=1000, label="Predictive samples",
                               help="weight samples averaged for a test prediction")
     ood: str = param("noise", choices=("noise", "digits", "mnist", "fashion-mnist", "kmnist"),
@@ -53,11 +50,8 @@ class ClassifyConfig(BBBOptions):
                           "test images resized to this one's size (e.g. digits for Fashion-MNIST)")
     train_plain: bool = param(True, label="Train the plain MLP", gui=False,
                               help="train the plain twin too (off: BBB alone, for timing)")
-    device: str = trainer.device_param()
-    epochs: int | None = trainer.epochs_param()
     eval_every: int = trainer.eval_every_param(100)
     eval_size: int = trainer.eval_size_param(1000)
-    threads: int | None = trainer.threads_param()
 
 
 class Twin(nn.Module):
@@ -82,6 +76,7 @@ class ClassificationExperiment(TorchTrainer):
 
     kind = "bbb-classify"
     config_class = ClassifyConfig
+    model: Twin
     architecture = ("hidden",)
 
     def __init__(self, config: ClassifyConfig | None = None, seed: int | None = 0, dataset=None):
@@ -117,7 +112,8 @@ class ClassificationExperiment(TorchTrainer):
         pi = float(kl_weights(m, cfg.weighting)[i])
         b = x.shape[0]
         mode = "local" if cfg.local_reparam else "sample"
-        kl, nll = 0.0, 0.0
+        kl: torch.Tensor | float = 0.0
+        nll: torch.Tensor | float = 0.0
         for _ in range(cfg.train_samples):
             out, k = self.net(x, mode, cfg.kl_method)
             kl = kl + k
@@ -203,9 +199,10 @@ class ClassificationExperiment(TorchTrainer):
         probs = self.bbb_probs(self.test_x)
         out = {"test_error": _error(probs, self.test_y),
                "mean_net_error": _error(self.mean_probs(self.test_x), self.test_y),
-               "plain_test_error": _error(self.plain_probs(self.test_x)[None], self.test_y),
                "n_test": float(self.test_x.shape[0]), "epochs": self.epoch,
                "weights": float(self.net.weight_stats()[0].size)}
+        if self.config.train_plain:  # an untrained plain net's error would mislead
+            out["plain_test_error"] = _error(self.plain_probs(self.test_x)[None], self.test_y)
         for f, e in zip(PRUNE_FRACTIONS, self.pruning_curve(), strict=False):
             out[f"pruned_{round(100 * f)}_error"] = float(e)
         for k, v in self.entropies().items():

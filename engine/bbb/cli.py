@@ -13,7 +13,7 @@ import dataclasses
 
 from engine.bbb.classify import ClassificationExperiment, ClassifyConfig
 from engine.bbb.regression import RegressionConfig, RegressionExperiment
-from engine.cli import load_dataset, run_experiment, subcommand
+from engine.cli import evaluate, load_dataset, run_experiment, subcommand
 from engine.core.params import add_arguments, from_args, specs
 
 #: Headless runs need an end (the GUI trains until stopped).
@@ -69,7 +69,7 @@ def _run(config: ClassifyConfig, args: argparse.Namespace) -> dict:
         config = config.replace(epochs=epochs, **{f.name: _plain(getattr(config, f.name))
                                                   for f in dataclasses.fields(config)
                                                   if f.name != "epochs"}).validate()
-        exp = ClassificationExperiment(config, seed=args.seed, dataset=load_dataset(config, args))
+        exp: ClassificationExperiment | RegressionExperiment = ClassificationExperiment(config, seed=args.seed, dataset=load_dataset(config, args))
         label = f"bbb {config.dataset}"
     else:
         own = {p.name for p in specs(RegressionConfig)}
@@ -78,12 +78,12 @@ def _run(config: ClassifyConfig, args: argparse.Namespace) -> dict:
         # A 1-64-64-1 net is far too small to share among threads: one is fastest.
         values.setdefault("threads", 1)
         ns = argparse.Namespace(**{k: (str(v) if isinstance(v, str) else v) for k, v in values.items()})
-        config = from_args(RegressionConfig, ns)
-        exp = RegressionExperiment(config, seed=args.seed)
-        label = f"bbb {config.function}"
+        reg_config = from_args(RegressionConfig, ns)
+        exp = RegressionExperiment(reg_config, seed=args.seed)
+        label = f"bbb {reg_config.function}"
     result = run_experiment(exp, args, "bbb", label)
     result["task"] = args.task
-    result["test"] = exp.evaluate()
+    result["test"] = evaluate(exp, args, label)
     return result
 
 

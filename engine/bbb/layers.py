@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.core.nets import mlp
+
 __all__ = [
     "GaussianPrior", "ScaleMixturePrior", "make_prior", "BayesLinear", "BayesMLP", "PlainMLP",
     "kl_weights", "log_gaussian", "softplus_inv", "gaussian_nll", "predictive_entropy",
@@ -360,18 +362,7 @@ class PlainMLP(nn.Module):
 
     def __init__(self, sizes: list[int], seed: int = 0):
         super().__init__()
-        gen = torch.Generator().manual_seed(int(seed) + 7919)
-        layers: list[nn.Module] = []
-        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
-            lin = nn.Linear(a, b)
-            bound = 1.0 / math.sqrt(a)
-            with torch.no_grad():
-                lin.weight.copy_((torch.rand(b, a, generator=gen) * 2 - 1) * bound)
-                lin.bias.copy_((torch.rand(b, generator=gen) * 2 - 1) * bound)
-            layers.append(lin)
-            if i < len(sizes) - 2:
-                layers.append(nn.ReLU())
-        self.net = nn.Sequential(*layers)
+        self.net = mlp(sizes, generator=torch.Generator().manual_seed(int(seed) + 7919))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -419,14 +410,6 @@ class pruned:
     def __exit__(self, *exc):
         self.net.prune(0.0)
         return False
-
-
-def _adam(params, lr: float) -> torch.optim.Adam:
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, ValueError, TypeError):
-        return torch.optim.Adam(params, lr=lr)
 
 
 def _histogram(values: np.ndarray, bins: int = 40, log: bool = True) -> dict[str, np.ndarray]:

@@ -28,11 +28,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.bbb.layers import BayesMLP, PlainMLP, _adam, _histogram, gaussian_nll, kl_weights, pruned
+from engine.bbb.layers import BayesMLP, PlainMLP, _histogram, gaussian_nll, kl_weights, pruned
 from engine.bbb.options import BBBOptions, make_prior_of
 from engine.core import checkpoint
+from engine.core.nets import adam
 from engine.core.params import param
 from engine.core.runtime import Experiment, resolve_device, set_torch_threads
+from engine.core.trainer import TrainingOptions
 
 __all__ = ["FUNCTIONS", "make_curve", "true_curve", "RegressionConfig", "RegressionExperiment",
            "TRAIN_RANGE", "PLOT_RANGE"]
@@ -95,7 +97,7 @@ def true_curve(function: str, x: np.ndarray) -> np.ndarray:
 
 # -- configuration -------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class RegressionConfig(BBBOptions):
+class RegressionConfig(BBBOptions, TrainingOptions):
     """A 1-D BBB regression run (defaults: the lecture's Figure 15)."""
 
     function: str = param("blundell", choices=tuple(FUNCTIONS), label="Function",
@@ -118,8 +120,6 @@ class RegressionConfig(BBBOptions):
     epochs: int | None = param(None, lo=1, hi=10**7, optional=True, label="Epochs", gui=False,
                                help="passes over the points, then stop (None: until stopped)")
     device: str = param("auto", label="Device", help="auto | cpu | cuda | cuda:N | mps", gui=False)
-    threads: int | None = param(None, lo=1, hi=1024, optional=True, gui=False,
-                                help="torch threads (None: leave torch's setting)")
     data_file: str | None = param(None, optional=True, widget="xy_file", label="Own data",
                                   help="a CSV file of x,y pairs (one per line, an optional "
                                        "header) trained on instead of the function's points; "
@@ -138,14 +138,14 @@ class RegressionExperiment(Experiment):
     """
 
     config_class = RegressionConfig
+    seed: int  # always set (drawn when None is given)
 
     def __init__(self, config: RegressionConfig | None = None, seed: int | None = 0,
                  points: tuple[np.ndarray, np.ndarray] | None = None):
         config = (config or RegressionConfig()).validate()
         seed = 0 if seed is None else int(seed)
         super().__init__(config, seed)
-        if config.threads is not None:
-            set_torch_threads(config.threads)
+        set_torch_threads(config.threads)  # None: the policy (runtime.default_threads)
         self.device = resolve_device(config.device)
         self._dev = torch.device(self.device)
         self._rng = np.random.default_rng(seed)
@@ -156,8 +156,8 @@ class RegressionExperiment(Experiment):
         self.log_noise = torch.nn.Parameter(torch.tensor(math.log(config.noise_sigma), device=self._dev),
                                             requires_grad=config.learn_noise)
         params = list(self.net.parameters()) + ([self.log_noise] if config.learn_noise else [])
-        self.optimizer = _adam(params, config.lr)
-        self.plain_optimizer = _adam(self.plain.parameters(), config.lr)
+        self.optimizer = adam(params, config.lr)
+        self.plain_optimizer = adam(self.plain.parameters(), config.lr)
         self._noise = torch.Generator(device=self._dev).manual_seed(seed + 1)
         self.net.set_noise(self._noise)
         self._view_noise = torch.Generator(device=self._dev).manual_seed(seed + 2)
@@ -171,8 +171,9 @@ class RegressionExperiment(Experiment):
         if points is None and self.own_data:
             from engine.data.points import read_xy
 
-            points = read_xy(config.data_file, max_rows=MAX_POINTS)
+            points = read_xy(str(config.data_file), max_rows=MAX_POINTS)
         if self.own_data:
+            assert points is not None  # read above, or given
             lo, hi = float(np.min(points[0])), float(np.max(points[0]))
             span = max(hi - lo, 1e-6)
             # Beyond the data as Figure 15 is beyond [0, 0.5]: -0.8 and +1.4 spans.
@@ -253,7 +254,8 @@ class RegressionExperiment(Experiment):
         x, y = self._x[idx], self._y[idx]
         b = x.shape[0]
         mode = "local" if cfg.local_reparam else "sample"
-        kl_sum, nll_sum = 0.0, 0.0
+        kl_sum: torch.Tensor | float = 0.0
+        nll_sum: torch.Tensor | float = 0.0
         for _ in range(cfg.train_samples):
             out, kl = self.net(x, mode, cfg.kl_method)
             kl_sum = kl_sum + kl

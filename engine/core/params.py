@@ -174,12 +174,21 @@ def specs(cls_or_config) -> tuple[Param, ...]:
             if p.optional and not allows_none:
                 raise TypeError(f"{cls.__name__}.{f.name}: optional=True needs a '| None' type")
             out.append(dataclasses.replace(p, name=f.name, kind=kind))
+        # A base's shared parameters (the training fields) come after the chapter's own,
+        # in forms and flags, wherever the dataclass put them.
+        trailing = getattr(cls, "trailing_params", ())
+        out.sort(key=lambda p: p.name in trailing)
         _SPECS[cls] = tuple(out)
     return _SPECS[cls]
 
 
 class Config:
-    """Mixin for frozen config dataclasses declared with :func:`param`."""
+    """Mixin for frozen config dataclasses declared with :func:`param`.
+
+    ``trailing_params`` names parameters listed last by :func:`specs` (so in forms and
+    flags): a base class's shared fields, which dataclasses would put first."""
+
+    trailing_params: typing.ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self):
         for p in specs(self):  # lists from JSON become tuples, so configs stay hashable
@@ -199,7 +208,7 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         """Plain data (tuples as lists), for checkpoints, scenes and JSON."""
         out = {}
-        for f in dataclasses.fields(self):
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]  # a dataclass mixin
             value = getattr(self, f.name)
             out[f.name] = list(value) if isinstance(value, tuple) else value
         return out
@@ -209,7 +218,7 @@ class Config:
         """The config of plain data; unknown keys raise ValueError (a foreign file)."""
         if not isinstance(d, dict):
             raise ValueError(f"a {cls.__name__} must be a mapping, got {type(d).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(map(str, unknown))}")

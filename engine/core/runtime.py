@@ -235,7 +235,7 @@ class MetricStore:
         self._last: dict[str, float] | None = None
         self.rows = 0  # append() calls ever made
 
-    def append(self, step: int, **values: float) -> None:
+    def append(self, step: float, **values: float) -> None:
         step = float(step)
         for name, value in values.items():
             s = self.series.get(name)

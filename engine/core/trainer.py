@@ -46,6 +46,12 @@ The subclass surface (everything else is the base's)::
 
     def weights_changed(self): ...                 # optional: drop caches after a load
 
+    def on_save_checkpoint(self, state):           # optional: extra state in the file;
+        super().on_save_checkpoint(state)          # call super (Adam, position, noise)
+        state["pinned"] = ...
+    def on_load_checkpoint(self, state):           # optional: validate (CheckpointError),
+        ...                                        # then super(), then take the state
+
 A subclass's ``__init__`` (if it has one) takes ``(config=None, seed=0, dataset=None)``,
 calls ``super().__init__(config, seed, dataset)`` first (the model exists after it) and
 then sets up its own fixed tensors (e.g. ``self.prior_z = self.fixed_noise(36,
@@ -53,15 +59,8 @@ latent)``). Step metrics are ``loss``, the parts, ``epoch`` and, when measured, 
 test metrics; all in ``self.metrics``. A minimal example::
 
     @dataclass(frozen=True)
-    class LogRegConfig(Config):
-        dataset: str = trainer.dataset_param()
-        lr: float = trainer.lr_param()
-        batch_size: int = trainer.batch_size_param()
-        device: str = trainer.device_param()
-        epochs: int | None = trainer.epochs_param()
-        eval_every: int = trainer.eval_every_param()
-        eval_size: int = trainer.eval_size_param()
-        threads: int | None = trainer.threads_param()
+    class LogRegConfig(TrainingConfig):   # dataset, lr, batch_size, device, epochs,
+        l2: float = param(0.0, lo=0.0)    # eval_every, eval_size, threads come with it
 
     class LogReg(TorchTrainer):
         kind, config_class = "logreg", LogRegConfig
@@ -72,8 +71,9 @@ test metrics; all in ``self.metrics``. A minimal example::
         def batch_loss(self, x, y):
             return F.cross_entropy(self.model(x), y), {}
 
-The config declares the training fields with the ``*_param()`` helpers below (each
-declared once, here), in any order among the chapter's own parameters.
+The config subclasses :class:`TrainingConfig` (the training fields, declared once); a
+chapter changes a field's default by redeclaring it with its ``*_param()`` helper.
+``threads`` None means the policy of :func:`engine.core.runtime.default_threads`.
 """
 from __future__ import annotations
 
@@ -81,17 +81,20 @@ import dataclasses
 import math
 import os
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
 from torch import nn
 
 from engine.core import checkpoint
-from engine.core.params import param
+from engine.core.nets import adam
+from engine.core.params import Config, param
 from engine.core.runtime import Experiment, MetricStore, NonFiniteError, resolve_device, set_torch_threads
 
-__all__ = ["TorchTrainer", "as_tensor", "MAX_TEST_ROWS", "TRAINING_FIELDS",
+__all__ = ["TorchTrainer", "Checkpointed", "TrainingOptions", "TrainingConfig", "as_tensor",
+           "MAX_TEST_ROWS", "TRAINING_FIELDS",
            "dataset_param", "lr_param", "batch_size_param", "device_param", "epochs_param",
            "eval_every_param", "eval_size_param", "threads_param"]
 
@@ -143,16 +146,197 @@ def eval_size_param(default: int = 500, **kw):
 
 def threads_param(default: int | None = None, **kw):
     return param(default, lo=1, hi=1024, optional=True, gui=False, label="Threads", **{
-        "help": "torch intra-op threads; None leaves torch's setting", **kw})
+        "help": "torch intra-op threads; None: the policy of engine.core.runtime."
+                "default_threads (one thread on a 2-core machine)", **kw})
 
 
-# -- the trainer ----------------------------------------------------------------------------
-class TorchTrainer(Experiment):
-    """Trains ``self.model`` with Adam, one minibatch per :meth:`step` (see the module
-    docstring for what a subclass provides and what the base does)."""
+@dataclass(frozen=True)
+class TrainingOptions(Config):
+    """The fields every trainer's config has, declared once: learning rate, batch size,
+    device, epochs and torch threads. A chapter redeclares one only to change its
+    default or range (the field keeps its place)."""
+
+    trailing_params: ClassVar[tuple[str, ...]] = (
+        "lr", "batch_size", "device", "epochs", "eval_every", "eval_size", "threads")
+
+    lr: float = lr_param()
+    batch_size: int = batch_size_param()
+    device: str = device_param()
+    epochs: int | None = epochs_param()
+    threads: int | None = threads_param()
+
+
+@dataclass(frozen=True)
+class TrainingConfig(TrainingOptions):
+    """A :class:`TorchTrainer`'s config: :class:`TrainingOptions` plus the dataset and the
+    test-subset measurements (``eval_every``, ``eval_size``). Forms and flags list the
+    dataset first, then the chapter's own fields, then the training fields."""
+
+    dataset: str = dataset_param()
+    eval_every: int = eval_every_param()
+    eval_size: int = eval_size_param()
+
+
+# -- checkpoints: one file format for every trainer and composite -------------------------------
+class Checkpointed:
+    """``save`` / ``load`` / ``peek`` / ``load_weights`` of an experiment with one
+    ``model``: weights, config, dataset name, step, metrics and an ``extra`` dict (seed,
+    image shape and whatever the hooks add), written atomically by
+    :mod:`engine.core.checkpoint`. The architecture, image size and every tensor shape
+    are checked before anything is touched, so a file that does not fit leaves the
+    running model as it was.
+
+    Hooks, as Lightning's (``state`` is the checkpoint's ``extra`` dict):
+
+    * :meth:`on_save_checkpoint` adds plain data or tensors to ``state``;
+    * :meth:`on_load_checkpoint` (a full :meth:`load` only) first validates its keys,
+      raising :class:`~engine.core.checkpoint.CheckpointError` with nothing changed,
+      then takes its state; the weights go in after it;
+    * :meth:`weights_changed` runs after weights were loaded (by :meth:`load` or
+      :meth:`load_weights`): drop or rebuild what was derived from them.
+
+    Needs ``kind``, ``config_class``, ``architecture`` (config fields that fix the
+    weights' shapes) and the attributes ``model``, ``config``, ``dataset``, ``shape``,
+    ``n_in``, ``seed``, ``steps``, ``metrics``; the constructor takes ``(config, seed=...,
+    dataset=...)``.
+    """
 
     kind: str = ""
     architecture: tuple[str, ...] = ()
+    config_class: Any = None
+    model: nn.Module
+    config: Any
+    dataset: Any
+    shape: tuple[int, ...]
+    n_in: int
+    seed: Any
+    steps: int
+    metrics: MetricStore
+    loading_path: Any = None  # the file a full load is reading (for the hooks' errors)
+
+    def on_save_checkpoint(self, state: dict[str, Any]) -> None:
+        """Add this experiment's extra state to ``state`` (the checkpoint's extra)."""
+
+    def on_load_checkpoint(self, state: dict[str, Any]) -> None:
+        """Validate, then take, this experiment's extra state from ``state``."""
+
+    def weights_changed(self) -> None:
+        """Called after weights were loaded from a file: drop caches derived from them."""
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write a checkpoint (weights, config, metrics, the hooks' state) atomically."""
+        state: dict[str, Any] = {"seed": int(self.seed), "shape": list(self.shape)}
+        self.on_save_checkpoint(state)
+        checkpoint.save(
+            path, kind=self.kind, state_dict=self.model.state_dict(),
+            config=self.config.to_dict(), dataset=self.dataset.name, step=self.steps,
+            metrics=self.metrics.state(), extra=state)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, dataset=None, device: str | None = None,
+             threads: int | None = None):
+        """Resume a saved run: same config, weights, metrics and the hooks' state.
+
+        ``device`` overrides the saved one; if None and the saved device is not
+        available here (a GPU run opened on a CPU machine), "auto" is used. ``threads``
+        (torch threads) overrides the saved setting when given."""
+        ckpt = checkpoint.load(path, kind=cls.kind)
+        config = cls.config_from_checkpoint(ckpt, path, device=device, threads=threads)
+        extra = ckpt.get("extra") or {}
+        exp = cls(config, seed=int(extra.get("seed", 0)), dataset=dataset)  # type: ignore[call-arg]
+        exp._restore(ckpt, path, full=True)
+        return exp
+
+    @classmethod
+    def peek(cls, path: str | os.PathLike, device: str | None = None):
+        """``(config, info)`` of a checkpoint of this kind, cheaply: no model, no dataset,
+        no experiment built (``checkpoint.peek``). ``config`` is validated as in
+        :meth:`load` (same device fallback); ``info`` has ``step``, ``dataset``,
+        ``shapes``, ``extra`` (seed, shape and the hooks' state) and ``metrics``. Raises
+        CheckpointError for files :meth:`load` would refuse on their face."""
+        info = checkpoint.peek(path, kind=cls.kind)
+        return cls.config_from_checkpoint({"config": info.config}, path, device=device), info
+
+    @classmethod
+    def config_from_checkpoint(cls, ckpt: dict, path, device: str | None = None,
+                               threads: int | None = None):
+        """The validated config a checkpoint dict holds (``device``/``threads`` override)."""
+        try:
+            config = cls.config_class.from_dict(ckpt["config"])
+            if device is None:
+                try:
+                    resolve_device(config.device)
+                except ValueError:  # saved on a GPU machine, opened on another
+                    device = "auto"
+            if device is not None:
+                config = dataclasses.replace(config, device=device)
+            if threads is not None:
+                config = dataclasses.replace(config, threads=threads)
+            return config.validate()
+        except (TypeError, ValueError) as exc:
+            raise checkpoint.CheckpointError(
+                f"{path}: invalid {cls.kind.upper()} config ({exc})") from exc
+
+    def load_weights(self, path: str | os.PathLike) -> None:
+        """Put a checkpoint's weights into this model (nothing else).
+
+        Everything is checked first (kind, architecture, tensor shapes, finiteness): on
+        any error a CheckpointError is raised and the running model is untouched."""
+        self._restore(checkpoint.load(path, kind=self.kind), path, full=False)
+
+    def _restore(self, ckpt: dict, path, full: bool) -> None:
+        self._check_compatible(ckpt, path)
+        try:
+            metrics = MetricStore.from_state(ckpt["metrics"]) if full else None
+        except ValueError as exc:
+            raise checkpoint.CheckpointError(f"{path}: {exc}") from exc
+        if full:
+            self.loading_path = path
+            self.on_load_checkpoint(ckpt.get("extra") or {})
+        # Validated: from here on nothing can fail halfway.
+        self.model.load_state_dict(ckpt["state_dict"])
+        if full:
+            self.metrics = metrics  # type: ignore[assignment]
+            self.steps = int(ckpt["step"])
+        self.weights_changed()
+
+    def _check_compatible(self, ckpt: dict, path) -> None:
+        """Architecture fields, image size, state keys, shapes, finiteness: or raise."""
+        err = checkpoint.CheckpointError
+        cfg = ckpt.get("config")
+        if not isinstance(cfg, dict):
+            raise err(f"{path}: checkpoint has no {self.kind} config")
+        mine = self.config.to_dict()
+        for key in self.architecture:
+            theirs = list(cfg[key]) if isinstance(cfg.get(key), tuple) else cfg.get(key)
+            if theirs != mine[key]:
+                raise err(f"{path}: checkpoint has {key}={_fmt(theirs)} but this model "
+                          f"has {key}={_fmt(mine[key])}")
+        shape = (ckpt.get("extra") or {}).get("shape")
+        if isinstance(shape, (list, tuple)) and tuple(shape) != self.shape:
+            pixels = int(np.prod(shape)) if shape else 0
+            raise err(f"{path}: checkpoint was trained on {ckpt['dataset']} ({pixels} pixels "
+                      f"per image) but this model uses {self.dataset.name} ({self.n_in})")
+        state = ckpt["state_dict"]
+        own = self.model.state_dict()
+        if set(state) != set(own):
+            missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+            raise err(f"{path}: checkpoint weights do not fit this model "
+                      f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+        for name, tensor in state.items():
+            if tensor.shape != own[name].shape:
+                raise err(f"{path}: checkpoint tensor {name} has shape {tuple(tensor.shape)} "
+                          f"but this model has {tuple(own[name].shape)}")
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise err(f"{path}: checkpoint tensor {name} holds NaN or inf")
+
+
+# -- the trainer ----------------------------------------------------------------------------
+class TorchTrainer(Checkpointed, Experiment):
+    """Trains ``self.model`` with Adam, one minibatch per :meth:`step` (see the module
+    docstring for what a subclass provides and what the base does)."""
+
+    seed: int  # always set (drawn when None is given)
 
     def __init__(self, config=None, seed: int | None = 0, dataset=None):
         cls = type(self)
@@ -164,10 +348,9 @@ class TorchTrainer(Experiment):
             raise TypeError(f"{type(config).__name__} lacks the training field(s) "
                             f"{', '.join(missing)} (see engine.core.trainer)")
         if seed is None:  # still reproducible from the checkpoint, which stores it
-            seed = int(np.random.SeedSequence().entropy % (2**62))
+            seed = cast(int, np.random.SeedSequence().entropy) % (2**62)
         super().__init__(config, int(seed))
-        if config.threads is not None:
-            set_torch_threads(config.threads)
+        set_torch_threads(config.threads)  # None: the policy (runtime.default_threads)
         self.device = resolve_device(config.device)
         dev = torch.device(self.device)
 
@@ -215,16 +398,9 @@ class TorchTrainer(Experiment):
         """Metrics on the fixed evaluation subset (under no_grad). None by default."""
         return {}
 
-    def weights_changed(self) -> None:
-        """Called after weights were loaded from a file: drop caches derived from them."""
-
     def make_optimizer(self) -> torch.optim.Optimizer:
-        """Adam, fused where the device supports it: one pass over the weights instead of
-        about ten, which on the CPU is most of a small MLP step's time."""
-        try:
-            return torch.optim.Adam(self.model.parameters(), lr=self.config.lr, fused=True)
-        except (RuntimeError, ValueError, TypeError):
-            return torch.optim.Adam(self.model.parameters(), lr=self.config.lr)
+        """Adam over the whole model (:func:`engine.core.nets.adam`: fused where it can)."""
+        return adam(self.model.parameters(), self.config.lr)
 
     # -- helpers for subclasses -------------------------------------------------------------
     def fixed_noise(self, *shape: int) -> torch.Tensor:
@@ -321,129 +497,41 @@ class TorchTrainer(Experiment):
         return {"step": self.steps, "epoch": self.epoch, "samples_seen": self.samples_seen,
                 "samples_per_s": self.samples_per_s, "device": self.device}
 
-    # -- checkpoints ----------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
-        """Write a checkpoint (weights, Adam state, config, metrics, position) atomically."""
-        checkpoint.save(
-            path, kind=self.kind, state_dict=self.model.state_dict(),
-            config=self.config.to_dict(), dataset=self.dataset.name, step=self.steps,
-            metrics=self.metrics.state(),
-            extra={"seed": int(self.seed), "samples_seen": int(self.samples_seen),
-                   "epoch": float(self.epoch),
-                   "shape": list(self.shape), "optimizer": self.optimizer.state_dict(),
-                   "noise_rng": self.noise.get_state()})
+    # -- checkpoints (the file format is Checkpointed's; these hooks add the training state) --
+    def on_save_checkpoint(self, state: dict[str, Any]) -> None:
+        """Adam's state, the position in the data and the noise stream. A subclass that
+        overrides this calls ``super().on_save_checkpoint(state)``."""
+        state.update(samples_seen=int(self.samples_seen), epoch=float(self.epoch),
+                     optimizer=self.optimizer.state_dict(), noise_rng=self.noise.get_state())
 
-    @classmethod
-    def load(cls, path: str | os.PathLike, dataset=None, device: str | None = None,
-             threads: int | None = None):
-        """Resume a saved run: same config, weights, Adam state, metrics and position.
-
-        ``device`` overrides the saved one; if None and the saved device is not
-        available here (a GPU run opened on a CPU machine), "auto" is used. ``threads``
-        (torch threads) overrides the saved setting when given."""
-        ckpt = checkpoint.load(path, kind=cls.kind)
-        config = cls.config_from_checkpoint(ckpt, path, device=device, threads=threads)
-        extra = ckpt.get("extra") or {}
-        exp = cls(config, seed=int(extra.get("seed", 0)), dataset=dataset)
-        exp._restore(ckpt, path, full=True)
-        return exp
-
-    @classmethod
-    def peek(cls, path: str | os.PathLike, device: str | None = None):
-        """``(config, info)`` of a checkpoint of this kind, cheaply: no model, no dataset,
-        no experiment built (``checkpoint.peek``). ``config`` is validated as in
-        :meth:`load` (same device fallback); ``info`` has ``step``, ``dataset``,
-        ``shapes``, ``extra`` (seed, samples_seen, epoch, shape) and ``metrics``. Raises
-        CheckpointError for files :meth:`load` would refuse on their face."""
-        info = checkpoint.peek(path, kind=cls.kind)
-        return cls.config_from_checkpoint({"config": info.config}, path, device=device), info
-
-    @classmethod
-    def config_from_checkpoint(cls, ckpt: dict, path, device: str | None = None,
-                               threads: int | None = None):
-        """The validated config a checkpoint dict holds (``device``/``threads`` override)."""
-        try:
-            config = cls.config_class.from_dict(ckpt["config"])
-            if device is None:
-                try:
-                    resolve_device(config.device)
-                except ValueError:  # saved on a GPU machine, opened on another
-                    device = "auto"
-            if device is not None:
-                config = dataclasses.replace(config, device=device)
-            if threads is not None:
-                config = dataclasses.replace(config, threads=threads)
-            return config.validate()
-        except (TypeError, ValueError) as exc:
-            raise checkpoint.CheckpointError(
-                f"{path}: invalid {cls.kind.upper()} config ({exc})") from exc
-
-    def load_weights(self, path: str | os.PathLike) -> None:
-        """Put a checkpoint's weights into this model; Adam's moments restart.
-
-        Everything is checked first (kind, architecture, tensor shapes, finiteness): on
-        any error a CheckpointError is raised and the running model is untouched."""
-        self._restore(checkpoint.load(path, kind=self.kind), path, full=False)
-
-    def _restore(self, ckpt: dict, path, full: bool) -> None:
-        self._check_compatible(ckpt, path)
-        extra = ckpt.get("extra") or {}
-        opt_state = extra.get("optimizer") if full else None
+    def on_load_checkpoint(self, state: dict[str, Any]) -> None:
+        """Resume Adam, the position and the noise stream (Adam restarts if the file has
+        no state for it). A subclass validates its own keys first, then calls super."""
+        opt_state = state.get("optimizer")
         if opt_state is not None:
-            self._check_optimizer_state(opt_state, path)
-        try:
-            metrics = MetricStore.from_state(ckpt["metrics"]) if full else None
-        except ValueError as exc:
-            raise checkpoint.CheckpointError(f"{path}: {exc}") from exc
-        # Validated: from here on nothing can fail halfway.
-        self.model.load_state_dict(ckpt["state_dict"])
+            self._check_optimizer_state(opt_state, self.loading_path)
+        # Validated: the rest cannot fail (the parameters stay the same objects, so Adam's
+        # state can go in before the weights do).
         self.optimizer = self.make_optimizer()
-        self.weights_changed()
-        if not full:
-            return
         if opt_state is not None:
             self.optimizer.load_state_dict(opt_state)
-        self.metrics = metrics
-        self.steps = int(ckpt["step"])
-        self.samples_seen = int(extra.get("samples_seen", 0))
+        self.samples_seen = int(state.get("samples_seen", 0))
         self._epoch, self._pos = divmod(self.samples_seen, self.n_train)
         self._perm = self._permutation(self._epoch)
-        rng = extra.get("noise_rng")
+        rng = state.get("noise_rng")
         if isinstance(rng, torch.Tensor):
             try:
                 self.noise.set_state(rng)
             except (RuntimeError, TypeError):
                 pass  # saved on another device type: the noise stream restarts
 
-    def _check_compatible(self, ckpt: dict, path) -> None:
-        """Architecture fields, image size, state keys, shapes, finiteness: or raise."""
-        err = checkpoint.CheckpointError
-        cfg = ckpt.get("config")
-        if not isinstance(cfg, dict):
-            raise err(f"{path}: checkpoint has no {self.kind} config")
-        mine = self.config.to_dict()
-        for key in self.architecture:
-            theirs = list(cfg[key]) if isinstance(cfg.get(key), tuple) else cfg.get(key)
-            if theirs != mine[key]:
-                raise err(f"{path}: checkpoint has {key}={_fmt(theirs)} but this model "
-                          f"has {key}={_fmt(mine[key])}")
-        shape = (ckpt.get("extra") or {}).get("shape")
-        if isinstance(shape, (list, tuple)) and tuple(shape) != self.shape:
-            pixels = int(np.prod(shape)) if shape else 0
-            raise err(f"{path}: checkpoint was trained on {ckpt['dataset']} ({pixels} pixels "
-                      f"per image) but this model uses {self.dataset.name} ({self.n_in})")
-        state = ckpt["state_dict"]
-        own = self.model.state_dict()
-        if set(state) != set(own):
-            missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-            raise err(f"{path}: checkpoint weights do not fit this model "
-                      f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
-        for name, tensor in state.items():
-            if tensor.shape != own[name].shape:
-                raise err(f"{path}: checkpoint tensor {name} has shape {tuple(tensor.shape)} "
-                          f"but this model has {tuple(own[name].shape)}")
-            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-                raise err(f"{path}: checkpoint tensor {name} holds NaN or inf")
+    def load_weights(self, path: str | os.PathLike) -> None:
+        """Put a checkpoint's weights into this model; Adam's moments restart.
+
+        Everything is checked first (kind, architecture, tensor shapes, finiteness): on
+        any error a CheckpointError is raised and the running model is untouched."""
+        super().load_weights(path)
+        self.optimizer = self.make_optimizer()
 
     def _check_optimizer_state(self, opt_state, path) -> None:
         params = list(self.model.parameters())

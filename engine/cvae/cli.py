@@ -29,11 +29,16 @@ def _cli_tasks(config: CVAEConfig, quadrants: str | None) -> list[str]:
     return out
 
 
+def _rate(net) -> float | None:
+    """A trainer's training images per second this session (None if it never trained)."""
+    return net._session_samples / net._train_time if net._train_time > 0 else None
+
+
 def _cli_run(config: CVAEConfig, args) -> dict:
     """Train baseline + CVAE for each task; evaluate each on the test set (nats/image)."""
     from pathlib import Path
 
-    from engine.cli import load_dataset, run_experiment
+    from engine.cli import evaluate, load_dataset, run_experiment
 
     tasks = _cli_tasks(config, args.quadrants)
     dataset = load_dataset(config, args)
@@ -46,11 +51,15 @@ def _cli_run(config: CVAEConfig, args) -> dict:
             args.out = str(path.with_name(f"{path.stem}-{task}{path.suffix or '.pt'}"))
         run = run_experiment(exp, args, "cvae", f"cvae {config.dataset} {task}")
         t0 = time.perf_counter()
-        entry = exp.evaluate()
+        entry = evaluate(exp, args, f"cvae {config.dataset} {task}")
         entry.update(train_seconds=run["seconds"], eval_seconds=time.perf_counter() - t0,
-                     steps=exp.steps, samples_per_s=exp.samples_per_s)
-        if "checkpoint" in run:
-            entry["checkpoint"] = run["checkpoint"]
+                     steps=exp.steps, samples_per_s=exp.samples_per_s,
+                     # each network's own rate: the baseline is far cheaper per image
+                     **{f"{net}_samples_per_s": _rate(getattr(exp, net))
+                        for net in ("baseline", "cvae")})
+        for key in ("checkpoint", "checkpoint_error"):
+            if key in run:
+                entry[key] = run[key]
         if not args.quiet:
             print(f"{task}: baseline {entry['baseline_ncll']:.2f}  CVAE -ELBO "
                   f"{entry['cvae_neg_elbo']:.2f}  IS NCLL {entry['cvae_ncll_is']:.2f} nats/image "

@@ -4,19 +4,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.core import trainer
-from engine.core.params import Config, param
+from engine.core.params import param
+from engine.core.trainer import TrainingConfig
 from engine.cvae.tasks import TASK_LABELS, TASKS
 
 KIND = "cvae"  # checkpoint kind of the chapter's files
 
 
 @dataclass(frozen=True)
-class CVAEConfig(Config):
+class CVAEConfig(TrainingConfig):
     """One completion task on one dataset: the baseline and the CVAE trained for it.
     Sizes default to Pyro's (500-500 hidden units, z = 200; Adam 1e-3, batch 128,
     patience 3)."""
 
-    dataset: str = trainer.dataset_param()
     task: str = param("q1", choices=TASKS, choice_labels=tuple(TASK_LABELS[t] for t in TASKS),
                       label="Observed part",
                       help="q1/q2/q3: observed quadrants (Sohn et al., Pyro); column: the middle "
@@ -40,14 +40,9 @@ class CVAEConfig(Config):
                            help="samples of z in the reported negative conditional ELBO (Pyro: 10)")
     is_samples: int = param(100, lo=1, hi=100_000, label="IS samples", gui=False,
                             help="importance samples S of the NCLL estimate (Sohn et al.: 100)")
-    lr: float = trainer.lr_param()
-    batch_size: int = trainer.batch_size_param()
-    device: str = trainer.device_param()
     epochs: int | None = trainer.epochs_param(
         help="Epochs per network at most; None: until early stopping ends it")
     eval_every: int = trainer.eval_every_param(10**9)  # validation runs at epoch ends
-    eval_size: int = trainer.eval_size_param()
-    threads: int | None = trainer.threads_param()
     mask: str = ""  # the custom task's observed pixels (mask_to_string); "" otherwise
 
     def validate(self) -> CVAEConfig:

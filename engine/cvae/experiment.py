@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
 from engine.core import checkpoint
-from engine.core.runtime import Experiment, MetricStore
+from engine.core.runtime import Experiment
+from engine.core.trainer import Checkpointed
 from engine.cvae.config import KIND, CVAEConfig
 from engine.cvae.evaluation import evaluate_model
 from engine.cvae.networks import CompletionModel
@@ -21,7 +21,7 @@ from engine.data.datasets import Dataset
 N_STRIP = 6  # test images in the Figure 14 strip
 
 
-class CVAEExperiment(Experiment):
+class CVAEExperiment(Checkpointed, Experiment):
     """One task: the baseline trains (early stopping), then the CVAE with it frozen.
 
     One :meth:`step` is one minibatch of whichever network is training (its
@@ -32,12 +32,16 @@ class CVAEExperiment(Experiment):
     epochs of the network training).
     """
 
+    kind = KIND
     config_class = CVAEConfig
+    model: CompletionModel
+    seed: int
+    architecture = _CompletionTrainer.architecture
 
     def __init__(self, config: CVAEConfig | None = None, seed: int | None = 0, dataset=None):
         config = (config or CVAEConfig()).validate()
         if seed is None:
-            seed = int(np.random.SeedSequence().entropy % (2**62))
+            seed = cast(int, np.random.SeedSequence().entropy) % (2**62)
         super().__init__(config, int(seed))
         if dataset is None:
             from engine.data import datasets as data
@@ -50,12 +54,13 @@ class CVAEExperiment(Experiment):
                           dataset.source)
         self.baseline = BaselineTrainer(config, self.seed, fit_set,
                                         val_x=torch.from_numpy(_flat(train_x[val])))
-        self.model: CompletionModel = self.baseline.model
+        self.model = self.baseline.model
         self.cvae = CVAETrainer(config, self.seed + 1, fit_set, model=self.model,
                                 val_x=self.baseline.val_x)
         self.cvae.share_data(self.baseline)
         self.device = self.baseline.device
         self.shape = self.baseline.shape
+        self.n_in = self.baseline.n_in
         self.observed = self.model.observed.bool().cpu().numpy().reshape(self.shape)
         self.phase = "baseline"
         self.n_samples = 4
@@ -96,7 +101,7 @@ class CVAEExperiment(Experiment):
     def total_steps(self) -> int | None:
         """Steps if neither network stops early (None without an epoch limit)."""
         b, c = self.baseline.total_steps, self.cvae.total_steps
-        return None if b is None else b + c
+        return None if b is None or c is None else b + c
 
     # -- views -----------------------------------------------------------------------------
     def set_samples(self, n: int) -> None:
@@ -172,63 +177,36 @@ class CVAEExperiment(Experiment):
                    baseline_val=self.baseline.best_val, cvae_val=self.cvae.best_val)
         return out
 
-    # -- checkpoints -----------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
-        """One file with both networks, the task (and its mask), metrics and progress."""
-        checkpoint.save(
-            path, kind=KIND, state_dict=self.model.state_dict(), config=self.config.to_dict(),
-            dataset=self.dataset.name, step=self.steps, metrics=self.metrics.state(),
-            extra={"seed": int(self.seed), "phase": self.phase, "shape": list(self.shape),
-                   "observed": mask_to_string(self.observed),
-                   "baseline": _plain(self.baseline.position()),
-                   "cvae": _plain(self.cvae.position())})
+    # -- checkpoints (Checkpointed's format; the hooks add the task's progress) -------------
+    def on_save_checkpoint(self, state: dict[str, Any]) -> None:
+        """The phase, the mask and where each network's training stands."""
+        state.update(phase=self.phase, observed=mask_to_string(self.observed),
+                     baseline=_plain(self.baseline.position()), cvae=_plain(self.cvae.position()))
 
-    @classmethod
-    def load(cls, path: str | os.PathLike, dataset=None, device: str | None = None,
-             threads: int | None = None) -> CVAEExperiment:
-        """Reopen a checkpoint: same task, weights, metrics and phase (Adam's moments
-        restart). ``device``/``threads`` override the saved ones."""
-        ckpt = checkpoint.load(path, kind=KIND)
-        config = BaselineTrainer.config_from_checkpoint(ckpt, path, device=device,
-                                                        threads=threads)
-        extra = ckpt.get("extra") or {}
-        exp = cls(config, seed=int(extra.get("seed", 0)), dataset=dataset)
-        exp._restore(ckpt, path)
-        return exp
-
-    @classmethod
-    def peek(cls, path: str | os.PathLike, device: str | None = None):
-        """``(config, info)`` of a CVAE checkpoint, cheaply (``checkpoint.peek``: no
-        model, no dataset); ``info.extra`` has seed, phase, shape. CheckpointError for a
-        file :meth:`load` would refuse on its face."""
-        info = checkpoint.peek(path, kind=KIND)
-        return BaselineTrainer.config_from_checkpoint({"config": info.config}, path,
-                                                      device=device), info
-
-    def _restore(self, ckpt: dict, path) -> None:
-        err = checkpoint.CheckpointError
-        self.baseline._check_compatible(ckpt, path)  # architecture, image size, tensors
-        extra = ckpt.get("extra") or {}
-        if extra.get("observed") != mask_to_string(self.observed):
+    def on_load_checkpoint(self, state: dict[str, Any]) -> None:
+        """Same task, phase and progress (Adam's moments restart: they are not saved)."""
+        err, path = checkpoint.CheckpointError, self.loading_path
+        if state.get("observed") != mask_to_string(self.observed):
             raise err(f"{path}: checkpoint's mask does not match its task")
-        phase = extra.get("phase")
+        phase = state.get("phase")
         if phase not in ("baseline", "cvae", "done"):
             raise err(f"{path}: checkpoint has an unknown phase {phase!r}")
         try:
-            metrics = MetricStore.from_state(ckpt["metrics"])
-            positions = (dict(extra["baseline"]), dict(extra["cvae"]))
+            positions = (dict(state["baseline"]), dict(state["cvae"]))
             for pos in positions:
                 for key in ("steps", "samples_seen", "best_val", "best_epoch", "stale", "started"):
                     float(pos[key])
         except (KeyError, TypeError, ValueError) as exc:
             raise err(f"{path}: checkpoint progress is malformed ({exc})") from exc
         # Validated: from here on nothing can fail halfway.
-        self.model.load_state_dict(ckpt["state_dict"])
-        self.metrics = metrics
-        self.steps = int(ckpt["step"])
         self.phase = phase
-        for t, pos in zip((self.baseline, self.cvae), positions, strict=False):
+        for t, pos in zip((self.baseline, self.cvae), positions, strict=True):
             t.restore_position(pos)
+
+    def weights_changed(self) -> None:
+        """New weights: each network goes on from them, with a fresh Adam."""
+        for t in (self.baseline, self.cvae):
+            t.weights_changed()
 
 
 def _plain(d: dict[str, Any]) -> dict[str, Any]:

@@ -29,15 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-
-def _mlp(sizes: list[int]) -> nn.Sequential:
-    """Linear layers with ReLU between them (none after the last)."""
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
+from engine.core.nets import mlp
 
 
 class GaussianEncoder(nn.Module):
@@ -45,7 +37,7 @@ class GaussianEncoder(nn.Module):
 
     def __init__(self, n_in: int, hidden: tuple[int, ...], latent: int):
         super().__init__()
-        self.body = nn.Sequential(_mlp([n_in, *hidden]), nn.ReLU())
+        self.body = nn.Sequential(mlp([n_in, *hidden]), nn.ReLU())
         self.mu = nn.Linear(hidden[-1], latent)
         self.logvar = nn.Linear(hidden[-1], latent)
 
@@ -61,6 +53,8 @@ class CompletionModel(nn.Module):
     takes flat images (n, D) in [0, 1]; only their observed pixels are ever read,
     except by :meth:`recognition`, which is the one network allowed to see y."""
 
+    observed: torch.Tensor  # a buffer
+
     def __init__(self, observed: np.ndarray, hidden: tuple[int, ...] = (500, 500),
                  latent: int = 200, residual: bool = True):
         super().__init__()
@@ -70,13 +64,15 @@ class CompletionModel(nn.Module):
         self.n_pixels, self.latent = d, int(latent)
         self.register_buffer("observed", torch.as_tensor(obs, dtype=torch.float32))
         hidden = tuple(int(h) for h in hidden)
-        self.baseline = _mlp([d, *hidden, d])
+        self.baseline = mlp([d, *hidden, d])
         self.prior_net = GaussianEncoder(d, hidden, latent)
         self.recognition_net = GaussianEncoder(d, hidden, latent)
-        self.generation_net = _mlp([latent, *hidden[::-1], d])
+        self.generation_net = mlp([latent, *hidden[::-1], d])
         if self.residual:  # start as the baseline: g(z) = 0, so the CVAE begins at its NCLL
-            nn.init.zeros_(self.generation_net[-1].weight)
-            nn.init.zeros_(self.generation_net[-1].bias)
+            last = self.generation_net[-1]
+            assert isinstance(last, nn.Linear)
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     # -- pieces --------------------------------------------------------------------------
     def net_input(self, images: torch.Tensor) -> torch.Tensor:

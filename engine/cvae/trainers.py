@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import nn
 
+from engine.core.nets import adam
 from engine.core.trainer import TorchTrainer
 from engine.cvae.config import KIND, CVAEConfig
 from engine.cvae.losses import cvae_loss, hidden_nll
@@ -26,6 +27,7 @@ class _CompletionTrainer(TorchTrainer):
 
     kind = KIND
     config_class = CVAEConfig
+    model: CompletionModel
     architecture = ("task", "hidden", "latent", "residual", "mask")
 
     def __init__(self, config=None, seed: int | None = 0, dataset=None, *,
@@ -43,7 +45,8 @@ class _CompletionTrainer(TorchTrainer):
         if self._given_model is not None:
             return self._given_model
         cfg = self.config
-        return CompletionModel(task_mask(cfg.task, self.shape, cfg.mask or None), cfg.hidden,
+        shape = cast(tuple[int, int], self.shape)  # images are (H, W)
+        return CompletionModel(task_mask(cfg.task, shape, cfg.mask or None), cfg.hidden,
                                cfg.latent, cfg.residual)
 
     def share_data(self, other: TorchTrainer) -> None:
@@ -64,11 +67,7 @@ class _CompletionTrainer(TorchTrainer):
 
     def make_optimizer(self) -> torch.optim.Optimizer:
         """Adam over this trainer's networks only: the other networks stay as they are."""
-        params = [p for net in self.networks() for p in net.parameters()]
-        try:
-            return torch.optim.Adam(params, lr=self.config.lr, fused=True)
-        except (RuntimeError, ValueError, TypeError):
-            return torch.optim.Adam(params, lr=self.config.lr)
+        return adam((p for net in self.networks() for p in net.parameters()), self.config.lr)
 
     def _state(self) -> list[dict[str, torch.Tensor]]:
         return [{k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -129,7 +128,10 @@ class _CompletionTrainer(TorchTrainer):
         self.stale, self._started = int(pos["stale"]), bool(pos["started"])
         self._epoch, self._pos = divmod(self.samples_seen, self.n_train)
         self._perm = self._permutation(self._epoch)
-        self._best_state = self._state()  # the checkpoint holds the weights to go on from
+
+    def weights_changed(self) -> None:
+        """The loaded weights are the ones to go on from (and the best so far); Adam restarts."""
+        self._best_state = self._state()
         self.optimizer = self.make_optimizer()
 
 

@@ -198,13 +198,16 @@ def load(name: str = "digits", *, root: str | os.PathLike | None = None,
         raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(KNOWN)}, "
                            "'idx:<folder>' or 'folder:<folder>'")
 
-    folder = _find(name, root)
-    if folder is None:
+    found = _find(name, root)
+    if found is None:
         if not download:
             raise DatasetNotFound(_not_found_message(name, root))
         dest = Path(root).expanduser() / name if root is not None else None
-        folder = fetch(name, dest=dest, progress=progress, cancel=cancel)
-    return _load_idx(name, _idx_files(folder), CLASSES[name])
+        found = fetch(name, dest=dest, progress=progress, cancel=cancel)
+    files = _idx_files(found)
+    if files is None:  # fetch() checked them; a file vanishing meanwhile lands here
+        raise DatasetNotFound(_not_found_message(name, root))
+    return _load_idx(name, files, CLASSES[name])
 
 
 def available(root: str | os.PathLike | None = None) -> dict[str, str | None]:

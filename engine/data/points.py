@@ -11,7 +11,9 @@ The format is deliberately forgiving in layout and strict in content:
   uses); one row per point;
 * an optional header line (the first non-blank line, if it is not all numbers), blank
   lines and lines starting with ``#`` are skipped;
-* every row must have the same number of columns, every value must be a finite number.
+* every row must have the same number of columns, every value must be a finite number
+  no larger than ``MAX_ABS`` in magnitude (the models square and sum the values, BBB in
+  float32, whose largest number is 3.4e38: 1e308 would become inf there).
 
 Anything else is refused with a :class:`~engine.data.datasets.DatasetError` naming the file, the
 line number and what is wrong; nothing is returned half-read. numpy only.
@@ -27,10 +29,11 @@ import numpy as np
 
 from engine.data.datasets import DatasetError
 
-__all__ = ["read_columns", "read_points", "read_xy", "MAX_ROWS", "MAX_BYTES"]
+__all__ = ["read_columns", "read_points", "read_xy", "MAX_ROWS", "MAX_BYTES", "MAX_ABS"]
 
 MAX_ROWS = 1_000_000  # CAVI's largest N
 MAX_BYTES = 200 * 2**20  # a CSV of a million 2-D points is about 40 MB
+MAX_ABS = 1e15  # squared and summed in float32 this stays far below its 3.4e38
 _DELIMITERS = (",", ";", "\t")
 
 
@@ -73,10 +76,16 @@ def read_columns(path: str | os.PathLike, ncols: tuple[int, ...], what: str = "r
         if bad is not None:
             raise DatasetError(f"{path}, line {lineno}: {fields[bad]!r} (column {bad + 1}) "
                                "is not a number")
-        nonfinite = next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
+        numbers = [v for v in values if v is not None]  # all of them, as checked
+        nonfinite = next((i for i, v in enumerate(numbers) if not math.isfinite(v)), None)
         if nonfinite is not None:
             raise DatasetError(f"{path}, line {lineno}: {fields[nonfinite]!r} (column "
                                f"{nonfinite + 1}) is not a finite number")
+        huge = next((i for i, v in enumerate(values) if abs(v) > MAX_ABS), None)
+        if huge is not None:
+            raise DatasetError(f"{path}, line {lineno}: {fields[huge]!r} (column {huge + 1}) "
+                               f"is too large: values must lie within ±{MAX_ABS:.0e}; "
+                               "rescale the data (the models expect values near 1)")
         if width is None:
             if len(values) not in ncols:
                 raise DatasetError(f"{path}, line {lineno}: {len(values)} columns; {what} "
@@ -85,7 +94,7 @@ def read_columns(path: str | os.PathLike, ncols: tuple[int, ...], what: str = "r
         elif len(values) != width:
             raise DatasetError(f"{path}, line {lineno}: {len(values)} columns, but the "
                                f"first data line has {width}")
-        rows.append(values)
+        rows.append(numbers)
         if len(rows) > max_rows:
             raise DatasetError(f"{path}, line {lineno}: more than {max_rows:,} {what}")
     if not rows:

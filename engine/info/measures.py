@@ -294,12 +294,14 @@ class QuestionNode:
 
     def leaves(self) -> list[QuestionNode]:
         """The leaves under this node, left to right (yes before no)."""
-        out, stack = [], [self]
+        out: list[QuestionNode] = []
+        stack: list[QuestionNode] = [self]
         while stack:  # iterative: skewed trees can be deeper than Python's recursion limit
             node = stack.pop()
             if node.is_leaf:
                 out.append(node)
             else:
+                assert node.no is not None and node.yes is not None  # not a leaf
                 stack.extend((node.no, node.yes))
         return out
 

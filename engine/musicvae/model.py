@@ -35,8 +35,8 @@ from torch import nn
 
 from engine.cli import subcommand
 from engine.core import trainer
-from engine.core.params import Config, Param, param
-from engine.core.trainer import TorchTrainer
+from engine.core.params import Param, param
+from engine.core.trainer import TorchTrainer, TrainingConfig
 from engine.musicvae import data as music
 
 __all__ = ["MusicVAEConfig", "MelodyVAE", "RollVAE", "MusicVAEExperiment", "slerp", "MODELS"]
@@ -50,7 +50,7 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 
 @dataclass(frozen=True)
-class MusicVAEConfig(Config):
+class MusicVAEConfig(TrainingConfig):
     """A MusicVAE run, each parameter declared once (engine.core.params)."""
 
     dataset: str = param("bach", label="Melodies", help=(
@@ -78,13 +78,8 @@ class MusicVAEConfig(Config):
                                   "decoder from ignoring z (posterior collapse)")
     kl_warmup: int = param(1000, lo=0, hi=10**7, label="KL warm-up steps",
                            help="β rises linearly from 0 over this many steps (annealing)")
-    lr: float = trainer.lr_param()
     batch_size: int = trainer.batch_size_param(help="Phrases per step")
-    device: str = trainer.device_param()
-    epochs: int | None = trainer.epochs_param()
-    eval_every: int = trainer.eval_every_param()
     eval_size: int = trainer.eval_size_param(help="First eval_size test phrases: cheap, smooth")
-    threads: int | None = trainer.threads_param()
 
 
 def _int_in(name: str, value, lo: int, hi: int) -> int:
@@ -217,6 +212,7 @@ class MusicVAEExperiment(TorchTrainer):
 
     kind = "musicvae"
     config_class = MusicVAEConfig
+    model: MelodyVAE | RollVAE
     architecture = ("latent", "hidden", "model")
 
     def __init__(self, config: MusicVAEConfig | None = None, seed: int | None = 0,
@@ -435,7 +431,7 @@ def _cli_flags(parser) -> None:
 def _cli_run(config: MusicVAEConfig, args) -> dict:
     import time
 
-    from engine.cli import Progress, run_experiment
+    from engine.cli import Progress, evaluate, run_experiment
 
     bar = Progress(None, f"parsing {config.dataset}", args.quiet)
     t0 = time.perf_counter()
@@ -448,7 +444,7 @@ def _cli_run(config: MusicVAEConfig, args) -> dict:
                    "train_phrases": int(melodies.train_x.shape[0]),
                    "test_phrases": int(melodies.test_x.shape[0]),
                    "pieces": len(melodies.tunes)})
-    result["test"] = exp.evaluate(k=args.iw_k)
+    result["test"] = evaluate(exp, args, f"musicvae {config.dataset}", k=args.iw_k)
     return result
 
 

@@ -42,9 +42,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.cli import subcommand
-from engine.core import trainer
-from engine.core.params import Config, Param, param
-from engine.core.trainer import TorchTrainer, as_tensor
+from engine.core.nets import mlp
+from engine.core.params import Param, param
+from engine.core.trainer import TorchTrainer, TrainingConfig, as_tensor
 
 __all__ = ["VAEConfig", "VAE", "VAEExperiment", "kl_to_prior", "importance_weighted", "LIKELIHOODS", "LOSS_MODES"]
 
@@ -59,12 +59,11 @@ EVAL_ROWS = 16_384  # decoded rows per chunk in evaluate(): bounds memory
 
 # -- configuration ----------------------------------------------------------------
 @dataclass(frozen=True)
-class VAEConfig(Config):
+class VAEConfig(TrainingConfig):
     """Everything that defines a VAE run, each parameter declared once (engine.core.params):
     its range, label and help give the validation, the CLI flags and the page's widgets.
     Units: lr per Adam step, sizes in units."""
 
-    dataset: str = trainer.dataset_param()
     latent: int = param(2, lo=2, hi=64, label="Latent dim",
                         help="Size of z. With 2 the latent space is drawn as it is and the "
                              "decoded manifold is shown; above 2 a PCA plane of it is drawn")
@@ -89,13 +88,6 @@ class VAEConfig(Config):
                            help="The lecture's Figures 10-11: reconstruction alone gives sharp "
                                 "images but a gappy latent space; KL alone collapses every code "
                                 "onto the prior. Both terms are always measured.")
-    lr: float = trainer.lr_param()
-    batch_size: int = trainer.batch_size_param()
-    device: str = trainer.device_param()
-    epochs: int | None = trainer.epochs_param()
-    eval_every: int = trainer.eval_every_param()
-    eval_size: int = trainer.eval_size_param()
-    threads: int | None = trainer.threads_param()
 
 
 def _int_in(name: str, value, lo: int, hi: int) -> int:
@@ -104,16 +96,6 @@ def _int_in(name: str, value, lo: int, hi: int) -> int:
 
 
 # -- model --------------------------------------------------------------------------
-def _mlp(sizes: list[int]) -> nn.Sequential:
-    """Linear layers with ReLU between them (none after the last)."""
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
-
-
 class VAE(nn.Module):
     """MLP encoder -> (mu, logvar); MLP decoder -> Bernoulli logits or Gaussian means."""
 
@@ -121,11 +103,11 @@ class VAE(nn.Module):
                  likelihood: str = "bernoulli", sigma: float = 0.1, learn_sigma: bool = False):
         super().__init__()
         self.n_in, self.latent, self.likelihood = n_in, latent, likelihood
-        hidden = list(hidden)
-        self.encoder = nn.Sequential(_mlp([n_in, *hidden]), nn.ReLU())
+        hidden = tuple(hidden)
+        self.encoder = nn.Sequential(mlp([n_in, *hidden]), nn.ReLU())
         self.mu_head = nn.Linear(hidden[-1], latent)
         self.logvar_head = nn.Linear(hidden[-1], latent)
-        self.decoder = _mlp([latent, *hidden[::-1], n_in])
+        self.decoder = mlp([latent, *hidden[::-1], n_in])
         if likelihood == "gaussian":
             log_sigma = torch.tensor(math.log(sigma))
             if learn_sigma:
@@ -186,6 +168,7 @@ class VAEExperiment(TorchTrainer):
 
     kind = "vae"
     config_class = VAEConfig
+    model: VAE
     architecture = ("latent", "hidden", "likelihood", "learn_sigma")
 
     def __init__(self, config: VAEConfig | None = None, seed: int | None = 0, dataset=None):
@@ -320,6 +303,7 @@ class VAEExperiment(TorchTrainer):
         if z.shape[1] == 2 and latent > 2:
             if self._pca is None:
                 self.heavy_snapshot()
+            assert self._pca is not None  # heavy_snapshot set it
             center, components = self._pca
             z = center + z @ components
         elif z.shape[1] != latent:
@@ -394,12 +378,12 @@ def _cli_flags(parser) -> None:
 
 
 def _cli_run(config: VAEConfig, args) -> dict:
-    from engine.cli import load_dataset, run_experiment
+    from engine.cli import evaluate, load_dataset, run_experiment
 
     exp = VAEExperiment(config, seed=args.seed, dataset=load_dataset(config, args))
     result = run_experiment(exp, args, "vae", f"vae {config.dataset}")
     result["dataset"] = config.dataset
-    result["test"] = exp.evaluate(k=args.iw_k)
+    result["test"] = evaluate(exp, args, f"vae {config.dataset}", k=args.iw_k)
     return result
 
 

@@ -274,8 +274,10 @@ class Coupling(nn.Module):
         self.keep, self.change = keep, 1 - keep
         self.net = nn.Sequential(nn.Linear(1, hidden), nn.Tanh(), nn.Linear(hidden, hidden),
                                  nn.Tanh(), nn.Linear(hidden, 2)).double()
-        nn.init.zeros_(self.net[-1].weight)  # starts as the identity
-        nn.init.zeros_(self.net[-1].bias)
+        last = self.net[-1]
+        assert isinstance(last, nn.Linear)
+        nn.init.zeros_(last.weight)  # starts as the identity
+        nn.init.zeros_(last.bias)
 
     def _st(self, za):
         out = self.net(za[:, None])

@@ -39,8 +39,11 @@ def add_flags(ap: argparse.ArgumentParser) -> None:
     estimators = {p.name for p in specs(EstimatorConfig)}
     for action in ap._actions[before:]:
         action.default = argparse.SUPPRESS  # absent flags keep the section's own default
-        if action.dest in estimators and action.dest in bbvi:
-            action.help += f" [bbvi: default {bbvi[action.dest].default}]"
+        if action.dest in estimators and action.dest in bbvi:  # both sections' ranges
+            other = bbvi[action.dest]
+            rng = other.describe_range()
+            action.help = (f"{action.help or ''} [bbvi: {rng}; default {other.default}]" if rng
+                           else f"{action.help or ''} [bbvi: default {other.default}]")
 
 
 def run(args: argparse.Namespace, progress=None) -> dict:

@@ -20,6 +20,7 @@ for every estimator (common random numbers), so their differences are the estima
 from __future__ import annotations
 
 import math
+from typing import Any
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,7 +90,7 @@ def variance_table(model, m: float, log_s: float, sizes=SIZES, reps: int = 400,
     rng = np.random.default_rng(seed)
     if baseline is None:
         baseline = pilot_baseline(model, m, log_s, rng)
-    out = {k: np.zeros(len(sizes)) for k in ESTIMATORS}
+    out: dict[str, Any] = {k: np.zeros(len(sizes)) for k in ESTIMATORS}
     for i, size in enumerate(sizes):
         est = gradient_estimates(model, m, log_s, size, reps, rng, baseline)
         for k in ESTIMATORS:
@@ -165,7 +166,7 @@ class EstimatorExperiment(Experiment):
         self.paths = {k: [(c.m, c.log_s)] for k in ESTIMATORS}
         self.diverged = {k: False for k in ESTIMATORS}
         self._traj_rng = {k: np.random.default_rng(c.seed + 1) for k in ESTIMATORS}
-        self._traj_baseline = {k: None for k in ESTIMATORS}
+        self._traj_baseline: dict[str, float | None] = {k: None for k in ESTIMATORS}
         self._variance_curve = None
         self.best_q = best_gaussian_q(self.model)
         self.elbo_optimum = self.best_q[2]
@@ -208,8 +209,8 @@ class EstimatorExperiment(Experiment):
         if k == "score_cv":  # running mean of f − log q along the path (earlier draws only)
             z = m + math.exp(log_s) * eps
             h = float(np.mean(self.model.log_joint(z) + 0.5 * LOG_2PI + log_s + 0.5 * eps ** 2))
-            self._traj_baseline[k] = h if self._traj_baseline[k] is None \
-                else 0.9 * self._traj_baseline[k] + 0.1 * h
+            prev = self._traj_baseline[k]
+            self._traj_baseline[k] = h if prev is None else 0.9 * prev + 0.1 * h
         m, log_s = m + self.config.lr * g[0], log_s + self.config.lr * g[1]
         if not (math.isfinite(m) and math.isfinite(log_s)) or abs(m) > 50 or not -12 < log_s < 5:
             self.diverged[k] = True  # stays at its last good point
@@ -268,7 +269,7 @@ class EstimatorExperiment(Experiment):
         return {"variance_curve": self._variance_curve}
 
     def evaluate(self) -> dict:
-        out = {}
+        out: dict[str, Any] = {}
         for k in ESTIMATORS:
             m, log_s = self.paths[k][-1]
             out[k] = {"mean": self.mean(k).tolist(), "stderr": self.stderr(k).tolist(),

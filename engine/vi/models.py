@@ -22,7 +22,7 @@ __all__ = ["ConjugateGaussian", "LogisticRegression", "gaussian_data", "logistic
            "quadrature_nodes", "make_model", "MODELS"]
 
 LOG_2PI = math.log(2 * math.pi)
-_trapz = getattr(np, "trapezoid", None) or np.trapz  # numpy 1.26 has only trapz
+_trapz = getattr(np, "trapezoid", None) or getattr(np, "trapz")  # numpy 1.26 has only trapz
 MODELS = ("gaussian", "logistic")
 
 
@@ -73,6 +73,9 @@ class _Model:
     """Shared pieces: q's entropy, expectations by quadrature, the ELBO gradient."""
 
     prior_sd = 1.0
+
+    def grad_log_joint(self, z):  # pragma: no cover - each model has its own
+        raise NotImplementedError
 
     def log_prior(self, z):
         z = np.asarray(z, dtype=np.float64)

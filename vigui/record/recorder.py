@@ -1,6 +1,6 @@
 """Recording a page (or one of its plots) while it runs, into an animated GIF and an MP4.
 
-The window's Record menu (:func:`add_record_menu`) opens a :class:`RecordDialog`: what
+The window's Record menu (:mod:`vigui.record.menu`) opens a :class:`RecordDialog`: what
 to capture (the whole page, or one plot), the frame rate, the width (the height follows
 the capture's shape), the formats and the file name; Record starts, Stop ends and
 writes the files in the background with a progress bar (:mod:`vigui.record.video` encodes).
@@ -9,29 +9,30 @@ A :class:`Recorder` grabs its target on a GUI timer (reading the pixels the wind
 already painted where the platform allows: ~1 ms, not the 20-30 ms of painting the
 plots again), scales it to the chosen size and appends the raw frame to a
 :class:`~vigui.record.video.FrameStore` on disk (memory stays flat).
+Only the page may appear in a recording: the screen's pixels are read only where no
+other window of vigui (a dialog, a menu, a tooltip) and no overlay of the window lies
+over the captured area; otherwise that frame is painted from the page itself. While
+recording, the Record dialog steps aside: it hides, and a Stop button in the window's
+status bar (or Ctrl+Shift+R again) ends the recording. (Windows of other programs are
+invisible to Qt: keep them off the page while recording.)
 When a tick comes late (the GUI was busy), the frame is repeated so that the video keeps
 the run's real pace. What a grab costs the run is measured in ``bench/recorder.py``.
 
-The same menu has "Export plot as SVG / PDF…" (:mod:`vigui.record.vector`).
+What is captured and how a frame is read: :mod:`vigui.record.capture`.
 """
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from PySide6.QtCore import QEvent, QObject, QRect, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QImage, QKeySequence
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
     QFileDialog,
     QFormLayout,
-    QGraphicsView,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -43,91 +44,15 @@ from PySide6.QtWidgets import (
 )
 
 from vigui.record import video
+from vigui.record.capture import CaptureTarget, capture_targets, grab_frame
 from vigui.run.worker import BackgroundJob
 
-__all__ = ["CaptureTarget", "capture_targets", "grab_frame", "Recorder", "RecordDialog",
-           "add_record_menu"]
+__all__ = ["Recorder", "RecordDialog"]
 
 MAX_FPS = 30
 DEFAULT_FPS = 10
 DEFAULT_WIDTH = 640
 DEFAULT_SECONDS = 60
-
-
-@dataclass
-class CaptureTarget:
-    """What to capture: a widget, or the part of a plot view one plot occupies."""
-
-    title: str
-    widget: QWidget
-    item: object = None  # a pyqtgraph PlotItem inside ``widget`` (a GraphicsView), or None
-
-    def rect(self) -> QRect:
-        """The captured rectangle in ``widget`` coordinates (now: plots move on resize)."""
-        if self.item is None:
-            return self.widget.rect()
-        view: QGraphicsView = self.widget
-        return view.mapFromScene(self.item.sceneBoundingRect()).boundingRect() & view.rect()
-
-    def size(self, width: int) -> QSize:
-        """The output size for ``width`` pixels: the capture's shape, both sides even."""
-        r = self.rect()
-        width = max(2, width - width % 2)
-        height = round(width * max(1, r.height()) / max(1, r.width()))
-        return QSize(width, max(2, height + height % 2))
-
-
-def capture_targets(page: QWidget) -> list[CaptureTarget]:
-    """The whole page, then each visible plot of its plot views (titled by its title)."""
-    import pyqtgraph as pg
-
-    targets = [CaptureTarget("Whole page", page)]
-    n = 0
-    views = page.findChildren(QGraphicsView)
-    if isinstance(page, QGraphicsView):  # a plot view on its own
-        views.insert(0, page)
-    for view in views:
-        if not view.isVisible() or view.scene() is None:
-            continue
-        plots = [item for item in view.scene().items()
-                 if isinstance(item, pg.PlotItem) and item.isVisible()]
-        plots.sort(key=lambda p: (p.sceneBoundingRect().top(), p.sceneBoundingRect().left()))
-        for item in plots:
-            n += 1
-            title = re.sub(r"<[^>]*>", "", item.titleLabel.text or "").strip()
-            targets.append(CaptureTarget(f"Plot: {title or f'untitled {n}'}", view, item))
-    return targets
-
-
-def _painted_pixels(widget: QWidget, rect: QRect):
-    """What the window system already shows of ``rect`` (no repaint: about 1 ms against
-    20-30 ms for ``QWidget.grab``, which paints every plot again), or None where that
-    cannot be read (hidden widget; Wayland gives no window contents)."""
-    from PySide6.QtGui import QGuiApplication
-
-    if not widget.isVisible() or QGuiApplication.platformName().startswith("wayland"):
-        return None
-    top = widget.window()
-    screen = top.screen()
-    if screen is None:
-        return None
-    pos = widget.mapTo(top, rect.topLeft())
-    pixmap = screen.grabWindow(top.winId(), pos.x(), pos.y(), rect.width(), rect.height())
-    return None if pixmap.isNull() else pixmap
-
-
-def grab_frame(target: CaptureTarget, size: QSize, repaint: bool = False) -> np.ndarray:
-    """The target as it is drawn now, scaled to ``size``: an (h, w, 3) uint8 array.
-    The window's painted pixels are read when possible; ``repaint=True`` (or where they
-    cannot be read) paints the widget again into an image instead."""
-    rect = target.rect()
-    pixmap = None if repaint else _painted_pixels(target.widget, rect)
-    image = (pixmap if pixmap is not None else target.widget.grab(rect)).toImage()
-    image = image.scaled(size, Qt.IgnoreAspectRatio, Qt.SmoothTransformation)
-    image = image.convertToFormat(QImage.Format_RGB888)
-    w, h = image.width(), image.height()
-    rows = np.frombuffer(image.constBits(), np.uint8, count=image.sizeInBytes())
-    return rows.reshape(h, image.bytesPerLine())[:, :w * 3].reshape(h, w, 3).copy()
 
 
 class Recorder(QObject):
@@ -218,6 +143,7 @@ class RecordDialog(QDialog):
         self.recorder: Recorder | None = None
         self._job: BackgroundJob | None = None
         self._targets: list[CaptureTarget] = []
+        self.stop_button: QPushButton | None = None  # in the window's status bar while recording
 
         form = QFormLayout()
         self.what = QComboBox()
@@ -354,14 +280,44 @@ class RecordDialog(QDialog):
         except (ValueError, OSError) as exc:
             self.state.setText(f"Cannot record: {exc}")
             return False
-        self.recorder.ticked.connect(
-            lambda frames, seconds: self.state.setText(f"Recording… {seconds:.1f} s, {frames} frames"))
+        # a lambda: connecting the bound method crashed Qt (segfault) on this PySide6
+        self.recorder.ticked.connect(lambda frames, seconds: self._ticked(frames, seconds))
         self.recorder.stopped.connect(self._write)
         for box in (self.what, self.fps, self.width_box, self.limit, self.gif, self.mp4, self.path):
             box.setEnabled(False)
         self.record_button.setText("■ Stop")
+        self._step_aside()
         self.recorder.start()
         return True
+
+    def _ticked(self, frames: int, seconds: float) -> None:
+        text = f"Recording… {seconds:.1f} s, {frames} frames"
+        self.state.setText(text)
+        if self.stop_button is not None:
+            self.stop_button.setText(f"■ Stop recording ({seconds:.0f} s)")
+
+    def _step_aside(self) -> None:
+        """Off the page while recording: the dialog hides and the window's status bar
+        offers Stop (the dialog comes back to show the writing)."""
+        window = self.parentWidget()
+        bar = window.statusBar() if hasattr(window, "statusBar") else None
+        if bar is None:
+            return  # no window to hold the Stop button: the dialog stays (off the page)
+        if self.stop_button is None:
+            self.stop_button = QPushButton("■ Stop recording")
+            self.stop_button.setToolTip("End the recording and write the files (Ctrl+Shift+R)")
+            self.stop_button.clicked.connect(self.toggle)
+            bar.insertPermanentWidget(0, self.stop_button)
+        self.stop_button.setVisible(True)
+        self.hide()
+        window.activateWindow()
+
+    def _come_back(self) -> None:
+        if self.stop_button is not None:
+            self.stop_button.setVisible(False)
+        if not self.isVisible() and self.parentWidget() is not None and self.parentWidget().isVisible():
+            self.show()
+            self.raise_()
 
     def _write(self, reason: str) -> None:
         """The recording stopped: encode the files in the background."""
@@ -370,6 +326,7 @@ class RecordDialog(QDialog):
         base, formats = Path(self.path.text()).expanduser(), self._formats
         self.record_button.setText("● Record")
         self.record_button.setEnabled(False)
+        self._come_back()
         if reason:
             self.state.setText(f"Stopped: {reason}.")
 
@@ -444,7 +401,7 @@ class RecordDialog(QDialog):
         super().closeEvent(event)
 
 
-class _ShutdownOnClose(QObject):
+class ShutdownOnClose(QObject):
     """Stops the dialog's recording and writing when the window closes."""
 
     def __init__(self, dialog: RecordDialog):
@@ -455,31 +412,3 @@ class _ShutdownOnClose(QObject):
         if event.type() == QEvent.Close:
             self.dialog.shutdown()
         return False
-
-
-def add_record_menu(window) -> None:
-    """The window's Record menu: Record… (Ctrl+Shift+R) and Export plot as SVG / PDF…."""
-    menu = window.menuBar().addMenu("Re&cord")
-    record = QAction("&Record page or plot…", window, shortcut=QKeySequence("Ctrl+Shift+R"))
-    menu.addAction(record)
-    vector = QAction("Export plot as &SVG / PDF…", window, shortcut=QKeySequence("Ctrl+Shift+E"))
-    menu.addAction(vector)
-
-    def open_recorder():
-        dialog = getattr(window, "record_dialog", None)
-        if dialog is None:
-            dialog = window.record_dialog = RecordDialog(window.current_page, parent=window)
-            window.installEventFilter(_ShutdownOnClose(dialog))
-        dialog.refresh()
-        dialog.show()
-        dialog.raise_()
-
-    def export_vector():
-        from vigui.record.vector import export_dialog
-
-        page = window.current_page()
-        if page is not None:
-            export_dialog(page, parent=window)
-
-    record.triggered.connect(open_recorder)
-    vector.triggered.connect(export_vector)

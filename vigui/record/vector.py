@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from vigui.record.recorder import CaptureTarget, capture_targets
+from vigui.record.capture import CaptureTarget, capture_targets
 
 __all__ = ["export_vector", "export_dialog"]
 

@@ -113,7 +113,7 @@ def _apply_form(form: ParamForm, params: dict, where: str) -> None:
     for name, value in params.items():
         try:
             checked[name] = form.param(name).check(value)
-            form._probe(form.fields[name], checked[name])
+            _probe(form, name, checked[name])
         except (TypeError, ValueError, OverflowError) as exc:
             text = str(exc) or f"{value!r} cannot be shown"
             raise SceneError(f"{where}: parameter {name}: {text}.") from None
@@ -123,6 +123,15 @@ def _apply_form(form: ParamForm, params: dict, where: str) -> None:
         raise SceneError(f"{where}: {exc}.") from None
     for name, value in checked.items():
         _same(form.value(name), value, f"{where}: parameter {name}")
+
+
+def _probe(form: ParamForm, name: str, value: Any) -> None:
+    """ValueError if the form's widget cannot show ``value``; a widget with ``check``
+    (the own-data file chooser) reads the file, so its message names file, line, column."""
+    form._probe(form.fields[name], value)
+    check = getattr(form.widget(name), "check", None)
+    if callable(check):
+        check(value)
 
 
 def _apply_nested(page, reference: dict, params: dict, where: str) -> None:
@@ -144,7 +153,7 @@ def _apply_nested(page, reference: dict, params: dict, where: str) -> None:
             if isinstance(inner, ParamForm):
                 for name, v in value.items():
                     try:
-                        inner.param(name).check(v)
+                        _probe(inner, name, inner.param(name).check(v))
                     except (TypeError, ValueError, OverflowError) as exc:
                         raise SceneError(f"{where}: {key}.{name}: {exc}.") from None
     page.restore_settings(params)

@@ -35,6 +35,8 @@ of scenes with a title; :func:`lecture_tour` is the one shipped with the app.
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,15 @@ SCENE_KEYS = {"vigui_scene", "page", "section", "title", "caption", "params", "r
 TOUR_KEYS = {"vigui_tour", "title", "stops"}
 MAX_STEPS = 10_000_000
 MAX_BYTES = 1_000_000  # a scene is a few hundred bytes (pinned runs: up to ~0.4 MB); a tour a few kB
+# A scene nests about 4 deep (tour > stops > scene > params > section); json would hit
+# Python's recursion limit near 1,000 and int() refuses over 4,300 digits with advice
+# meant for programmers, so both are bounded here with a message for the teacher.
+MAX_DEPTH = 32
+MAX_DIGITS = 30
+#: parameters naming the user's own data file: relative to the scene's folder in a file
+FILE_PARAMS = ("data_file",)
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
 
 __all__ = ["Scene", "SceneError", "Tour", "SCENE_VERSION", "parse_scene", "read_scene",
            "write_scene", "scene_text", "parse_tour", "read_tour", "lecture_tour",
@@ -115,8 +126,10 @@ def _load_json(text: str | bytes, where: str) -> Any:
             raise SceneError(f"{where} is not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
     if len(text) > MAX_BYTES:
         raise SceneError(f"{where} is too large for a scene ({len(text):,} characters).")
+    _check_depth(text, where)
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return json.loads(text, parse_constant=_no_constant, parse_int=_int,
+                          parse_float=_float)
     except json.JSONDecodeError as exc:
         raise SceneError(f"{where} is not valid JSON: {exc.msg} at line {exc.lineno}, "
                          f"column {exc.colno}.") from None
@@ -126,6 +139,34 @@ def _load_json(text: str | bytes, where: str) -> Any:
 
 def _no_constant(name: str):
     raise ValueError(f"{name} is not allowed in a scene")
+
+
+def _check_depth(text: str, where: str) -> None:
+    """SceneError if objects and lists nest deeper than MAX_DEPTH (strings skipped)."""
+    depth = 0
+    for match in _BRACKET.finditer(_STRING.sub('""', text)):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > MAX_DEPTH:
+            raise SceneError(f"{where} nests lists or objects more than {MAX_DEPTH} deep; "
+                             "a scene needs about 4.")
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise ValueError(f"a number with {len(text.lstrip('-')):,} digits is not allowed "
+                         f"in a scene (at most {MAX_DIGITS})")
+    return int(text)
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: json would read it as inf
+        raise ValueError(f"the number {_clip(text)} is too large for a scene")
+    return value
+
+
+def _clip(text: str, n: int = 24) -> str:
+    return text if len(text) <= n else text[:n - 3] + "..."
 
 
 def migrate(data: dict, where: str) -> dict:
@@ -179,6 +220,7 @@ def parse_scene(data: Any, folder: Path | None = None, where: str = "the scene",
     for key in ("title", "caption"):
         if not isinstance(data.get(key, ""), str):
             raise SceneError(f"{where}: \"{key}\" must be text.")
+    params = _map_files(params, lambda name: _resolve_data_file(name, folder, where))
     scene = Scene(page=page, params=params, section=section, run=_check_run(data.get("run"), where),
                   checkpoint=data.get("checkpoint"), title=data.get("title", ""),
                   caption=data.get("caption", ""), folder=folder,
@@ -258,6 +300,41 @@ def _pinned_checkpoint(entry: dict, folder: Path | None, where: str):
     return PinnedRun.from_live(params, store, steps=peek.step, name=entry.get("name", ""))
 
 
+def _map_files(params: dict, fn) -> dict:
+    """``params`` with ``fn`` applied to each own-data file name (sections included)."""
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            value = _map_files(value, fn)
+        elif key in FILE_PARAMS and isinstance(value, str):
+            value = fn(value)
+        out[key] = value
+    return out
+
+
+def _resolve_data_file(name: str, folder: Path | None, where: str) -> str:
+    """A data file named in a scene: relative names lie in the scene's folder (a scene
+    e-mailed with its CSV), never in whatever directory vigui was started from."""
+    path = Path(name).expanduser()
+    if path.is_absolute():
+        return str(path)
+    if folder is None:
+        raise SceneError(f"{where}: the data file {name!r} is a relative path, which only a "
+                         "scene file can have (it is looked for beside the file).")
+    return str(Path(folder).resolve() / path)
+
+
+def _relative_files(params: dict, folder: Path) -> dict:
+    """Data files inside ``folder`` written relative to it, so the folder travels whole."""
+    root = Path(folder).resolve()
+
+    def relative(name: str) -> str:
+        path = Path(name)
+        return path.relative_to(root).as_posix() if path.is_relative_to(root) else name
+
+    return _map_files(params, relative)
+
+
 def resolve_checkpoint(name: str, folder: Path | None) -> Path:
     """The checkpoint ``name`` inside ``folder``; SceneError for an absolute path or
     one that leads outside the folder (``..``, links)."""
@@ -291,6 +368,7 @@ def scene_text(scene: Scene) -> str:
 def write_scene(scene: Scene, path: str | Path) -> Path:
     """Write ``scene`` to ``path`` atomically (a temporary file, then a rename)."""
     path = Path(path)
+    scene = Scene(**{**scene.__dict__, "params": _relative_files(scene.params, path.parent)})
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(scene_text(scene), encoding="utf-8")
     tmp.replace(path)
@@ -339,9 +417,9 @@ def read_tour(path: str | Path, pages: list[str] | None = None) -> Tour:
 def is_tour_file(path: str | Path) -> bool:
     """True if ``path`` holds a tour (a top-level "vigui_tour" key), not a scene."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
+        data = _load_json(Path(path).read_bytes(), str(path))
+    except (OSError, SceneError):
+        return False  # read_scene then says what is wrong
     return isinstance(data, dict) and "vigui_tour" in data
 
 

@@ -7,7 +7,9 @@
 restored with the page's other parameters. A chosen file is read at once with its
 engine reader: a bad file is refused with the reader's message (file and line) sent as
 ``message(text, True)`` and the previous choice stays. ``setValue`` of an unreadable file
-raises ValueError (a restored setting falls back to the model's data).
+raises ValueError (a restored setting falls back to the model's data); ``check(path)``
+reads a file without using it (a scene is checked before anything changes).
+:func:`show_file_rows` makes a greyed count field (CAVI's N) show the file's count.
 """
 from __future__ import annotations
 
@@ -17,21 +19,21 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
 
-__all__ = ["DataFileChooser", "points_file_widget", "xy_file_widget"]
+__all__ = ["DataFileChooser", "points_file_widget", "xy_file_widget", "show_file_rows"]
 
 
-def _points_summary(path: str) -> str:
+def _points_summary(path: str) -> tuple[str, int]:
     from engine.data.points import read_points
 
     x = read_points(path)
-    return f"{len(x):,} points, {x.shape[1]}-D"
+    return f"{len(x):,} points, {x.shape[1]}-D", len(x)
 
 
-def _xy_summary(path: str) -> str:
+def _xy_summary(path: str) -> tuple[str, int]:
     from engine.data.points import read_xy
 
     x, _ = read_xy(path)
-    return f"{len(x):,} x,y pairs"
+    return f"{len(x):,} x,y pairs", len(x)
 
 
 class DataFileChooser(QWidget):
@@ -40,17 +42,20 @@ class DataFileChooser(QWidget):
     valueChanged = Signal(object)
     message = Signal(str, bool)  # (text, is_error)
 
-    def __init__(self, summarise: Callable[[str], str], none_text: str = "none",
+    def __init__(self, summarise: Callable[[str], tuple[str, int]], none_text: str = "none",
                  caption: str = "Open a CSV file", parent=None):
         super().__init__(parent)
         self._summarise, self._none_text, self._caption = summarise, none_text, caption
         self._path: str | None = None
+        self.rows: int | None = None  # rows in the chosen file (None: no file)
+        self._summary = ""
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.label = QLabel()
         self.label.setWordWrap(True)
         self.open_button = QPushButton("Open…")
-        self.open_button.clicked.connect(self.choose)
+        # clicked(bool) would hand its `checked` flag to choose() as the path
+        self.open_button.clicked.connect(lambda _checked=False: self.choose())
         self.clear_button = QPushButton("✕")
         self.clear_button.setToolTip("Forget the file")
         self.clear_button.setFixedWidth(28)
@@ -65,15 +70,20 @@ class DataFileChooser(QWidget):
 
     def setValue(self, path: str | None) -> None:
         """Use ``path`` (None: no file); ValueError naming the file and line if unreadable."""
-        summary = ""
+        summary, rows = "", None
         if path is not None:
-            summary = self._summarise(str(path))  # DatasetError is a ValueError
+            summary, rows = self._summarise(str(path))  # DatasetError is a ValueError
             path = str(Path(path).expanduser().resolve())
         changed = path != self._path
-        self._path = path
+        self._path, self.rows, self._summary = path, rows, summary
         self._show(path, summary)
         if changed:
             self.valueChanged.emit(path)
+
+    def check(self, path: str | None) -> None:
+        """ValueError (file and line) if ``path`` could not be used; nothing changes."""
+        if path is not None:
+            self._summarise(str(path))
 
     def choose(self, path: str | None = None) -> bool:
         """Ask for a file (or use ``path``); a bad one is refused with a message."""
@@ -88,6 +98,8 @@ class DataFileChooser(QWidget):
         except (ValueError, OSError) as exc:
             self.message.emit(f"Could not use this file; nothing was changed.\n{exc}", True)
             return False
+        # says what is used now, replacing an earlier refusal on the page's message line
+        self.message.emit(f"Using {self._path}: {self._summary}.", False)
         return True
 
     def _show(self, path: str | None, summary: str) -> None:
@@ -111,3 +123,24 @@ def xy_file_widget(p=None) -> DataFileChooser:
     """The chooser for ``widget="xy_file"``: a CSV of x,y pairs."""
     return DataFileChooser(_xy_summary, none_text="the built-in data",
                            caption="Open a CSV of x,y pairs")
+
+
+def show_file_rows(form, name: str, chooser: DataFileChooser) -> None:
+    """While ``chooser`` holds a file, the greyed count field ``name`` of ``form`` shows
+    the file's row count (not a number the run ignores); the user's own value returns
+    when the file is forgotten. Quiet: the form sends no ``changed`` for this."""
+    remembered: dict[str, object] = {}
+
+    def follow(path) -> None:
+        with form.quiet():
+            if path is not None and chooser.rows is not None:
+                remembered.setdefault("value", form.value(name))
+                p = form.param(name)
+                lo = p.lo if p.lo is not None else chooser.rows
+                hi = p.hi if p.hi is not None else chooser.rows
+                form.set_value(name, int(min(max(chooser.rows, lo), hi)))
+            elif path is None and "value" in remembered:
+                form.set_value(name, remembered.pop("value"))
+
+    chooser.valueChanged.connect(follow)
+    follow(chooser.value())

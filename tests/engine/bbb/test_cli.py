@@ -51,3 +51,10 @@ def test_classify_task_on_digits(capsys, tmp_path):
 def test_bad_flags_exit_2_naming_the_argument(capsys, argv, word):
     rc, err = run(capsys, *argv)
     assert rc == 2 and word in err
+
+
+def test_without_the_plain_net_no_plain_error_is_reported(capsys):
+    rc, res = run(capsys, "--dataset", "digits", "--hidden", "16", "--epochs", "1",
+                  "--no-train-plain")
+    assert rc == 0 and res["config"]["train_plain"] is False
+    assert "test_error" in res["test"] and "plain_test_error" not in res["test"]

@@ -43,6 +43,8 @@ def test_one_column_is_1d(tmp_path):
     ("1,2\n3,abc\n5,6\n", 2, ["'abc'", "column 2", "not a number"]),
     ("x,y\n1,2\n3,4,5\n", 3, ["3 columns", "first data line has 2"]),
     ("1,2\n\n# c\n3,nan\n", 4, ["'nan'", "not a finite number"]),
+    ("1,2\n3,1e308\n", 2, ["'1e308'", "column 2", "too large", "rescale"]),
+    ("1,2\n-2e15,0\n", 2, ["'-2e15'", "column 1", "too large"]),
     ("1,2,3\n", 1, ["3 columns", "1 or 2"]),
     ("1,2\n3,\n", 2, ["''", "column 2"]),
 ])
@@ -54,6 +56,10 @@ def test_bad_line_is_refused_naming_file_and_line(tmp_path, text, line, words):
     assert str(path) in message and f"line {line}:" in message
     for word in words:
         assert word in message
+
+
+def test_the_largest_value_allowed_is_read(tmp_path):
+    assert read_points(write(tmp_path, "1e15\n-1e15\n"))[:, 0].tolist() == [1e15, -1e15]
 
 
 def test_files_without_data_are_refused(tmp_path):

@@ -161,3 +161,35 @@ def test_state_exists_before_the_build_hooks_run(qtbot):
     qtbot.addWidget(page)
     assert seen == [("params", True, True), ("views", True, True)]
     page.close_page()
+
+
+def test_closing_mid_training_never_joins_the_busy_child_on_the_gui_thread(qtbot, monkeypatch):
+    """Close must return at once however busy the child is: the child is asked to end and
+    a reaper thread waits for it, never the GUI thread."""
+    import multiprocessing.process
+
+    from vigui.run.process import ProcessRunner
+
+    class InChild(LogRegPage):
+        runner_class = ProcessRunner
+
+    page = InChild()
+    qtbot.addWidget(page)
+    page.show()
+    page.activate()
+    qtbot.waitUntil(lambda: page.runner is not None, timeout=60_000)
+    page.play()
+    qtbot.waitUntil(lambda: page.run.steps > 5, timeout=120_000)
+    runner = page.runner
+    joins = []
+    real_join = multiprocessing.process.BaseProcess.join
+
+    def join(self, timeout=None):
+        joins.append(threading.current_thread())
+        return real_join(self, timeout)
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "join", join)
+    page.close_page()  # mid-training
+    assert page.runner is None
+    assert threading.main_thread() not in joins
+    qtbot.waitUntil(lambda: not runner.is_alive, timeout=60_000)  # it does end

@@ -13,7 +13,8 @@ from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QLabel
 
 from vigui.record import video
-from vigui.record.recorder import CaptureTarget, RecordDialog, Recorder, capture_targets, grab_frame
+from vigui.record.capture import CaptureTarget, capture_targets, grab_frame
+from vigui.record.recorder import RecordDialog, Recorder
 from vigui.record.vector import export_vector
 from vigui.widgets.plots import make_plot, pen
 
@@ -274,3 +275,46 @@ def test_painted_pixels_match_a_repaint(qtbot):
     fast = grab_frame(sine, QSize(200, 240)).astype(int)
     slow = grab_frame(sine, QSize(200, 240), repaint=True).astype(int)
     assert np.abs(fast - slow).mean() < 2.0
+
+
+def test_record_dialog_steps_aside_and_covered_pixels_are_not_read(qtbot, tmp_path):
+    """Ctrl+Shift+R, Record: the dialog leaves the page (Stop waits in the status bar);
+    with another vigui window over the page the screen is not read; Ctrl+Shift+R stops."""
+    from vigui.record.capture import _painted_pixels
+    from vigui.window import MainWindow
+
+    win = MainWindow(fresh=True)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    win.open_page("info")
+    page = win.current_page()
+    win.activateWindow()
+    qtbot.waitUntil(win.isActiveWindow, timeout=5000)  # window shortcuts need it
+    try:
+        qtbot.keyClick(win, Qt.Key_R, Qt.ControlModifier | Qt.ShiftModifier)
+        dialog = win.record_dialog
+        assert dialog.isVisible()
+        dialog.path.setText(str(tmp_path / "page"))
+        dialog.mp4.setChecked(False)
+        dialog.fps.setValue(10)
+        dialog.width_box.setValue(320)
+        dialog.limit.setValue(20)
+        qtbot.mouseClick(dialog.record_button, Qt.LeftButton)
+        assert dialog.busy and not dialog.isVisible()
+        assert dialog.stop_button.isVisible() and dialog.stop_button.window() is win
+        qtbot.waitUntil(lambda: "Stop recording (" in dialog.stop_button.text(), timeout=5000)
+        assert _painted_pixels(page, page.rect()) is not None  # nothing over the page
+        cover = QLabel("over the page")
+        qtbot.addWidget(cover)
+        cover.setGeometry(QRectF(page.mapToGlobal(page.rect().center()).toPointF(),
+                                 QSize(50, 50).toSizeF()).toRect())
+        cover.show()
+        assert _painted_pixels(page, page.rect()) is None  # painted from the page instead
+        cover.hide()
+        with qtbot.waitSignal(dialog.written, timeout=20_000):
+            qtbot.keyClick(win, Qt.Key_R, Qt.ControlModifier | Qt.ShiftModifier)  # stop
+            assert dialog.isVisible() and not dialog.stop_button.isVisible()
+        assert (tmp_path / "page.gif").exists()
+    finally:
+        win.close()

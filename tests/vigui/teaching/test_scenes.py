@@ -169,3 +169,52 @@ def test_user_tours(tmp_path):
                         ({"vigui_tour": 1, "stops": [{}], "extra": 1}, "unknown keys")):
         with pytest.raises(SceneError, match=words):
             parse_tour(json.dumps(data), pages=PAGES)
+
+
+@pytest.mark.parametrize("text, words", [
+    ('{"vigui_scene": 2, "page": "cavi", "params": {"k": ' + "[" * 100_000 + "]" * 100_000 + "}}",
+     "more than 32 deep"),
+    ("[" * 100_000, "more than 32 deep"),  # unclosed: still one message, no RecursionError
+    ('{"vigui_scene": 2, "page": "cavi", "params": {"n": ' + "7" * 100_000 + "}}",
+     "a number with 100,000 digits"),
+    ('{"vigui_scene": 2, "page": "cavi", "params": {"n": -' + "7" * 31 + "}}",
+     "a number with 31 digits"),
+    ('{"vigui_scene": 2, "page": "cavi", "params": {"sigma2": 1e999}}', "1e999 is too large"),
+])
+def test_deep_nesting_and_huge_numbers_are_refused_with_one_message(text, words, tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text(text)
+    for read in (lambda: parse_scene(text, pages=PAGES), lambda: read_scene(path),
+                 lambda: parse_tour(text, pages=PAGES)):
+        with pytest.raises(SceneError) as info:
+            read()
+        assert words in str(info.value) or "not a vigui tour" in str(info.value)
+        assert "set_int_max_str_digits" not in str(info.value)
+    assert not is_tour_file(path)  # the command line's first look must not raise either
+
+
+def test_brackets_inside_text_do_not_count_as_nesting():
+    scene = parse_scene(json.dumps(scene_dict(title="[" * 500 + '"{' * 50)), pages=PAGES)
+    assert scene.title.startswith("[[[")
+
+
+def test_a_data_file_is_looked_for_beside_the_scene(tmp_path, monkeypatch):
+    course = tmp_path / "course"
+    course.mkdir()
+    (course / "points.csv").write_text("1\n2\n")
+    path = course / "s.json"
+    path.write_text(json.dumps(scene_dict(params={"k": 2, "data_file": "points.csv"})))
+    monkeypatch.chdir(tmp_path)  # the scene's folder, not the current directory
+    assert read_scene(path).params["data_file"] == str((course / "points.csv").resolve())
+    nested = scene_dict(page="info", params={"reg": {"data_file": "points.csv"}})
+    path.write_text(json.dumps(nested))
+    assert read_scene(path).params["reg"]["data_file"] == str((course / "points.csv").resolve())
+    with pytest.raises(SceneError, match="relative path, which only a scene file can have"):
+        parse_scene(json.dumps(nested), pages=PAGES)
+    # Saved again, a file in the scene's folder is written relative to it: the folder travels.
+    scene = read_scene(path)
+    write_scene(scene, course / "again.json")
+    assert json.loads((course / "again.json").read_text())["params"]["reg"]["data_file"] == "points.csv"
+    elsewhere = str(tmp_path / "other.csv")
+    write_scene(Scene(page="cavi", params={"data_file": elsewhere}), course / "abs.json")
+    assert json.loads((course / "abs.json").read_text())["params"]["data_file"] == elsewhere

@@ -147,3 +147,82 @@ def test_bbb_regression_page_takes_x_y_pairs(qtbot, tmp_path):
         assert files.value() == str(good.resolve())
     finally:
         page.close_page()
+
+
+def test_open_button_asks_for_a_file_and_uses_it(cavi, qtbot, monkeypatch, tmp_path):
+    """The real button: its clicked(checked) must not reach choose() as the path."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QFileDialog
+
+    x, _, _ = sample_mixture(450, 2, 30.0, dim=1, seed=5)
+    good = tmp_path / "heights.csv"
+    np.savetxt(good, x)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("1\n2\nthree\n")
+    answers = [str(bad), str(good), ""]
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        lambda *a, **k: (answers.pop(0), "CSV files (*.csv *.txt *.tsv)"))
+    files = cavi.params.widget("data_file")
+    n_box = cavi.params.widget("n")
+    before = n_box.value()
+    assert before == 300
+
+    qtbot.mouseClick(files.open_button, Qt.LeftButton)  # a bad file: refused, said
+    assert cavi.message.isVisible() and f"{bad}, line 3:" in cavi.message.text()
+    assert files.value() is None
+
+    qtbot.mouseClick(files.open_button, Qt.LeftButton)  # a good one: used, error gone
+    assert files.value() == str(good.resolve())
+    assert "450 points, 1-D" in files.label.text()
+    assert "Could not use" not in cavi.message.text()
+    assert f"Using {good.resolve()}: 450 points, 1-D." in cavi.message.text()
+    assert not n_box.isEnabled() and n_box.value() == 450  # the greyed N is the file's
+
+    qtbot.mouseClick(files.open_button, Qt.LeftButton)  # cancelled: nothing changes
+    assert files.value() == str(good.resolve())
+
+    qtbot.mouseClick(files.clear_button, Qt.LeftButton)  # forgotten: the user's N returns
+    assert files.value() is None and n_box.isEnabled() and n_box.value() == before
+
+
+def test_bbb_open_button_and_a_scene_with_a_huge_value(qtbot, monkeypatch, tmp_path):
+    """BBB's regression tab: the button works, and a scene naming a CSV with 1e308 is
+    refused naming line and column, as CAVI's is."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QFileDialog
+
+    from vigui.pages.bbb import BBBPage
+    from vigui.teaching.apply import apply_scene
+    from vigui.teaching.scenes import SceneError, parse_scene
+
+    page = BBBPage()
+    qtbot.addWidget(page)
+    page.show()
+    page.activate()
+    try:
+        pairs = tmp_path / "pairs.csv"
+        np.savetxt(pairs, np.c_[np.linspace(-1, 1, 45), np.linspace(0, 2, 45)], delimiter=",")
+        monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(pairs), ""))
+        files = page.regression.params.widget("data_file")
+        qtbot.mouseClick(files.open_button, Qt.LeftButton)
+        assert files.value() == str(pairs.resolve())
+        assert page.regression.params.widget("n_points").value() == 45
+
+        huge = tmp_path / "huge.csv"
+        huge.write_text("x,y\n0,1\n1e308,2\n")
+        for name in ("bbb", "cavi"):
+            params = ({"regression": {"data_file": str(huge)}} if name == "bbb"
+                      else {"data_file": str(huge)})
+            scene = parse_scene({"vigui_scene": 2, "page": name, "params": params},
+                                pages=["bbb", "cavi"])
+            target = page if name == "bbb" else CaviPage()
+            try:
+                with pytest.raises(SceneError) as info:
+                    apply_scene(target, scene)
+            finally:
+                if target is not page:
+                    target.close_page()
+            assert f"{huge}, line 3: '1e308' (column 1) is too large" in str(info.value)
+            assert "None" not in str(info.value)
+    finally:
+        page.close_page()

@@ -29,6 +29,7 @@ from vigui.run.control import RunButtons, RunControl
 from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, FINISHED
 from vigui.widgets import styles
+from vigui.widgets.own_data import show_file_rows
 from vigui.widgets.param_form import SEED, ParamForm
 
 __all__ = ["BBBPage", "make_regression"]
@@ -201,6 +202,7 @@ class RegressionSection(TaskSection):
         files.message.connect(self.show_message)
         files.valueChanged.connect(lambda path: self._own_data_shown(form, path))
         self._own_data_shown(form, files.value())
+        show_file_rows(form, "n_points", files)  # the greyed n_points says what the file holds
         return form
 
     @staticmethod

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from engine.cavi.model import CaviConfig, CaviExperiment
 from vigui.pages.base import ExperimentPage
+from vigui.widgets.own_data import show_file_rows
 from vigui.widgets.param_form import ParamForm
 from vigui.widgets.plots import PALETTE, colour, make_plot, pen, set_title
 
@@ -47,6 +48,7 @@ class CaviPage(ExperimentPage):
         files.message.connect(self.show_message)
         files.valueChanged.connect(lambda path: self._own_data_shown(form, path))
         self._own_data_shown(form, files.value())
+        show_file_rows(form, "n", files)  # the greyed n says what the file holds
         return form
 
     def _own_data_shown(self, form: ParamForm, path) -> None:

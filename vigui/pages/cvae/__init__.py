@@ -496,7 +496,7 @@ class CVAEPage(TrainerPage):
         if runner is not None:
             for signal in (runner.snapshot_ready, runner.state_changed, runner.failed):
                 signal.disconnect()
-            runner.close()
+            runner.release()  # the child ends on its own: no join on the GUI thread
             runner.deleteLater()
         self.evaluate_button.setEnabled(True)
         self.cancel_eval.setEnabled(False)
