@@ -133,7 +133,7 @@ def test_frames_carry_only_new_metric_rows_and_rebuild_the_history():
     _, events = drive(exp, clock, until=3.0, max_fps=30.0)
     store = MetricStore()
     sizes = []
-    for _, (snap, heavy, delta, _) in frames(events):
+    for _, (snap, _heavy, delta, _) in frames(events):
         assert "metrics" not in snap  # the history never travels whole
         store.apply(delta)
         sizes.append(len(pickle.dumps(delta)))
@@ -195,7 +195,7 @@ def test_a_thread_runner_steps_only_once_the_gui_has_drawn():
     loop.clock = clock
     loop.play()
     loop.run()
-    for posted, drawn, steps in drawn_at:
+    for posted, drawn, _steps in drawn_at:
         assert not any(posted <= t < drawn for t in exp.starts)
 
     stuck = FakeTime()
