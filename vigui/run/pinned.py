@@ -21,8 +21,8 @@ from __future__ import annotations
 import csv
 import io
 import math
-from copy import deepcopy
 from collections.abc import Iterable, Sequence
+from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any
 
