@@ -9,7 +9,9 @@ one torch thread, the CPU. Run from the repository root::
     python scripts/make_tour_checkpoints.py --check    # verify the shipped files' configs
 
 Each file is the digits VAE of the VAE page's defaults (2-D latent, 256 hidden units)
-trained for STEPS Adam steps on one objective: the ELBO, reconstruction only, KL only.
+trained for STEPS Adam steps on one objective: the ELBO, reconstruction only, KL only,
+with its frame file (``vae-elbo.frame.npz``: the views, drawn the moment a stop opens
+the model; ``--frames`` writes only these, from the shipped checkpoints).
 The Figure 14 stop's ``cvae-column.pt`` is the digits CVAE of the middle-column task
 (256-256 hidden, z = 16, KL warm-up 30 epochs, early stopping with patience 10 on the
 validation split), trained by the CLI's own code path, about 10 s.
@@ -48,13 +50,36 @@ def make(mode: str, steps: int = STEPS) -> Path:
         exp.step()
     path = OUT / MODES[mode]
     exp.save(path)
+    make_frame(path, exp)
     return path
+
+
+def make_frame(path: Path, exp=None) -> Path:
+    """``name.frame.npz`` beside the checkpoint: the views its page shows (latent space,
+    decoded grid, reconstructions, samples, the path between the two farthest class
+    centres), drawn at once when a tour stop opens the file (vigui/teaching/frames.py)."""
+    import numpy as np
+    import torch
+
+    from engine.vae.model import VAEExperiment
+    from vigui.pages.vae.views import N_INTERP, demo_pair
+    from vigui.teaching.frames import frame_path, save_frame
+
+    torch.set_num_threads(1)
+    if exp is None:
+        exp = VAEExperiment.load(path, device="cpu", threads=1)
+    snap = {**exp.heavy_snapshot(), **exp.snapshot()}
+    snap.pop("samples_per_s", None)  # a rate of this machine, not of the run
+    a, b = demo_pair(snap["latent"], snap["labels"])
+    snap.update(interp_a=np.array(a), interp_b=np.array(b),
+                interp=exp.interpolate(np.array(a), np.array(b), N_INTERP))
+    return save_frame(frame_path(path), snap)
 
 
 CVAE_FILE = "cvae-column.pt"
 CVAE_FLAGS = ["--dataset", "digits", "--task", "column", "--hidden", "256,256", "--latent", "16",
-              "--kl-warmup", "30", "--patience", "10", "--epochs", "400", "--seed", str(SEED),
-              "--threads", "1", "--device", "cpu", "--quiet"]
+              "--kl-warmup", "30", "--free-bits", "0", "--patience", "10", "--epochs", "400",
+              "--seed", str(SEED), "--threads", "1", "--device", "cpu", "--quiet"]
 
 
 def make_cvae() -> Path:
@@ -83,10 +108,16 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="check the shipped files, train nothing")
     ap.add_argument("--steps", type=int, default=STEPS)
+    ap.add_argument("--frames", action="store_true",
+                    help="only write the frame files of the shipped VAE checkpoints")
     args = ap.parse_args(argv)
     from engine.core import checkpoint
 
     for mode, name in MODES.items():
+        if args.frames:
+            frame = make_frame(OUT / name)
+            print(f"{frame.relative_to(ROOT)}: {frame.stat().st_size / 1e3:.0f} kB")
+            continue
         if args.check:
             info = checkpoint.peek(OUT / name, kind="vae")
             ok = info.config == config(mode).to_dict() and info.step == STEPS
@@ -96,6 +127,8 @@ def main(argv=None) -> int:
             continue
         path = make(mode, args.steps)
         print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1e6:.2f} MB")
+    if args.frames:
+        return 0
     if args.check:
         return 0 if check_cvae() else 1
     path = make_cvae()

@@ -253,8 +253,9 @@ class MainWindow(TeachingMixin, QMainWindow):
             if page is not None:
                 self.settings.setValue("window/page", page.page_id)
         for page_id, page in self.pages.items():
-            if not self.fresh:
-                self.settings.setValue(f"pages/{page_id}", json.dumps(page.settings_state()))
+            state = self.state_to_remember(page_id, page)  # never a tour stop's values
+            if not self.fresh and state is not None:
+                self.settings.setValue(f"pages/{page_id}", json.dumps(state))
             page.close_page()
         if not self.fresh:
             self.settings.sync()

@@ -241,6 +241,18 @@ class ExperimentRunner(RunnerBase):
         except queue.Empty:
             return None
 
+    def abandon(self) -> None:
+        """Let go of a run being replaced by a new one: as :meth:`release`, but a thread
+        still building its experiment (imports, data, a model: seconds on a busy
+        machine) is not waited for; it ends by itself once built (``RunLoop.run`` sees
+        ``closing``). A tour stop replacing a page's first run then shows at once."""
+        if self._loop.experiment is None and self._thread.is_alive():
+            self._closing = True
+            self._pump.stop()
+            self._loop.close()
+            return
+        self.close()
+
     def close(self, timeout: float | None = 10.0) -> bool:
         """Stop the thread and wait for it (it ends after the step in progress).
         Returns False if it did not end within ``timeout`` seconds."""

@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from vigui.teaching.scenes import (
 )
 
 ZOOMS = (0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0)
+_FONT_SIZE = re.compile(r"font-size:\s*([0-9.]+)pt")
 SCENE_FILTER = "vigui scenes (*.json);;All files (*)"
 
 
@@ -101,6 +103,9 @@ class TeachingMixin:
         self.tour_index = -1
         self.scene_error = ""      # the last refusal (tests and the command line read it)
         self.stop_times: list[float] = []
+        # What each page the tour replaced held before it (None: not built then); leaving
+        # the tour gives these back, so no stop's settings or words stay behind.
+        self._before_tour: dict[str, dict | None] = {}
         self.zoom = 1.0
         self.params_hidden = False
         self._base_font = QApplication.font()
@@ -192,6 +197,9 @@ class TeachingMixin:
             return self._refuse(f"the page {scene.page!r} could not be built: "
                                 f"{type(exc).__name__}: {exc}")
         page.scene_words = (scene.title, scene.caption)  # kept when the scene is saved again
+        if self.tour is not None and scene.page not in self._before_tour:
+            old = self.pages.get(scene.page)
+            self._before_tour[scene.page] = old.settings_state() if old is not None else None
         self._replace_page(scene.page, page)
         start_scene(page, scene)
         self.scene_error = ""
@@ -312,7 +320,18 @@ class TeachingMixin:
             return False
         self.tour_index = index
         self.banner.show_stop(self.tour, index)
+        self._scroll_theory_to(self.current_page(), self.tour.stops[index].section)
         return True
+
+    @staticmethod
+    def _scroll_theory_to(page, section: str | None) -> None:
+        """The theory panel at the stop's section, as clicking its tab by hand does."""
+        sections = getattr(page, "sections", None)
+        if page is None or section is None or not isinstance(sections, dict):
+            return
+        anchor = getattr(sections.get(section), "anchor", None)
+        if anchor and section != getattr(page, "keys", [None])[0]:
+            page.theory_view.scrollToAnchor(anchor)
 
     def next_stop(self) -> bool:
         if self.tour is None:
@@ -323,8 +342,34 @@ class TeachingMixin:
         return self.show_stop(self.tour_index - 1) if self.tour is not None else False
 
     def leave_tour(self) -> None:
+        """End the tour: every page a stop replaced is built again with the settings it
+        had before the tour (or the remembered ones), so no stop's values, title or
+        caption stay behind; the window stays on the same chapter."""
         self.tour, self.tour_index = None, -1
         self.banner.setVisible(False)
+        before, self._before_tour = self._before_tour, {}
+        if not before:
+            return
+        current = self.current_page()
+        for page_id, state in before.items():
+            old = self.pages.pop(page_id, None)
+            if old is not None:
+                old.close_page()
+                self.stack.removeWidget(old)
+                old.deleteLater()
+            if state is not None:  # built before the tour: as it was then
+                page = self.page(page_id)
+                page.restore_settings(state)
+                self._present(page)
+        if current is not None:
+            self.open_page(current.page_id)
+
+    def state_to_remember(self, page_id: str, page) -> dict | None:
+        """The settings to keep for ``page_id`` when the window closes: during a tour the
+        page's own from before the tour, never a stop's (None: keep what is stored)."""
+        if page_id in self._before_tour:
+            return self._before_tour[page_id]
+        return page.settings_state()
 
     def _fill_stops_menu(self) -> None:
         self.stops_menu.clear()
@@ -399,6 +444,7 @@ class TeachingMixin:
         self._present_all()
 
     def _present_all(self) -> None:
+        scale_label_styles(self.banner, self.zoom)
         for page in self.pages.values():
             self._present(page)
 
@@ -412,13 +458,36 @@ class TeachingMixin:
         column = page.splitter.widget(0) if hasattr(page, "splitter") else None
         if column is not None:
             column.setVisible(not self.params_hidden)
+            # The column's widths were chosen for the normal font: they grow with it, so
+            # zoomed labels, fields and the run buttons are not cut off at the right.
+            for name, get, set_ in (("min", column.minimumWidth, column.setMinimumWidth),
+                                    ("max", column.maximumWidth, column.setMaximumWidth)):
+                base = column.property(f"vigui_base_{name}") or get()
+                column.setProperty(f"vigui_base_{name}", base)
+                set_(round(base * max(1.0, self.zoom)))
         scale_plots(page, self.zoom)
+        scale_label_styles(page, self.zoom)
         large = self.zoom > 1.0 or self.isFullScreen()
         size = round(11 * max(self.zoom, 1.2)) if large else 0
         style = (f"QPushButton {{ font-size: {size}pt; min-height: {round(size * 2.6)}px; }}"
                  if large else "")
         for buttons in page.findChildren(RunButtons):
             buttons.setStyleSheet(style)
+
+
+def scale_label_styles(root, zoom: float) -> None:
+    """Labels whose style sheet fixes a size in points (headers, summaries, legends)
+    scaled by ``zoom`` from their original sizes, as the application font is."""
+    for label in [root, *root.findChildren(QLabel)]:
+        if not isinstance(label, QLabel):
+            continue
+        base = label.property("vigui_base_style")
+        if base is None:
+            base = label.styleSheet()
+            if not _FONT_SIZE.search(base):
+                continue
+            label.setProperty("vigui_base_style", base)
+        label.setStyleSheet(_FONT_SIZE.sub(lambda m: f"font-size: {float(m.group(1)) * zoom:.1f}pt", base))
 
 
 class QMenuBarHelper:

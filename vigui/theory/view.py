@@ -157,7 +157,8 @@ def build_html(pieces: list[str | Math], metrics: Metrics) -> tuple[str, dict[st
             continue
         # A word joiner keeps the formula with the text it touches ("$x$," or "($p$)").
         before = parts[-1][-1:] if parts else ""
-        after = pieces[index + 1][:1] if index + 1 < len(pieces) and isinstance(pieces[index + 1], str) else ""
+        following = pieces[index + 1] if index + 1 < len(pieces) else None
+        after = following[:1] if isinstance(following, str) else ""
         glue = ["\u2060" if c and not c.isspace() and c not in "<>" else "" for c in (before, after)]
         parts.append(glue[0] + "".join(tags) + glue[1])
     return "".join(parts), images, problems
@@ -271,6 +272,7 @@ class TheoryView(QTextBrowser):
         self._pieces: list[str | Math] = []
         self._images: dict[str, QImage] = {}
         self._metrics: Metrics | None = None
+        self._anchor = ""  # asked for before the text was typeset: scrolled to once it is
         self._relayout = QTimer(self, singleShot=True, interval=60)
         self._relayout.timeout.connect(self.refresh)
         if name:
@@ -311,8 +313,19 @@ class TheoryView(QTextBrowser):
         self._images = images
         self._metrics = metrics
         self.setHtml(text)
-        if at:
+        if self._anchor:
+            super().scrollToAnchor(self._anchor)
+            self._anchor = ""
+        elif at:
             bar.setValue(round(at * bar.maximum()))
+
+    def scrollToAnchor(self, name: str) -> None:
+        """Scroll to ``<a name=...>``; before the panel is first typeset (a page built
+        off screen, e.g. by a tour stop) the scroll happens when it is."""
+        if self._metrics is None:
+            self._anchor = name
+        else:
+            super().scrollToAnchor(name)
 
     def metrics(self) -> Metrics:
         fm = QFontMetricsF(self.font())

@@ -43,7 +43,8 @@ def test_step_once_does_exactly_one_step(make_runner, qtbot):
     qtbot.waitUntil(lambda: runner.experiment is not None, timeout=2000)
     for expected in (1, 2, 3):
         runner.step_once()
-        qtbot.waitUntil(lambda: bool(runner.frames) and runner.frames[-1]["step"] == expected, timeout=2000)
+        qtbot.waitUntil(lambda n=expected: bool(runner.frames) and runner.frames[-1]["step"] == n,
+                        timeout=2000)
     time.sleep(0.1)
     assert exp.steps == 3
 
@@ -206,3 +207,23 @@ def test_a_job_that_fails_by_itself_still_reports_it(qtbot):
     job.cancelled.connect(lambda: ends.append("cancelled"))
     qtbot.waitUntil(lambda: bool(ends), timeout=3000)
     assert ends == ["OSError: disk full"] and job.close()
+
+
+def test_abandon_does_not_wait_for_a_run_still_being_built(qtbot):
+    """A page's first run replaced while its experiment is still being built (a tour
+    stop): abandon returns at once, the build ends by itself and nothing is left."""
+    import threading
+
+    go, built = threading.Event(), []
+
+    def slow_build():
+        go.wait(3.0)  # a build that takes seconds (imports, data) unless told to go
+        built.append(True)
+        return Counter()
+
+    runner = ExperimentRunner(slow_build)
+    runner.abandon()
+    assert not built  # abandon did not wait for the build
+    go.set()
+    qtbot.waitUntil(lambda: not runner.is_alive, timeout=5000)
+    assert built and runner._loop.closing  # built, then ended without running

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from functools import partial
 
+import numpy as np
 from PySide6.QtWidgets import QLabel, QWidget
 
 from engine.bbb import ClassificationExperiment, ClassifyConfig, RegressionConfig, RegressionExperiment
+from engine.bbb.regression import GRID, PLOT_RANGE, TRAIN_RANGE, make_curve, true_curve
 from engine.core import checkpoint
 from vigui.pages.bbb.views import ClassifyView, RegressionView
 from vigui.pages.sections import Section, SectionedPage
@@ -236,6 +238,18 @@ class RegressionSection(TaskSection):
         if name in DATA_FIELDS or name == "":
             self._points = None  # new data: the user's edits go
         super()._param_changed(name)
+
+    def _resetting(self) -> None:
+        super()._resetting()
+        # The function's points are drawn at once (numpy, the run's seed): the networks
+        # are built in a child process, seconds away on a busy machine.
+        c = self.params.config()
+        opened = getattr(self.trainer, "_opened", None)  # a file's run draws its own points
+        if opened is None and self._points is None and c.data_file is None:
+            x, y = make_curve(c.function, c.n_points, c.noise_std, *TRAIN_RANGE,
+                              seed=int(self.params.value("seed")))
+            grid = np.linspace(*PLOT_RANGE, GRID)
+            self.view.show_data(x, y, grid, true_curve(c.function, grid), c.function)
 
     def _remember_points(self, snap: dict) -> None:
         if self._edited and "x" in snap:

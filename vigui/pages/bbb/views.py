@@ -106,8 +106,8 @@ class WeightsPanel(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(2)
         self.glw = pg.GraphicsLayoutWidget()
-        self.sigma_plot = make_plot("Posterior σ of the weights", "log₁₀ σ", "", widget=self.glw, row=0, col=0,
-                                    interactive=False)
+        self.sigma_plot = make_plot("Posterior σ of the weights", "log₁₀ σ", "", widget=self.glw,
+                                    row=0, col=0, interactive=False)
         self.snr_plot = make_plot("Signal-to-noise |μ|/σ", "log₁₀ SNR", "", widget=self.glw, row=0, col=1,
                                   interactive=False)
         self.sigma_hist = _step_hist(self.sigma_plot, colour(0, 70), colour(0))
@@ -154,6 +154,12 @@ class WeightsPanel(QWidget):
         self.threshold.setVisible(False)
 
 
+def _pm(value: float, se: float) -> str:
+    """``value ± se`` with the value given to the digits its error allows."""
+    digits = max(0, min(4, 1 - int(np.floor(np.log10(se))))) if se > 0 and np.isfinite(se) else 3
+    return f"{value:.{digits}f} ± {se:.{digits}f}"
+
+
 class RegressionView(QWidget):
     """Figure 15 live: BBB (median, 25-75 % and 5-95 % bands, sampled functions) beside a
     plain MLP's single curve; the ELBO's parts; the weights panel."""
@@ -178,8 +184,10 @@ class RegressionView(QWidget):
         self._band_curves = [pg.PlotDataItem(pen=pg.mkPen(31, 119, 180, 60, width=0.8)) for _ in range(4)]
         for c in self._band_curves:
             p.addItem(c)
-        self.outer = pg.FillBetweenItem(self._band_curves[0], self._band_curves[1], brush=pg.mkBrush(31, 119, 180, 45))
-        self.inner = pg.FillBetweenItem(self._band_curves[2], self._band_curves[3], brush=pg.mkBrush(31, 119, 180, 90))
+        self.outer = pg.FillBetweenItem(self._band_curves[0], self._band_curves[1],
+                                        brush=pg.mkBrush(31, 119, 180, 45))
+        self.inner = pg.FillBetweenItem(self._band_curves[2], self._band_curves[3],
+                                        brush=pg.mkBrush(31, 119, 180, 90))
         p.addItem(self.outer)
         p.addItem(self.inner)
         self.samples = [p.plot(pen=pg.mkPen(colour(1, 150), width=0.8)) for _ in range(N_CURVES)]
@@ -219,39 +227,43 @@ class RegressionView(QWidget):
             for c, f in zip(self.samples, snap["curves"], strict=False):
                 c.setData(g, f)
             self.plain_curve.setData(g, snap["plain"])
-            truth = snap["truth"]
-            shown = np.isfinite(truth)  # the user's own data has no true curve
-            self.truth_b.setData(g[shown], truth[shown])
-            self.truth_p.setData(g[shown], truth[shown])
-            if snap.get("function") != self._y_for and len(snap["y"]):
-                for fit in (self.bbb, self.plain):  # the grid spans the data and beyond
-                    fit.plot.setXRange(float(g[0]), float(g[-1]), padding=0.01)
-                # A fixed range per curve (from its points): bands that widen stay readable
-                # and the view does not jump as points come and go.
-                lo, hi = float(np.min(snap["y"])), float(np.max(snap["y"]))
-                span = max(hi - lo, 0.5)
-                self.bbb.plot.setYRange(lo - 1.0 * span, hi + 2.0 * span, padding=0)
-                self._y_for = snap.get("function")
-            self.bbb.set_points(snap["x"], snap["y"])
-            self.plain.set_points(snap["x"], snap["y"])
+            self.show_data(snap["x"], snap["y"], g, snap["truth"], snap.get("function"))
             lo, hi = snap.get("train_range", (0.0, 0.5))
-            far = hi + 1.2 * (hi - lo)  # x = 1.1 for the paper's [0, 0.5]
-            i = int(np.argmin(np.abs(g - far)))
-            inside = (g >= lo) & (g <= hi)
-            w_in = float(np.mean(q[4][inside] - q[0][inside]))
             self.summary.setText(
                 f"{len(snap['x'])} points · step {snap['step']:,} · "
-                f"90 % band {w_in:.3f} on [{lo:.3g}, {hi:.3g}], {q[4][i] - q[0][i]:.3f} at "
-                f"x = {far:.3g} · "
+                f"90 % band {_pm(snap['band_inside'], snap['band_inside_se'])} on [{lo:.3g}, {hi:.3g}], "
+                f"{_pm(snap['band_far'], snap['band_far_se'])} at x = {snap['band_far_x']:.3g} · "
                 f"σ_y {snap['noise_sigma']:.3f}"
-                + (f" · {snap['prune_fraction']:.0%} of weights pruned" if snap.get("prune_fraction") else ""))
-            self.summary.setToolTip("90 % band: the 5-95 % range of the BBB functions; the dotted "
-                                    "curve is the noiseless function the points come from")
+                + (f" · {snap['prune_fraction']:.0%} of weights pruned"
+                   if snap.get("prune_fraction") else ""))
+            self.summary.setToolTip(
+                f"90 % band: the 5-95 % range of the BBB functions, from the {snap['band_draws']} "
+                "weight samples drawn (± one standard error, from the order statistics; "
+                "more predictive samples shrink it); the dotted curve is the noiseless function "
+                "the points come from")
         store = snap.get("metrics")
         self.kl_curve.setData(*_series(store, "kl_per_point"))
         self.nll_curve.setData(*_series(store, "nll"))
         if "sigma_hist" in snap:
             self.weights.render(snap)
+
+    def show_data(self, x, y, grid, truth, function) -> None:
+        """The points and the noiseless curve (NaN: none, the user's own data) on both
+        plots; drawn before any fit, so the data shows while the networks are built."""
+        shown = np.isfinite(truth)
+        self.truth_b.setData(grid[shown], truth[shown])
+        self.truth_p.setData(grid[shown], truth[shown])
+        if function != self._y_for and len(y):
+            for fit in (self.bbb, self.plain):  # the grid spans the data and beyond
+                fit.plot.setXRange(float(grid[0]), float(grid[-1]), padding=0.01)
+            # A fixed range per curve (from its points): bands that widen stay readable
+            # and the view does not jump as points come and go.
+            lo, hi = float(np.min(y)), float(np.max(y))
+            span = max(hi - lo, 0.5)
+            self.bbb.plot.setYRange(lo - 1.0 * span, hi + 2.0 * span, padding=0)
+            self._y_for = function
+        self.bbb.set_points(x, y)
+        self.plain.set_points(x, y)
 
     def clear(self) -> None:
         for c in [*self._band_curves, *self.samples, self.median, self.plain_curve, self.truth_b,
@@ -287,8 +299,8 @@ class ClassifyView(QWidget):
                                             symbolPen=None, name="plain")
         self.prune_plot = make_plot("Pruned by SNR: test error (%)", "weights removed (%)", "", widget=glw,
                                     row=0, col=1, interactive=False)
-        self.prune_curve = self.prune_plot.plot(pen=pen(0, 1.5), symbol="o", symbolSize=5, symbolBrush=colour(0),
-                                                symbolPen=None)
+        self.prune_curve = self.prune_plot.plot(pen=pen(0, 1.5), symbol="o", symbolSize=5,
+                                                symbolBrush=colour(0), symbolPen=None)
         self.ent_bbb = make_plot("Predictive entropy, BBB", "entropy (nats)", "images", legend=True,
                                  widget=glw, row=1, col=0, interactive=False)
         self.ent_plain = make_plot("Predictive entropy, plain", "entropy (nats)", "images", legend=True,
@@ -331,7 +343,8 @@ class ClassifyView(QWidget):
             if np.isfinite(e):
                 text += f" · test error (subset): BBB {e:.2f} %, plain {pe:.2f} %"
             if "prune_error" in snap:
-                pe95 = dict(zip(np.round(100 * np.asarray(snap["prune_fractions"])).astype(int), snap["prune_error"], strict=False))
+                percents = np.round(100 * np.asarray(snap["prune_fractions"])).astype(int)
+                pe95 = dict(zip(percents, snap["prune_error"], strict=False))
                 if 95 in pe95:
                     text += f" · 95 % pruned: {pe95[95]:.2f} %"
                 ent = snap["entropy"]

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from engine.cavi.model import CaviConfig, CaviExperiment
 from vigui.pages.base import ExperimentPage
+from vigui.run.worker import FINISHED
 from vigui.widgets.own_data import show_file_rows
 from vigui.widgets.param_form import ParamForm
 from vigui.widgets.plots import PALETTE, colour, make_plot, pen, set_title
@@ -73,6 +74,8 @@ class CaviPage(ExperimentPage):
         lay.setContentsMargins(0, 0, 0, 0)
         self.summary = QLabel()
         self.summary.setTextFormat(Qt.RichText)
+        self._summary_snap = None
+        self.run.state_changed.connect(self._show_summary)
         self.summary.setWordWrap(True)
         lay.addWidget(self.summary)
         self.canvas = pg.GraphicsLayoutWidget()
@@ -135,6 +138,7 @@ class CaviPage(ExperimentPage):
         return box
 
     def clear_views(self) -> None:
+        self._summary_snap = None
         for item in [self.hist, self.mixture, *self.components, self.mean_markers, self.true_markers,
                      *self.circles, *self.unit_circles, self.elbo_curve, self.elbo_grad, *self.mean_curves]:
             item.setData([], [])
@@ -179,16 +183,32 @@ class CaviPage(ExperimentPage):
                 self.mean_curves[j].setData([], [])
                 upper.setData([], [])
                 lower.setData([], [])
-        if snap["converged"]:
-            state = "<b style='color:#006400'>converged</b> (ΔELBO &lt; 10⁻⁸ relative)"
-        elif snap.get("done"):
-            state = "<b>stopped</b> at the sweep limit"
-        else:
-            state = "running"
+        self._summary_snap = snap
+        self._show_summary()
+
+    def _show_summary(self, *_state) -> None:
+        """The header: sweep, ELBO and what the run is doing now (drawn again when the
+        run is paused, resumed or ends, which brings no new frame)."""
+        snap = self._summary_snap
+        if snap is None:
+            return
+        x, k = snap["x"], snap["m"].shape[0]
         self.summary.setText(
-            f"sweep {snap['step']} · ELBO = {snap['elbo']:,.6f} nats · {state} · "
+            f"sweep {snap['step']} · ELBO = {snap['elbo']:,.6f} nats · {self._run_text(snap)} · "
             f"N = {len(x):,}, K = {k}, d = {x.shape[1]}{self._source_text()}<br>"
             f"<span style='color:#555'>{self._legend_text}</span>")
+
+    def _run_text(self, snap: dict) -> str:
+        if snap["converged"]:
+            return "<b style='color:#006400'>converged</b> (ΔELBO &lt; 10⁻⁸ relative)"
+        if snap.get("done"):
+            return "<b>stopped</b> at the sweep limit"
+        if self.run.state == FINISHED:
+            return f"<b>stopped</b> after {snap['step']} sweeps"
+        if self.run.playing:
+            return "running"
+        fresh = snap["step"] == 0 and not self.run.paused_by_user  # never played yet
+        return "not started: press Play" if fresh else "paused"
 
     def _source_text(self) -> str:
         path = self.param("data_file")

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from itertools import combinations
 
 import numpy as np
 from PySide6.QtWidgets import QWidget
 
 from engine.vae.model import VAEConfig, VAEExperiment
 from vigui.pages.trainer import SEED, TrainerPage
-from vigui.pages.vae.views import N_INTERP, VAEViews
+from vigui.pages.vae.views import N_INTERP, VAEViews, demo_pair
 from vigui.run.live import LiveQuery
 from vigui.run.worker import FINISHED, PAUSED
+from vigui.teaching.frames import frame_path, load_frame
 from vigui.widgets.param_form import ParamForm
 
 __all__ = ["VAEPage"]
@@ -93,10 +93,35 @@ class VAEPage(TrainerPage):
         self._labels = None
         self._steps = 0
         self._latent_dim = 2
+        self._from_file = False  # the views show the opened file's saved frame
 
     def clear_views(self) -> None:
         self._reset_view_state()
         self.views.clear()
+        opened, self._frame_to_draw = getattr(self, "_frame_to_draw", None), None
+        if opened is not None:  # the run of a file just opened is being built
+            self._draw_saved_frame(*opened)
+
+    def _draw_saved_frame(self, path: str, info) -> None:
+        """Draw the views saved beside the file (:mod:`vigui.teaching.frames`) at once,
+        while the run loads the model where it trains; its first frame then redraws the
+        same step. Nothing is drawn for a frame of another step than the file's."""
+        frame = load_frame(frame_path(path))
+        if frame is None or frame.get("step") != info.step:
+            return
+        from engine.core.runtime import MetricStore
+
+        try:
+            frame["metrics"] = MetricStore.from_state(info.metrics)
+        except (TypeError, ValueError):
+            return
+        self.render(frame)
+        self._from_file = True
+        if "interp" in frame:
+            self._point_a = tuple(float(v) for v in frame["interp_a"])
+            self._point_b = tuple(float(v) for v in frame["interp_b"])
+            self.views.set_markers(self._point_a, self._point_b)
+            self._on_interpolation((self._steps, frame["interp"]))
 
     def render(self, snap: dict) -> None:
         v = self.views
@@ -191,6 +216,7 @@ class VAEPage(TrainerPage):
 
     def opened(self, path: str, config: VAEConfig, info) -> str:
         self._opened_config = config
+        self._frame_to_draw = (path, info)  # drawn as the file's run is reset (clear_views)
         epoch = float(info.extra.get("epoch", 0.0))
         return (f"Opened {path}: step {info.step:,}, epoch {epoch:.1f}, {config.dataset}, "
                 f"latent {config.latent}. Press Play to continue training it.")
@@ -200,8 +226,8 @@ class VAEPage(TrainerPage):
 
     # -- lifecycle --------------------------------------------------------------------------
     def screenshot_ready(self) -> bool:
-        if super().screenshot_ready():
-            return True
+        if super().screenshot_ready() or self._from_file and self._interp_shown:
+            return True  # (or: the opened file's frame, drawn in full)
         runner = self.runner
         if runner.state not in (PAUSED, FINISHED) or self._latent is None:
             return False
@@ -212,9 +238,7 @@ class VAEPage(TrainerPage):
 
     def _pick_demo_pair(self) -> None:
         """The two class centres farthest apart: a path across the whole latent space."""
-        labels, latent = self._labels, self._latent
-        centres = [latent[labels == k].mean(0) for k in np.unique(labels)]
-        a, b = max(combinations(centres, 2), key=lambda p: float(np.sum((p[0] - p[1]) ** 2)))
+        a, b = demo_pair(self._latent, self._labels)
         self._point_a = self._point_b = None
         self.pick_latent(*a)
         self.pick_latent(*b)

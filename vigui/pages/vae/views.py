@@ -7,6 +7,7 @@ model. Plot items are built once and updated with ``setData`` / ``setImage``.
 from __future__ import annotations
 
 import html
+from itertools import combinations
 
 import numpy as np
 import pyqtgraph as pg
@@ -330,6 +331,14 @@ class VAEViews(QWidget):
 
     def set_summary(self, text: str) -> None:
         self.summary.setText(text)
+
+
+def demo_pair(latent: np.ndarray, labels: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The two class centres farthest apart: a path across the whole latent space (the
+    screenshot's and the tour's interpolation A -> B)."""
+    centres = [latent[labels == k].mean(0) for k in np.unique(labels)]
+    a, b = max(combinations(centres, 2), key=lambda p: float(np.sum((p[0] - p[1]) ** 2)))
+    return (float(a[0]), float(a[1])), (float(b[0]), float(b[1]))
 
 
 def _legend_html(classes) -> str:

@@ -94,6 +94,12 @@ def test_pruning_slider_changes_the_plot(page, qtbot):
     assert not np.allclose(reg.view.median.getData()[1], drawn_before)
     assert reg.view.weights.threshold.isVisible()
     assert "90 % of weights pruned" in reg.view.summary.text() or "90%" in reg.view.summary.text()
+    # the band figures on screen carry their Monte Carlo error (S draws, bootstrap SE)
+    from vigui.pages.bbb.views import _pm
+
+    snap = seen[-1]
+    assert _pm(snap["band_inside"], snap["band_inside_se"]) in reg.view.summary.text()
+    assert reg.view.summary.text().count("±") == 2 and 0 < snap["band_inside_se"] < snap["band_inside"]
 
 
 def test_classification_tab_trains_both_nets(page, qtbot):
@@ -204,3 +210,19 @@ def test_classify_dataset_chooser_says_why_and_close_cancels_its_download(page, 
     n = len(fetching)
     qtbot.wait(50)
     assert len(fetching) == n  # the download stopped
+
+
+def test_regression_data_shows_before_the_networks_are_built(page, qtbot):
+    """The points and the true curve are on both plots at once; the run, once built in
+    its child process, trains on exactly these points."""
+    view = page.regression.view
+    assert page.regression.run.runner.stats.frames == 0  # the child is still starting
+    x, y = view.bbb.points.getData()
+    assert len(x) == FAST_REGRESSION["n_points"]
+    np.testing.assert_array_equal(view.plain.points.getData()[0], x)
+    assert len(view.truth_b.getData()[0]) > 100
+    seen = frames(page.regression)
+    qtbot.waitUntil(lambda: any("x" in snap for snap in seen), timeout=60_000)
+    snap = next(snap for snap in seen if "x" in snap)
+    np.testing.assert_allclose(np.sort(snap["x"]), np.sort(x))
+    np.testing.assert_allclose(np.sort(snap["y"]), np.sort(y))

@@ -85,7 +85,11 @@ def test_two_d_gradient_mode_draws_both_curves(page, qtbot):
         page.step_once()
     qtbot.waitUntil(lambda: page.runner.experiment is not None and page.runner.experiment.steps == 30,
                     timeout=5000)
-    qtbot.waitUntil(lambda: len(page.elbo_grad.getData()[0] if page.elbo_grad.getData()[0] is not None else []) == 30, timeout=5000)
+    def grad_points() -> int:
+        x = page.elbo_grad.getData()[0]
+        return 0 if x is None else len(x)
+
+    qtbot.waitUntil(lambda: grad_points() == 30, timeout=5000)
     # The CAVI curve runs until CAVI converged (it may before sweep 30).
     cavi_steps = page.runner.experiment.metrics.get("elbo")[0]
     assert 0 < len(page.elbo_curve.getData()[0]) == len(cavi_steps) <= 30
@@ -147,3 +151,15 @@ def test_space_s_and_r_drive_the_page(qtbot):
     qtbot.keyClick(window, Qt.Key_R)
     assert cavi.runner is not old and cavi.run.state == "idle"
     window.close()
+
+
+def test_header_says_what_the_run_is_doing(page, qtbot):
+    qtbot.waitUntil(lambda: "sweep 0 " in page.summary.text(), timeout=5000)
+    assert "running" not in page.summary.text() and "press Play" in page.summary.text()
+    page.controls.speed.setCurrentIndex(page.controls.speed.findData(3.0))  # 3 sweeps/s
+    qtbot.mouseClick(page.controls.play, Qt.LeftButton)
+    qtbot.waitUntil(lambda: "running" in page.summary.text(), timeout=10_000)
+    qtbot.mouseClick(page.controls.play, Qt.LeftButton)
+    qtbot.waitUntil(lambda: page.run.state == PAUSED, timeout=10_000)
+    qtbot.waitUntil(lambda: "· paused ·" in page.summary.text(), timeout=3000)
+    assert "running" not in page.summary.text()
