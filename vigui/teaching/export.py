@@ -45,7 +45,7 @@ def page_notebook(page, path: str | Path, steps: int | None = None, checkpoint=N
     scene = capture_scene(page, *getattr(page, "scene_words", ("", "")))
     if steps is None:
         steps = run_steps(scene.run)
-    if checkpoint is not None and checkpoint_params(checkpoint)[2] != steps:
+    if checkpoint is not None and steps not in (0, checkpoint_params(checkpoint)[2]):
         checkpoint = None  # trained on since it was opened: the page's own state is the run
     return _write(path, page.page_id, scene.params, scene.section, steps, scene.title,
                   scene.caption, checkpoint)
