@@ -76,6 +76,7 @@ class TaskSection(TrainerUnit, Section):
         self.view = self.build_view()
         self._show_prior_fields()
         self.params.changed.connect(self._param_changed)
+        self.add_comparison(self.compare_plots(), self.compare_columns)
         self.run.frame.connect(self.view.render)
         self.run.resetting.connect(self._resetting)
         self.run.rejected.connect(self.show_message)
@@ -93,6 +94,12 @@ class TaskSection(TrainerUnit, Section):
 
     def make_factory(self):
         raise NotImplementedError
+
+    compare_columns: tuple[str, ...] = ()
+
+    def compare_plots(self) -> dict:
+        """Where pinned runs are drawn (metric name -> PlotItem)."""
+        return {}
 
     # -- Section ------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -174,6 +181,11 @@ class RegressionSection(TaskSection):
         super().init_state()
         self._points = None  # the points the user edited (kept across resets)
         self._edited = False
+
+    compare_columns = ("loss", "nll", "plain_mse")
+
+    def compare_plots(self) -> dict:
+        return {"kl_per_point": self.view.kl_plot, "nll": self.view.nll_plot}
 
     def build_params(self) -> ParamForm:
         form = ParamForm(RegressionConfig, [
@@ -262,6 +274,11 @@ class ClassifySection(TaskSection):
     # Training is the point: few frames, little time for views (bench/bbb.py --gui).
     max_fps = 6.0
     view_budget = 0.06
+
+    compare_columns = ("test_error", "plain_test_error", "nll")
+
+    def compare_plots(self) -> dict:
+        return {"test_error": self.view.err_plot, "plain_test_error": self.view.err_plot}
 
     def build_params(self) -> ParamForm:
         return ParamForm(ClassifyConfig, [

@@ -211,6 +211,12 @@ class CVAEPage(TrainerPage):
         super().restore_settings(state)
 
     # -- views ---------------------------------------------------------------------------------
+    compare_columns = ("baseline_val", "cvae_val")
+
+    def compare_plots(self) -> dict:
+        plot = self.curves.getPlotItem()
+        return {"baseline_val": plot, "cvae_val": plot}
+
     def build_views(self) -> QWidget:
         root = QSplitter(Qt.Vertical)
         top = QSplitter(Qt.Horizontal)

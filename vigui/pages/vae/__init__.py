@@ -73,6 +73,12 @@ class VAEPage(TrainerPage):
         return partial(VAEExperiment, config, seed=self.param("seed"))
 
     # -- views ----------------------------------------------------------------------------
+    compare_columns = ("test_loss", "test_recon", "test_kl")
+
+    def compare_plots(self) -> dict:
+        # the two parts, measured whatever the objective: recon only, KL only and both compare
+        return {"test_recon": self.views.loss_plot, "test_kl": self.views.loss_plot}
+
     def build_views(self) -> QWidget:
         self.views = VAEViews()
         self.views.picked.connect(self.pick_latent)

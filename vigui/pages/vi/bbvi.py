@@ -113,6 +113,7 @@ class BBVISection(ParamRunSection):
         grid.setColumnStretch(1, 2)
         grid.setRowStretch(1, 3)
         grid.setRowStretch(2, 2)
+        self.add_comparison({"elbo_avg": self.elbo_plot}, ("elbo_avg", "kl_forward"))
         self._target_for = None
         self.last_snapshot = None
         self.results: dict = {}  # (target, ρ) -> {(family, divergence): latest ELBO}

@@ -121,6 +121,8 @@ class EstimatorSection(ParamRunSection):
         grid.addWidget(self.map_widget, 2, 1)
         grid.setRowStretch(1, 1)
         grid.setRowStretch(2, 1)
+        # the SGD paths and variances are views of the run; the table compares runs' numbers
+        self.add_comparison({}, tuple(f"var_{k}" for k in ESTIMATORS))
         self._map_for = None
         self.last_snapshot = None
 
