@@ -19,7 +19,7 @@ The Figure 15 stop's ``bbb-regression.pt`` is BBB regression page's default run 
 paper's curve, 1-64-64-1 nets, seed 0) after BBB_STEPS steps, with its frame file
 (``--bbb`` writes only these two). The black-box VI stops (13-14) play 250 steps live
 from fixed seeds; ``--scene-frames`` writes the frame each ends on, named by a digest of
-the stop (``vi-bbvi-<digest>.frame.npz``, vigui/teaching/frames.py), a few seconds.
+the stop (``vi-bbvi-<digest>.frame.npz``, vigui/pages/frames.py), a few seconds.
 """
 from __future__ import annotations
 
@@ -62,13 +62,13 @@ def make(mode: str, steps: int = STEPS) -> Path:
 def make_frame(path: Path, exp=None) -> Path:
     """``name.frame.npz`` beside the checkpoint: the views its page shows (latent space,
     decoded grid, reconstructions, samples, the path between the two farthest class
-    centres), drawn at once when a tour stop opens the file (vigui/teaching/frames.py)."""
+    centres), drawn at once when a tour stop opens the file (vigui/pages/frames.py)."""
     import numpy as np
     import torch
 
     from engine.vae.model import VAEExperiment
+    from vigui.pages.frames import frame_path, save_frame
     from vigui.pages.vae.views import N_INTERP, demo_pair
-    from vigui.teaching.frames import frame_path, save_frame
 
     torch.set_num_threads(1)
     if exp is None:
@@ -104,7 +104,7 @@ def make_cvae_frame(path: Path | None = None) -> Path:
 
     from engine.cvae import CVAEExperiment
     from vigui.pages.cvae import N_DRAW
-    from vigui.teaching.frames import frame_path, save_frame
+    from vigui.pages.frames import frame_path, save_frame
 
     torch.set_num_threads(1)
     path = path or OUT / CVAE_FILE
@@ -161,7 +161,7 @@ def make_bbb(steps: int = BBB_STEPS) -> Path:
 def make_bbb_frame(path: Path) -> Path:
     """The frame of the saved BBB model, as the page's loaded model draws it."""
     from engine.bbb import RegressionExperiment
-    from vigui.teaching.frames import frame_path, save_frame
+    from vigui.pages.frames import frame_path, save_frame
 
     exp = RegressionExperiment.load(path)
     snap = {**exp.heavy_snapshot(), **exp.snapshot()}
@@ -186,7 +186,7 @@ def make_scene_frames() -> list[Path]:
     import torch
 
     from engine.vi.bbvi import BBVIConfig, BBVIExperiment
-    from vigui.teaching.frames import save_frame, scene_frame_path
+    from vigui.pages.frames import save_frame, scene_frame_path
     from vigui.teaching.scenes import lecture_tour
 
     torch.set_num_threads(1)

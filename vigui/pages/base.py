@@ -64,6 +64,7 @@ from vigui.run.control import RunButtons, RunControl
 from vigui.run.worker import FAILED, FINISHED, PAUSED, ExperimentRunner
 from vigui.theory.view import TheoryView
 from vigui.widgets import styles
+from vigui.widgets.compare import RunComparison
 
 
 class Page(QWidget):
@@ -138,6 +139,11 @@ class Page(QWidget):
         """The run the Run menu and Space / S / R drive now (None: nothing runs here)."""
         return None
 
+    def comparison(self) -> RunComparison | None:
+        """The pinned runs of the run shown now (Run > Keep this run, K; None: nothing
+        runs here)."""
+        return None
+
     def settings_state(self) -> dict:
         """What to remember between sessions (JSON-able)."""
         return {}
@@ -171,6 +177,8 @@ class ExperimentPage(Page):
     #: ExperimentRunner (a thread here) or ProcessRunner (a child process; the factory
     #: and ``runner.call`` functions must then pickle, see vigui/process_runner.py)
     runner_class = ExperimentRunner
+    #: the final metrics the pinned runs' table shows (default: the first few names)
+    compare_columns: tuple[str, ...] = ()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -185,6 +193,10 @@ class ExperimentPage(Page):
                 self.params.changed.connect(self._param_changed)
         self.side_layout.addStretch(1)
         self.center_layout.addWidget(self.build_views(), 1)
+        # Keep this run: pinned runs drawn faded on the page's curves, a table below
+        self.compare = RunComparison(self.run, self.params, self.compare_plots(), self.compare_columns)
+        self.side_layout.insertWidget(self.side_layout.indexOf(self.controls) + 1, self.compare.button)
+        self.center_layout.addWidget(self.compare.view)
         self.run.frame.connect(self.render)
         self.run.resetting.connect(self._before_run)
         self.run.rejected.connect(self.show_message)
@@ -209,6 +221,10 @@ class ExperimentPage(Page):
     def clear_views(self) -> None:
         """Empty the views before a new run starts."""
 
+    def compare_plots(self) -> dict:
+        """Where pinned runs are drawn: metric name -> the PlotItem its live curve is on."""
+        return {}
+
     # -- the run ------------------------------------------------------------------------------
     @property
     def runner(self):
@@ -221,6 +237,9 @@ class ExperimentPage(Page):
 
     def run_control(self) -> RunControl:
         return self.run
+
+    def comparison(self) -> RunComparison:
+        return self.compare
 
     def param(self, name: str):
         return self.params.value(name)

@@ -25,12 +25,12 @@ from engine.bbb import ClassificationExperiment, ClassifyConfig, RegressionConfi
 from engine.bbb.regression import GRID, PLOT_RANGE, TRAIN_RANGE, make_curve, true_curve
 from engine.core import checkpoint
 from vigui.pages.bbb.views import ClassifyView, RegressionView
+from vigui.pages.frames import frame_path, load_frame
 from vigui.pages.sections import Section, SectionedPage
 from vigui.pages.trainer import Trainer, TrainerUnit
 from vigui.run.control import RunButtons, RunControl
 from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, FINISHED
-from vigui.teaching.frames import frame_path, load_frame
 from vigui.widgets import styles
 from vigui.widgets.own_data import show_file_rows
 from vigui.widgets.param_form import SEED, ParamForm
@@ -77,6 +77,7 @@ class TaskSection(TrainerUnit, Section):
         self.view = self.build_view()
         self._show_prior_fields()
         self.params.changed.connect(self._param_changed)
+        self.add_comparison(self.compare_plots(), self.compare_columns)
         self.run.frame.connect(self.view.render)
         self.run.resetting.connect(self._resetting)
         self.run.rejected.connect(self.show_message)
@@ -94,6 +95,12 @@ class TaskSection(TrainerUnit, Section):
 
     def make_factory(self):
         raise NotImplementedError
+
+    compare_columns: tuple[str, ...] = ()
+
+    def compare_plots(self) -> dict:
+        """Where pinned runs are drawn (metric name -> PlotItem)."""
+        return {}
 
     # -- Section ------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -185,6 +192,11 @@ class RegressionSection(TaskSection):
         self._frame_to_draw = (path, info)  # drawn as the file's run is reset (_resetting)
         return super().opened(path, config, info)
 
+    compare_columns = ("loss", "nll", "plain_mse")
+
+    def compare_plots(self) -> dict:
+        return {"kl_per_point": self.view.kl_plot, "nll": self.view.nll_plot}
+
     def build_params(self) -> ParamForm:
         form = ParamForm(RegressionConfig, [
             ("Data", ["function", "n_points", "noise_std", "data_file"]),
@@ -254,7 +266,7 @@ class RegressionSection(TaskSection):
             self.view.show_data(x, y, grid, true_curve(c.function, grid), c.function)
 
     def _draw_saved_frame(self, path: str, info) -> bool:
-        """The fit saved beside the file (:mod:`vigui.teaching.frames`), drawn at once while
+        """The fit saved beside the file (:mod:`vigui.pages.frames`), drawn at once while
         the child process loads the model (seconds on a busy machine); its first frame
         then redraws the same step. A frame of another step than the file's is not drawn."""
         frame = load_frame(frame_path(path))
@@ -293,6 +305,11 @@ class ClassifySection(TaskSection):
     # Training is the point: few frames, little time for views (bench/bbb.py --gui).
     max_fps = 6.0
     view_budget = 0.06
+
+    compare_columns = ("test_error", "plain_test_error", "nll")
+
+    def compare_plots(self) -> dict:
+        return {"test_error": self.view.err_plot, "plain_test_error": self.view.err_plot}
 
     def build_params(self) -> ParamForm:
         return ParamForm(ClassifyConfig, [

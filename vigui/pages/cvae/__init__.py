@@ -211,6 +211,12 @@ class CVAEPage(TrainerPage):
         super().restore_settings(state)
 
     # -- views ---------------------------------------------------------------------------------
+    compare_columns = ("baseline_val", "cvae_val")
+
+    def compare_plots(self) -> dict:
+        plot = self.curves.getPlotItem()
+        return {"baseline_val": plot, "cvae_val": plot}
+
     def build_views(self) -> QWidget:
         root = QSplitter(Qt.Vertical)
         top = QSplitter(Qt.Horizontal)
@@ -308,11 +314,11 @@ class CVAEPage(TrainerPage):
             self._draw_saved_frame(*opened)
 
     def _draw_saved_frame(self, path: str, info) -> None:
-        """The views saved beside the file (:mod:`vigui.teaching.frames`: the strip, test
+        """The views saved beside the file (:mod:`vigui.pages.frames`: the strip, test
         image 0 and its completions), drawn at once while the child process loads the
         model; once loaded it draws the same again. A frame of another step is not drawn."""
         from engine.core.runtime import MetricStore
-        from vigui.teaching.frames import frame_path, load_frame
+        from vigui.pages.frames import frame_path, load_frame
 
         frame = load_frame(frame_path(path))
         if frame is None or frame.get("step") != info.step:

@@ -113,6 +113,7 @@ class BBVISection(ParamRunSection):
         grid.setColumnStretch(1, 2)
         grid.setRowStretch(1, 3)
         grid.setRowStretch(2, 2)
+        self.add_comparison({"elbo_avg": self.elbo_plot}, ("elbo_avg", "kl_forward"))
         self._target_for = None
         self.last_snapshot = None
         self.frame_step: int | None = None  # a shipped frame is shown until the run gets there
@@ -159,10 +160,10 @@ class BBVISection(ParamRunSection):
         self.elbo_smooth.setPen(pen(i, 2))
 
     def show_frame(self, frame: dict) -> None:
-        """A tour stop's shipped frame (:func:`vigui.teaching.frames.scene_frame_path`): the
+        """A tour stop's shipped frame (:func:`vigui.pages.frames.scene_frame_path`): the
         state its fixed-seed run ends on, drawn now; the run's own frames are drawn again
         once it gets there (a few seconds behind, on the thread runner)."""
-        from vigui.teaching.frames import frame_metrics
+        from vigui.pages.frames import frame_metrics
 
         try:
             frame["metrics"] = frame_metrics(frame)

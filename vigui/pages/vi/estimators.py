@@ -111,7 +111,8 @@ class EstimatorSection(ParamRunSection):
         self.paths = {k: pg.PlotDataItem(pen=pen(ESTIMATOR_COLOUR[k], 1.8)) for k in ESTIMATORS}
         for item in self.paths.values():
             self.map.addItem(item)
-        self.best_mark = pg.ScatterPlotItem(size=16, symbol="star", brush=colour(POSTERIOR), pen=pg.mkPen("w"))
+        self.best_mark = pg.ScatterPlotItem(size=16, symbol="star", brush=colour(POSTERIOR),
+                                            pen=pg.mkPen("w"))
         self.map.addItem(self.best_mark)
         self.start = pg.TargetItem(pos=(c.m, c.log_s), size=14, movable=True,
                                    pen=pg.mkPen((40, 40, 40), width=2.5))
@@ -120,6 +121,8 @@ class EstimatorSection(ParamRunSection):
         grid.addWidget(self.map_widget, 2, 1)
         grid.setRowStretch(1, 1)
         grid.setRowStretch(2, 1)
+        # the SGD paths and variances are views of the run; the table compares runs' numbers
+        self.add_comparison({}, tuple(f"var_{k}" for k in ESTIMATORS))
         self._map_for = None
         self.last_snapshot = None
 
