@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (
 )
 
 from vigui.widgets import styles
-from vigui.widgets.plots import pen, style_plot
+from vigui.widgets.curves import Curve, LossCurves, series
+from vigui.widgets.plots import style_plot
 
 __all__ = ["colour_images", "rgb_mosaic", "StripView", "CompletionRow", "CurvesView",
            "NCLLTableView", "GIVEN_INK", "HIDDEN_FILL", "LEGEND_HTML"]
@@ -149,12 +150,12 @@ class CompletionRow(_RGBView):
         self.set_rgb(rgb_mosaic(tiles), caps, h)
 
 
-#: (metric, label, palette index, dashed, symbol): train lines thin, validation bold
+#: train losses thin, validation bold with markers
 CURVES = (
-    ("baseline_loss", "baseline, train", 0, False, None),
-    ("baseline_val", "baseline, val.", 0, True, "o"),
-    ("cvae_neg_elbo", "CVAE −ELBO, train", 1, False, None),
-    ("cvae_val", "CVAE −ELBO, val.", 1, True, "o"),
+    Curve("baseline_loss", "baseline, train", 0, alpha=110),
+    Curve("baseline_val", "baseline, val.", 0, test=True),
+    Curve("cvae_neg_elbo", "CVAE −ELBO, train", 1, alpha=110),
+    Curve("cvae_val", "CVAE −ELBO, val.", 1, test=True),
 )
 
 
@@ -165,27 +166,18 @@ class CurvesView(pg.PlotWidget):
         super().__init__(parent)
         plot = style_plot(self.getPlotItem(), "Loss (nats per image)", "step", "nats / image",
                           long_series=True)
-        legend = plot.addLegend(offset=(-5, 5), labelTextSize="7pt", verSpacing=-4)
-        legend.setBrush(pg.mkBrush(255, 255, 255, 210))  # readable over the noisy train curve
-        self.curves = {}
-        for name, label, i, val, symbol in CURVES:
-            p = pen(i, width=2.0 if val else 1.0)
-            if not val:
-                p.setColor(pg.mkColor(pen(i).color().red(), pen(i).color().green(),
-                                      pen(i).color().blue(), 110))
-            kw = {"symbol": symbol, "symbolSize": 5, "symbolBrush": pen(i).color(),
-                  "symbolPen": None} if symbol else {}
-            self.curves[name] = plot.plot([], [], pen=p, name=label, **kw)
+        # An opaque legend: readable over the noisy train curve.
+        self.losses = LossCurves(plot, CURVES, legend_offset=(-5, 5), label_size="7pt",
+                                 legend_alpha=210, symbol_size=5)
+        self.curves = self.losses.items
         self.setMinimumSize(200, 150)
 
     def show_metrics(self, metrics) -> None:
         """``metrics``: a MetricStore (``get(name) -> (steps, values)``) or a dict of
         aligned column arrays with a ``step`` column."""
-        for name, curve in self.curves.items():
-            x, y = _series(metrics, name)
-            curve.setData(x, y)
+        self.losses.show(metrics)
         # Train losses start near 0.69 nats per pixel: keep the interesting range in view.
-        ys = [_series(metrics, n)[1] for n in ("baseline_val", "cvae_val", "cvae_neg_elbo")]
+        ys = [series(metrics, n)[1] for n in ("baseline_val", "cvae_val", "cvae_neg_elbo")]
         ys = np.concatenate([y for y in ys if len(y)]) if any(len(y) for y in ys) else None
         if ys is not None and np.isfinite(ys).any():
             lo, hi = np.nanpercentile(ys[np.isfinite(ys)], [0, 90])
@@ -193,21 +185,7 @@ class CurvesView(pg.PlotWidget):
                                          padding=0)
 
     def clear_curves(self) -> None:
-        for curve in self.curves.values():
-            curve.setData([], [])
-
-
-def _series(metrics, name):
-    if metrics is None:
-        return np.zeros(0), np.zeros(0)
-    if hasattr(metrics, "get") and not isinstance(metrics, dict):
-        x, y = metrics.get(name)
-    else:
-        y = np.asarray(metrics.get(name, np.zeros(0)), float)
-        x = np.asarray(metrics.get("step", np.arange(1, len(y) + 1)), float)[:len(y)]
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(y)
-    return x[ok], y[ok]
+        self.losses.clear()
 
 
 TABLE_TASKS = (("q1", "1 quad."), ("q2", "2 quad."), ("q3", "3 quad."))
