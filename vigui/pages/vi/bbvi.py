@@ -141,7 +141,6 @@ class BBVISection(ParamRunSection):
         self.elbo_smooth.setPen(pen(i, 2))
 
     def clear_views(self) -> None:
-        self.last_snapshot = None
         for iso in self.isocurves:
             iso.setData(None)
         for item in self.ellipses + [self.elbo_raw, self.elbo_smooth]:

@@ -153,7 +153,6 @@ class EstimatorSection(ParamRunSection):
         self.s_line.setValue(math.log10(c.samples))
 
     def clear_views(self) -> None:
-        self.last_snapshot = None
         for curves in self.hist_curves:
             for item in curves.values():
                 item.setData([], [])
