@@ -51,11 +51,13 @@ class LossCurves:
     """The curves of ``spec`` on ``plot``; ``items[metric]`` is each curve's PlotDataItem."""
 
     def __init__(self, plot: pg.PlotItem, spec, *, legend_offset=(-4, -4),
-                 label_size: str = "8pt", legend_alpha: int = 200, symbol_size: int = 4):
+                 label_size: str = "8pt", legend_alpha: int = 200, symbol_size: int = 4,
+                 legend: bool = True):
         self.plot = plot
         self.spec = tuple(spec)
-        legend = plot.addLegend(offset=legend_offset, labelTextSize=label_size, verSpacing=-6)
-        legend.setBrush(pg.mkBrush(255, 255, 255, legend_alpha))  # readable over the curves
+        if legend:
+            box = plot.addLegend(offset=legend_offset, labelTextSize=label_size, verSpacing=-6)
+            box.setBrush(pg.mkBrush(255, 255, 255, legend_alpha))  # readable over the curves
         self.items: dict[str, pg.PlotDataItem] = {}
         for c in self.spec:
             line = pen(c.colour, 2) if c.test else pg.mkPen(colour(c.colour, c.alpha), width=1)
