@@ -26,9 +26,10 @@ from engine.bbb.regression import GRID, PLOT_RANGE, TRAIN_RANGE, make_curve, tru
 from engine.core import checkpoint
 from vigui.pages.bbb.views import ClassifyView, RegressionView
 from vigui.pages.frames import frame_path, load_frame
+from vigui.pages.runnable import Runnable
 from vigui.pages.sections import Section, SectionedPage
 from vigui.pages.trainer import Trainer, TrainerUnit
-from vigui.run.control import RunButtons, RunControl
+from vigui.run.control import RunButtons
 from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, FINISHED
 from vigui.widgets import styles
@@ -49,12 +50,13 @@ def make_regression(config: RegressionConfig, seed: int, points=None, prune: flo
     return exp
 
 
-class TaskSection(TrainerUnit, Section):
-    """One task's run (:class:`RunControl`), buttons, parameter form, model files
-    (a :class:`~vigui.pages.trainer.Trainer`) and view: a tab of the page."""
+class TaskSection(TrainerUnit, Runnable, Section):
+    """One task's run (a :class:`~vigui.pages.runnable.Runnable`), buttons, parameter
+    form, model files (a :class:`~vigui.pages.trainer.Trainer`) and view: a tab."""
 
     kind = ""  # the checkpoint kind this task opens
     config_class: type = RegressionConfig
+    runner_class = ProcessRunner
     max_fps = 15.0
     view_budget = 0.10
 
@@ -65,8 +67,7 @@ class TaskSection(TrainerUnit, Section):
 
     def build(self) -> None:
         page = self.page
-        self.run = RunControl(self.make_factory, runner_class=ProcessRunner, max_fps=self.max_fps,
-                              view_budget=self.view_budget, parent=self)
+        self.make_run(self.show_message, parent=self)
         self.buttons = RunButtons(self.run)
         self.controls_layout.addWidget(self.buttons)
         self.params = self.build_params()
@@ -78,11 +79,6 @@ class TaskSection(TrainerUnit, Section):
         self._show_prior_fields()
         self.params.changed.connect(self._param_changed)
         self.add_comparison(self.compare_plots(), self.compare_columns)
-        self.run.frame.connect(self.view.render)
-        self.run.resetting.connect(self._resetting)
-        self.run.rejected.connect(self.show_message)
-        self.run.failed.connect(lambda m: self.show_message(
-            f"{m}\n\nThe last good state is shown. Press Reset to start again."))
         self.run.progress.connect(lambda steps, rate: page.status.emit(self.run.device, steps, rate))
         self.run.ready.connect(lambda device: page.status.emit(device, 0, 0.0))
 
@@ -91,9 +87,6 @@ class TaskSection(TrainerUnit, Section):
         raise NotImplementedError
 
     def build_view(self) -> QWidget:
-        raise NotImplementedError
-
-    def make_factory(self):
         raise NotImplementedError
 
     compare_columns: tuple[str, ...] = ()
@@ -105,12 +98,6 @@ class TaskSection(TrainerUnit, Section):
     # -- Section ------------------------------------------------------------------------------
     def refresh(self) -> None:
         """The run draws its frames; nothing to redraw by hand."""
-
-    def run_control(self) -> RunControl:
-        return self.run
-
-    def state(self) -> dict:
-        return self.params.state()
 
     def restore(self, state: dict) -> None:
         self.params.restore(state, emit=False)
@@ -167,9 +154,15 @@ class TaskSection(TrainerUnit, Section):
         if self.run.started:
             self.run.reset(play=self.run.playing)
 
-    def _resetting(self) -> None:
+    def render(self, snap: dict) -> None:
+        self.view.render(snap)
+
+    def clear_views(self) -> None:
         self.page.clear_section_message(self)
         self.view.clear()
+
+    def report_failure(self, message: str) -> None:
+        self.show_message(f"{message}\n\nThe last good state is shown. Press Reset to start again.")
 
 
 class RegressionSection(TaskSection):
@@ -189,7 +182,7 @@ class RegressionSection(TaskSection):
         return self.from_file or super().screenshot_ready()
 
     def opened(self, path: str, config, info) -> str:
-        self._frame_to_draw = (path, info)  # drawn as the file's run is reset (_resetting)
+        self._frame_to_draw = (path, info)  # drawn as the file's run is reset (clear_views)
         return super().opened(path, config, info)
 
     compare_columns = ("loss", "nll", "plain_mse")
@@ -249,8 +242,8 @@ class RegressionSection(TaskSection):
             self._points = None  # new data: the user's edits go
         super()._param_changed(name)
 
-    def _resetting(self) -> None:
-        super()._resetting()
+    def clear_views(self) -> None:
+        super().clear_views()
         self.from_file = False
         opened, self._frame_to_draw = self._frame_to_draw, None
         if opened is not None and self._draw_saved_frame(*opened):
