@@ -150,6 +150,7 @@ class BBVISection(ParamRunSection):
 
         try:
             frame["metrics"] = frame_metrics(frame)
+            self._frame_shown = frame
             self.render(frame)
         except (ValueError, KeyError, TypeError):
             return
@@ -170,6 +171,7 @@ class BBVISection(ParamRunSection):
 
     def render(self, snap: dict) -> None:
         if self.frame_step is not None and snap["step"] < self.frame_step and "metrics_state" not in snap:
+            self.last_snapshot = self._frame_shown  # (Runnable set the run's own first)
             return  # the shipped frame stays until the run has caught up with it
         self.last_snapshot = snap
         x0, x1, y0, y1 = snap["extent"]
