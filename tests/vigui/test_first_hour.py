@@ -1,0 +1,189 @@
+"""A teacher's first hour, in one window, through the widgets a person uses (issue 17):
+open each chapter from the navigator and press Play, Pause, Step, Reset on it; walk into
+the lecture tour and out again; save a scene and open it again; record two seconds; zoom
+for the projector and back; close the window. Each step asserts what is on screen."""
+from __future__ import annotations
+
+import json
+import multiprocessing
+
+import pyqtgraph as pg
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QFileDialog, QPushButton
+
+from vigui.window import MainWindow
+
+pytestmark = pytest.mark.gui
+
+WAIT = 60_000  # ms; a chapter's first Play starts a child process on a busy machine
+
+
+@pytest.fixture(scope="module")
+def window(qapp):
+    app = QApplication.instance()
+    base_font = QApplication.font()
+    win = MainWindow(fresh=True, open_initial=False)
+    win.resize(1280, 800)
+    win.show()
+    win.activateWindow()
+    yield win
+    if win.isVisible():
+        win.close()
+    app.setFont(base_font)
+
+
+def visible_button(page, *texts: str) -> QPushButton:
+    """The page's visible button whose text is one of ``texts`` (the run buttons)."""
+    for button in page.findChildren(QPushButton):
+        if button.isVisible() and button.text() in texts:
+            return button
+    shown = sorted({b.text() for b in page.findChildren(QPushButton) if b.isVisible()})
+    raise AssertionError(f"no visible {texts} on {page.page_id}: {shown}")
+
+
+def points_on_screen(page) -> int:
+    """How many points the page's visible curves hold, all together."""
+    total = 0
+    for plot in page.findChildren(pg.PlotWidget):
+        if not plot.isVisible():
+            continue
+        for item in plot.getPlotItem().listDataItems():
+            x, _ = item.getData()
+            if item.isVisible() and x is not None:
+                total += len(x)
+    return total
+
+
+def click_chapter(win, qtbot, page_id: str):
+    row = [s.page_id for s in win.specs].index(page_id)
+    item = win.nav.item(row)
+    qtbot.mouseClick(win.nav.viewport(), Qt.LeftButton,
+                     pos=win.nav.visualItemRect(item).center())
+    qtbot.waitUntil(lambda: win.current_page() is not None
+                    and win.current_page().page_id == page_id, timeout=WAIT)
+    return win.current_page()
+
+
+def step_count(win) -> int:
+    text = win._steps.text()  # the status bar: "step 1,234"
+    assert text.startswith("step "), text
+    return int(text.removeprefix("step ").replace(",", ""))
+
+
+@pytest.mark.parametrize("page_id", ["info", "vi", "cavi", "vae", "musicvae", "cvae", "bbb"])
+def test_each_chapter_opens_and_its_run_buttons_work(window, qtbot, page_id):
+    page = click_chapter(window, qtbot, page_id)
+    assert window.nav.currentItem().text().endswith(page.title)
+    assert page.isVisible() and window.stack.currentWidget() is page
+    if page_id == "info":  # instant chapter: its figures are drawn as it opens
+        qtbot.waitUntil(lambda: points_on_screen(page) > 0, timeout=WAIT)
+        assert not window._steps.isVisible()
+        return
+    play = visible_button(page, "▶ Play")
+    qtbot.mouseClick(play, Qt.LeftButton)
+    qtbot.waitUntil(lambda: play.text() == "❚❚ Pause", timeout=WAIT)
+    control = page.run_control()
+    qtbot.waitUntil(lambda: control.steps > 0, timeout=WAIT)
+    qtbot.mouseClick(play, Qt.LeftButton)  # Pause
+    qtbot.waitUntil(lambda: play.text() == "▶ Play", timeout=WAIT)
+    qtbot.waitUntil(lambda: points_on_screen(page) > 0, timeout=WAIT)
+    if window._steps.isVisible():  # the status bar follows the page's run
+        qtbot.waitUntil(lambda: step_count(window) == control.steps, timeout=WAIT)
+    paused_at = control.steps
+    qtbot.mouseClick(visible_button(page, "Step"), Qt.LeftButton)
+    qtbot.waitUntil(lambda: control.steps == paused_at + 1, timeout=WAIT)
+    if window._steps.isVisible():
+        qtbot.waitUntil(lambda: step_count(window) == paused_at + 1, timeout=WAIT)
+    assert play.text() == "▶ Play"  # one step leaves it paused
+    qtbot.mouseClick(visible_button(page, "Reset"), Qt.LeftButton)
+    qtbot.waitUntil(lambda: control.steps == 0, timeout=WAIT)
+    if window._steps.isVisible():
+        qtbot.waitUntil(lambda: step_count(window) == 0, timeout=WAIT)
+    control.hold()  # not left training while the next chapter opens
+
+
+def test_tour_in_and_out_with_page_keys_and_the_banner(window, qtbot):
+    click_chapter(window, qtbot, "cavi")
+    qtbot.keyClick(window, Qt.Key_PageDown)  # starts the lecture tour at its first stop
+    assert window.tour is not None and window.tour_index == 0
+    assert window.banner.isVisible() and window.banner.title.text()
+    assert window.banner.counter.text() == f"1 / {len(window.tour.stops)}"
+    qtbot.keyClick(window, Qt.Key_PageDown)
+    assert window.banner.counter.text().startswith("2 / ")
+    stop = window.tour.stops[1]
+    assert window.current_page().page_id == stop.page
+    assert window.banner.title.text() == (stop.title or stop.page)
+    qtbot.keyClick(window, Qt.Key_PageUp)
+    assert window.banner.counter.text().startswith("1 / ")
+    qtbot.mouseClick(window.banner.close_button, Qt.LeftButton)
+    assert window.tour is None and not window.banner.isVisible()
+
+
+def test_a_scene_saved_and_opened_again_shows_the_same_values(window, qtbot, tmp_path,
+                                                              monkeypatch):
+    page = click_chapter(window, qtbot, "cavi")
+    form = page.params
+    form.widget("k").setValue(4)  # what a teacher changed before saving
+    path = tmp_path / "lesson.json"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), ""))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    file_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&File")
+    actions = {a.text(): a for a in file_menu.actions()}
+    actions["&Save scene…"].trigger()
+    saved = json.loads(path.read_text())
+    assert saved["page"] == "cavi" and saved["params"]["k"] == 4
+    form.widget("k").setValue(2)
+    actions["&Open scene…"].trigger()
+    assert window.scene_error == ""
+    reopened = window.current_page()
+    assert reopened.page_id == "cavi" and reopened.params.widget("k").value() == 4
+    assert window.nav.currentItem().text().endswith(reopened.title)
+    reopened.run_control().hold()
+
+
+def test_record_two_seconds_writes_a_gif_with_frames(window, qtbot, tmp_path):
+    page = click_chapter(window, qtbot, "cavi")
+    qtbot.mouseClick(visible_button(page, "▶ Play", "❚❚ Pause"), Qt.LeftButton)
+    qtbot.keyClick(window, Qt.Key_R, Qt.ControlModifier | Qt.ShiftModifier)
+    dialog = window.record_dialog
+    qtbot.waitUntil(dialog.isVisible, timeout=5_000)
+    dialog.mp4.setChecked(False)  # the GIF alone: faster to write
+    dialog.width_box.setValue(320)
+    dialog.path.setText(str(tmp_path / "two-seconds"))
+    qtbot.mouseClick(dialog.record_button, Qt.LeftButton)
+    assert not dialog.isVisible() and dialog.stop_button.isVisible()  # off the page
+    qtbot.wait(2_000)
+    qtbot.mouseClick(dialog.stop_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: dialog.state.text().startswith(("Wrote", "Could not")), timeout=WAIT)
+    assert dialog.state.text().startswith("Wrote"), dialog.state.text()
+    gif = tmp_path / "two-seconds.gif"
+    assert str(gif) in dialog.state.text()
+    with Image.open(gif) as im:
+        assert im.n_frames > 1 and im.size[0] == 320
+    dialog.close()
+    page.run_control().hold()
+
+
+def test_zoom_three_times_and_back(window, qtbot):
+    page = click_chapter(window, qtbot, "cavi")
+    base = QApplication.font().pointSizeF()
+    play = visible_button(page, "▶ Play", "❚❚ Pause")
+    for _ in range(3):
+        qtbot.keyClick(window, Qt.Key_Plus, Qt.ControlModifier)
+    assert window.zoom == pytest.approx(1.4)
+    assert QApplication.font().pointSizeF() == pytest.approx(base * 1.4, abs=0.1)
+    assert window.statusBar().currentMessage() == "zoom 140%"
+    qtbot.wait(100)
+    assert play.isVisible() and play.width() >= play.sizeHint().width()  # not clipped
+    qtbot.keyClick(window, Qt.Key_0, Qt.ControlModifier)
+    assert window.zoom == 1.0
+    assert QApplication.font().pointSizeF() == pytest.approx(base, abs=0.1)
+
+
+def test_closing_leaves_no_child_process(window, qtbot, capfd):
+    window.close()
+    qtbot.waitUntil(lambda: not multiprocessing.active_children(), timeout=WAIT)
+    assert not window.isVisible()
+    assert "Traceback" not in capfd.readouterr().err
