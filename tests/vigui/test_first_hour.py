@@ -203,6 +203,9 @@ def test_zoom_three_times_and_back(window, qtbot):
     assert window.statusBar().currentMessage() == "zoom 140%"
     qtbot.wait(100)
     assert play.isVisible() and play.width() >= play.sizeHint().width()  # not clipped
+    nav = window.nav  # every chapter's name whole in the navigator
+    assert nav.sizeHintForColumn(0) <= nav.viewport().width(), (nav.sizeHintForColumn(0),
+                                                                nav.viewport().width())
     qtbot.keyClick(window, Qt.Key_0, Qt.ControlModifier)
     assert window.zoom == 1.0
     assert QApplication.font().pointSizeF() == pytest.approx(base, abs=0.1)
