@@ -29,18 +29,20 @@ xdotool windowmove "$WID" 0 0 windowsize "$WID" "$W" "$H"
 sleep 2
 PAGES=$($PY -c 'from vigui.pages import available; print(len(available()))')
 for zoom in 1 3; do
+  xdotool mousemove 40 34 click 1; sleep 2      # the navigator's first row: keys go there
   if [ $zoom = 3 ]; then
-    for _ in 1 2 3; do xdotool key --window "$WID" ctrl+equal; sleep 1; done
+    for _ in 1 2 3; do xdotool key ctrl+equal; sleep 2; done   # Ctrl+= is Ctrl++ unshifted
   fi
   dir="$OUT/$W-zoom$zoom"; mkdir -p "$dir"
-  xdotool mousemove 40 34 click 1; sleep 2      # the navigator's first row
   xdotool key Home; sleep 8
   for p in $(seq 1 "$PAGES"); do
-    [ "$p" -gt 1 ] && { xdotool key Down; sleep 10; }   # a chapter builds, then draws
+    # a chapter builds (the first visit to a torch page imports torch: slow), then draws
+    [ "$p" -gt 1 ] && { xdotool key Down; sleep "${WALK_WAIT:-15}"; }
+    [ "$zoom" = 1 ] && [ "$p" = 4 ] && sleep 15
     import -window root "$dir/page$p.png"
   done
 done
-xdotool key --window "$WID" ctrl+q
+xdotool key ctrl+q
 for _ in $(seq 1 30); do kill -0 $APP 2>/dev/null || break; sleep 1; done
 kill $APP 2>/dev/null && echo "vigui did not quit within 30 s of Ctrl+Q" >> "$OUT/app-$W.log"
 wait $APP; echo "exit status $?" >> "$OUT/app-$W.log"
