@@ -197,6 +197,8 @@ def test_record_two_seconds_writes_a_gif_with_frames(window, qtbot, tmp_path):
         assert im.n_frames > 1 and im.size[0] == 320
     dialog.close()
     page.run_control().hold()
+    window.activateWindow()  # the teacher clicks back into the window
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
 
 
 def test_zoom_three_times_and_back(window, qtbot):
