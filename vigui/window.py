@@ -26,7 +26,7 @@ from vigui.pages import PageSpec, available
 from vigui.pages.base import ExperimentPage, Page
 from vigui.record.menu import add_record_menu
 from vigui.run.events import wait
-from vigui.teaching.menus import TeachingMixin
+from vigui.teaching.menus import TeachingMixin, scale_label_styles
 from vigui.widgets.keys_overlay import TOUR_HINT, KeysOverlay
 
 
@@ -132,7 +132,9 @@ class MainWindow(TeachingMixin, QMainWindow):
     def changeEvent(self, event) -> None:
         super().changeEvent(event)
         if event.type() == QEvent.FontChange and hasattr(self, "_side"):
-            self._fit_nav()  # the zoom keys change the application's font
+            # the zoom keys change the application's font; the hint's 8pt grows with it
+            scale_label_styles(self.tour_hint, getattr(self, "zoom", 1.0))
+            self._fit_nav()
 
     def toggle_keys(self) -> None:
         """F1 / Help > Keys: show the keys overlay, or close it if it is open."""

@@ -204,6 +204,7 @@ def test_record_two_seconds_writes_a_gif_with_frames(window, qtbot, tmp_path):
 def test_zoom_three_times_and_back(window, qtbot):
     page = click_chapter(window, qtbot, "cavi")
     base = QApplication.font().pointSizeF()
+    hint = window.tour_hint.fontInfo().pointSizeF()  # "Page Down starts the lecture tour"
     play = visible_button(page, "▶ Play", "❚❚ Pause")
     for _ in range(3):
         qtbot.keyClick(window, Qt.Key_Plus, Qt.ControlModifier)
@@ -212,12 +213,15 @@ def test_zoom_three_times_and_back(window, qtbot):
     assert window.statusBar().currentMessage() == "zoom 140%"
     qtbot.wait(100)
     assert play.isVisible() and play.width() >= play.sizeHint().width()  # not clipped
+    assert window.tour_hint.fontInfo().pointSizeF() == pytest.approx(hint * 1.4, abs=0.6)
     nav = window.nav  # every chapter's name whole in the navigator
     assert nav.sizeHintForColumn(0) <= nav.viewport().width(), (nav.sizeHintForColumn(0),
                                                                 nav.viewport().width())
     qtbot.keyClick(window, Qt.Key_0, Qt.ControlModifier)
     assert window.zoom == 1.0
     assert QApplication.font().pointSizeF() == pytest.approx(base, abs=0.1)
+    qtbot.wait(100)  # style sheets are applied when the window next polishes
+    assert window.tour_hint.fontInfo().pointSizeF() == pytest.approx(hint, abs=0.1)
 
 
 def test_closing_leaves_no_child_process(window, qtbot, capfd):
