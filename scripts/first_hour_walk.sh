@@ -3,7 +3,7 @@
 # every chapter opened from the navigator with the keyboard, at 1920x1080 and 1280x800,
 # at normal size and after Ctrl+plus three times; one screenshot per page.
 #
-#   scripts/first_hour_walk.sh OUT_DIR            # needs xvfb-run, xdotool, imagemagick
+#   scripts/first_hour_walk.sh OUT_DIR    # needs xvfb-run, xdotool, imagemagick; SIZES="1920x1080"
 #   python scripts/contact_sheet.py OUT_DIR/1920-zoom3 docs/firsthour-1920-zoomed-contact-sheet.png
 set -u
 OUT=$(realpath -m "${1:?usage: $0 OUT_DIR}")
@@ -12,7 +12,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$OUT"
 
 if [ "${2:-}" != "--inside" ]; then
-  for size in 1920x1080 1280x800; do
+  for size in ${SIZES:-1920x1080 1280x800}; do
     xvfb-run -a -s "-screen 0 ${size}x24" "$0" "$OUT" --inside "$size"
   done
   exit 0
