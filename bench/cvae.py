@@ -91,7 +91,9 @@ class PlainTrainer:
 
 
 def config(name: str, threads=None) -> CVAEConfig:
-    return CVAEConfig(dataset=name, task="q1", device="cpu", threads=threads)
+    # Pyro's z = 200 and no free bits: the plain loop's networks and loss, not the defaults.
+    return CVAEConfig(dataset=name, task="q1", latent=200, free_bits=0.0, device="cpu",
+                      threads=threads)
 
 
 def cvae_phase(ds, threads=None) -> CVAEExperiment:

@@ -7,9 +7,11 @@ corpus parse (cold vs cached), side by side in one process.
               evaluations every eval_every steps).
 
 Prints phrases/s (median over alternating repeats) and the ratio headless / plain for
-model=gru and model=mlp, and the seconds to read the corpus: parsed with music21 into
-an empty cache (``--cold``, about a minute or more for the 408 chorales) and from the
-cache. Run: python bench/musicvae.py [--steps 60] [--repeats 3] [--threads 1] [--cold]
+model=gru and model=mlp, prior samples decoded per second greedily and at temperature 1
+(the samples view; the ratio sampled / greedy), and the seconds to read the corpus:
+parsed with music21 into an empty cache (``--cold``, about a minute and a half for the
+408 chorales on an idle machine) and from the cache.
+Run: python bench/musicvae.py [--steps 60] [--repeats 3] [--threads 1] [--cold]
 """
 from __future__ import annotations
 
@@ -52,6 +54,13 @@ def headless(exp: MusicVAEExperiment, steps: int) -> float:
     return (exp.samples_seen - n0) / (time.perf_counter() - t0)
 
 
+def decode_rate(exp: MusicVAEExperiment, temperature: float, n: int = 256) -> float:
+    """Prior samples decoded per second (one batch of n)."""
+    t0 = time.perf_counter()
+    exp.prior_samples(n, temperature=temperature, seed=0)
+    return n / (time.perf_counter() - t0)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=60)
@@ -72,11 +81,12 @@ def main() -> int:
                 del os.environ["XDG_CACHE_HOME"]
             else:
                 os.environ["XDG_CACHE_HOME"] = old
-        print(f"corpus, cold parse (music21, 408 chorales): {cold:.1f} s")
+        print(f"corpus, cold parse (music21, the 408 files of music21's bach folder): {cold:.1f} s")
     t0 = time.perf_counter()
     melodies = music.load_melodies("bach")
     print(f"corpus, from the cache: {time.perf_counter() - t0:.2f} s "
-          f"({len(melodies.train_x):,} training phrases, {len(melodies.test_x)} test)")
+          f"({len(melodies.train_x):,} training phrases, {len(melodies.test_x)} test; "
+          f"{melodies.source})")
 
     for model in ("gru", "mlp"):
         cfg = MusicVAEConfig(model=model, threads=args.threads, device="cpu")
@@ -89,6 +99,13 @@ def main() -> int:
         p, m = statistics.median(plain), statistics.median(mine)
         print(f"{model}: plain {p:,.0f} phrases/s, headless {m:,.0f} phrases/s, "
               f"ratio {m / p:.2f}")
+        greedy, warm = [], []
+        for _ in range(args.repeats):
+            greedy.append(decode_rate(exp, 0.0))
+            warm.append(decode_rate(exp, 1.0))
+        g, w = statistics.median(greedy), statistics.median(warm)
+        print(f"{model}: prior samples greedy {g:,.0f}/s, at temperature 1 {w:,.0f}/s, "
+              f"ratio {w / g:.2f}")
     return 0
 
 

@@ -78,8 +78,8 @@ def make_frame(path: Path, exp=None) -> Path:
 
 CVAE_FILE = "cvae-column.pt"
 CVAE_FLAGS = ["--dataset", "digits", "--task", "column", "--hidden", "256,256", "--latent", "16",
-              "--kl-warmup", "30", "--patience", "10", "--epochs", "400", "--seed", str(SEED),
-              "--threads", "1", "--device", "cpu", "--quiet"]
+              "--kl-warmup", "30", "--free-bits", "0", "--patience", "10", "--epochs", "400",
+              "--seed", str(SEED), "--threads", "1", "--device", "cpu", "--quiet"]
 
 
 def make_cvae() -> Path:

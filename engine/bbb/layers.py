@@ -17,6 +17,7 @@ is minimised with ordinary backpropagation. Pieces:
   independent draw per example (lower-variance gradients, no (out, in) weight sample);
 * :func:`kl_weights`: minibatch i of M gets ``pi_i KL``, uniform ``1/M`` or the paper's
   ``2^(M-i) / (2^M - 1)`` (both sum to 1 over an epoch, so an epoch's cost is eq. 20);
+* means start at N(0, 0.1^2) (``MU_INIT_STD``; the peers' start), sigma at softplus(rho_init);
 * :class:`BayesMLP` / :class:`PlainMLP`: the networks (a plain one of the same shape for
   comparison); predictive sampling draws S weight samples at once (batched matmuls);
 * the experiments live beside this module: ``regression.py`` (the lecture's Figure 15)
@@ -46,6 +47,11 @@ LOG_2PI = math.log(2.0 * math.pi)
 MODES = ("sample", "local", "mean")
 KL_METHODS = ("mc", "closed")
 WEIGHTINGS = ("uniform", "blundell")
+#: weight and bias means start at N(0, 0.1^2). With nn.Linear's U(+-1/sqrt(fan-in)) the
+#: means of a 784- or 400-wide layer start within +-0.05, where the scale mixture's narrow
+#: component (sigma2 = e^-6) holds them near zero: digits, 2 epochs, 4 seeds, test error
+#: 13.3-16.4 % with the uniform start vs 7.5-9.7 % with N(0, 0.1^2) (blitz: 8.6 %).
+MU_INIT_STD = 0.1
 
 
 def softplus_inv(s: float) -> float:
@@ -161,12 +167,16 @@ class BayesLinear(nn.Module):
     """
 
     def __init__(self, n_in: int, n_out: int, prior, rho_init: float = -5.0,
-                 mu_scale: float | None = None, generator: torch.Generator | None = None):
+                 mu_std: float = MU_INIT_STD, generator: torch.Generator | None = None):
         super().__init__()
         self.n_in, self.n_out, self.prior = int(n_in), int(n_out), prior
-        bound = mu_scale if mu_scale is not None else 1.0 / math.sqrt(n_in)
-        w = (torch.rand(n_out, n_in, generator=generator) * 2 - 1) * bound
-        b = (torch.rand(n_out, generator=generator) * 2 - 1) * bound
+        if mu_std > 0:  # N(0, mu_std^2), as blitz and bayesian-torch start their means
+            w = torch.randn(n_out, n_in, generator=generator) * mu_std
+            b = torch.randn(n_out, generator=generator) * mu_std
+        else:  # nn.Linear's U(-1/sqrt(n_in), 1/sqrt(n_in))
+            bound = 1.0 / math.sqrt(n_in)
+            w = (torch.rand(n_out, n_in, generator=generator) * 2 - 1) * bound
+            b = (torch.rand(n_out, generator=generator) * 2 - 1) * bound
         self.weight_mu = nn.Parameter(w)
         self.bias_mu = nn.Parameter(b)
         self.weight_rho = nn.Parameter(torch.full((n_out, n_in), float(rho_init)))
@@ -258,7 +268,8 @@ class BayesLinear(nn.Module):
             raise ValueError("the closed-form KL needs a Gaussian prior; "
                              "the scale mixture has none (use kl='mc')")
         if not self.masked:
-            return self.prior.kl(self.weight_mu, self.weight_sigma) + self.prior.kl(self.bias_mu, self.bias_sigma)
+            return (self.prior.kl(self.weight_mu, self.weight_sigma)
+                    + self.prior.kl(self.bias_mu, self.bias_sigma))
         mask = self.weight_mask.bool()
         return (self.prior.kl(self.weight_mu[mask], self.weight_sigma[mask])
                 + self.prior.kl(self.bias_mu, self.bias_sigma))
@@ -280,13 +291,14 @@ class BayesMLP(nn.Module):
     ``forward(x, mode, kl)`` returns ``(output, kl_sum)``; ``predict(x, samples)`` the
     outputs of ``samples`` weight samples, (S, N, out)."""
 
-    def __init__(self, sizes: list[int], prior, rho_init: float = -5.0, seed: int = 0):
+    def __init__(self, sizes: list[int], prior, rho_init: float = -5.0, seed: int = 0,
+                 mu_std: float = MU_INIT_STD):
         super().__init__()
         if len(sizes) < 2:
             raise ValueError(f"sizes needs an input and an output size, got {sizes!r}")
         gen = torch.Generator().manual_seed(int(seed))
         self.sizes = [int(s) for s in sizes]
-        self.layers = nn.ModuleList(BayesLinear(a, b, prior, rho_init, generator=gen)
+        self.layers = nn.ModuleList(BayesLinear(a, b, prior, rho_init, mu_std, generator=gen)
                                     for a, b in zip(self.sizes[:-1], self.sizes[1:], strict=False))
 
     def set_noise(self, generator: torch.Generator | None) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.bbb.bands import REL_SE, band_se_order, band_width, band_with_error
 from engine.bbb.layers import BayesMLP, PlainMLP, _histogram, gaussian_nll, kl_weights, pruned
 from engine.bbb.options import BBBOptions, make_prior_of
 from engine.core import checkpoint
@@ -44,6 +45,7 @@ PLOT_RANGE = (-0.4, 1.2)
 GRID = 161  # points on PLOT_RANGE where the functions are drawn
 N_CURVES = 5  # sampled functions shown
 MAX_POINTS = 5000
+SAMPLE_CHUNK = 2000  # weight samples drawn at once
 
 # -- 1-D regression data ------------------------------------------------------------------
 def _blundell(x, eps):
@@ -309,7 +311,9 @@ class RegressionExperiment(Experiment):
         self.net.set_noise(gen)
         try:
             with pruned(self.net, self.prune_fraction):
-                out = self.net.predict(xt, samples)[..., 0]
+                # Draws in chunks: thousands of (64, 64) weight samples at once cost memory.
+                out = torch.cat([self.net.predict(xt, min(SAMPLE_CHUNK, samples - s))[..., 0]
+                                 for s in range(0, samples, SAMPLE_CHUNK)])
         finally:
             self.net.set_noise(self._noise)
         return out.double().cpu().numpy()
@@ -324,7 +328,14 @@ class RegressionExperiment(Experiment):
         # Fixed noise for the views: the bands move only when the posterior moves.
         f = self.predictive(grid, seed=self.seed + 3)
         q = np.quantile(f, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
-        return {
+        # The page's band figures come from these S draws: each with its error (one sort).
+        lo, hi = self.train_range
+        inside = (grid >= lo) & (grid <= hi)
+        far = int(np.argmin(np.abs(grid - self.far_x)))
+        band = {"band_inside": band_width(f[:, inside]), "band_inside_se": band_se_order(f[:, inside]),
+                "band_far": band_width(f[:, far]), "band_far_se": band_se_order(f[:, far]),
+                "band_far_x": float(grid[far]), "band_draws": int(f.shape[0])}
+        return {**band,
             "step": self.steps, "epoch": self.samples_seen / self.x.size, "device": self.device,
             "grid": grid, "quantiles": q, "curves": f[:N_CURVES].copy(),
             "plain": self.plain(self._grid)[:, 0].double().cpu().numpy(),
@@ -346,26 +357,36 @@ class RegressionExperiment(Experiment):
                 "snr_threshold": float(np.sort(snr)[k - 1]) if k > 0 else 0.0,
                 "n_weights": int(snr.size)}
 
-    def evaluate(self) -> dict[str, float]:
+    @property
+    def far_x(self) -> float:
+        """Where the band is read off the data: x = 1.1 for the paper's [0, 0.5]."""
+        lo, hi = self.train_range
+        return hi + 1.2 * (hi - lo)
+
+    def evaluate(self, rel_se: float = REL_SE) -> dict[str, float]:
         """On the training range: RMSE of the BBB median against the points and against
         the noiseless curve, the oracle RMSE (noiseless curve vs points: the noise level),
-        the plain net's RMSE, and the 5-95 % band width inside the range and at x = 1.1."""
-        f = self.predictive(self.x, seed=self.seed + 4)
+        the plain net's RMSE, and the 5-95 % band width inside the range (mean over 51 x)
+        and at x = 1.1, each from enough draws that its standard error (``*_se``, by the
+        bootstrap) is under ``rel_se`` of it (``*_draws`` says how many)."""
+        f = self.predictive(self.x, samples=max(self.config.pred_samples, 2000), seed=self.seed + 4)
         med = np.median(f, 0)
         truth = None if self.own_data else true_curve(self.function, self.x)
         with torch.no_grad():
             plain = self.plain(self._x)[:, 0].double().cpu().numpy()
-        lo, hi = self.train_range
-        inside = np.linspace(lo, hi, 51)
-        band_in = np.diff(np.quantile(self.predictive(inside, seed=self.seed + 5), [0.05, 0.95], 0), axis=0)
-        band_out = np.diff(np.quantile(self.predictive([hi + 1.2 * (hi - lo)], seed=self.seed + 6), [0.05, 0.95], 0), axis=0)
+        inside = np.linspace(*self.train_range, 51)
+        band_in, se_in, n_in = band_with_error(lambda n, s: self.predictive(inside, n, s), rel_se,
+                                               seed=self.seed + 5)
+        band_out, se_out, n_out = band_with_error(lambda n, s: self.predictive([self.far_x], n, s),
+                                                  rel_se, seed=self.seed + 6)
         rms = lambda a: float(np.sqrt(np.mean(np.square(a))))  # noqa: E731
         nan = float("nan")  # the user's own data: no true curve to compare with
         return {"rmse": rms(med - self.y),
                 "rmse_truth": nan if truth is None else rms(med - truth),
                 "noise_level": nan if truth is None else rms(truth - self.y),
                 "plain_rmse": rms(plain - self.y),
-                "band_inside": float(band_in.mean()), "band_at_1.1": float(band_out[0, 0]),
+                "band_inside": band_in, "band_inside_se": se_in, "band_inside_draws": float(n_in),
+                "band_at_1.1": band_out, "band_at_1.1_se": se_out, "band_at_1.1_draws": float(n_out),
                 "kl": float(self.metrics.latest("kl")), "noise_sigma": math.exp(float(self.log_noise)),
                 "steps": float(self.steps)}
 

@@ -14,9 +14,9 @@ checkpoints), ``table`` (the NCLL table) and ``cli`` (``python -m engine cvae``)
 
 from engine.cvae import cli as _cli  # noqa: F401  (registers `python -m engine cvae`)
 from engine.cvae.config import KIND, CVAEConfig
-from engine.cvae.evaluation import Evaluation, evaluate_model
+from engine.cvae.evaluation import SPREAD_SAMPLES, Evaluation, evaluate_model, sample_spread
 from engine.cvae.experiment import CVAEExperiment
-from engine.cvae.losses import cvae_bounds, cvae_loss, gaussian_kl, hidden_nll
+from engine.cvae.losses import cvae_bounds, cvae_loss, free_bits_kl, gaussian_kl, hidden_nll
 from engine.cvae.networks import CompletionModel
 from engine.cvae.table import NCLLTable
 from engine.cvae.tasks import QUADRANT_TASKS, TASK_LABELS, TASKS, mask_from_string, mask_to_string, task_mask
@@ -26,5 +26,5 @@ __all__ = [
     "TASKS", "QUADRANT_TASKS", "TASK_LABELS", "task_mask", "mask_to_string", "mask_from_string",
     "CVAEConfig", "CompletionModel", "BaselineTrainer", "CVAETrainer", "CVAEExperiment",
     "hidden_nll", "gaussian_kl", "cvae_loss", "cvae_bounds", "Evaluation", "evaluate_model",
-    "NCLLTable", "split_validation", "KIND",
+    "NCLLTable", "split_validation", "KIND", "free_bits_kl", "sample_spread", "SPREAD_SAMPLES",
 ]

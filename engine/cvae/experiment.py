@@ -12,7 +12,7 @@ from engine.core import checkpoint
 from engine.core.runtime import Experiment
 from engine.core.trainer import Checkpointed
 from engine.cvae.config import KIND, CVAEConfig
-from engine.cvae.evaluation import evaluate_model
+from engine.cvae.evaluation import SPREAD_SAMPLES, evaluate_model, mean_hidden, sample_spread
 from engine.cvae.networks import CompletionModel
 from engine.cvae.tasks import mask_to_string
 from engine.cvae.trainers import BaselineTrainer, CVAETrainer, _CompletionTrainer, split_validation
@@ -37,6 +37,16 @@ class CVAEExperiment(Checkpointed, Experiment):
     model: CompletionModel
     seed: int
     architecture = _CompletionTrainer.architecture
+
+    @classmethod
+    def config_from_checkpoint(cls, ckpt: dict, path, device: str | None = None,
+                               threads: int | None = None):
+        """As the base class; a file saved before free bits existed was trained without
+        them, so its missing ``free_bits`` reads as 0, not today's default."""
+        saved = ckpt.get("config")
+        if isinstance(saved, dict) and "free_bits" not in saved:
+            ckpt = {**ckpt, "config": {**saved, "free_bits": 0.0}}
+        return super().config_from_checkpoint(ckpt, path, device=device, threads=threads)
 
     def __init__(self, config: CVAEConfig | None = None, seed: int | None = 0, dataset=None):
         config = (config or CVAEConfig()).validate()
@@ -114,12 +124,15 @@ class CVAEExperiment(Checkpointed, Experiment):
     def snapshot(self) -> dict[str, Any]:
         """Cheap views: phase, counters and the Figure 14 strip for N_STRIP test images:
         ``inputs`` (n, H, W), ``baseline`` (n, H, W), ``samples`` (n, n_samples, H, W),
-        ``truth`` (n, H, W), ``observed`` (H, W) bool. Completions keep the observed
-        pixels; samples use fixed noise, so they change only as the model learns."""
+        ``truth`` (n, H, W), ``observed`` (H, W) bool; ``spread`` (n, H, W), each pixel's
+        std across SPREAD_SAMPLES completions, and ``spread_mean`` (over hidden pixels).
+        Completions keep the observed pixels; samples use fixed noise, so they change
+        only as the model learns."""
         self.model.eval()
         x = self._strip
         gen = torch.Generator(device=x.device).manual_seed(self._strip_seed)
         samples = self.model.sample_completions(x, self.n_samples, gen)
+        spread = sample_spread(self.model, x, SPREAD_SAMPLES, gen)
         return {
             "step": self.steps, "phase": self.phase, "task": self.config.task,
             "epoch_baseline": self.baseline.epoch, "epoch_cvae": self.cvae.epoch,
@@ -129,6 +142,9 @@ class CVAEExperiment(Checkpointed, Experiment):
             "inputs": self._images(self.model.paste(x, torch.zeros_like(x))),
             "baseline": self._images(self.model.baseline_completion(x)),
             "samples": self._images(samples).reshape(x.shape[0], self.n_samples, *self.shape),
+            "spread": spread.cpu().numpy().reshape(x.shape[0], *self.shape),
+            "spread_mean": float(mean_hidden(spread, self.model.observed).mean()),
+            "spread_samples": SPREAD_SAMPLES,
         }
 
     def _images(self, flat: torch.Tensor) -> np.ndarray:

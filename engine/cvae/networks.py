@@ -21,7 +21,10 @@ with g's last layer starting at zero, so the CVAE starts exactly as the baseline
 has to carry only what the baseline cannot. Pyro's p(y|z) must rebuild from z alone
 what x already tells, and on small data (8x8 digits: 1,300 training images) it ends
 above the baseline's NCLL on 2 and 3 quadrants; with ``residual`` it does not. KL
-warm-up (``kl_warmup``) lets z be used before the KL can switch it off.
+warm-up (``kl_warmup``) lets z be used before the KL can switch it off; free bits
+(``free_bits``, on by default) let the first nats z carries cost nothing, so the
+optimiser never switches it off (without them, at z = 200 on digits, it did: KL ~0.001
+nats per image, every sample alike).
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from torch import nn
 from engine.core.nets import adam
 from engine.core.trainer import TorchTrainer
 from engine.cvae.config import KIND, CVAEConfig
-from engine.cvae.losses import cvae_loss, hidden_nll
+from engine.cvae.losses import cvae_terms, free_bits_kl, hidden_nll
 from engine.cvae.networks import CompletionModel
 from engine.cvae.tasks import task_mask
 
@@ -153,10 +153,14 @@ class BaselineTrainer(_CompletionTrainer):
 
 class CVAETrainer(_CompletionTrainer):
     """Prior, recognition and generation networks on the conditional -ELBO (one particle
-    per image; with KL warm-up, recon + beta KL); the baseline stays frozen. Parts
-    recorded: ``neg_elbo``, ``recon``, ``kl``. Validation: -ELBO with fixed noise."""
+    per image) with free bits: recon + beta * free_bits_kl (beta rises during KL
+    warm-up); the baseline stays frozen. Parts recorded: ``neg_elbo``, ``recon``, ``kl``
+    (the true KL, nats per image). Validation, with fixed noise: the same objective
+    (early stopping judges what is optimised; with free_bits = 0 it is the -ELBO), and
+    ``val_kl`` at each epoch end."""
 
     def __init__(self, *args, **kw):
+        self.last_val_kl = math.nan
         super().__init__(*args, **kw)
         self._val_eps = self.fixed_noise(self.val_x.shape[0], self.model.latent)
 
@@ -173,16 +177,26 @@ class CVAETrainer(_CompletionTrainer):
         return self.config.kl_warmup
 
     def batch_loss(self, x, y):
-        recon, kl = cvae_loss(self.model, x, generator=self.noise)
-        recon, kl = recon.mean(), kl.mean()
-        return recon + self.kl_weight() * kl, {"neg_elbo": recon + kl, "recon": recon, "kl": kl}
+        recon, kl_dims = cvae_terms(self.model, x, generator=self.noise)
+        recon, kl = recon.mean(), kl_dims.sum(-1).mean()
+        loss = recon + self.kl_weight() * free_bits_kl(kl_dims, self.config.free_bits)
+        return loss, {"neg_elbo": recon + kl, "recon": recon, "kl": kl}
 
     def val_loss(self):
-        total = 0.0
+        recon, kl_dims = 0.0, 0.0
         for b, eps in zip(self.val_x.split(4096), self._val_eps.split(4096), strict=False):
-            recon, kl = cvae_loss(self.model, b, eps=eps)
-            total += float((recon + kl).sum())
-        return total / self.val_x.shape[0]
+            r, k = cvae_terms(self.model, b, eps=eps)
+            recon, kl_dims = recon + float(r.sum()), kl_dims + k.sum(0)
+        n = self.val_x.shape[0]
+        kl_dims = kl_dims / n  # (L,): each coordinate's mean KL over the validation split
+        self.last_val_kl = float(kl_dims.sum())
+        return recon / n + float(free_bits_kl(kl_dims[None], self.config.free_bits))
+
+    def _step(self) -> dict[str, float]:
+        values = super()._step()
+        if "val_loss" in values:
+            values["val_kl"] = self.last_val_kl
+        return values
 
 
 def split_validation(n: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:

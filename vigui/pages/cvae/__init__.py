@@ -41,7 +41,14 @@ from PySide6.QtWidgets import (
 
 from engine.cvae.tasks import TASK_LABELS, mask_to_string
 from vigui.pages.cvae.canvas import DrawingCanvas
-from vigui.pages.cvae.views import LEGEND_HTML, CompletionRow, CurvesView, NCLLTableView, StripView
+from vigui.pages.cvae.views import (
+    LEGEND_HTML,
+    CompletionRow,
+    CurvesView,
+    KLView,
+    NCLLTableView,
+    StripView,
+)
 from vigui.pages.trainer import TrainerPage
 from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, FINISHED, RUNNING
@@ -51,11 +58,11 @@ from vigui.widgets.param_form import SEED, ParamForm
 
 __all__ = ["CVAEPage"]
 
-FIELDS = ["dataset", "task", "hidden", "latent", "lr", "patience", "kl_warmup", "residual",
+FIELDS = ["dataset", "task", "hidden", "latent", "lr", "patience", "kl_warmup", "free_bits", "residual",
           "device", "seed"]
-SCREENSHOT = {"dataset": "digits", "task": "q1", "hidden": [256, 256], "latent": 16,
-              "lr": 1e-3, "patience": 10, "kl_warmup": 30, "residual": True, "device": "cpu",
-              "seed": 0}
+SCREENSHOT = {"dataset": "digits", "task": "q1", "hidden": [500, 500], "latent": 16,
+              "lr": 1e-3, "patience": 3, "kl_warmup": 0, "free_bits": 3.0, "residual": True,
+              "device": "cpu", "seed": 0}  # the page's defaults
 N_DRAW = 8  # completions of the drawing
 REFRESH_S = 1.0  # while training, the drawing's completions follow the model this often
 PHASES = {"baseline": "training the baseline", "cvae": "training the CVAE",
@@ -208,10 +215,12 @@ class CVAEPage(TrainerPage):
         root = QSplitter(Qt.Vertical)
         top = QSplitter(Qt.Horizontal)
         self.curves = CurvesView()
+        self.kl_view = KLView()
         self.table = NCLLTableView()
         top.addWidget(self.curves)
+        top.addWidget(self.kl_view)
         top.addWidget(self.table)
-        top.setSizes([430, 330])
+        top.setSizes([300, 200, 300])
 
         middle = QWidget()
         mlay = QVBoxLayout(middle)
@@ -287,6 +296,7 @@ class CVAEPage(TrainerPage):
 
     def clear_views(self) -> None:
         self.curves.clear_curves()
+        self.kl_view.clear_curves()
         self.strip.clear_image()
         self.summary.setText("")
         self._phase = None
@@ -297,6 +307,7 @@ class CVAEPage(TrainerPage):
     def render(self, snap: dict) -> None:
         self._steps = int(snap.get("step", 0))
         self.curves.show_metrics(snap["metrics"])
+        self.kl_view.show_metrics(snap["metrics"])
         if "observed" not in snap:
             return
         phase = snap.get("phase")
@@ -323,6 +334,10 @@ class CVAEPage(TrainerPage):
         rate = snap.get("samples_per_s", math.nan)
         if rate == rate and rate > 0:
             text += f" · {rate:,.0f} images/s"
+        spread = snap.get("spread_mean")
+        if spread is not None:
+            text += (f"<br>samples' spread {spread:.3f} per hidden pixel "
+                     f"(std over {snap.get('spread_samples', 16)} draws of z)")
         return text
 
     def _on_ready(self, device: str) -> None:

@@ -25,13 +25,15 @@ from PySide6.QtWidgets import (
 from vigui.widgets import styles
 from vigui.widgets.plots import pen, style_plot
 
-__all__ = ["colour_images", "rgb_mosaic", "StripView", "CompletionRow", "CurvesView",
-           "NCLLTableView", "GIVEN_INK", "HIDDEN_FILL", "LEGEND_HTML"]
+__all__ = ["colour_images", "spread_images", "rgb_mosaic", "StripView", "CompletionRow",
+           "CurvesView", "KLView", "NCLLTableView", "GIVEN_INK", "HIDDEN_FILL", "LEGEND_HTML"]
 
 GIVEN_INK = np.array([31, 78, 170], np.float32)  # observed pixels: blue ink
 MODEL_INK = np.array([0, 0, 0], np.float32)  # pixels a model produced: black ink
 HIDDEN_FILL = np.array([246, 196, 110], np.float32)  # hidden pixels of an input: amber
 PAPER = np.array([255, 255, 255], np.float32)
+SPREAD_INK = np.array([200, 30, 30], np.float32)  # per-pixel spread of the samples: red
+SPREAD_FULL = 0.25  # a spread (std of a grey level in [0, 1]) this large is full red
 PAD = np.array([200, 200, 200], np.uint8)
 LEGEND_HTML = ("<span style='color:#1f4eaa'>■ given</span> &nbsp; "
                "<span style='color:#000'>■ model's output</span> &nbsp; "
@@ -48,6 +50,16 @@ def colour_images(images: np.ndarray, observed: np.ndarray, hide: bool = False) 
     other = np.broadcast_to(HIDDEN_FILL, v.shape[:-1] + (3,)) if hide else \
         PAPER * (1 - v) + MODEL_INK * v
     return np.where(obs, given, other).round().astype(np.uint8)
+
+
+def spread_images(spread: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """(n, H, W) per-pixel standard deviations across CVAE samples -> (n, H, W, 3) uint8:
+    white where all samples agree, red where they differ (full red at SPREAD_FULL);
+    observed pixels, which never vary, in light grey."""
+    v = np.clip(np.asarray(spread, np.float32) / SPREAD_FULL, 0.0, 1.0)[..., None]
+    obs = np.asarray(observed, bool)[None, :, :, None]
+    heat = PAPER * (1 - v) + SPREAD_INK * v
+    return np.where(obs, np.float32(225), heat).round().astype(np.uint8)
 
 
 def rgb_mosaic(tiles: np.ndarray, pad: int = 1) -> np.ndarray:
@@ -107,7 +119,8 @@ class _RGBView(pg.GraphicsLayoutWidget):
 
 class StripView(_RGBView):
     """The lecture's Figure 14 for a strip of test images: one row per image; columns
-    input (hidden part amber), baseline, N CVAE samples, ground truth."""
+    input (hidden part amber), baseline, N CVAE samples, ground truth and, when the
+    snapshot has it, the samples' per-pixel spread (red where samples differ)."""
 
     def show_strip(self, snap: dict) -> None:
         obs = snap["observed"]
@@ -118,12 +131,16 @@ class StripView(_RGBView):
         n, k = samples.shape[:2]
         sam = colour_images(samples.reshape(n * k, *samples.shape[2:]), obs).reshape(
             n, k, *samples.shape[2:], 3)
-        tiles = np.concatenate([inputs[:, None], base[:, None], sam, truth[:, None]], axis=1)
+        cols = [inputs[:, None], base[:, None], sam, truth[:, None]]
         h, w = obs.shape
         step = w + 1
         caps = [(0.5 * w, "input"), (step + 0.5 * w, "baseline"),
                 (2 * step + 0.5 * (k * step - 1), f"{k} CVAE samples"),
                 ((2 + k) * step + 0.5 * w, "truth")]
+        if snap.get("spread") is not None:
+            cols.append(spread_images(snap["spread"], obs)[:, None])
+            caps.append(((3 + k) * step + 0.5 * w, "spread"))
+        tiles = np.concatenate(cols, axis=1)
         self.set_rgb(rgb_mosaic(tiles), caps, h)
 
 
@@ -154,7 +171,7 @@ CURVES = (
     ("baseline_loss", "baseline, train", 0, False, None),
     ("baseline_val", "baseline, val.", 0, True, "o"),
     ("cvae_neg_elbo", "CVAE −ELBO, train", 1, False, None),
-    ("cvae_val", "CVAE −ELBO, val.", 1, True, "o"),
+    ("cvae_val", "CVAE loss, val.", 1, True, "o"),
 )
 
 
@@ -197,6 +214,36 @@ class CurvesView(pg.PlotWidget):
             curve.setData([], [])
 
 
+class KLView(pg.PlotWidget):
+    """KL(q(z|x,y) || p(z|x)) per image while the CVAE trains: how much the
+    completions use z (near 0: every sample is the same completion). Train per step,
+    validation at epoch ends."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        plot = style_plot(self.getPlotItem(), "KL(q‖p) per image", "step",
+                          "nats / image", long_series=True)
+        c = pen(2).color()
+        self.train = plot.plot([], [], pen=pg.mkPen(pg.mkColor(c.red(), c.green(), c.blue(),
+                                                               140), width=1.0))
+        self.val = plot.plot([], [], pen=pen(2, width=2.0), symbol="o", symbolSize=5,
+                             symbolBrush=c, symbolPen=None)
+        self.setMinimumSize(150, 150)
+
+    def show_metrics(self, metrics) -> None:
+        self.train.setData(*_series(metrics, "cvae_kl"))
+        self.val.setData(*_series(metrics, "cvae_val_kl"))
+
+    def points(self) -> int:
+        """How many points the curves hold (train + validation)."""
+        return sum(len(c.getData()[0] if c.getData()[0] is not None else ())
+                   for c in (self.train, self.val))
+
+    def clear_curves(self) -> None:
+        self.train.setData([], [])
+        self.val.setData([], [])
+
+
 def _series(metrics, name):
     if metrics is None:
         return np.zeros(0), np.zeros(0)
@@ -211,7 +258,7 @@ def _series(metrics, name):
 
 
 TABLE_TASKS = (("q1", "1 quad."), ("q2", "2 quad."), ("q3", "3 quad."))
-TABLE_COLUMNS = ("base\nNCLL", "CVAE\n−ELBO₁₀", "CVAE\nIS₁₀₀", "epochs")
+TABLE_COLUMNS = ("base\nNCLL", "CVAE\n−ELBO₁₀", "CVAE\nIS₁₀₀", "KL", "epochs")
 
 
 class NCLLTableView(QWidget):
@@ -230,6 +277,7 @@ class NCLLTableView(QWidget):
         self.table.setSelectionMode(QAbstractItemView.NoSelection)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeToContents)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.table.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         self.table.setMinimumWidth(220)
@@ -241,7 +289,9 @@ class NCLLTableView(QWidget):
             "Rows: 1, 2, 3 observed quadrants. Negative conditional log-likelihood −log p(y|x) "
             "of the hidden pixels, nats per test image (lower is better): the baseline's; the "
             "CVAE's 10-particle −ELBO (an upper bound, as in Pyro's table) and its importance-"
-            "sampled estimate with S = 100 draws from q(z|x,y). Epochs: baseline + CVAE."
+            "sampled estimate with S = 100 draws from q(z|x,y), ± its paired standard error "
+            "against the baseline in the cell's tooltip. KL: KL(q‖p) nats per image, how much "
+            "the CVAE uses z (near 0: its samples are all alike). Epochs: baseline + CVAE."
             "\nPyro's tutorial on MNIST (10-particle −ELBO): baseline 100.4 / 61.9 / 25.4, "
             "CVAE 71.8 / 51.0 / 24.2.")
         self.note = QLabel("Press Evaluate to fill the table (models not trained yet are "
@@ -264,15 +314,20 @@ class NCLLTableView(QWidget):
                 text = "" if v is None else (f"{v:.1f}" if abs(v) >= 100 else f"{v:.2f}")
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignCenter)
+                if c == 2 and row is not None and "gain_se" in row:
+                    item.setToolTip(f"baseline − IS = {row['baseline_ncll'] - v:.3f} ± "
+                                    f"{row['gain_se']:.3f} nats (paired standard error)")
                 if v is not None and v == best:
                     f = item.font()
                     f.setBold(True)
                     item.setFont(f)
                 self.table.setItem(r, c, item)
+            kl = "" if row is None or "kl" not in row else f"{row['kl']:.2f}"
             epochs = "" if row is None else f"{row['baseline_epochs']}+{row['cvae_epochs']}"
-            item = QTableWidgetItem(epochs)
-            item.setTextAlignment(Qt.AlignCenter)
-            self.table.setItem(r, 3, item)
+            for c, text in ((3, kl), (4, epochs)):
+                item = QTableWidgetItem(text)
+                item.setTextAlignment(Qt.AlignCenter)
+                self.table.setItem(r, c, item)
 
     def clear_rows(self) -> None:
         self.show_rows({})

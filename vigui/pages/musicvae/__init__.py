@@ -35,6 +35,7 @@ from engine.musicvae.model import MusicVAEConfig, MusicVAEExperiment
 from vigui import audio
 from vigui.pages.musicvae.views import MusicVAEViews
 from vigui.pages.trainer import TrainerPage
+from vigui.run.control import NotReady
 from vigui.run.live import LiveQuery
 from vigui.run.worker import FINISHED, PAUSED, BackgroundJob
 from vigui.widgets import styles
@@ -73,7 +74,7 @@ class MelodySource(QWidget):
         lay.addWidget(self.combo)
         self.combo.addItem("Bach chorales (music21)", "bach")
         self.combo.addItem("Choose a folder of MIDI / MusicXML…", None)
-        self.setToolTip("The soprano lines of the 408 Bach chorales music21 ships, or the "
+        self.setToolTip("The soprano lines of the 407 Bach chorales music21 ships, or the "
                         "top line of each MIDI / MusicXML file in a folder of yours")
         self._last = 0
         self.setValue(value)
@@ -133,6 +134,7 @@ class MusicVAEPage(TrainerPage):
         form = ParamForm(MusicVAEConfig, FIELDS, extra=[SEED], widgets={"dataset": self.source})
         form.add_row(self._build_parse_row())
         form.add_row(self.trainer.file_buttons())
+        self.run.waiting.connect(self._on_waiting)
         return form
 
     def _build_parse_row(self) -> QWidget:
@@ -157,15 +159,27 @@ class MusicVAEPage(TrainerPage):
         return box
 
     def make_factory(self):
+        temperature = self.views.temperature.value()
         opened = self.trainer.take_opened()  # an opened checkpoint, checked already
         if opened is not None:
-            return opened
+            return partial(_with_temperature, opened, temperature)
         config = self.params.config(threads=self.train_threads())
         if not self._corpus_cached(config.dataset):
             self.start_parse(config.dataset)
-            raise ValueError("The melodies are read once (progress on the left); training "
-                             "starts as soon as they are ready.")
-        return partial(MusicVAEExperiment, config, seed=self.param("seed"))
+            raise NotReady(config.dataset)  # _on_waiting says it; Play is remembered
+        return partial(_with_temperature, partial(MusicVAEExperiment, config,
+                                                  seed=self.param("seed")), temperature)
+
+    def _on_waiting(self, _dataset: str) -> None:
+        """make_factory found the melodies not read yet: say so (not an error); a Play
+        pressed meanwhile starts training when they are ready (run.play_pending)."""
+        if self.run.play_pending:
+            text = "training starts as soon as they are ready."
+            self.controls.set_state_text("waiting for the melodies; then training starts")
+        else:
+            text = "press Play now or later: training starts when they are ready."
+        self.show_message("The melodies are read once with music21 (progress on the left, "
+                          f"about a minute; then cached): {text}", error=False)
 
     @staticmethod
     def _corpus_cached(name: str) -> bool:
@@ -213,12 +227,15 @@ class MusicVAEPage(TrainerPage):
         job.close()
         job.deleteLater()
         self.parse_box.setVisible(False)
+        play, self.run.play_pending = self.run.play_pending, False
         if error is None:
-            self.reset()
+            self.reset(play=play)
         elif error is CANCELLED:
-            self.show_message("Reading the melodies was cancelled; press Reset to start again.",
-                              error=False)
+            self.controls.show_state(self.run.state)
+            self.show_message("Reading the melodies was cancelled; press Play or Reset to "
+                              "read them again.", error=False)
         else:
+            self.controls.show_state(self.run.state)
             self.show_message(f"Could not read the melodies:\n{error}")
 
     @property
@@ -247,6 +264,7 @@ class MusicVAEPage(TrainerPage):
         v.play_drawn.clicked.connect(lambda: self._play_tokens(self.drawn(), "your melody"))
         v.copy_a.clicked.connect(self._copy_a_to_editor)
         v.clear_drawn.clicked.connect(lambda: v.editor.set_tokens(None))
+        v.temperature.valueChanged.connect(self.set_sample_temperature)
         self._sound_ok, self._sound_why = audio.output_status()
         v.play_button.setEnabled(self._sound_ok)
         v.play_path_button.setEnabled(self._sound_ok)
@@ -270,7 +288,7 @@ class MusicVAEPage(TrainerPage):
         self._path_live.invalidate()  # an answer for the old run is dropped
         self._selected: tuple[str, int] | None = None
         self._sound_note_shown = False
-        self._last_frame_step = -1
+        self._last_frame_step: tuple | None = None
 
     def clear_views(self) -> None:
         self._reset_view_state()
@@ -281,8 +299,9 @@ class MusicVAEPage(TrainerPage):
         v = self.views
         self._steps = int(snap.get("step", 0))
         v.show_metrics(snap["metrics"])
-        if self._steps != self._last_frame_step and "originals" in snap:
-            self._last_frame_step = self._steps
+        frame_key = (self._steps, snap.get("sample_temperature"))
+        if frame_key != self._last_frame_step and "originals" in snap:
+            self._last_frame_step = frame_key  # a new step, or the temperature changed
             names = list(snap.get("strip_names", []))
             v.recon_strip.set_rolls(snap["reconstructions"], snap["originals"], names)
             v.samples_strip.set_rolls(snap["samples"],
@@ -326,6 +345,14 @@ class MusicVAEPage(TrainerPage):
         if beta is not None and beta < 1.0 and self.param("kl_warmup") > 0:
             text += f" · β warming up: {beta:.2f}"
         return text
+
+    def set_sample_temperature(self, temperature: float) -> None:
+        """The samples strip decodes the prior draws at this temperature (0: greedy);
+        the run goes on, and a paused one redraws at once."""
+        if self.runner is None:
+            return  # the next run is built with it (make_factory)
+        self.runner.call(partial(_set_temperature, float(temperature)),  # a frame follows
+                         on_error=lambda msg: self.show_message(f"Temperature: {msg}"))
 
     # -- choosing A and B ---------------------------------------------------------------
     def pick_test_phrase(self, index: int) -> None:
@@ -537,6 +564,16 @@ def _open_to_continue(path: str, device: str, threads: int) -> MusicVAEExperimen
     exp = MusicVAEExperiment.load(path, device=device, threads=threads)
     exp.config = exp.config.replace(epochs=None)
     return exp
+
+
+def _with_temperature(factory, temperature: float) -> MusicVAEExperiment:
+    exp = factory()
+    exp.set_sample_temperature(temperature)
+    return exp
+
+
+def _set_temperature(temperature: float, exp: MusicVAEExperiment) -> float:
+    return exp.set_sample_temperature(temperature)
 
 
 def _resolve(exp: MusicVAEExperiment, spec) -> tuple[np.ndarray, str]:

@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
+    QDoubleSpinBox,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -138,6 +139,18 @@ class MusicVAEViews(QWidget):
         self.recon_title = QLabel("Test phrases (grey) and their reconstructions (blue; "
                                   "notes that differ outlined in red)")
         self.samples_title = QLabel("Samples: z ~ N(0, I) decoded")
+        self.temperature = QDoubleSpinBox()
+        self.temperature.setRange(0.0, 2.0)
+        self.temperature.setSingleStep(0.1)
+        self.temperature.setDecimals(1)
+        self.temperature.setValue(1.0)
+        self.temperature.setPrefix("temperature ")
+        self.temperature.setSpecialValueText("greedy (argmax)")  # shown at 0
+        self.temperature.setKeyboardTracking(False)
+        self.temperature.setToolTip(
+            "How the samples are decoded: each step draws from softmax(logits / T). "
+            "1 plays what the model learned; lower is safer; 0 is greedy (argmax at every "
+            "step: mostly held notes)")
         for label in (self.recon_title, self.samples_title):
             label.setStyleSheet(styles.CAPTION)
             label.setWordWrap(True)
@@ -145,7 +158,11 @@ class MusicVAEViews(QWidget):
         self.samples_strip = PianoRollStrip(N_STRIP, SAMPLE)
         outer.addWidget(self.recon_title)
         outer.addWidget(self.recon_strip, 3)
-        outer.addWidget(self.samples_title)
+        samples_row = QHBoxLayout()
+        samples_row.setContentsMargins(0, 0, 0, 0)
+        samples_row.addWidget(self.samples_title, 1)
+        samples_row.addWidget(self.temperature)
+        outer.addLayout(samples_row)
         outer.addWidget(self.samples_strip, 3)
         for strip in (self.recon_strip, self.samples_strip):
             strip.setMinimumHeight(62)

@@ -94,6 +94,12 @@ def test_pruning_slider_changes_the_plot(page, qtbot):
     assert not np.allclose(reg.view.median.getData()[1], drawn_before)
     assert reg.view.weights.threshold.isVisible()
     assert "90 % of weights pruned" in reg.view.summary.text() or "90%" in reg.view.summary.text()
+    # the band figures on screen carry their Monte Carlo error (S draws, bootstrap SE)
+    from vigui.pages.bbb.views import _pm
+
+    snap = seen[-1]
+    assert _pm(snap["band_inside"], snap["band_inside_se"]) in reg.view.summary.text()
+    assert reg.view.summary.text().count("±") == 2 and 0 < snap["band_inside_se"] < snap["band_inside"]
 
 
 def test_classification_tab_trains_both_nets(page, qtbot):

@@ -76,6 +76,24 @@ def test_drawing_changes_the_completions(page, qtbot):
     np.testing.assert_array_equal(shown_completions(page), after)
 
 
+def test_kl_curve_and_spread_are_on_the_page(page, qtbot):
+    """Play with the real button until the CVAE has trained a few steps: the KL curve
+    has points and the strip shows the samples' spread (a column and a number)."""
+    from PySide6.QtCore import Qt
+    qtbot.waitUntil(lambda: page.runner is not None, timeout=30_000)
+    assert page.kl_view.points() == 0
+    qtbot.mouseClick(page.controls.play, Qt.LeftButton)
+    qtbot.waitUntil(lambda: page._phase in ("cvae", "done") and page.kl_view.points() >= 3,
+                    timeout=120_000)  # the child process may take a while to start
+    x, y = page.kl_view.train.getData()
+    assert len(x) >= 3 and np.isfinite(y).all() and (y >= 0).all()
+    qtbot.mouseClick(page.controls.play, Qt.LeftButton)  # pause
+    assert "spread" in page.summary.text()
+    # The strip: 6 rows; input, baseline, 4 samples, truth and the spread: 8 columns.
+    assert page.strip.image.image.shape[:2] == (6 * 9 - 1, 8 * 9 - 1)
+    assert any(c.toPlainText() == "spread" for c in page.strip._captions)
+
+
 def test_choosing_a_mask_retrains_or_reopens_the_right_model(page, qtbot):
     trained(page, qtbot)
     q1_steps, q1_task = on_worker(page, qtbot, lambda e: (e.steps, e.config.task))
@@ -129,6 +147,8 @@ def test_evaluate_fills_the_table_with_progress(page, qtbot):
     assert page.eval_progress.value() == 1000 and seen and seen[-1] == 1000
     assert all(b >= a for a, b in zip(seen, seen[1:], strict=False)), seen
     assert page.table.table.item(0, 0).text() != ""
+    assert float(page.table.table.item(0, 3).text()) == pytest.approx(rows["q1"]["kl"], abs=0.01)
+    assert "±" in page.table.table.item(0, 2).toolTip()
 
 
 def test_save_and_open_round_trip_and_bad_files(page, qtbot, tmp_path):

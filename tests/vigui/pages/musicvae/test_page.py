@@ -105,6 +105,56 @@ def test_folder_is_parsed_once_then_trains_and_interpolates(page, qtbot, tmp_pat
     page.pause()
 
 
+def test_play_pressed_while_the_melodies_load_starts_training(page, qtbot):
+    page.activate()
+    assert page.parsing and page.runner is None
+    assert "press Play" in page.message.text()
+    qtbot.mouseClick(page.controls.play, Qt.LeftButton)  # while music21 reads the files
+    assert page.parsing and page.run.play_pending
+    text = page.message.text()
+    assert "training starts as soon as they are ready" in text
+    assert "#8b0000" not in page.message.styleSheet()  # a note, not an error
+    assert "waiting for the melodies" in page.controls.state_label.text()
+    qtbot.waitUntil(lambda: not page.parsing, timeout=START_MS)
+    # No second press: the run is built and trains.
+    qtbot.waitUntil(lambda: page._steps >= 3, timeout=START_MS)
+    assert page.controls.state_label.text() == "running"
+    # The samples strip follows the temperature control (greedy: at 0).
+    v = page.views
+    assert v.temperature.value() == 1.0
+    page.pause()
+    qtbot.waitUntil(lambda: page.runner.state == PAUSED, timeout=5000)
+    qtbot.waitUntil(lambda: "samples" in page._strips, timeout=20_000)
+    v.temperature.setValue(0.0)
+    assert v.temperature.text() == "greedy (argmax)"
+    qtbot.waitUntil(lambda: page._last_frame_step[1] == 0.0, timeout=20_000)
+    greedy = page._strips["samples"][0]
+    got = []
+    page.runner.call(lambda exp: exp.decode(exp._prior_z.cpu().numpy()), on_done=got.append)
+    qtbot.waitUntil(lambda: bool(got), timeout=20_000)
+    assert np.array_equal(greedy, got[0])
+
+
+def test_cancelling_the_parse_is_a_note_and_play_reads_again(qtbot, tmp_path, monkeypatch,
+                                                             no_sound, capfd):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = write_tunes(tmp_path / "tunes", n=40)
+    page = MusicVAEPage()
+    qtbot.addWidget(page)
+    page.restore_settings({"dataset": f"folder:{folder}", "device": "cpu"})
+    page.show()
+    try:
+        page.activate()
+        qtbot.mouseClick(page.controls.play, Qt.LeftButton)
+        qtbot.mouseClick(page.parse_cancel, Qt.LeftButton)
+        qtbot.waitUntil(lambda: not page.parsing, timeout=START_MS)
+        assert "cancelled" in page.message.text() and page.runner is None
+        assert not page.run.play_pending and page.controls.state_label.text() == "ready"
+        assert "Traceback" not in capfd.readouterr().err
+    finally:
+        page.close_page()
+
+
 def test_drawn_melody_becomes_an_endpoint(page, qtbot):
     page.activate()
     qtbot.waitUntil(lambda: page.runner is not None, timeout=30_000)
