@@ -55,12 +55,14 @@ class MainWindow(TeachingMixin, QMainWindow):
         side_lay.addWidget(self.nav, 1)
         side_lay.addWidget(self.tour_hint)
         self._side = side
-        self._fit_nav()
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(side)
         splitter.addWidget(self.stack)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([190, 1090])
+        self._splitter = splitter
+        self.nav.setMinimumWidth(185)
+        self._fit_nav()
         self.setCentralWidget(splitter)
 
         self._device = QLabel("device: –")
@@ -120,14 +122,18 @@ class MainWindow(TeachingMixin, QMainWindow):
         help_menu.addAction(about)
 
     def _fit_nav(self) -> None:
-        """Wide enough for the longest chapter name in the current font: zoomed ×1.4 for a
-        projector, the fixed 230 px cut "4. Variational autoencoder" to "…autoencod"."""
+        """As wide as the longest chapter name in the current font, where the window has
+        the room: zoomed ×1.4 for a projector, the fixed 230 px cut "4. Variational
+        autoencoder" to "…autoencod". Only the maximum grows, so a zoomed window never
+        gets wider than a 1280 px screen for the navigator's sake (names are cut there)."""
         text = self.nav.sizeHintForColumn(0) + 2 * self.nav.frameWidth()
         scroll = self.nav.verticalScrollBar().sizeHint().width()
         width = max(185, min(420, text + scroll + 8))
-        self.nav.setMinimumWidth(width)
         self.nav.setMaximumWidth(max(230, width))
         self._side.setMaximumWidth(self.nav.maximumWidth())
+        sizes = self._splitter.sizes()
+        if sum(sizes) > 0 and sizes[0] < width:
+            self._splitter.setSizes([width, sum(sizes) - width])  # the page's minimum wins
 
     def changeEvent(self, event) -> None:
         super().changeEvent(event)
