@@ -14,6 +14,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QFileDialog, QPushButton
 
+from vigui.run.control import RunButtons
 from vigui.window import MainWindow
 
 pytestmark = pytest.mark.gui
@@ -48,8 +49,11 @@ def window(qapp):
 
 
 def visible_button(page, *texts: str) -> QPushButton:
-    """The page's visible button whose text is one of ``texts`` (the run buttons)."""
+    """The page's visible run button whose text is one of ``texts`` (the Music VAE's
+    listen row has a "▶ Play" of its own: the run's is the one beside Step and Reset)."""
     for button in page.findChildren(QPushButton):
+        if not isinstance(button.parentWidget(), RunButtons):
+            continue
         if button.isVisible() and button.text() in texts:
             return button
     shown = sorted({b.text() for b in page.findChildren(QPushButton) if b.isVisible()})
@@ -117,6 +121,7 @@ def test_each_chapter_opens_and_its_run_buttons_work(window, qtbot, page_id):
         assert "cancelled" in page.message.text() and page.message.isVisible()
         return
     play = visible_button(page, "▶ Play")
+    assert play.isEnabled()
     qtbot.mouseClick(play, Qt.LeftButton)
     qtbot.waitUntil(lambda: play.text() == "❚❚ Pause", timeout=WAIT)
     control = page.run_control()
