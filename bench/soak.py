@@ -123,7 +123,7 @@ def main(argv=None) -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    _app = QApplication.instance() or QApplication(sys.argv[:1])  # held for the whole run
     from vigui.run.events import wait
     from vigui.window import MainWindow
 

@@ -77,10 +77,12 @@ def bbvi_report(steps: int, device: str) -> None:
                 exp.step()
             rate = (exp.steps - 1) / (time.perf_counter() - t0)
             rates[(divergence, family)] = rate
-            print(f"  {divergence:<8} {family:<10} {rate:8.0f} steps/s   final ELBO {exp.evaluate()['elbo']:+.3f}")
+            print(f"  {divergence:<8} {family:<10} {rate:8.0f} steps/s   "
+                  f"final ELBO {exp.evaluate()['elbo']:+.3f}")
     plain = plain_fullcov_steps(steps, 64)
     ours = rates[("reverse", "fullcov")]
-    print(f"  plain torch.distributions full-cov loop {plain:8.0f} steps/s; ours / plain = {ours / plain:.2f}")
+    print(f"  plain torch.distributions full-cov loop {plain:8.0f} steps/s; "
+          f"ours / plain = {ours / plain:.2f}")
 
 
 def main() -> None:

@@ -57,13 +57,13 @@ def make(mode: str, steps: int = STEPS) -> Path:
 def make_frame(path: Path, exp=None) -> Path:
     """``name.frame.npz`` beside the checkpoint: the views its page shows (latent space,
     decoded grid, reconstructions, samples, the path between the two farthest class
-    centres), drawn at once when a tour stop opens the file (vigui/teaching/frames.py)."""
+    centres), drawn at once when a tour stop opens the file (vigui/pages/frames.py)."""
     import numpy as np
     import torch
 
     from engine.vae.model import VAEExperiment
+    from vigui.pages.frames import frame_path, save_frame
     from vigui.pages.vae.views import N_INTERP, demo_pair
-    from vigui.teaching.frames import frame_path, save_frame
 
     torch.set_num_threads(1)
     if exp is None:

@@ -35,6 +35,9 @@ def parse_args(argv):
     ap.add_argument("--size", default="1280x800", help="window size for --screenshot (WxH)")
     ap.add_argument("--pages", help="with --screenshot: comma-separated page ids (default: all)")
     ap.add_argument("--run", action="store_true", help="start the page's experiment at once")
+    ap.add_argument("--notebook", nargs=2, metavar=("SCENE", "OUT"),
+                    help="write the Jupyter notebook that reproduces SCENE's figure "
+                         "(a scene .json, or a tour's stop as TOUR.json#N) to OUT.ipynb, exit")
     ap.add_argument("--quit-after", type=float, metavar="SECONDS",
                     help="close the window after this many seconds (demos, smoke tests)")
     return ap.parse_args(argv)
@@ -42,6 +45,8 @@ def parse_args(argv):
 
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.notebook and not display_available():
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # the page is built, never shown
     if args.screenshot and not display_available():
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # screenshots need no screen
     if not display_available():
@@ -54,6 +59,9 @@ def main(argv=None) -> int:
     app.setOrganizationName("vigui")
     app.setApplicationName("vigui")
     from vigui.pages import available
+
+    if args.notebook:
+        return export_notebook(*args.notebook)
     from vigui.window import MainWindow
 
     if args.screenshot:
@@ -103,6 +111,30 @@ def open_teaching(window, args) -> bool:
     if is_tour_file(path):
         return window.open_tour_file(path)
     return window.open_scene_file(path)
+
+
+def export_notebook(source: str, out: str) -> int:
+    """``vigui --notebook SCENE OUT``: 0 when written; 2 with one line on stderr otherwise."""
+    from vigui.notebook import NotebookError
+    from vigui.pages import available
+    from vigui.teaching.export import scene_notebook
+    from vigui.teaching.scenes import SceneError, lecture_tour, read_scene, read_tour
+
+    try:
+        name, _, stop = source.partition("#")
+        if stop:
+            tour = lecture_tour() if name == "lecture" else read_tour(name)
+            if not stop.isdigit() or not 1 <= int(stop) <= len(tour.stops):
+                raise SceneError(f"{name} has stops 1 to {len(tour.stops)}, not {stop!r}.")
+            scene = tour.stops[int(stop) - 1]
+        else:
+            scene = read_scene(source)
+        path = scene_notebook(scene, out, available())
+    except (SceneError, NotebookError) as exc:
+        print(f"vigui: {exc}", file=sys.stderr)
+        return 2
+    print(f"vigui: wrote {path}", file=sys.stderr)
+    return 0
 
 
 def screenshot_tour(window, folder: Path, which: str) -> int:

@@ -26,6 +26,7 @@ from vigui.pages import PageSpec, available
 from vigui.pages.base import ExperimentPage, Page
 from vigui.record.menu import add_record_menu
 from vigui.run.events import wait
+from vigui.teaching.compare import add_compare_menus
 from vigui.teaching.menus import TeachingMixin, scale_label_styles
 from vigui.widgets.keys_overlay import TOUR_HINT, KeysOverlay
 
@@ -106,6 +107,7 @@ class MainWindow(TeachingMixin, QMainWindow):
             self.addAction(action)
 
         add_record_menu(self)  # Record: GIF/MP4 recordings, SVG/PDF export (vigui/recorder.py)
+        add_compare_menus(self)  # Keep this run (K), Export as notebook, metrics as CSV
 
         help_menu = self.menuBar().addMenu("&Help")
         self.keys_overlay = KeysOverlay(self)

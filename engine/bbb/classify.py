@@ -40,7 +40,8 @@ class ClassifyConfig(BBBOptions, TrainingConfig):
     """A BBB classifier run (and its plain twin)."""
 
     hidden: tuple[int, ...] = param((400, 400), lo=4, hi=4096, length=(1, 4), label="Hidden units",
-                                    help="hidden layer sizes of both networks (the paper: 400-1200, 2 layers)")
+                                    help="hidden layer sizes of both networks "
+                                         "(the paper: 400-1200, 2 layers)")
     pred_samples: int = param(10, lo=1, hi=1000, label="Predictive samples",
                               help="weight samples averaged for a test prediction")
     ood: str = param("noise", choices=("noise", "digits", "mnist", "fashion-mnist", "kmnist"),

@@ -62,14 +62,15 @@ def _keeping_marks(convert):
 
 
 def _run(config: ClassifyConfig, args: argparse.Namespace) -> dict:
-    given = {name: _plain(getattr(args, name)) for name in vars(args) if not isinstance(getattr(args, name), _Unset)
-             and getattr(args, name) is not None}
+    given = {name: _plain(getattr(args, name)) for name in vars(args)
+             if not isinstance(getattr(args, name), _Unset) and getattr(args, name) is not None}
     epochs = given.get("epochs", EPOCHS[args.task])
     if args.task == "classify":
         config = config.replace(epochs=epochs, **{f.name: _plain(getattr(config, f.name))
                                                   for f in dataclasses.fields(config)
                                                   if f.name != "epochs"}).validate()
-        exp: ClassificationExperiment | RegressionExperiment = ClassificationExperiment(config, seed=args.seed, dataset=load_dataset(config, args))
+        exp: ClassificationExperiment | RegressionExperiment = ClassificationExperiment(
+            config, seed=args.seed, dataset=load_dataset(config, args))
         label = f"bbb {config.dataset}"
     else:
         own = {p.name for p in specs(RegressionConfig)}

@@ -166,6 +166,8 @@ class BayesLinear(nn.Module):
     Pruned weights (mask 0) are exactly zero and do not count in the KL.
     """
 
+    weight_mask: torch.Tensor  # a buffer (register_buffer): 1 keeps a weight, 0 prunes it
+
     def __init__(self, n_in: int, n_out: int, prior, rho_init: float = -5.0,
                  mu_std: float = MU_INIT_STD, generator: torch.Generator | None = None):
         super().__init__()
@@ -301,9 +303,14 @@ class BayesMLP(nn.Module):
         self.layers = nn.ModuleList(BayesLinear(a, b, prior, rho_init, mu_std, generator=gen)
                                     for a, b in zip(self.sizes[:-1], self.sizes[1:], strict=False))
 
+    @property
+    def bayes_layers(self) -> list[BayesLinear]:
+        """``layers`` typed as what they are (iterating an nn.ModuleList gives nn.Module)."""
+        return [layer for layer in self.layers if isinstance(layer, BayesLinear)]
+
     def set_noise(self, generator: torch.Generator | None) -> None:
         """Draw every eps from ``generator`` (on the model's device): reproducible runs."""
-        for layer in self.layers:
+        for layer in self.bayes_layers:
             layer.noise = generator
 
     def forward(self, x: torch.Tensor, mode: str = "sample", kl: str | None = "mc"):
@@ -325,14 +332,18 @@ class BayesMLP(nn.Module):
         return torch.cat(outs, 1)
 
     def kl_closed(self) -> torch.Tensor:
-        return sum(layer.kl_closed() for layer in self.layers)
+        first, *rest = self.bayes_layers
+        total = first.kl_closed()
+        for layer in rest:
+            total = total + layer.kl_closed()
+        return total
 
     # -- weights, SNR, pruning -------------------------------------------------------------
     @torch.no_grad()
     def weight_stats(self) -> tuple[np.ndarray, np.ndarray]:
         """(mu, sigma) of every weight (biases excluded) as flat float64 arrays."""
-        mu = torch.cat([l.weight_mu.flatten() for l in self.layers])
-        sigma = torch.cat([l.weight_sigma.flatten() for l in self.layers])
+        mu = torch.cat([l.weight_mu.flatten() for l in self.bayes_layers])
+        sigma = torch.cat([l.weight_sigma.flatten() for l in self.bayes_layers])
         return mu.double().cpu().numpy(), sigma.double().cpu().numpy()
 
     def snr(self) -> np.ndarray:
@@ -347,7 +358,7 @@ class BayesMLP(nn.Module):
         Returns the SNR threshold (weights with SNR <= it are removed); 0 removes none."""
         if not (isinstance(fraction, (int, float)) and 0.0 <= fraction <= 1.0):
             raise ValueError(f"prune fraction must be between 0 and 1, got {fraction!r}")
-        snr = torch.cat([(l.weight_mu.abs() / l.weight_sigma).flatten() for l in self.layers])
+        snr = torch.cat([(l.weight_mu.abs() / l.weight_sigma).flatten() for l in self.bayes_layers])
         k = int(round(fraction * snr.numel()))
         keep = torch.ones_like(snr, dtype=torch.bool)
         threshold = 0.0
@@ -356,7 +367,7 @@ class BayesMLP(nn.Module):
             keep[order[:k]] = False
             threshold = float(snr[order[k - 1]])
         start = 0
-        for l in self.layers:
+        for l in self.bayes_layers:
             n = l.weight_mu.numel()
             l.set_mask(keep[start:start + n])
             start += n
@@ -364,8 +375,8 @@ class BayesMLP(nn.Module):
 
     @property
     def pruned_fraction(self) -> float:
-        total = sum(l.weight_mask.numel() for l in self.layers)
-        kept = sum(float(l.weight_mask.sum()) for l in self.layers)
+        total = sum(l.weight_mask.numel() for l in self.bayes_layers)
+        kept = sum(float(l.weight_mask.sum()) for l in self.bayes_layers)
         return 1.0 - kept / total
 
 
@@ -402,7 +413,10 @@ def gradient_variance(net: BayesMLP, loss_fn, x: torch.Tensor, y: torch.Tensor, 
         net.zero_grad(set_to_none=True)
         out, _ = net(x, mode, None)
         loss_fn(out, y).backward()
-        grads.append(net.layers[0].weight_mu.grad.detach().flatten().clone())
+        grad = net.bayes_layers[0].weight_mu.grad
+        if grad is None:
+            raise ValueError("loss_fn(output, y) does not depend on the network's weights")
+        grads.append(grad.detach().flatten().clone())
     net.zero_grad(set_to_none=True)
     return float(torch.stack(grads).var(0).mean())
 

@@ -269,6 +269,8 @@ def from_args(cls, ns: argparse.Namespace, exclude: Iterable[str] = (), **overri
             values[p.name] = overrides[p.name]
         elif hasattr(ns, p.name):
             value = getattr(ns, p.name)
-            values[p.name] = parse_sizes(value, p.flag) if p.kind == "sizes" and isinstance(value, str) else value
+            if p.kind == "sizes" and isinstance(value, str):
+                value = parse_sizes(value, p.flag)
+            values[p.name] = value
     values.update({k: v for k, v in overrides.items() if k not in values})
     return cls(**values).validate()

@@ -309,7 +309,7 @@ class MetricStore:
                 if s is None:
                     s = self.series[name] = Series(**self._kw)
                 s.extend(item[1], item[2])
-        for name, item in delta.items():
+        for name in delta:
             point = self.series[name].last()
             if point is not None:
                 self._last = {**(self._last or {}), "step": point[0], name: point[1]}

@@ -81,7 +81,7 @@ def read_columns(path: str | os.PathLike, ncols: tuple[int, ...], what: str = "r
         if nonfinite is not None:
             raise DatasetError(f"{path}, line {lineno}: {fields[nonfinite]!r} (column "
                                f"{nonfinite + 1}) is not a finite number")
-        huge = next((i for i, v in enumerate(values) if abs(v) > MAX_ABS), None)
+        huge = next((i for i, v in enumerate(numbers) if abs(v) > MAX_ABS), None)
         if huge is not None:
             raise DatasetError(f"{path}, line {lineno}: {fields[huge]!r} (column {huge + 1}) "
                                f"is too large: values must lie within ±{MAX_ABS:.0e}; "

@@ -102,7 +102,12 @@ def note_on(pitch: int) -> int:
 
 def pitch_of(token: int) -> int | None:
     """The MIDI pitch a note-on token starts; None for REST and HOLD."""
-    return None if token < 2 else LOW + int(token) - 2
+    return None if token < 2 else _note_pitch(token)
+
+
+def _note_pitch(token: int) -> int:
+    """The MIDI pitch of a token already known to be a note-on (>= 2)."""
+    return LOW + int(token) - 2
 
 
 def token_name(token: int) -> str:
@@ -111,7 +116,7 @@ def token_name(token: int) -> str:
         return "rest"
     if token == HOLD:
         return "hold"
-    p = pitch_of(token)
+    p = _note_pitch(token)
     return ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")[p % 12] + \
         str(p // 12 - 1)
 
@@ -134,20 +139,20 @@ def notes_to_tokens(notes: Sequence[tuple[int, int, int]], steps: int = STEPS) -
     return tokens
 
 
-def tokens_to_notes(tokens: Sequence[int]) -> list[tuple[int, int, int]]:
+def tokens_to_notes(tokens: Sequence[int] | np.ndarray) -> list[tuple[int, int, int]]:
     """Tokens -> ``(pitch, start, length)`` notes. A HOLD after a REST (which no encoded
     melody contains, but a decoder may emit) is read as a rest."""
     notes: list[list[int]] = []
     sounding = False
     for i, t in enumerate(np.asarray(tokens, dtype=np.int64).tolist()):
         if t >= 2:
-            notes.append([pitch_of(t), i, 1])
+            notes.append([_note_pitch(t), i, 1])
             sounding = True
         elif t == HOLD and sounding:
             notes[-1][2] += 1
         else:
             sounding = False
-    return [tuple(n) for n in notes]
+    return [(p, s, n) for p, s, n in notes]
 
 
 def is_valid(tokens: np.ndarray) -> np.ndarray:
@@ -395,6 +400,7 @@ def corpus_files(name: str) -> list[Path]:
         spec = importlib.util.find_spec("music21")
         if spec is None or not spec.submodule_search_locations:
             _music21()  # raises the install hint
+            raise MusicDataError("music21 is installed but its package folder was not found")
         root = Path(list(spec.submodule_search_locations)[0]) / "corpus" / "bach"
         files = sorted(root.glob("*.mxl"))
         if not files:
@@ -446,7 +452,8 @@ def load_melodies(name: str = "bach", *, transpose: int = 5, test_fraction: floa
     stats["phrases_out_of_range"] = out_of_range
     names = [t.name for t in tunes]
     keys = [t.key for t in tunes]
-    tune_of = np.concatenate([np.full(len(p), i) for i, p in enumerate(phrases)] or [[]]).astype(np.int64)
+    tune_of = np.concatenate([np.full(len(p), i) for i, p in enumerate(phrases)]
+                             or [np.zeros(0, np.int64)]).astype(np.int64)
     all_x = np.concatenate(phrases) if phrases else np.zeros((0, STEPS), np.int64)
     usable = [i for i, p in enumerate(phrases) if len(p)]
     test_tunes = split_by_melody([tunes[i].tokens for i in usable], test_fraction)

@@ -194,7 +194,7 @@ def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
     t = np.asarray(t, np.float64)[:, None]
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    cos = np.clip(a @ b / max(na * nb, 1e-12), -1.0, 1.0)
+    cos = np.clip(a @ b / max(float(na * nb), 1e-12), -1.0, 1.0)
     omega = math.acos(cos)
     if omega < 1e-6:  # (anti)parallel-free: the straight line is the same path
         return (1 - t) * a + t * b
@@ -345,6 +345,7 @@ class MusicVAEExperiment(TorchTrainer):
         """Phrases -> their mean codes in the PCA plane of :meth:`heavy_snapshot` (n, 2)."""
         if self._pca is None:
             self.heavy_snapshot()
+        assert self._pca is not None  # heavy_snapshot fits the plane
         center, components = self._pca
         return (self.encode(tokens) - center) @ components.T
 

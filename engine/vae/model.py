@@ -46,7 +46,8 @@ from engine.core.nets import mlp
 from engine.core.params import Param, param
 from engine.core.trainer import TorchTrainer, TrainingConfig, as_tensor
 
-__all__ = ["VAEConfig", "VAE", "VAEExperiment", "kl_to_prior", "importance_weighted", "LIKELIHOODS", "LOSS_MODES"]
+__all__ = ["VAEConfig", "VAE", "VAEExperiment", "kl_to_prior", "importance_weighted", "LIKELIHOODS",
+           "LOSS_MODES"]
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 LOSS_MODES = ("elbo", "recon", "kl")

@@ -20,8 +20,8 @@ for every estimator (common random numbers), so their differences are the estima
 from __future__ import annotations
 
 import math
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 

@@ -22,7 +22,13 @@ __all__ = ["ConjugateGaussian", "LogisticRegression", "gaussian_data", "logistic
            "quadrature_nodes", "make_model", "MODELS"]
 
 LOG_2PI = math.log(2 * math.pi)
-_trapz = getattr(np, "trapezoid", None) or getattr(np, "trapz")  # numpy 1.26 has only trapz
+
+
+def _trapz(y: np.ndarray, x: np.ndarray) -> np.float64:
+    """The trapezoid rule on a 1-D grid: numpy's own formula, written out because numpy
+    1.26 names it ``trapz`` and 2.x ``trapezoid`` (and 2.4 dropped ``trapz``)."""
+    return np.float64((np.diff(x) * (y[1:] + y[:-1]) / 2.0).sum())
+
 MODELS = ("gaussian", "logistic")
 
 

@@ -10,8 +10,8 @@ import engine
 
 ENGINE_MODULES = sorted(m.name for m in pkgutil.walk_packages(engine.__path__, "engine.")
                         if not m.name.endswith("__main__"))
-NUMPY_ONLY = ["engine", "engine.core.params", "engine.core.runtime", "engine.info.measures", "engine.cavi.model",
-              "engine.core.checkpoint", "engine.cli"]
+NUMPY_ONLY = ["engine", "engine.core.params", "engine.core.runtime", "engine.info.measures",
+              "engine.cavi.model", "engine.core.checkpoint", "engine.cli"]
 GUI = ("PySide6", "shiboken6", "pyqtgraph", "superqt", "vigui")
 
 
@@ -26,7 +26,8 @@ def loaded_after(code: str) -> set[str]:
 
 
 def test_the_module_list_is_complete():
-    assert {"engine.vae.model", "engine.core.trainer", "engine.cavi.model", "engine.info.measures"} <= set(ENGINE_MODULES)
+    assert {"engine.vae.model", "engine.core.trainer", "engine.cavi.model",
+            "engine.info.measures"} <= set(ENGINE_MODULES)
 
 
 def test_no_engine_module_loads_qt_or_the_app():

@@ -46,8 +46,6 @@ A minimal page (``vigui/pages/<id>/__init__.py``, plus one registry line)::
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
@@ -60,10 +58,12 @@ from PySide6.QtWidgets import (
 )
 
 from vigui.pages import spec_of
+from vigui.pages.runnable import Runnable
 from vigui.run.control import RunButtons, RunControl
-from vigui.run.worker import FAILED, FINISHED, PAUSED, ExperimentRunner
+from vigui.run.worker import FAILED, FINISHED, PAUSED
 from vigui.theory.view import TheoryView
 from vigui.widgets import styles
+from vigui.widgets.compare import RunComparison
 
 
 class Page(QWidget):
@@ -138,6 +138,11 @@ class Page(QWidget):
         """The run the Run menu and Space / S / R drive now (None: nothing runs here)."""
         return None
 
+    def comparison(self) -> RunComparison | None:
+        """The pinned runs of the run shown now (Run > Keep this run, K; None: nothing
+        runs here)."""
+        return None
+
     def settings_state(self) -> dict:
         """What to remember between sessions (JSON-able)."""
         return {}
@@ -159,23 +164,21 @@ class Page(QWidget):
         return True
 
 
-class ExperimentPage(Page):
-    """A page that runs one engine Experiment at a time (see the module docstring)."""
+class ExperimentPage(Runnable, Page):
+    """A page that runs one engine Experiment at a time (see the module docstring); its
+    run, parameters and hooks are a :class:`~vigui.pages.runnable.Runnable`'s."""
 
     #: a parameter change starts a new run (playing if the old one played)
     reset_on_change = True
-    #: frame cap and the share of time views may take (see vigui/loop.py); heavy
-    #: training pages lower both so the steps keep the CPU
-    max_fps = 30.0
-    view_budget = 0.15
-    #: ExperimentRunner (a thread here) or ProcessRunner (a child process; the factory
-    #: and ``runner.call`` functions must then pickle, see vigui/process_runner.py)
-    runner_class = ExperimentRunner
+    #: the final metrics the pinned runs' table shows (default: the first few names)
+    compare_columns: tuple[str, ...] = ()
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.run = RunControl(self.make_factory, runner_class=self.runner_class,
-                              max_fps=self.max_fps, view_budget=self.view_budget, parent=self)
+        # Frame cap and view share (vigui/run/loop.py): heavy training pages lower both so
+        # the steps keep the CPU; a ProcessRunner's factory and calls must pickle.
+        self.make_run(self.show_message, parent=self)
+        self.run.resetting.connect(self.clear_message)
         self.controls = RunButtons(self.run)
         self.side_layout.addWidget(self.controls)
         self.params = self.build_params()
@@ -185,10 +188,10 @@ class ExperimentPage(Page):
                 self.params.changed.connect(self._param_changed)
         self.side_layout.addStretch(1)
         self.center_layout.addWidget(self.build_views(), 1)
-        self.run.frame.connect(self.render)
-        self.run.resetting.connect(self._before_run)
-        self.run.rejected.connect(self.show_message)
-        self.run.failed.connect(self._on_failed)
+        # Keep this run: pinned runs drawn faded on the page's curves, a table below
+        self.compare = RunComparison(self.run, self.params, self.compare_plots(), self.compare_columns)
+        self.side_layout.insertWidget(self.side_layout.indexOf(self.controls) + 1, self.compare.button)
+        self.center_layout.addWidget(self.compare.view)
         self.run.progress.connect(lambda steps, rate: self.status.emit(self.device, steps, rate))
         self.run.ready.connect(lambda device: self.status.emit(device, 0, 0.0))
 
@@ -200,14 +203,9 @@ class ExperimentPage(Page):
     def build_views(self) -> QWidget:
         raise NotImplementedError
 
-    def make_factory(self) -> Callable:
-        raise NotImplementedError
-
-    def render(self, snap: dict) -> None:
-        raise NotImplementedError
-
-    def clear_views(self) -> None:
-        """Empty the views before a new run starts."""
+    def compare_plots(self) -> dict:
+        """Where pinned runs are drawn: metric name -> the PlotItem its live curve is on."""
+        return {}
 
     # -- the run ------------------------------------------------------------------------------
     @property
@@ -219,8 +217,8 @@ class ExperimentPage(Page):
     def device(self) -> str:
         return self.run.device
 
-    def run_control(self) -> RunControl:
-        return self.run
+    def comparison(self) -> RunComparison:
+        return self.compare
 
     def param(self, name: str):
         return self.params.value(name)
@@ -248,15 +246,11 @@ class ExperimentPage(Page):
     def stop(self) -> None:
         self.run.stop()
 
-    def _before_run(self) -> None:
-        self.clear_message()
-        self.clear_views()
-
     def _param_changed(self, *_) -> None:
         if self.run.started:
             self.run.reset(play=self.run.playing)
 
-    def _on_failed(self, message: str) -> None:
+    def report_failure(self, message: str) -> None:
         self.show_message(f"{message}\n\nThe last good state is shown. Press Reset to start again.")
 
     def close_page(self) -> None:
@@ -264,11 +258,10 @@ class ExperimentPage(Page):
 
     # -- settings ---------------------------------------------------------------------------
     def settings_state(self) -> dict:
-        return self.params.state() if self.params is not None else {}
+        return self.state()
 
     def restore_settings(self, state: dict) -> None:
-        if self.params is not None:
-            self.params.restore(state)
+        self.restore(state)
 
     def screenshot_ready(self) -> bool:
         return self.runner is not None and self.runner.state in (FINISHED, FAILED, PAUSED)

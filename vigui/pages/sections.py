@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
+    QGridLayout,
     QGroupBox,
     QLabel,
     QSizePolicy,
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from vigui.pages.base import Page
 from vigui.widgets import styles
+from vigui.widgets.compare import RunComparison
 from vigui.widgets.plots import style_plot
 
 SUMMARY_STYLE = styles.SECTION_SUMMARY
@@ -126,6 +128,28 @@ class Section(QObject):
     def run_control(self):
         """The section's RunControl if it runs an experiment (Space / S / R drive it)."""
         return None
+
+    def comparison(self):
+        """The section's pinned runs (a RunComparison) if it runs an experiment."""
+        return getattr(self, "compare", None)
+
+    def add_comparison(self, plots: dict | None = None, columns=(), place_button=None) -> RunComparison:
+        """Keep this run for a section with ``self.run``, ``self.params`` and
+        ``self.buttons``: the button under the run buttons (or where ``place_button(button)``
+        puts it), the pinned runs' table under the view, faded curves on ``plots`` (metric
+        name -> PlotItem)."""
+        self.compare = RunComparison(self.run, self.params, plots, columns)
+        if place_button is not None:
+            place_button(self.compare.button)
+        else:
+            index = self.controls_layout.indexOf(self.buttons)
+            self.controls_layout.insertWidget(index + 1, self.compare.button)
+        lay = self.view.layout()
+        if isinstance(lay, QGridLayout):
+            lay.addWidget(self.compare.view, lay.rowCount(), 0, 1, max(1, lay.columnCount()))
+        else:
+            lay.addWidget(self.compare.view)
+        return self.compare
 
     def screenshot_ready(self) -> bool:
         """``vigui --screenshot`` may take the picture (a run has reached its state)."""
@@ -246,6 +270,10 @@ class SectionedPage(Page):
     def run_control(self):
         section = self.sections.get(self.keys[self.tabs.currentIndex()])
         return section.run_control() if section is not None else None
+
+    def comparison(self):
+        section = self.sections.get(self.keys[self.tabs.currentIndex()])
+        return section.comparison() if section is not None else None
 
     # -- messages ------------------------------------------------------------------------
     def show_section_message(self, section: Section, text: str, error: bool = True) -> None:

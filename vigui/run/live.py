@@ -33,11 +33,13 @@ class LiveQuery:
         self.busy = False   # a request is in flight
         self.step = -1      # the model's step of the last answer shown
         self.asked_at = -math.inf
+        self._pending: tuple | None = None  # ask_latest's question waiting for the answer
 
     def invalidate(self) -> None:
         """The question changed or the run was replaced: answers on their way are dropped."""
         self.token += 1
         self.busy = False
+        self._pending = None
         self.stale()
 
     def stale(self) -> None:
@@ -50,6 +52,21 @@ class LiveQuery:
         return (not self.busy and step != self.step
                 and self.clock() - self.asked_at >= self.interval)
 
+    def ask_latest(self, run, fn: Callable, on_done: Callable,
+                   on_error: Callable | None = None) -> bool:
+        """Like :meth:`ask`, but one request at a time and the newest question wins: while
+        one is in flight, this question waits (replacing any waiting one) and is sent when
+        the answer comes; that answer is still shown, an error of it is not (the newer
+        question may well work)."""
+        if self.busy:
+            self._pending = (run, fn, on_done, on_error)
+            return True
+        return self.ask(run, fn, on_done, on_error)
+
+    def _send_pending(self) -> bool:
+        pending, self._pending = self._pending, None
+        return pending is not None and self.ask(*pending)
+
     def ask(self, run, fn: Callable, on_done: Callable, on_error: Callable | None = None) -> bool:
         """Send ``fn(exp)`` to the run; ``on_done(result)`` / ``on_error(message)`` only if
         no newer question came meanwhile. False if there is no run to ask."""
@@ -61,9 +78,10 @@ class LiveQuery:
         def done(result):
             if self._current(token):
                 on_done(result)
+                self._send_pending()
 
         def error(message):
-            if self._current(token) and on_error is not None:
+            if self._current(token) and not self._send_pending() and on_error is not None:
                 on_error(message)
 
         sent = run.call(fn, on_done=done, on_error=error)

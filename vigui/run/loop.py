@@ -66,6 +66,7 @@ class RunLoop:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._frame_pending = False
+        self._frame_steps = -1  # the step count of the last frame sent
         self._playing = False
         self._step_requests = 0
         self.closing = False
@@ -162,6 +163,7 @@ class RunLoop:
         exp = self.experiment
         self._next_frame = 0.0
         self._next_heavy = 0.0
+        self._frame_steps = exp.steps  # the step of the last frame sent
         rate_window: deque = deque(maxlen=256)
         last_progress = 0.0
         while not self.closing:
@@ -175,6 +177,8 @@ class RunLoop:
             if finished:
                 return
             if not want_step:
+                if exp.steps != self._frame_steps:  # paused: show (and send the history of)
+                    self._emit_frame(force=True)    # the step the run stopped at
                 self._post("progress", exp.steps, 0.0)  # the status bar shows the final count
                 self._post("state", PAUSED if exp.steps else IDLE)
                 self._wait(None)
@@ -266,7 +270,7 @@ class RunLoop:
             # other: one every cost / share seconds takes exactly that share.
             share = self.view_budget / 2
             self._next_heavy = now + max(self.heavy_min_interval, heavy_cost / share)
-        snap["steps_done"] = exp.steps
+        snap["steps_done"] = self._frame_steps = exp.steps
         # The history travels as what is new since the last frame, never whole.
         snap.pop("metrics", None)
         delta = None

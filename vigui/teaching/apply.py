@@ -76,6 +76,11 @@ def apply_scene(page, scene: Scene) -> None:
             raise SceneError(f"the checkpoint {scene.checkpoint!r} cannot be opened: {exc}") from None
     if scene.run is not None and page.run_control() is None:
         raise SceneError(f"{where} runs nothing here; \"run\" must be null.")
+    if scene.pinned:
+        compare = page.comparison()
+        if compare is None:
+            raise SceneError(f"{where} runs nothing here to compare; \"pinned\" must be empty.")
+        compare.restore(scene.pinned)
 
 
 def _sections(page) -> list[str]:
@@ -123,7 +128,7 @@ def _apply_form(form: ParamForm, params: dict, where: str) -> None:
 def _probe(form: ParamForm, name: str, value: Any) -> None:
     """ValueError if the form's widget cannot show ``value``; a widget with ``check``
     (the own-data file chooser) reads the file, so its message names file, line, column."""
-    form._probe(form.fields[name], value)
+    form.check_showable(name, value)
     check = getattr(form.widget(name), "check", None)
     if callable(check):
         check(value)
@@ -191,6 +196,7 @@ def _short(value: Any) -> str:
 def start_scene(page, scene: Scene) -> None:
     """Open the scene's checkpoint or start its run on a page it was applied to."""
     if scene.checkpoint is not None:
+        page.scene_checkpoint = scene.checkpoint_path  # File > Export as notebook retrains it
         page.open_model(str(scene.checkpoint_path))
     control = page.run_control()
     if control is None:
@@ -222,5 +228,7 @@ def capture_scene(page, title: str = "", caption: str = "") -> Scene:
     if control is not None and control.runner is not None:
         steps = int(control.steps)
         run = {"steps": steps} if steps > 0 else None
+    compare = page.comparison()
+    pinned = list(compare.runs) if compare is not None else []
     return Scene(page=page.page_id, params=params, section=section, run=run,
-                 title=title or page.title, caption=caption)
+                 title=title or page.title, caption=caption, pinned=pinned)

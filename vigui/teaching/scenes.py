@@ -43,10 +43,11 @@ from typing import Any
 
 SCENE_VERSION = 2
 TOUR_VERSION = 1
-SCENE_KEYS = {"vigui_scene", "page", "section", "title", "caption", "params", "run", "checkpoint"}
+SCENE_KEYS = {"vigui_scene", "page", "section", "title", "caption", "params", "run", "checkpoint",
+              "pinned"}
 TOUR_KEYS = {"vigui_tour", "title", "stops"}
 MAX_STEPS = 10_000_000
-MAX_BYTES = 1_000_000  # a scene is a few hundred bytes; a tour a few kB
+MAX_BYTES = 1_000_000  # a scene is a few hundred bytes (pinned runs: up to ~0.4 MB); a tour a few kB
 # A scene nests about 4 deep (tour > stops > scene > params > section); json would hit
 # Python's recursion limit near 1,000 and int() refuses over 4,300 digits with advice
 # meant for programmers, so both are bounded here with a message for the teacher.
@@ -76,6 +77,9 @@ class Scene:
     title: str = ""
     caption: str = ""
     folder: Path | None = None     # where a checkpoint is looked for
+    #: runs kept for comparison (vigui.run.pinned): their parameters and metric
+    #: histories, or a checkpoint beside the scene whose history and config are read
+    pinned: list = field(default_factory=list)
 
     @property
     def checkpoint_path(self) -> Path | None:
@@ -93,6 +97,11 @@ class Scene:
         out["params"] = self.params
         out["run"] = self.run
         out["checkpoint"] = self.checkpoint
+        if self.pinned:  # absent otherwise, so older vigui versions still open the file
+            from vigui.run.pinned import SCENE_POINTS
+
+            curves = sum(len(p.metrics.series) for p in self.pinned) or 1
+            out["pinned"] = [p.to_data(points_per_series=SCENE_POINTS // curves) for p in self.pinned]
         return out
 
 
@@ -214,7 +223,8 @@ def parse_scene(data: Any, folder: Path | None = None, where: str = "the scene",
     params = _map_files(params, lambda name: _resolve_data_file(name, folder, where))
     scene = Scene(page=page, params=params, section=section, run=_check_run(data.get("run"), where),
                   checkpoint=data.get("checkpoint"), title=data.get("title", ""),
-                  caption=data.get("caption", ""), folder=folder)
+                  caption=data.get("caption", ""), folder=folder,
+                  pinned=_check_pinned(data.get("pinned"), folder, where))
     if scene.checkpoint is not None:
         if not isinstance(scene.checkpoint, str) or not scene.checkpoint.strip():
             raise SceneError(f"{where}: \"checkpoint\" must be a file name or null.")
@@ -241,6 +251,53 @@ def _check_run(run: Any, where: str) -> dict | None:
         return {"until": "converged"}
     raise SceneError(f"{where}: \"run\" must be null, {{\"steps\": N}} or "
                      f"{{\"until\": \"converged\"}}, got {json.dumps(run)}.")
+
+
+def _check_pinned(data: Any, folder: Path | None, where: str) -> list:
+    """The scene's pinned runs as :class:`~vigui.run.pinned.PinnedRun` objects. An entry
+    ``{"checkpoint": "file.pt", "name": "..."}`` takes the history and parameters saved
+    in a model file beside the scene (no model is built)."""
+    from vigui.run.pinned import MAX_PINNED, PinnedError, parse_pinned
+
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise SceneError(f"{where}: \"pinned\" must be a list of runs.")
+    if len(data) > MAX_PINNED:
+        raise SceneError(f"{where}: at most {MAX_PINNED} pinned runs, got {len(data)}.")
+    runs = []
+    try:
+        for i, entry in enumerate(data, 1):
+            if isinstance(entry, dict) and "checkpoint" in entry:
+                runs.append(_pinned_checkpoint(entry, folder, f"{where}, pinned run {i}"))
+            else:
+                runs += parse_pinned([entry], f"{where}, pinned run {i}")
+    except PinnedError as exc:
+        raise SceneError(str(exc)) from None
+    return runs
+
+
+def _pinned_checkpoint(entry: dict, folder: Path | None, where: str):
+    from engine.core import checkpoint
+    from engine.core.runtime import MetricStore
+    from vigui.run.pinned import PinnedRun
+
+    unknown = sorted(set(entry) - {"checkpoint", "name"})
+    if unknown or not isinstance(entry["checkpoint"], str) or not isinstance(entry.get("name", ""), str):
+        raise SceneError(f"{where}: a checkpoint entry has \"checkpoint\" (a file name) and "
+                         "optionally \"name\", nothing else.")
+    try:
+        path = resolve_checkpoint(entry["checkpoint"], folder)
+        peek = checkpoint.peek(path)
+        store = MetricStore.from_state(peek.metrics)
+    except SceneError as exc:
+        raise SceneError(f"{where}: {exc}") from None
+    except Exception as exc:  # CheckpointError, OSError, a malformed history
+        raise SceneError(f"{where}: the checkpoint {entry['checkpoint']!r} cannot be read: "
+                         f"{exc}") from None
+    params = {k: v for k, v in dict(peek.config).items() if k not in ("device", "threads")}
+    params["seed"] = (peek.extra or {}).get("seed", 0)
+    return PinnedRun.from_live(params, store, steps=peek.step, name=entry.get("name", ""))
 
 
 def _map_files(params: dict, fn) -> dict:

@@ -121,7 +121,7 @@ def theory_source(name: str) -> str:
 
 # -- layout -------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Metrics:
+class LayoutMetrics:
     """What the HTML depends on: sizes in logical pixels, the colour, the pixel ratio."""
 
     width: float          # room for a displayed equation (tag column excluded)
@@ -132,7 +132,7 @@ class Metrics:
     tag_width: int
 
 
-def build_html(pieces: list[str | Math], metrics: Metrics) -> tuple[str, dict[str, QImage], list[str]]:
+def build_html(pieces: list[str | Math], metrics: LayoutMetrics) -> tuple[str, dict[str, QImage], list[str]]:
     """The panel's HTML, its images by URL, and the formulas that could not be typeset."""
     parts, images, problems = [], {}, []
     for index, piece in enumerate(pieces):
@@ -164,7 +164,7 @@ def build_html(pieces: list[str | Math], metrics: Metrics) -> tuple[str, dict[st
     return "".join(parts), images, problems
 
 
-def _choose(piece: Math, metrics: Metrics) -> list[tuple[mathtex.Formula, float]]:
+def _choose(piece: Math, metrics: LayoutMetrics) -> list[tuple[mathtex.Formula, float]]:
     """The images of a formula, each with its scale.
 
     Inline: one per piece between the places the text may wrap. Displayed: the first
@@ -192,7 +192,7 @@ def _choose(piece: Math, metrics: Metrics) -> list[tuple[mathtex.Formula, float]
     return [(best, max(MIN_SCALE, room / best.width))]
 
 
-def _raster(formula: mathtex.Formula, em: float, metrics: Metrics, display: bool):
+def _raster(formula: mathtex.Formula, em: float, metrics: LayoutMetrics, display: bool):
     """The formula drawn in the text colour at the pixel ratio (kept for reuse).
 
     Inline formulas are padded (:func:`_padding`) so that their baseline falls on the text's.
@@ -234,7 +234,7 @@ _rasters: OrderedDict = OrderedDict()
 _RASTERS_KEPT = 1000
 
 
-def _display_html(img: str, tag: str, metrics: Metrics) -> str:
+def _display_html(img: str, tag: str, metrics: LayoutMetrics) -> str:
     label = f"({html.escape(tag)})" if tag else ""
     return (f'<table class="eq" width="100%" cellspacing="0" cellpadding="0"><tr>'
             f'<td align="center" valign="middle">{img}</td>'
@@ -242,7 +242,7 @@ def _display_html(img: str, tag: str, metrics: Metrics) -> str:
             f'</tr></table>')
 
 
-def _fallback(piece: Math, reason: str, metrics: Metrics) -> str:
+def _fallback(piece: Math, reason: str, metrics: LayoutMetrics) -> str:
     """The LaTeX as text with a warning: never a blank."""
     warning = f'<span style="color: #c62828;" title="{html.escape(reason)}">⚠</span>'
     code = f"<code>{html.escape(piece.latex)}</code>"
@@ -271,7 +271,7 @@ class TheoryView(QTextBrowser):
         self.name = name or ""
         self._pieces: list[str | Math] = []
         self._images: dict[str, QImage] = {}
-        self._metrics: Metrics | None = None
+        self._metrics: LayoutMetrics | None = None
         self._anchor = ""  # asked for before the text was typeset: scrolled to once it is
         self._relayout = QTimer(self, singleShot=True, interval=60)
         self._relayout.timeout.connect(self.refresh)
@@ -327,7 +327,7 @@ class TheoryView(QTextBrowser):
         else:
             super().scrollToAnchor(name)
 
-    def metrics(self) -> Metrics:
+    def metrics(self) -> LayoutMetrics:
         fm = QFontMetricsF(self.font())
         em = self.fontInfo().pixelSize() * MATH_SCALE
         tag_width = math.ceil(fm.horizontalAdvance("(C22)")) + 4
@@ -336,7 +336,7 @@ class TheoryView(QTextBrowser):
         bar = self.style().pixelMetric(QStyle.PM_ScrollBarExtent, None, self)
         margin = self.document().documentMargin()
         width = self.width() - 2 * self.frameWidth() - bar - 2 * margin - tag_width - 6
-        return Metrics(width=max(40.0, width), em=em, text=_text_metrics(self.font()),
+        return LayoutMetrics(width=max(40.0, width), em=em, text=_text_metrics(self.font()),
                        colour=self.palette().color(QPalette.Text).name(),
                        ratio=self.devicePixelRatioF(), tag_width=tag_width)
 

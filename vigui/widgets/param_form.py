@@ -360,6 +360,12 @@ class ParamForm(QWidget):
                     fallbacks.append(name)
         return fallbacks
 
+    def check_showable(self, name: str, value: Any) -> None:
+        """ValueError if the widget of parameter ``name`` cannot show ``value`` (a combo
+        that does not offer it, a non-finite number), shown or not; checks a value the
+        declaration already accepted before :meth:`set_values` (KeyError: no such field)."""
+        self._probe(self.fields[name], value)
+
     @staticmethod
     def _probe(field: _Field, value: Any) -> None:
         """ValueError if the widget cannot show ``value`` (a combo without it, ...)."""

@@ -30,12 +30,14 @@ def test_regression_flags_given_win(capsys):
                   "--function", "sine", "--n-points", "30", "--batch-size", "10")
     assert rc == 0
     cfg = res["config"]
-    assert (cfg["hidden"], cfg["lr"], cfg["function"], cfg["n_points"], cfg["batch_size"]) == ([8], 0.02, "sine", 30, 10)
+    assert (cfg["hidden"], cfg["lr"], cfg["function"], cfg["n_points"],
+            cfg["batch_size"]) == ([8], 0.02, "sine", 30, 10)
     assert res["steps"] == 6
 
 
 def test_classify_task_on_digits(capsys, tmp_path):
-    rc, res = run(capsys, "--dataset", "digits", "--hidden", "32", "--epochs", "2", "--out", str(tmp_path / "c.pt"))
+    rc, res = run(capsys, "--dataset", "digits", "--hidden", "32", "--epochs", "2",
+                  "--out", str(tmp_path / "c.pt"))
     assert rc == 0 and res["task"] == "classify"
     assert res["epochs"] == 2 and res["config"]["lr"] == 0.001
     assert {"test_error", "plain_test_error", "pruned_50_error", "entropy_bbb_ood"} <= set(res["test"])

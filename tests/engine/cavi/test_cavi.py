@@ -135,8 +135,8 @@ def reference_elbo(x, phi, m, s2, sigma2):
                                    m[j, a], s2[j])
             total += stats.norm(m[j, a], math.sqrt(s2[j])).entropy()
             for i in range(n):
-                total += phi[i, j] * expect_normal(lambda mu: stats.norm.logpdf(x[i, a], mu, 1.0),
-                                                   m[j, a], s2[j])
+                total += phi[i, j] * expect_normal(
+                    lambda mu, i=i, a=a: stats.norm.logpdf(x[i, a], mu, 1.0), m[j, a], s2[j])
     return total
 
 

@@ -73,3 +73,25 @@ def test_no_run_means_not_busy():
     q = LiveQuery(interval=1.0, clock=Clock())
     assert q.ask(FakeRun(alive=False), None, on_done=print) is False
     assert not q.busy and q.due(0)
+
+
+def test_ask_latest_keeps_one_request_in_flight_and_sends_the_newest_waiting_one():
+    run, shown, errors = FakeRun(), [], []
+    q = LiveQuery(interval=1.0, clock=Clock())
+    q.ask_latest(run, "first", on_done=shown.append, on_error=errors.append)
+    q.ask_latest(run, "second", on_done=shown.append, on_error=errors.append)
+    q.ask_latest(run, "third", on_done=shown.append, on_error=errors.append)
+    assert [c[0] for c in run.calls] == ["first"]  # one in flight, the rest wait
+    run.calls[-1][1]("answer 1")
+    assert shown == ["answer 1"]  # the answer in flight is still shown
+    assert [c[0] for c in run.calls] == ["first", "third"] and q.busy  # the newest wins
+    q.ask_latest(run, "fourth", on_done=shown.append, on_error=errors.append)
+    run.calls[-1][2]("failed")  # an error with a newer question waiting: not shown
+    assert errors == [] and run.calls[-1][0] == "fourth"
+    run.calls[-1][2]("failed again")
+    assert errors == ["failed again"] and not q.busy
+    q.ask_latest(run, "fifth", on_done=shown.append)
+    q.ask_latest(run, "sixth", on_done=shown.append)
+    q.invalidate()  # a reset drops the waiting question too
+    run.calls[-1][1]("late")
+    assert shown == ["answer 1"] and run.calls[-1][0] == "fifth"

@@ -133,7 +133,7 @@ def test_frames_carry_only_new_metric_rows_and_rebuild_the_history():
     _, events = drive(exp, clock, until=3.0, max_fps=30.0)
     store = MetricStore()
     sizes = []
-    for _, (snap, heavy, delta, _) in frames(events):
+    for _, (snap, _heavy, delta, _) in frames(events):
         assert "metrics" not in snap  # the history never travels whole
         store.apply(delta)
         sizes.append(len(pickle.dumps(delta)))
@@ -195,7 +195,7 @@ def test_a_thread_runner_steps_only_once_the_gui_has_drawn():
     loop.clock = clock
     loop.play()
     loop.run()
-    for posted, drawn, steps in drawn_at:
+    for posted, drawn, _steps in drawn_at:
         assert not any(posted <= t < drawn for t in exp.starts)
 
     stuck = FakeTime()
@@ -203,3 +203,37 @@ def test_a_thread_runner_steps_only_once_the_gui_has_drawn():
     _, events = drive(slow, stuck, until=5.0, gui_draws=False, yield_to_gui=True)
     assert slow.steps >= 4  # waits up to a second for each undrawn frame, then goes on
     assert len(frames(events)) >= 4
+
+
+def test_a_pause_sends_the_frame_of_the_step_it_stopped_at():
+    """Frames are capped, so the last one drawn while playing lags the run; pausing sends
+    one more with the history up to the step shown (Keep this run pins all of it)."""
+    clock = FakeTime()
+    exp = TimedCounter(clock, step_s=0.001)
+    events = []
+
+    class Loop(RunLoop):
+        def _wait(self, timeout):
+            if timeout is None:  # paused: nothing more will come
+                self.close()
+                return
+            clock.t += timeout
+
+    def post(kind, *args):
+        events.append((clock.t, kind, args))
+        if kind == "frame":
+            loop.frame_drawn(0.0)
+        if clock.t >= 0.5 and loop._playing:
+            loop.pause()
+
+    loop = Loop(lambda: exp, post, max_fps=10.0)
+    loop.clock = clock
+    loop.play()
+    loop.run()
+    sent = frames(events)
+    received = MetricStore()
+    for _, (_snap, _heavy, delta, _cost) in sent:
+        received.apply(delta)
+    assert exp.steps > 400
+    assert sent[-1][1][0]["steps_done"] == exp.steps
+    assert len(received.get("loss")[0]) == exp.steps

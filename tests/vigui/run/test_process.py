@@ -81,7 +81,7 @@ def test_exception_and_nan_fail_and_keep_the_last_good_state(make_runner, qtbot)
     for kwargs, words in (({"fail_at": 4}, "RuntimeError: boom"), ({"nan_at": 4}, "nan")):
         runner = make_runner(partial(Counter, **kwargs))
         runner.play()
-        qtbot.waitUntil(lambda: bool(runner.events), timeout=5000)
+        qtbot.waitUntil(lambda runner=runner: bool(runner.events), timeout=5000)
         assert runner.state == FAILED and words in runner.events[0][1]
         assert ask(runner, qtbot, lambda e: (e.steps, e.value)) == (3, 3)
 

@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 from engine.core import checkpoint
-from vigui.teaching.frames import frame_path, load_frame, save_frame
+from vigui.pages.frames import frame_path, load_frame, save_frame
 from vigui.teaching.scenes import lecture_tour, tours_dir
 from vigui.window import MainWindow
 

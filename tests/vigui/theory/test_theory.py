@@ -12,7 +12,7 @@ from PySide6.QtSvg import QSvgRenderer
 
 from vigui.theory import mathtex
 from vigui.theory import view as theory
-from vigui.theory.view import Math, Metrics, TheoryView, build_html, parse
+from vigui.theory.view import LayoutMetrics, Math, TheoryView, build_html, parse
 
 pytestmark = pytest.mark.gui
 
@@ -31,7 +31,7 @@ def sources():
 
 
 def metrics(ratio=1.0, width=400.0, colour="#000000", em=14.0, text=(13.0, 3.3, 3.5)):
-    return Metrics(width=width, em=em, text=text, colour=colour, ratio=ratio, tag_width=36)
+    return LayoutMetrics(width=width, em=em, text=text, colour=colour, ratio=ratio, tag_width=36)
 
 
 # -- the sources ---------------------------------------------------------------------------
@@ -135,7 +135,8 @@ def _draw(svg: str, scale: float = 2.0) -> np.ndarray:
 
 @pytest.mark.parametrize("latex", [
     r"\mathcal{L} = D_{\mathrm{KL}}\big(\underbrace{q(z|x)}_{\text{encoder}} \parallel p(z)\big)",
-    r"\begin{aligned} a &= \sqrt{\tfrac{1}{2}} + \sum_{i=1}^n x_i \\ &= \int \hat{x}\, \mathrm{d}x \end{aligned}",
+    r"\begin{aligned} a &= \sqrt{\tfrac{1}{2}} + \sum_{i=1}^n x_i \\ "
+    r"&= \int \hat{x}\, \mathrm{d}x \end{aligned}",
 ])
 def test_svg_for_qt_draws_what_ziamath_draws(qapp, latex):
     """The <symbol>/<use> rewrite for Qt matches ziamath's own SVG 1.1 pixel for pixel."""
@@ -257,7 +258,7 @@ def test_panel_at_its_narrowest_fits_and_is_complete(qtbot, name):
     html = view.toHtml()
     kinds = [m.display for m in theory.formulas(theory.theory_source(name))
              for _ in range(1 if m.display else len(mathtex.inline_breaks(m.latex)))]
-    for (url, image), display in zip(view._images.items(), kinds, strict=False):
+    for url, display in zip(view._images, kinds, strict=False):
         width = int(re.search(rf'src="{url}" width="(\d+)"', html).group(1))
         if display:
             assert width <= room + 1, f"{name}: {url} is {width} px wide, room {room:.0f}"

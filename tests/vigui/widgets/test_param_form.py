@@ -182,3 +182,16 @@ def test_fields_order_groups_overrides_and_rows(qtbot):
     qtbot.addWidget(slider)
     slider.widget("beta").setValue(250.0)
     assert slider.value("beta") == 100.0
+
+
+def test_check_showable_rejects_what_the_widgets_cannot_show_and_changes_nothing(form):
+    before = form.values()
+    form.check_showable("likelihood", "gaussian")
+    form.check_showable("beta", 2.5)
+    with pytest.raises(ValueError):
+        form.check_showable("likelihood", "poisson")  # the combo does not offer it
+    with pytest.raises(ValueError):
+        form.check_showable("beta", math.inf)
+    with pytest.raises(KeyError):
+        form.check_showable("internal", 7)  # not a field of the form
+    assert form.values() == before and form.changes == []

@@ -25,9 +25,10 @@ from engine.bbb import ClassificationExperiment, ClassifyConfig, RegressionConfi
 from engine.bbb.regression import GRID, PLOT_RANGE, TRAIN_RANGE, make_curve, true_curve
 from engine.core import checkpoint
 from vigui.pages.bbb.views import ClassifyView, RegressionView
+from vigui.pages.runnable import Runnable
 from vigui.pages.sections import Section, SectionedPage
 from vigui.pages.trainer import Trainer, TrainerUnit
-from vigui.run.control import RunButtons, RunControl
+from vigui.run.control import RunButtons
 from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, FINISHED
 from vigui.widgets import styles
@@ -48,12 +49,13 @@ def make_regression(config: RegressionConfig, seed: int, points=None, prune: flo
     return exp
 
 
-class TaskSection(TrainerUnit, Section):
-    """One task's run (:class:`RunControl`), buttons, parameter form, model files
-    (a :class:`~vigui.pages.trainer.Trainer`) and view: a tab of the page."""
+class TaskSection(TrainerUnit, Runnable, Section):
+    """One task's run (a :class:`~vigui.pages.runnable.Runnable`), buttons, parameter
+    form, model files (a :class:`~vigui.pages.trainer.Trainer`) and view: a tab."""
 
     kind = ""  # the checkpoint kind this task opens
     config_class: type = RegressionConfig
+    runner_class = ProcessRunner
     max_fps = 15.0
     view_budget = 0.10
 
@@ -64,8 +66,7 @@ class TaskSection(TrainerUnit, Section):
 
     def build(self) -> None:
         page = self.page
-        self.run = RunControl(self.make_factory, runner_class=ProcessRunner, max_fps=self.max_fps,
-                              view_budget=self.view_budget, parent=self)
+        self.make_run(self.show_message, parent=self)
         self.buttons = RunButtons(self.run)
         self.controls_layout.addWidget(self.buttons)
         self.params = self.build_params()
@@ -76,11 +77,7 @@ class TaskSection(TrainerUnit, Section):
         self.view = self.build_view()
         self._show_prior_fields()
         self.params.changed.connect(self._param_changed)
-        self.run.frame.connect(self.view.render)
-        self.run.resetting.connect(self._resetting)
-        self.run.rejected.connect(self.show_message)
-        self.run.failed.connect(lambda m: self.show_message(
-            f"{m}\n\nThe last good state is shown. Press Reset to start again."))
+        self.add_comparison(self.compare_plots(), self.compare_columns)
         self.run.progress.connect(lambda steps, rate: page.status.emit(self.run.device, steps, rate))
         self.run.ready.connect(lambda device: page.status.emit(device, 0, 0.0))
 
@@ -91,18 +88,15 @@ class TaskSection(TrainerUnit, Section):
     def build_view(self) -> QWidget:
         raise NotImplementedError
 
-    def make_factory(self):
-        raise NotImplementedError
+    compare_columns: tuple[str, ...] = ()
+
+    def compare_plots(self) -> dict:
+        """Where pinned runs are drawn (metric name -> PlotItem)."""
+        return {}
 
     # -- Section ------------------------------------------------------------------------------
     def refresh(self) -> None:
         """The run draws its frames; nothing to redraw by hand."""
-
-    def run_control(self) -> RunControl:
-        return self.run
-
-    def state(self) -> dict:
-        return self.params.state()
 
     def restore(self, state: dict) -> None:
         self.params.restore(state, emit=False)
@@ -159,9 +153,15 @@ class TaskSection(TrainerUnit, Section):
         if self.run.started:
             self.run.reset(play=self.run.playing)
 
-    def _resetting(self) -> None:
+    def render(self, snap: dict) -> None:
+        self.view.render(snap)
+
+    def clear_views(self) -> None:
         self.page.clear_section_message(self)
         self.view.clear()
+
+    def report_failure(self, message: str) -> None:
+        self.show_message(f"{message}\n\nThe last good state is shown. Press Reset to start again.")
 
 
 class RegressionSection(TaskSection):
@@ -174,6 +174,11 @@ class RegressionSection(TaskSection):
         super().init_state()
         self._points = None  # the points the user edited (kept across resets)
         self._edited = False
+
+    compare_columns = ("loss", "nll", "plain_mse")
+
+    def compare_plots(self) -> dict:
+        return {"kl_per_point": self.view.kl_plot, "nll": self.view.nll_plot}
 
     def build_params(self) -> ParamForm:
         form = ParamForm(RegressionConfig, [
@@ -227,8 +232,8 @@ class RegressionSection(TaskSection):
             self._points = None  # new data: the user's edits go
         super()._param_changed(name)
 
-    def _resetting(self) -> None:
-        super()._resetting()
+    def clear_views(self) -> None:
+        super().clear_views()
         # The function's points are drawn at once (numpy, the run's seed): the networks
         # are built in a child process, seconds away on a busy machine.
         c = self.params.config()
@@ -262,6 +267,11 @@ class ClassifySection(TaskSection):
     # Training is the point: few frames, little time for views (bench/bbb.py --gui).
     max_fps = 6.0
     view_budget = 0.06
+
+    compare_columns = ("test_error", "plain_test_error", "nll")
+
+    def compare_plots(self) -> dict:
+        return {"test_error": self.view.err_plot, "plain_test_error": self.view.err_plot}
 
     def build_params(self) -> ParamForm:
         return ParamForm(ClassifyConfig, [

@@ -58,6 +58,11 @@ class CaviPage(ExperimentPage):
             form.widget(name).setEnabled(path is None)
         self.new_data.setEnabled(path is None)
 
+    compare_columns = ("elbo", "elbo_gradient")
+
+    def compare_plots(self) -> dict:
+        return {"elbo": self.elbo_plot, "elbo_gradient": self.elbo_plot}
+
     def make_factory(self):
         config = self.params.config()  # ValueError -> message before any thread starts
         return partial(CaviExperiment, config)

@@ -19,7 +19,6 @@ import math
 import os
 import shutil
 import tempfile
-import time
 from functools import partial
 
 import numpy as np
@@ -50,6 +49,7 @@ from vigui.pages.cvae.views import (
     StripView,
 )
 from vigui.pages.trainer import TrainerPage
+from vigui.run.live import LiveQuery
 from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, FINISHED, RUNNING
 from vigui.widgets import styles
@@ -111,10 +111,7 @@ class CVAEPage(TrainerPage):
         self._model_mask: np.ndarray | None = None
         self._phase = None
         self._steps = 0
-        self._draw_busy = False
-        self._draw_dirty = False
-        self._draw_time = 0.0
-        self._draw_step = -1
+        self._draw_live = LiveQuery(REFRESH_S)  # the completions follow the model
         self.completions_version = 0
         self._test_index = 0
 
@@ -211,6 +208,12 @@ class CVAEPage(TrainerPage):
         super().restore_settings(state)
 
     # -- views ---------------------------------------------------------------------------------
+    compare_columns = ("baseline_val", "cvae_val")
+
+    def compare_plots(self) -> dict:
+        plot = self.curves.getPlotItem()
+        return {"baseline_val": plot, "cvae_val": plot}
+
     def build_views(self) -> QWidget:
         root = QSplitter(Qt.Vertical)
         top = QSplitter(Qt.Horizontal)
@@ -301,8 +304,7 @@ class CVAEPage(TrainerPage):
         self.summary.setText("")
         self._phase = None
         self._steps = 0
-        self._draw_busy = self._draw_dirty = False
-        self._draw_step = -1
+        self._draw_live.invalidate()  # an answer for the old run is dropped
 
     def render(self, snap: dict) -> None:
         self._steps = int(snap.get("step", 0))
@@ -324,8 +326,7 @@ class CVAEPage(TrainerPage):
         if phase == "done" and self._phase != "done":
             self._cache_finished_run()
         self._phase = phase
-        if not self._draw_busy and self._steps != self._draw_step and \
-                time.monotonic() - self._draw_time > REFRESH_S:
+        if self._draw_live.due(self._steps):
             self.request_completions()
 
     def _summary(self, snap: dict) -> str:
@@ -394,33 +395,21 @@ class CVAEPage(TrainerPage):
         the newest drawing wins."""
         if self.runner is None:
             return
-        if self._draw_busy:
-            self._draw_dirty = True
-            return
         if self._model_mask is not None and self.canvas.image.shape != self._model_mask.shape:
             return  # the canvas still shows another dataset's image: wait for this one's
-        self._draw_busy, self._draw_dirty = True, False
-        self._draw_time = time.monotonic()
-        image = self.canvas.image.copy()
-        self.run.call(partial(_complete, image, N_DRAW), on_done=self._on_completions,
-                      on_error=self._on_completion_error)
+        self._draw_live.ask_latest(self.run, partial(_complete, self.canvas.image.copy(), N_DRAW),
+                                   on_done=self._on_completions,
+                                   on_error=self._on_completion_error)
 
     def _on_completions(self, result) -> None:
-        self._draw_busy = False
         if result is not None:
             steps, out, observed = result
-            self._draw_step = steps
+            self._draw_live.step = steps
             self.completions.show_completions(out["baseline"], out["samples"], observed)
             self.completions_version += 1
-        if self._draw_dirty:
-            self.request_completions()
 
     def _on_completion_error(self, message: str) -> None:
-        self._draw_busy = False
-        if self._draw_dirty:  # a newer drawing is waiting: it may well work
-            self.request_completions()
-        else:
-            self.show_message(f"Could not complete the drawing: {message}")
+        self.show_message(f"Could not complete the drawing: {message}")
 
     def train_on_drawn_mask(self) -> None:
         """Train both networks for the mask drawn on the canvas (task 'custom')."""

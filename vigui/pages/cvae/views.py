@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (
 )
 
 from vigui.widgets import styles
-from vigui.widgets.plots import pen, style_plot
+from vigui.widgets.curves import Curve, LossCurves, series
+from vigui.widgets.plots import style_plot
 
 __all__ = ["colour_images", "spread_images", "rgb_mosaic", "StripView", "CompletionRow",
            "CurvesView", "KLView", "NCLLTableView", "GIVEN_INK", "HIDDEN_FILL", "LEGEND_HTML"]
@@ -166,12 +167,12 @@ class CompletionRow(_RGBView):
         self.set_rgb(rgb_mosaic(tiles), caps, h)
 
 
-#: (metric, label, palette index, dashed, symbol): train lines thin, validation bold
+#: train losses thin, validation bold with markers
 CURVES = (
-    ("baseline_loss", "baseline, train", 0, False, None),
-    ("baseline_val", "baseline, val.", 0, True, "o"),
-    ("cvae_neg_elbo", "CVAE −ELBO, train", 1, False, None),
-    ("cvae_val", "CVAE loss, val.", 1, True, "o"),
+    Curve("baseline_loss", "baseline, train", 0, alpha=110),
+    Curve("baseline_val", "baseline, val.", 0, test=True),
+    Curve("cvae_neg_elbo", "CVAE −ELBO, train", 1, alpha=110),
+    Curve("cvae_val", "CVAE loss, val.", 1, test=True),
 )
 
 
@@ -182,27 +183,18 @@ class CurvesView(pg.PlotWidget):
         super().__init__(parent)
         plot = style_plot(self.getPlotItem(), "Loss (nats per image)", "step", "nats / image",
                           long_series=True)
-        legend = plot.addLegend(offset=(-5, 5), labelTextSize="7pt", verSpacing=-4)
-        legend.setBrush(pg.mkBrush(255, 255, 255, 210))  # readable over the noisy train curve
-        self.curves = {}
-        for name, label, i, val, symbol in CURVES:
-            p = pen(i, width=2.0 if val else 1.0)
-            if not val:
-                p.setColor(pg.mkColor(pen(i).color().red(), pen(i).color().green(),
-                                      pen(i).color().blue(), 110))
-            kw = {"symbol": symbol, "symbolSize": 5, "symbolBrush": pen(i).color(),
-                  "symbolPen": None} if symbol else {}
-            self.curves[name] = plot.plot([], [], pen=p, name=label, **kw)
+        # An opaque legend: readable over the noisy train curve.
+        self.losses = LossCurves(plot, CURVES, legend_offset=(-5, 5), label_size="7pt",
+                                 legend_alpha=210, symbol_size=5)
+        self.curves = self.losses.items
         self.setMinimumSize(200, 150)
 
     def show_metrics(self, metrics) -> None:
         """``metrics``: a MetricStore (``get(name) -> (steps, values)``) or a dict of
         aligned column arrays with a ``step`` column."""
-        for name, curve in self.curves.items():
-            x, y = _series(metrics, name)
-            curve.setData(x, y)
+        self.losses.show(metrics)
         # Train losses start near 0.69 nats per pixel: keep the interesting range in view.
-        ys = [_series(metrics, n)[1] for n in ("baseline_val", "cvae_val", "cvae_neg_elbo")]
+        ys = [series(metrics, n)[1] for n in ("baseline_val", "cvae_val", "cvae_neg_elbo")]
         ys = np.concatenate([y for y in ys if len(y)]) if any(len(y) for y in ys) else None
         if ys is not None and np.isfinite(ys).any():
             lo, hi = np.nanpercentile(ys[np.isfinite(ys)], [0, 90])
@@ -210,8 +202,7 @@ class CurvesView(pg.PlotWidget):
                                          padding=0)
 
     def clear_curves(self) -> None:
-        for curve in self.curves.values():
-            curve.setData([], [])
+        self.losses.clear()
 
 
 class KLView(pg.PlotWidget):
@@ -223,16 +214,14 @@ class KLView(pg.PlotWidget):
         super().__init__(parent)
         plot = style_plot(self.getPlotItem(), "KL(q‖p) per image", "step",
                           "nats / image", long_series=True)
-        c = pen(2).color()
-        self.train = plot.plot([], [], pen=pg.mkPen(pg.mkColor(c.red(), c.green(), c.blue(),
-                                                               140), width=1.0))
-        self.val = plot.plot([], [], pen=pen(2, width=2.0), symbol="o", symbolSize=5,
-                             symbolBrush=c, symbolPen=None)
+        self.losses = LossCurves(plot, (Curve("cvae_kl", None, 2, alpha=140),
+                                        Curve("cvae_val_kl", None, 2, test=True)),
+                                 legend=False, symbol_size=5)
+        self.train, self.val = self.losses.items["cvae_kl"], self.losses.items["cvae_val_kl"]
         self.setMinimumSize(150, 150)
 
     def show_metrics(self, metrics) -> None:
-        self.train.setData(*_series(metrics, "cvae_kl"))
-        self.val.setData(*_series(metrics, "cvae_val_kl"))
+        self.losses.show(metrics)
 
     def points(self) -> int:
         """How many points the curves hold (train + validation)."""
@@ -240,21 +229,7 @@ class KLView(pg.PlotWidget):
                    for c in (self.train, self.val))
 
     def clear_curves(self) -> None:
-        self.train.setData([], [])
-        self.val.setData([], [])
-
-
-def _series(metrics, name):
-    if metrics is None:
-        return np.zeros(0), np.zeros(0)
-    if hasattr(metrics, "get") and not isinstance(metrics, dict):
-        x, y = metrics.get(name)
-    else:
-        y = np.asarray(metrics.get(name, np.zeros(0)), float)
-        x = np.asarray(metrics.get("step", np.arange(1, len(y) + 1)), float)[:len(y)]
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(y)
-    return x[ok], y[ok]
+        self.losses.clear()
 
 
 TABLE_TASKS = (("q1", "1 quad."), ("q2", "2 quad."), ("q3", "3 quad."))

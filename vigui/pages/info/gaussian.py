@@ -126,6 +126,9 @@ class GaussianSection(Section):
         self.mc_label = summary_label()
         lay.addWidget(self.mc_widget, 5)
         lay.addWidget(self.mc_label)
+        # a new seed or sample size is a new run: the table compares the estimates
+        self.add_comparison({}, ("estimate", "stderr", "samples"),
+                            place_button=lambda b: self.params.add_row(b))
         self.last_snapshot: dict | None = None
 
     # -- parameters --------------------------------------------------------------------------

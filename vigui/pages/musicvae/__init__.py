@@ -243,6 +243,12 @@ class MusicVAEPage(TrainerPage):
         return self._parse_job is not None
 
     # -- views ----------------------------------------------------------------------------
+    compare_columns = ("test_neg_elbo", "test_recon", "test_kl", "test_acc")
+
+    def compare_plots(self) -> dict:
+        return {"test_recon": self.views.loss_plot, "test_kl": self.views.loss_plot,
+                "test_acc": self.views.acc_plot}
+
     def build_views(self) -> QWidget:
         self.views = v = MusicVAEViews()
         v.point_clicked.connect(self.pick_test_phrase)

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from vigui.widgets import styles
+from vigui.widgets.curves import Curve, LossCurves, series
 from vigui.widgets.pianoroll import PATH, RECON, SAMPLE, PianoRollEditor, PianoRollStrip
 from vigui.widgets.plots import colour, pen, style_plot
 
@@ -33,8 +34,10 @@ __all__ = ["MusicVAEViews", "key_colour", "N_STRIP", "MAX_PATH"]
 
 N_STRIP = 6     # test phrases with reconstructions, and prior samples
 MAX_PATH = 11   # rolls on the interpolation path at most
-# Curves: metric key (train), key (test), legend name, palette index.
-LOSS_PARTS = (("recon", "test_recon", "recon", 5), ("kl", "test_kl", "KL", 2))
+# Loss curves: the test -ELBO and its parts (legend, markers), the parts' train lines.
+LOSS_CURVES = (Curve("test_neg_elbo", "−ELBO", 0, test=True),
+               Curve("recon", None, 5, alpha=120), Curve("test_recon", "recon", 5, test=True),
+               Curve("kl", None, 2, alpha=120), Curve("test_kl", "KL", 2, test=True))
 FIFTHS = [(7 * i) % 12 for i in range(12)]  # C G D A E B F# ... : neighbours sound close
 
 
@@ -89,17 +92,11 @@ class MusicVAEViews(QWidget):
         self.loss_widget.ci.layout.setRowStretchFactor(1, 1)
         for p in (self.loss_plot, self.acc_plot):
             p.getViewBox().setMenuEnabled(False)
-        legend = self.loss_plot.addLegend(offset=(-4, 4), labelTextSize="8pt", verSpacing=-6)
-        legend.setBrush(pg.mkBrush(255, 255, 255, 200))
-        self.test_elbo = self.loss_plot.plot(pen=pen(0, 2), symbol="o", symbolSize=4,
-                                             symbolPen=None, symbolBrush=colour(0),
-                                             name="−ELBO")
-        self.train_curves, self.test_curves = {}, {}
-        for key, test_key, name, c in LOSS_PARTS:
-            self.train_curves[key] = self.loss_plot.plot(pen=pg.mkPen(colour(c, 120), width=1))
-            self.test_curves[test_key] = self.loss_plot.plot(
-                pen=pen(c, 2), symbol="o", symbolSize=4, symbolPen=None, symbolBrush=colour(c),
-                name=name)
+        self.losses = LossCurves(self.loss_plot, LOSS_CURVES, legend_offset=(-4, 4))
+        self.test_elbo = self.losses.items["test_neg_elbo"]
+        self.train_curves = self.losses.subset(test=False)
+        self.test_curves = {k: v for k, v in self.losses.subset(test=True).items()
+                            if k != "test_neg_elbo"}
         self.acc_curve = self.acc_plot.plot(pen=pen(8, 2), symbol="o", symbolSize=4,
                                             symbolPen=None, symbolBrush=colour(8))
         self.latent_widget, self.latent_plot = _plot("Latent μ(x), test", "", "")
@@ -267,9 +264,8 @@ class MusicVAEViews(QWidget):
 
     # -- drawing ------------------------------------------------------------------------
     def clear(self) -> None:
-        self.test_elbo.setData([], [])
-        for item in (*self.train_curves.values(), *self.test_curves.values(), self.acc_curve):
-            item.setData([], [])
+        self.losses.clear()
+        self.acc_curve.setData([], [])
         self.scatter.setData([], [])
         self.set_markers(None, None)
         self.recon_strip.clear()
@@ -279,13 +275,8 @@ class MusicVAEViews(QWidget):
 
     def show_metrics(self, store) -> None:
         """Curves from the run's MetricStore (bounded however long it trains)."""
-        for key, item in self.train_curves.items():
-            item.setData(*store.get(key))
-        for key, item in [*self.test_curves.items(), ("test_neg_elbo", self.test_elbo),
-                          ("test_acc", self.acc_curve)]:
-            steps, values = store.get(key)
-            ok = np.isfinite(values)
-            item.setData(steps[ok], values[ok])
+        self.losses.show(store)
+        self.acc_curve.setData(*series(store, "test_acc"))
 
     def show_latent(self, latent: np.ndarray, keys: np.ndarray, explained=None) -> None:
         brushes = [pg.mkBrush(key_colour(int(k))) for k in keys]

@@ -15,11 +15,11 @@ import numpy as np
 from PySide6.QtWidgets import QWidget
 
 from engine.vae.model import VAEConfig, VAEExperiment
+from vigui.pages.frames import frame_path, load_frame
 from vigui.pages.trainer import SEED, TrainerPage
 from vigui.pages.vae.views import N_INTERP, VAEViews, demo_pair
 from vigui.run.live import LiveQuery
 from vigui.run.worker import FINISHED, PAUSED
-from vigui.teaching.frames import frame_path, load_frame
 from vigui.widgets.param_form import ParamForm
 
 __all__ = ["VAEPage"]
@@ -73,6 +73,12 @@ class VAEPage(TrainerPage):
         return partial(VAEExperiment, config, seed=self.param("seed"))
 
     # -- views ----------------------------------------------------------------------------
+    compare_columns = ("test_loss", "test_recon", "test_kl")
+
+    def compare_plots(self) -> dict:
+        # the two parts, measured whatever the objective: recon only, KL only and both compare
+        return {"test_recon": self.views.loss_plot, "test_kl": self.views.loss_plot}
+
     def build_views(self) -> QWidget:
         self.views = VAEViews()
         self.views.picked.connect(self.pick_latent)
@@ -97,7 +103,7 @@ class VAEPage(TrainerPage):
             self._draw_saved_frame(*opened)
 
     def _draw_saved_frame(self, path: str, info) -> None:
-        """Draw the views saved beside the file (:mod:`vigui.teaching.frames`) at once,
+        """Draw the views saved beside the file (:mod:`vigui.pages.frames`) at once,
         while the run loads the model where it trains; its first frame then redraws the
         same step. Nothing is drawn for a frame of another step than the file's."""
         frame = load_frame(frame_path(path))

@@ -16,19 +16,20 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from vigui.widgets import styles
+from vigui.widgets.curves import Curve, LossCurves
 from vigui.widgets.images import INK_LUT, PAD_FILL, ImageGrid, mosaic
-from vigui.widgets.plots import PALETTE, colour, pen, set_title, style_plot
+from vigui.widgets.plots import PALETTE, colour, set_title, style_plot
 
 MAX_CLASSES = 10
 N_INTERP = 10  # decoded images on the path from A to B
 
-# Loss parts: metric key (train), metric key (test), legend name, palette index.
-LOSS_PARTS = (("loss", "test_loss", "objective", 0),
-              ("recon", "test_recon", "reconstruction", 5),
-              ("kl", "test_kl", "KL", 2))
+# Loss parts: train as thin lines, test (legend) as thicker lines with markers.
+LOSS_CURVES = (Curve("loss", None, 0), Curve("recon", None, 5), Curve("kl", None, 2),
+               Curve("test_loss", "objective", 0, test=True),
+               Curve("test_recon", "reconstruction", 5, test=True),
+               Curve("test_kl", "KL", 2, test=True))
 
 PICK_HINT = "Click A, then B in the latent plot"
-MAX_TEST_MARKERS = 200  # test points drawn as markers up to this many
 
 
 def class_colour(k: int, alpha: int = 255) -> QColor:
@@ -74,20 +75,12 @@ class VAEViews(QWidget):
         self.grid.setSpacing(3)
         outer.addLayout(self.grid, 1)
 
-        # Loss curves: train as thin lines, test as thicker lines with markers.
         self.loss_widget = pg.PlotWidget()
         self.loss_plot = self.loss_widget.getPlotItem()
         style_plot(self.loss_plot, "Loss per image (nats); ● test", "step", "", long_series=True)
-        legend = self.loss_plot.addLegend(offset=(-4, -4), labelTextSize="8pt",
-                                          verSpacing=-6)
-        legend.setBrush(pg.mkBrush(255, 255, 255, 200))
-        self.train_curves, self.test_curves = {}, {}
-        for key, test_key, name, c in LOSS_PARTS:
-            train_pen = pg.mkPen(colour(c, 150), width=1)
-            self.train_curves[key] = self.loss_plot.plot(pen=train_pen)
-            self.test_curves[test_key] = self.loss_plot.plot(
-                pen=pen(c, 2), symbol="o", symbolSize=4, symbolPen=None,
-                symbolBrush=colour(c), name=name)
+        self.losses = LossCurves(self.loss_plot, LOSS_CURVES)
+        self.train_curves = self.losses.subset(test=False)
+        self.test_curves = self.losses.subset(test=True)
         self.loss_plot.setLogMode(x=False, y=True)
 
         # Prior samples, 6 x 6.
@@ -161,7 +154,6 @@ class VAEViews(QWidget):
         g.setColumnStretch(0, 1)
         g.setColumnStretch(1, 1)
         self._wide_latent = False
-        self._drawn: dict[str, int] = {}  # metric -> points appended when last drawn
         self._point_style = (5, 190)
         self._classes: tuple[str, ...] = ()
 
@@ -201,9 +193,7 @@ class VAEViews(QWidget):
 
     # -- updates ------------------------------------------------------------------------------
     def clear(self) -> None:
-        self._drawn.clear()
-        for item in (*self.train_curves.values(), *self.test_curves.values()):
-            item.setData([], [])
+        self.losses.clear()
         for item in self.class_scatter:
             item.clear()
         self.manifold_image.clear()
@@ -217,21 +207,8 @@ class VAEViews(QWidget):
 
     def show_metrics(self, metrics) -> None:
         """Loss curves from the run's MetricStore (bounded: long runs keep each old
-        stretch's min and max, the recent steps in full). A curve is redrawn only when
-        its metric has new points (test points come every few hundred steps)."""
-        for key, item in (*self.train_curves.items(), *self.test_curves.items()):
-            series = metrics.series.get(key)
-            if series is None or self._drawn.get(key) == series.count:
-                continue
-            self._drawn[key] = series.count
-            steps, values = series.arrays()
-            if key in self.test_curves:
-                # Markers while they can be told apart; a plain line beyond (thousands of
-                # markers would cost more to draw than the rest of the page).
-                symbol = "o" if len(steps) <= MAX_TEST_MARKERS else None
-                if item.opts["symbol"] != symbol:
-                    item.setSymbol(symbol)
-            item.setData(steps, values)
+        stretch's min and max, the recent steps in full)."""
+        self.losses.show(metrics)
 
     def show_images(self, snap: dict) -> None:
         if "originals" in snap and "reconstructions" in snap:

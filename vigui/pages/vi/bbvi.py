@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QTransform
 from PySide6.QtWidgets import QGridLayout
 
@@ -34,11 +34,9 @@ from vigui.pages.vi.common import (
     static_plot,
     summary_label,
 )
-from vigui.run.control import RunButtons, RunControl
 from vigui.widgets.param_form import SEED, ParamForm
 
 SAMPLE_CHOICES = (8, 16, 32, 64, 128, 256, 512)
-RESTART_DELAY_MS = 200
 Q_LEVELS = (0.05, 0.3, 0.7)  # q's contours, as fractions of its largest density on the grid
 FIELDS = [("Target p̃(z)", ["target", "rho"]),
           ("Variational family q", ["family", "divergence", "layers"]),
@@ -54,20 +52,7 @@ class BBVISection(ParamRunSection):
     anchor = "bbvi"
 
     def build(self) -> None:
-        self.params = ParamForm(BBVIConfig, FIELDS, extra=EXTRA, overrides=OVERRIDES)
-        self.run = RunControl(self._make_factory, rate=None, reset_plays=True, parent=self)
-        self.run.frame.connect(self.render)
-        self.run.resetting.connect(self.clear_views)
-        self.run.rejected.connect(self.report)
-        self.run.failed.connect(self.report)
-        self.buttons = RunButtons(self.run)
-        self.controls_layout.addWidget(self.buttons)
-        self.controls_layout.addWidget(self.params)
-        self._restart_timer = QTimer(self)
-        self._restart_timer.setSingleShot(True)
-        self._restart_timer.setInterval(RESTART_DELAY_MS)
-        self._restart_timer.timeout.connect(lambda: self.run.reset(play=not self.run.paused_by_user))
-        self.params.changed.connect(self._params_changed)
+        self.build_run()
 
         # -- views ----------------------------------------------------------------------------
         grid = QGridLayout(self.view)
@@ -113,22 +98,21 @@ class BBVISection(ParamRunSection):
         grid.setColumnStretch(1, 2)
         grid.setRowStretch(1, 3)
         grid.setRowStretch(2, 2)
+        self.add_comparison({"elbo_avg": self.elbo_plot}, ("elbo_avg", "kl_forward"))
         self._target_for = None
-        self.last_snapshot = None
         self.results: dict = {}  # (target, ρ) -> {(family, divergence): latest ELBO}
 
     # -- parameters ------------------------------------------------------------------------------
+    def build_params(self) -> ParamForm:
+        return ParamForm(BBVIConfig, FIELDS, extra=EXTRA, overrides=OVERRIDES)
+
     def config(self) -> BBVIConfig:
         return self.params.config()
 
-    def _make_factory(self):
+    def make_factory(self):
         config, seed = self.config(), int(self.params.value("seed"))
         return lambda: BBVIExperiment(config, seed=seed)
 
-    def _params_changed(self, *_args) -> None:
-        self.update()
-        if self.run.started:
-            self._restart_timer.start()
 
     # -- drawing -------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -158,7 +142,6 @@ class BBVISection(ParamRunSection):
         self.elbo_smooth.setPen(pen(i, 2))
 
     def clear_views(self) -> None:
-        self.last_snapshot = None
         for iso in self.isocurves:
             iso.setData(None)
         for item in self.ellipses + [self.elbo_raw, self.elbo_smooth]:

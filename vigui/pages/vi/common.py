@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
+from PySide6.QtCore import QRectF, QTimer
 from PySide6.QtWidgets import QFormLayout, QWidget
 
+from vigui.pages.runnable import Runnable
 from vigui.pages.sections import Section, fmt, group, small_font, static_plot, summary_label  # noqa: F401
+from vigui.run.control import RunButtons
+from vigui.widgets.param_form import ParamForm
 from vigui.widgets.plots import PALETTE, colour, pen  # noqa: F401
 
 # Okabe–Ito colours, one per estimator and per family (colour-blind safe).
@@ -55,17 +58,46 @@ def ellipse(mean, cov, k: float = 1.0, n: int = 100) -> tuple[np.ndarray, np.nda
     return pts[0] + mean[0], pts[1] + mean[1]
 
 
-class ParamRunSection(Section):
+class ParamRunSection(Runnable, Section):
     """A section whose experiment is built from a ParamForm (``self.params``) and run by a
-    RunControl (``self.run``), restarted through ``self._restart_timer`` when a parameter
-    changes: the lifecycle the estimator and black-box VI sections share."""
+    RunControl (``self.run``) with its buttons, restarted a moment after a parameter
+    changes: the lifecycle the estimator and black-box VI sections share. ``build`` calls
+    :meth:`build_run` first, which creates every attribute this class relies on."""
+
+    rate: float | None = None  # steps per second (None: as fast as frames allow)
+    restart_delay_ms = 200     # a slider's drag restarts once, when it rests
+
+    def build_params(self) -> ParamForm:
+        raise NotImplementedError
+
+    def build_run(self) -> None:
+        """``params``, ``run``, ``buttons`` (in the controls) and the restart timer."""
+        self.params = self.build_params()
+        self.make_run(self.report, parent=self, rate=self.rate, reset_plays=True)
+        self.buttons = RunButtons(self.run)
+        self.controls_layout.addWidget(self.buttons)
+        self.controls_layout.addWidget(self.params)
+        self._restart_timer = QTimer(self)
+        self._restart_timer.setSingleShot(True)
+        self._restart_timer.setInterval(self.restart_delay_ms)
+        self._restart_timer.timeout.connect(self._restart)
+        self.params.changed.connect(self._params_changed)
+
+    def params_changed(self) -> None:
+        """A parameter changed (before the run restarts): redraw what depends on it."""
+        self.update()
+
+    def _params_changed(self, *_args) -> None:
+        self.params_changed()
+        if self.run.started:
+            self._restart_timer.start()
+
+    def _restart(self) -> None:
+        self.run.reset(play=not self.run.paused_by_user)
 
     def shown(self) -> None:
         if not self.run.started:
             self.run.reset(play=False)
-
-    def run_control(self):
-        return self.run
 
     def close(self) -> None:
         self._restart_timer.stop()
@@ -73,10 +105,3 @@ class ParamRunSection(Section):
 
     def screenshot_ready(self) -> bool:
         return self.run.ended and self.last_snapshot is not None
-
-    def state(self) -> dict:
-        return self.params.state()
-
-    def restore(self, state: dict) -> None:
-        """Saved values; a malformed or out-of-range one falls back to its default."""
-        self.params.restore(state)

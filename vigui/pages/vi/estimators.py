@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout
 
 from engine.vi.estimators import ESTIMATOR_LABELS, ESTIMATORS, EstimatorConfig, EstimatorExperiment
@@ -25,7 +25,6 @@ from vigui.pages.vi.common import (
     static_plot,
     summary_label,
 )
-from vigui.run.control import RunButtons, RunControl
 from vigui.widgets.param_form import ParamForm
 
 M_RANGE = (-3.0, 3.0)
@@ -38,37 +37,23 @@ OVERRIDES = {"samples": {"choices": SAMPLE_CHOICES},
              "m": {"lo": M_RANGE[0], "hi": M_RANGE[1], "decimals": 2, "step": 0.1},
              "log_s": {"lo": LOG_S_RANGE[0], "hi": LOG_S_RANGE[1], "decimals": 2, "step": 0.1},
              "model": {"choice_labels": ("conjugate Gaussian", "logistic regression (1 weight)")}}
-RESTART_DELAY_MS = 200
 COMPONENTS = ("∂ELBO/∂m", "∂ELBO/∂log s")
 
 
 class EstimatorSection(ParamRunSection):
+    rate = 30.0
     title = "Gradient estimators (Figure 2, eq. 13)"
     anchor = "estimators"
 
     def build(self) -> None:
         c = EstimatorConfig()
-        self.params = ParamForm(EstimatorConfig, FIELDS, overrides=OVERRIDES)
-        self.run = RunControl(self._make_factory, rate=30.0, reset_plays=True, parent=self)
-        self.run.frame.connect(self.render)
-        self.run.resetting.connect(self.clear_views)
-        self.run.rejected.connect(self.report)
-        self.run.failed.connect(self.report)
-        self.buttons = RunButtons(self.run)
-        self.controls_layout.addWidget(self.buttons)
-        self.controls_layout.addWidget(self.params)
+        self.build_run()
         legend = summary_label()
         legend.setText(" ".join(
             f"<span style='color: rgb{tuple(colour(ESTIMATOR_COLOUR[k]).getRgb()[:3])}'>■</span> "
             f"{ESTIMATOR_LABELS[k]}" for k in ESTIMATORS)
             + "<br>Baseline: running mean of f(z) − log q(z) over earlier draws.")
         self.controls_layout.addWidget(legend)
-
-        self._restart_timer = QTimer(self)
-        self._restart_timer.setSingleShot(True)
-        self._restart_timer.setInterval(RESTART_DELAY_MS)
-        self._restart_timer.timeout.connect(self._restart)
-        self.params.changed.connect(self._params_changed)
 
         # -- views ----------------------------------------------------------------------------
         grid = QGridLayout(self.view)
@@ -111,7 +96,8 @@ class EstimatorSection(ParamRunSection):
         self.paths = {k: pg.PlotDataItem(pen=pen(ESTIMATOR_COLOUR[k], 1.8)) for k in ESTIMATORS}
         for item in self.paths.values():
             self.map.addItem(item)
-        self.best_mark = pg.ScatterPlotItem(size=16, symbol="star", brush=colour(POSTERIOR), pen=pg.mkPen("w"))
+        self.best_mark = pg.ScatterPlotItem(size=16, symbol="star", brush=colour(POSTERIOR),
+                                            pen=pg.mkPen("w"))
         self.map.addItem(self.best_mark)
         self.start = pg.TargetItem(pos=(c.m, c.log_s), size=14, movable=True,
                                    pen=pg.mkPen((40, 40, 40), width=2.5))
@@ -120,25 +106,24 @@ class EstimatorSection(ParamRunSection):
         grid.addWidget(self.map_widget, 2, 1)
         grid.setRowStretch(1, 1)
         grid.setRowStretch(2, 1)
+        # the SGD paths and variances are views of the run; the table compares runs' numbers
+        self.add_comparison({}, tuple(f"var_{k}" for k in ESTIMATORS))
         self._map_for = None
-        self.last_snapshot = None
 
     # -- parameters ------------------------------------------------------------------------------
+    def build_params(self) -> ParamForm:
+        return ParamForm(EstimatorConfig, FIELDS, overrides=OVERRIDES)
+
     def config(self) -> EstimatorConfig:
         return self.params.config()
 
-    def _make_factory(self):
+    def make_factory(self):
         config = self.config()
         return lambda: EstimatorExperiment(config)
 
-    def _params_changed(self, *_args) -> None:
+    def params_changed(self) -> None:
         self.params.widget("sigma_x").setEnabled(self.params.value("model") == "gaussian")
         self.update()
-        if self.run.started:
-            self._restart_timer.start()
-
-    def _restart(self) -> None:
-        self.run.reset(play=not self.run.paused_by_user)
 
     def _start_dragged(self, *_args) -> None:
         pos = self.start.pos()
@@ -171,7 +156,6 @@ class EstimatorSection(ParamRunSection):
         self.s_line.setValue(math.log10(c.samples))
 
     def clear_views(self) -> None:
-        self.last_snapshot = None
         for curves in self.hist_curves:
             for item in curves.values():
                 item.setData([], [])

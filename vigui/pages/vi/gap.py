@@ -129,9 +129,11 @@ class GapSection(Section):
         self.surface_img = heat_image()
         self.surface.addItem(self.surface_img)
         self.contours = []
-        self.post_mark = pg.ScatterPlotItem(size=18, symbol="star", brush=colour(POSTERIOR), pen=pg.mkPen("w"))
+        self.post_mark = pg.ScatterPlotItem(size=18, symbol="star", brush=colour(POSTERIOR),
+                                            pen=pg.mkPen("w"))
         self.path = pg.PlotDataItem(pen=pen(Q, 1.5))
-        self.q_target = pg.TargetItem(pos=(-1.5, 0.5), size=14, movable=True, pen=pg.mkPen(colour(Q), width=3))
+        self.q_target = pg.TargetItem(pos=(-1.5, 0.5), size=14, movable=True,
+                                      pen=pg.mkPen(colour(Q), width=3))
         self.q_target.sigPositionChanged.connect(self._target_dragged)
         for item in (self.post_mark, self.path, self.q_target):
             self.surface.addItem(item)

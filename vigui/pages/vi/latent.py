@@ -85,7 +85,8 @@ class LatentSection(Section):
         grid.addWidget(self.x_widget, 1, 1)
         self.radius_widget = pg.PlotWidget()
         self.radius_plot = static_plot(self.radius_widget, "", "", "density")
-        self.radius_hist = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=colour(0, 90), pen=pen(0, 1.5))
+        self.radius_hist = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=colour(0, 90),
+                                           pen=pen(0, 1.5))
         self.radius_plot.addItem(self.radius_hist)
         self.radius_widget.setMaximumHeight(190)
         grid.addWidget(self.radius_widget, 2, 0, 1, 2)

@@ -324,7 +324,8 @@ def test_coin_games(page, qtbot, game, used, best):
     text = plain(s.game_label)
     assert f"{used} questions on average" in text and f"{best} with p's own tree" in text
     assert game in text
-    assert f"{used} questions" in s.q_tree.getPlotItem().titleLabel.text.replace("<b>", "").replace("</b>", "")
+    title = s.q_tree.getPlotItem().titleLabel.text
+    assert f"{used} questions" in title.replace("<b>", "").replace("</b>", "")
     p, q = s.p_editor.probs(), s.q_editor.probs()
     assert s.values["H(p,q)"] == pytest.approx(cross_entropy(p, q))
     assert s.values["KL(p||q)"] == pytest.approx(kl_divergence(p, q))
@@ -508,7 +509,7 @@ def test_garbage_in_every_spin_box(page, qtbot):
                 box.setValue(value)
             assert box.minimum() <= box.value() <= box.maximum()
     page.close_page()  # the Gaussian restarts above must not leave a thread
-    for key, section in page.sections.items():
+    for section in page.sections.values():
         section.update()
     assert all(math.isfinite(v) for v in page.entropy.editor.probs())
 

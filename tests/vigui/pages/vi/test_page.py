@@ -221,3 +221,22 @@ def test_switching_tabs_pauses_runs_and_close_stops_threads(page, qtbot):
     assert not s.run.playing
     page.close_page()
     assert s.run.runner is None
+
+
+def test_each_run_owning_section_is_one_runnable_unit(page, qtbot):
+    """The sections create run, params, buttons and last_snapshot themselves (the names
+    pinned runs build on); Reset empties the last frame until the new run draws."""
+    from vigui.pages.runnable import Runnable
+    for key in ("estimators", "bbvi"):
+        s = page.show_section(key)
+        assert isinstance(s, Runnable) and s.run_control() is s.run
+        s.restore({"max_steps": 5})
+        assert s.state()["max_steps"] == 5
+        s._restart_timer.stop()
+        s.run.set_rate(None)
+        for _ in range(2):  # the second Reset drops the finished run's last frame at once
+            qtbot.mouseClick(s.buttons.reset, Qt.LeftButton)
+            assert s.last_snapshot is None
+            qtbot.waitUntil(lambda s=s: s.last_snapshot is not None
+                            and s.last_snapshot["step"] == 5, timeout=20_000)
+            qtbot.waitUntil(lambda s=s: s.screenshot_ready(), timeout=10_000)
