@@ -6,7 +6,7 @@ import time
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -27,7 +27,7 @@ from vigui.pages.base import ExperimentPage, Page
 from vigui.record.menu import add_record_menu
 from vigui.run.events import wait
 from vigui.teaching.compare import add_compare_menus
-from vigui.teaching.menus import TeachingMixin
+from vigui.teaching.menus import TeachingMixin, scale_label_styles
 from vigui.widgets.keys_overlay import TOUR_HINT, KeysOverlay
 
 
@@ -41,8 +41,6 @@ class MainWindow(TeachingMixin, QMainWindow):
         self.pages: dict[str, Page] = {}
 
         self.nav = QListWidget()
-        self.nav.setMinimumWidth(185)
-        self.nav.setMaximumWidth(230)
         for spec in self.specs:
             item = QListWidgetItem(f"{spec.chapter}. {spec.title}")
             item.setData(Qt.UserRole, spec.page_id)
@@ -57,12 +55,15 @@ class MainWindow(TeachingMixin, QMainWindow):
         side_lay.setContentsMargins(0, 0, 0, 0)
         side_lay.addWidget(self.nav, 1)
         side_lay.addWidget(self.tour_hint)
-        side.setMaximumWidth(self.nav.maximumWidth())
+        self._side = side
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(side)
         splitter.addWidget(self.stack)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([190, 1090])
+        self._splitter = splitter
+        self.nav.setMinimumWidth(185)
+        self._fit_nav()
         self.setCentralWidget(splitter)
 
         self._device = QLabel("device: –")
@@ -121,6 +122,27 @@ class MainWindow(TeachingMixin, QMainWindow):
             f"<b>vigui {__version__}</b><br>A desktop explorer for variational inference, "
             "following the lecture “A Tour of Variational Inference” (CS109B, 2019)."))
         help_menu.addAction(about)
+
+    def _fit_nav(self) -> None:
+        """As wide as the longest chapter name in the current font, where the window has
+        the room: zoomed ×1.4 for a projector, the fixed 230 px cut "4. Variational
+        autoencoder" to "…autoencod". Only the maximum grows, so a zoomed window never
+        gets wider than a 1280 px screen for the navigator's sake (names are cut there)."""
+        text = self.nav.sizeHintForColumn(0) + 2 * self.nav.frameWidth()
+        scroll = self.nav.verticalScrollBar().sizeHint().width()
+        width = max(185, min(420, text + scroll + 8))
+        self.nav.setMaximumWidth(max(230, width))
+        self._side.setMaximumWidth(self.nav.maximumWidth())
+        sizes = self._splitter.sizes()
+        if sum(sizes) > 0 and sizes[0] < width:
+            self._splitter.setSizes([width, sum(sizes) - width])  # the page's minimum wins
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.FontChange and hasattr(self, "_side"):
+            # the zoom keys change the application's font; the hint's 8pt grows with it
+            scale_label_styles(self.tour_hint, getattr(self, "zoom", 1.0))
+            self._fit_nav()
 
     def toggle_keys(self) -> None:
         """F1 / Help > Keys: show the keys overlay, or close it if it is open."""
