@@ -58,6 +58,7 @@ class ProcessRunner(RunnerBase):
         super().__init__(max_fps=max_fps, view_budget=view_budget,
                          heavy_min_interval=heavy_min_interval, parent=parent)
         self._pending_errors: list = []
+        self._child_gone = False  # set before the start: a failed start leaves a whole object
         payload = _dumps(factory)  # unpicklable factory: raises here, in the caller
         cmd_read, self._cmd = _CONTEXT.Pipe(duplex=False)
         self._evt, evt_write = _CONTEXT.Pipe(duplex=False)
@@ -67,7 +68,6 @@ class ProcessRunner(RunnerBase):
         self._process.start()
         cmd_read.close()  # the child's ends: closing ours lets each side see the other end
         evt_write.close()
-        self._child_gone = False
 
     # -- commands -----------------------------------------------------------------------
     def _command(self, name: str, *args) -> None:

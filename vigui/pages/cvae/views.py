@@ -187,7 +187,7 @@ class CurvesView(pg.PlotWidget):
         self.losses = LossCurves(plot, CURVES, legend_offset=(-5, 5), label_size="7pt",
                                  legend_alpha=210, symbol_size=5)
         self.curves = self.losses.items
-        self.setMinimumSize(200, 150)
+        self.setMinimumSize(140, 120)  # three plots side by side must fit a 1280 screen zoomed
 
     def show_metrics(self, metrics) -> None:
         """``metrics``: a MetricStore (``get(name) -> (steps, values)``) or a dict of
@@ -218,7 +218,7 @@ class KLView(pg.PlotWidget):
                                         Curve("cvae_val_kl", None, 2, test=True)),
                                  legend=False, symbol_size=5)
         self.train, self.val = self.losses.items["cvae_kl"], self.losses.items["cvae_val_kl"]
-        self.setMinimumSize(150, 150)
+        self.setMinimumSize(110, 120)
 
     def show_metrics(self, metrics) -> None:
         self.losses.show(metrics)
@@ -255,7 +255,7 @@ class NCLLTableView(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeToContents)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.table.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
-        self.table.setMinimumWidth(220)
+        self.table.setMinimumWidth(170)
         font = self.table.font()
         font.setPointSize(8)
         self.table.setFont(font)
