@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The installed app is whole: build the wheel, install it (not editable) into a fresh venv
 # that borrows the project venv's dependencies, run `vigui --screenshot` for every page
-# from outside the source tree, and check that every theory panel found its text.
+# from outside the source tree, and check that every theory panel found its text. Each page is
+# shot after at most 5 s (`--wait 5`): this checks that the installed pages open with their
+# resources; tests/vigui/test_app.py checks the screenshot states themselves.
 # Usage: bash .ci/wheel_check.sh [PYTHON]   (default .venv/bin/python)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,7 +41,7 @@ where = Path(vigui.__file__).resolve()
 assert Path(sys.argv[1]).resolve() not in where.parents, f"vigui imported from the checkout: {where}"
 print(f"wheel-check: vigui from {where.parent}")
 PY
-if ! "$work/venv/bin/vigui" --screenshot "$work/shots" > "$work/out.txt" 2>&1; then
+if ! "$work/venv/bin/vigui" --screenshot "$work/shots" --wait 5 > "$work/out.txt" 2>&1; then
     cat "$work/out.txt"; echo "wheel-check: vigui --screenshot failed"; exit 1
 fi
 if grep -i -E "theory|not found|Traceback" "$work/out.txt"; then

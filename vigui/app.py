@@ -34,6 +34,9 @@ def parse_args(argv):
                     help="run each page briefly with fixed seeds, save one PNG per page to DIR, exit")
     ap.add_argument("--size", default="1280x800", help="window size for --screenshot (WxH)")
     ap.add_argument("--pages", help="with --screenshot: comma-separated page ids (default: all)")
+    ap.add_argument("--wait", type=_seconds, default=30.0, metavar="SECONDS",
+                    help="with --screenshot: the longest a page may take to reach its "
+                         "screenshot state (default 30; it is saved as it is then)")
     ap.add_argument("--run", action="store_true", help="start the page's experiment at once")
     ap.add_argument("--notebook", nargs=2, metavar=("SCENE", "OUT"),
                     help="write the Jupyter notebook that reproduces SCENE's figure "
@@ -41,6 +44,17 @@ def parse_args(argv):
     ap.add_argument("--quit-after", type=float, metavar="SECONDS",
                     help="close the window after this many seconds (demos, smoke tests)")
     return ap.parse_args(argv)
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds (argparse type: a bad value is one clear line)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: give between 0 and 3600 seconds")
+    return value
 
 
 def main(argv=None) -> int:
@@ -71,7 +85,7 @@ def main(argv=None) -> int:
         if args.tour:
             return screenshot_tour(window, Path(args.screenshot), args.tour)
         ids = args.pages.split(",") if args.pages else None
-        return window.save_screenshots(Path(args.screenshot), ids)
+        return window.save_screenshots(Path(args.screenshot), ids, timeout=args.wait)
     if args.page and args.page not in {spec.page_id for spec in available()}:
         print(f"vigui: unknown page {args.page!r}; available: "
               f"{', '.join(spec.page_id for spec in available())}", file=sys.stderr)

@@ -146,6 +146,14 @@ def test_screenshot_mode_writes_nonblank_pngs_and_exits_0(tmp_path):
     assert len(np.unique(pixels)) > 200
 
 
+@pytest.mark.parametrize("wait", ["-1", "nan", "soon"])
+def test_a_bad_screenshot_wait_is_one_line_and_status_2(tmp_path, wait):
+    result = run(["-m", "vigui", "--screenshot", str(tmp_path), "--wait", wait],
+                 env={"QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 2 and "--wait" in result.stderr
+    assert "Traceback" not in result.stderr and not list(tmp_path.iterdir())
+
+
 def test_start_and_close_mid_run_20_times_exits_0():
     script = (
         "import sys\n"
