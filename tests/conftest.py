@@ -1,4 +1,5 @@
 """Shared fixtures. GUI tests run offscreen; no test may leave a thread running."""
+import gc
 import os
 import threading
 
@@ -18,6 +19,24 @@ def no_leaked_threads():
         t.join(timeout=5)
     leaked = [t.name for t in leaked if t.is_alive()]
     assert not leaked, f"test left threads running: {leaked}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def gc_only_on_the_test_thread():
+    """Python's cyclic garbage collector never runs by itself during the tests: a collection
+    that a worker thread triggers can free a Qt object there while the GUI thread frees
+    another, a deadlock on Qt's and Python's locks (seen: a chorale parse in a BackgroundJob
+    against pytest-qt's wait loop). :func:`collect_after_each_test` collects on the test's
+    own (GUI) thread instead; the app does the same with a timer (vigui/app.py)."""
+    gc.disable()
+    yield
+    gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def collect_after_each_test():
+    yield
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)

@@ -70,6 +70,11 @@ def main(argv=None) -> int:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    # Python's cyclic garbage collector only on the GUI thread: a collection that a worker
+    # thread triggers can free a Qt object there and deadlock on Qt's and Python's locks.
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    app._gui_thread_gc = GarbageCollector(interval=1.0)  # lives as long as the app
     app.setOrganizationName("vigui")
     app.setApplicationName("vigui")
     from vigui.pages import available
