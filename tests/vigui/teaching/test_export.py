@@ -11,7 +11,7 @@ nbformat = pytest.importorskip("nbformat")
 from engine.bbb.regression import RegressionConfig  # noqa: E402
 from engine.core.params import specs  # noqa: E402
 from vigui.app import main  # noqa: E402
-from vigui.teaching.scenes import lecture_tour  # noqa: E402
+from vigui.teaching.scenes import lecture_tour, tours_dir  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
@@ -49,7 +49,11 @@ def test_a_tour_stop_with_partial_params_gets_the_pages_full_parameter_column(tm
     ns = params_cell(nbformat.read(out, as_version=4))
     shown = {p.name for p in specs(RegressionConfig) if p.gui}
     assert shown - {"device"} <= set(ns["PARAMS"]) and ns["SEED"] == 0
-    assert ns["STEPS"] == tour.stops[index - 1].run["steps"]
+    stop = tour.stops[index - 1]  # Figure 15 opens the shipped model: its steps are the run's
+    from engine.core import checkpoint
+
+    assert stop.checkpoint and stop.run is None
+    assert ns["STEPS"] == checkpoint.peek(tours_dir() / stop.checkpoint).step
 
 
 def test_a_checkpoint_stop_trains_the_checkpoints_model_for_its_steps(tmp_path, qapp):
