@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from vigui.notebook import NotebookError
 from vigui.teaching.export import page_notebook
+from vigui.teaching.menus import window_action
 from vigui.widgets.compare import KEEP_KEY
 
 __all__ = ["add_compare_menus", "keep_run", "export_notebook", "export_metrics"]
@@ -29,26 +29,18 @@ def add_compare_menus(window) -> None:
     menus = {a.text().replace("&", ""): a.menu() for a in window.menuBar().actions() if a.menu()}
     file_menu, run_menu = menus["File"], menus["Run"]
     quit_action = next((a for a in file_menu.actions() if a.shortcut() == QKeySequence.Quit), None)
-    window.notebook_action = _action(window, "Export as &notebook…", None,
+    window.notebook_action = window_action(window, "Export as &notebook…", None,
                                      lambda: export_notebook(window))
-    window.csv_action = _action(window, "Export &metrics as CSV…", None, lambda: export_metrics(window))
+    window.csv_action = window_action(window, "Export &metrics as CSV…", None, lambda: export_metrics(window))
     for action in (window.notebook_action, window.csv_action):
         file_menu.insertAction(quit_action, action)
     file_menu.insertSeparator(quit_action)
     run_menu.addSeparator()
-    window.keep_action = _action(window, "&Keep this run", KEEP_KEY, lambda: keep_run(window))
+    window.keep_action = window_action(window, "&Keep this run", KEEP_KEY, lambda: keep_run(window))
     run_menu.addAction(window.keep_action)
-    run_menu.addAction(_action(window, "Export metrics as CSV…", None, lambda: export_metrics(window)))
+    run_menu.addAction(window_action(window, "Export metrics as CSV…", None, lambda: export_metrics(window)))
 
 
-def _action(window, text: str, key: str | None, slot) -> QAction:
-    action = QAction(text, window)
-    if key:
-        action.setShortcut(QKeySequence(key))
-        action.setShortcutContext(Qt.WindowShortcut)
-    action.triggered.connect(lambda _=False: slot())
-    window.addAction(action)
-    return action
 
 
 def _comparison(window):

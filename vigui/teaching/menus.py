@@ -97,6 +97,17 @@ class TourBanner(QFrame):
         self.setVisible(True)
 
 
+def window_action(window, text: str, key: str | None, slot) -> QAction:
+    """A window-wide action: its key works wherever the window has focus."""
+    action = QAction(text, window)
+    if key:
+        action.setShortcut(QKeySequence(key))
+        action.setShortcutContext(Qt.WindowShortcut)
+    action.triggered.connect(lambda _=False: slot())
+    window.addAction(action)
+    return action
+
+
 class TeachingMixin:
     """Scenes, the tour and presentation mode for MainWindow (see the module docstring)."""
 
@@ -141,13 +152,7 @@ class TeachingMixin:
         return None
 
     def _action(self, text: str, key: str | None, slot) -> QAction:
-        action = QAction(text, self)
-        if key:
-            action.setShortcut(QKeySequence(key))
-            action.setShortcutContext(Qt.WindowShortcut)
-        action.triggered.connect(lambda _=False: slot())
-        self.addAction(action)
-        return action
+        return window_action(self, text, key, slot)
 
     def _build_scene_menus(self) -> None:
         file_menu = self._menu("File")
