@@ -21,7 +21,10 @@ fi
 "$py" -m pip wheel --quiet --no-deps $isolation -w "$work/dist" . >/dev/null
 rm -rf build ./*.egg-info  # the build's leftovers in the checkout
 wheel=$(ls "$work"/dist/vigui-*.whl)
-unzip -l "$wheel" | grep -q "vigui/resources/theory/" || { echo "wheel-check: no vigui/resources/theory in $wheel"; exit 1; }
+# The listing is read whole before it is searched: `unzip | grep -q` under pipefail fails at random
+# (grep stops at the first match, unzip dies of SIGPIPE, and the pipeline reports 141).
+listing=$(unzip -Z1 "$wheel")
+grep -q "^vigui/resources/theory/" <<<"$listing" || { echo "wheel-check: no vigui/resources/theory in $wheel"; exit 1; }
 
 # A fresh venv without pip; the project venv's packages reached by a plain path line (its
 # editable install of vigui is not activated that way, so only the wheel's vigui exists).
