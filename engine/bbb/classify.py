@@ -15,7 +15,6 @@ says how sure each net is.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,36 +22,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.bbb.config import ClassifyConfig
 from engine.bbb.layers import BayesMLP, PlainMLP, _histogram, kl_weights, predictive_entropy, pruned
-from engine.bbb.options import BBBOptions, make_prior_of
-from engine.core import trainer
-from engine.core.params import param
-from engine.core.trainer import TorchTrainer, TrainingConfig
+from engine.bbb.options import make_prior_of
+from engine.core.trainer import TorchTrainer
 
 __all__ = ["ClassifyConfig", "ClassificationExperiment", "PRUNE_FRACTIONS"]
 
 PRUNE_FRACTIONS = (0.0, 0.5, 0.75, 0.9, 0.95, 0.98, 0.99)
 EVAL_CHUNK = 2048
-
-
-@dataclass(frozen=True)
-class ClassifyConfig(BBBOptions, TrainingConfig):
-    """A BBB classifier run (and its plain twin)."""
-
-    hidden: tuple[int, ...] = param((400, 400), lo=4, hi=4096, length=(1, 4), label="Hidden units",
-                                    help="hidden layer sizes of both networks "
-                                         "(the paper: 400-1200, 2 layers)")
-    pred_samples: int = param(10, lo=1, hi=1000, label="Predictive samples",
-                              help="weight samples averaged for a test prediction")
-    ood: str = param("noise", choices=("noise", "digits", "mnist", "fashion-mnist", "kmnist"),
-                     choice_labels=("uniform noise", "Digits 8×8", "MNIST", "Fashion-MNIST", "KMNIST"),
-                     label="Off-data images",
-                     help="out-of-distribution inputs: uniform-noise images, or another dataset's "
-                          "test images resized to this one's size (e.g. digits for Fashion-MNIST)")
-    train_plain: bool = param(True, label="Train the plain MLP", gui=False,
-                              help="train the plain twin too (off: BBB alone, for timing)")
-    eval_every: int = trainer.eval_every_param(100)
-    eval_size: int = trainer.eval_size_param(1000)
 
 
 class Twin(nn.Module):

@@ -21,114 +21,26 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from engine.bbb.bands import REL_SE, band_se_order, band_width, band_with_error
+from engine.bbb.config import MAX_POINTS, RegressionConfig
+from engine.bbb.curves import FUNCTIONS, PLOT_RANGE, TRAIN_RANGE, make_curve, true_curve
 from engine.bbb.layers import BayesMLP, PlainMLP, _histogram, gaussian_nll, kl_weights, pruned
-from engine.bbb.options import BBBOptions, make_prior_of
+from engine.bbb.options import make_prior_of
 from engine.core import checkpoint
 from engine.core.nets import adam
-from engine.core.params import param
 from engine.core.runtime import Experiment, resolve_device, set_torch_threads
-from engine.core.trainer import TrainingOptions
 
 __all__ = ["FUNCTIONS", "make_curve", "true_curve", "RegressionConfig", "RegressionExperiment",
            "TRAIN_RANGE", "PLOT_RANGE"]
 
-TRAIN_RANGE = (0.0, 0.5)
-PLOT_RANGE = (-0.4, 1.2)
 GRID = 161  # points on PLOT_RANGE where the functions are drawn
 N_CURVES = 5  # sampled functions shown
-MAX_POINTS = 5000
 SAMPLE_CHUNK = 2000  # weight samples drawn at once
-
-# -- 1-D regression data ------------------------------------------------------------------
-def _blundell(x, eps):
-    return x + 0.3 * np.sin(2 * np.pi * (x + eps)) + 0.3 * np.sin(4 * np.pi * (x + eps)) + eps
-
-
-def _sine(x, eps):
-    return np.sin(4 * np.pi * x) * 0.5 + eps
-
-
-def _cubic(x, eps):
-    return 8.0 * (x - 0.25) ** 3 * 8.0 + eps
-
-
-def _step(x, eps):
-    return np.where(x < 0.25, -0.3, 0.3) + eps
-
-
-#: name -> (label, f(x, eps)); the noise eps enters where the formula says.
-FUNCTIONS: dict[str, tuple[str, Callable]] = {
-    "blundell": ("x + 0.3 sin 2π(x+ε) + 0.3 sin 4π(x+ε) + ε  (the paper)", _blundell),
-    "sine": ("0.5 sin 4πx + ε", _sine),
-    "cubic": ("64 (x − 0.25)³ + ε", _cubic),
-    "step": ("±0.3 step at x = 0.25, + ε", _step),
-}
-
-
-def make_curve(function: str = "blundell", n: int = 100, noise_std: float = 0.02,
-               lo: float = 0.0, hi: float = 0.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """n points x ~ U(lo, hi), y = f(x, eps) with eps ~ N(0, noise_std^2): (x, y) float64.
-
-    ``noise_std=0.02`` reads the paper's "eps ~ N(0, 0.02)" as a standard deviation;
-    pass ``sqrt(0.02)`` (0.141) for the variance reading."""
-    if function not in FUNCTIONS:
-        raise ValueError(f"function must be one of {tuple(FUNCTIONS)}, got {function!r}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    if not (math.isfinite(noise_std) and noise_std >= 0):
-        raise ValueError(f"noise_std must be a non-negative number, got {noise_std!r}")
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(lo, hi, n)
-    eps = rng.normal(0.0, noise_std, n) if noise_std > 0 else np.zeros(n)
-    return x, FUNCTIONS[function][1](x, eps)
-
-
-def true_curve(function: str, x: np.ndarray) -> np.ndarray:
-    """The noiseless function (eps = 0)."""
-    return FUNCTIONS[function][1](np.asarray(x, dtype=np.float64), 0.0)
-
-
-
-# -- configuration -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RegressionConfig(BBBOptions, TrainingOptions):
-    """A 1-D BBB regression run (defaults: the lecture's Figure 15)."""
-
-    function: str = param("blundell", choices=tuple(FUNCTIONS), label="Function",
-                          choice_labels=("the paper's curve", "sine", "cubic", "step"),
-                          help="the curve the training points come from: "
-                               + "; ".join(v[0] for v in FUNCTIONS.values()))
-    n_points: int = param(200, lo=2, hi=MAX_POINTS, label="Points", help="training points on [0, 0.5]")
-    noise_std: float = param(0.02, lo=0.0, hi=1.0, decimals=3, step=0.01, label="Data noise ε std",
-                             help="standard deviation of eps in the data (the paper's 0.02)")
-    hidden: tuple[int, ...] = param((64, 64), lo=4, hi=1024, length=(1, 4), label="Hidden units",
-                                    help="hidden layer sizes of both networks")
-    noise_sigma: float = param(0.05, lo=1e-3, hi=10.0, log=True, label="Likelihood σ",
-                               help="std of the Gaussian likelihood (its start if learned)")
-    learn_noise: bool = param(False, label="Learn likelihood σ",
-                              help="fit the likelihood's std by gradient too")
-    lr: float = param(1e-2, lo=1e-5, hi=1.0, log=True, label="Learning rate", help="Adam step size")
-    batch_size: int = param(50, lo=1, hi=MAX_POINTS, label="Batch size", help="points per minibatch")
-    pred_samples: int = param(100, lo=10, hi=2000, label="Predictive samples",
-                              help="weight samples S behind the median and the bands")
-    epochs: int | None = param(None, lo=1, hi=10**7, optional=True, label="Epochs", gui=False,
-                               help="passes over the points, then stop (None: until stopped)")
-    device: str = param("auto", label="Device", help="auto | cpu | cuda | cuda:N | mps", gui=False)
-    data_file: str | None = param(None, optional=True, widget="xy_file", label="Own data",
-                                  help="a CSV file of x,y pairs (one per line, an optional "
-                                       "header) trained on instead of the function's points; "
-                                       "the plot spans the data's x range and beyond. None: "
-                                       "the function's points")
-
-
 
 # -- the experiment ------------------------------------------------------------------------------
 class RegressionExperiment(Experiment):

@@ -71,8 +71,9 @@ test metrics; all in ``self.metrics``. A minimal example::
         def batch_loss(self, x, y):
             return F.cross_entropy(self.model(x), y), {}
 
-The config subclasses :class:`TrainingConfig` (the training fields, declared once); a
-chapter changes a field's default by redeclaring it with its ``*_param()`` helper.
+The config subclasses :class:`TrainingConfig` (the training fields, declared once in
+:mod:`engine.core.config`, without torch, and re-exported here); a chapter changes a
+field's default by redeclaring it with its ``*_param()`` helper.
 ``threads`` None means the policy of :func:`engine.core.runtime.default_threads`.
 """
 from __future__ import annotations
@@ -81,100 +82,34 @@ import dataclasses
 import math
 import os
 import time
-from dataclasses import dataclass
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import nn
 
 from engine.core import checkpoint
+from engine.core.config import (
+    MAX_TEST_ROWS,
+    TRAINING_FIELDS,
+    TrainingConfig,
+    TrainingOptions,
+    batch_size_param,
+    dataset_param,
+    device_param,
+    epochs_param,
+    eval_every_param,
+    eval_size_param,
+    lr_param,
+    threads_param,
+)
 from engine.core.nets import adam
-from engine.core.params import Config, param
 from engine.core.runtime import Experiment, MetricStore, NonFiniteError, resolve_device, set_torch_threads
 
 __all__ = ["TorchTrainer", "Checkpointed", "TrainingOptions", "TrainingConfig", "as_tensor",
            "MAX_TEST_ROWS", "TRAINING_FIELDS",
            "dataset_param", "lr_param", "batch_size_param", "device_param", "epochs_param",
            "eval_every_param", "eval_size_param", "threads_param"]
-
-MAX_TEST_ROWS = 10_000  # test rows kept on the device (views, fixed evaluations)
-
-#: Config fields every TorchTrainer config declares (see the ``*_param`` helpers).
-TRAINING_FIELDS = ("dataset", "lr", "batch_size", "device", "epochs", "eval_every",
-                   "eval_size", "threads")
-
-
-# -- the training parameters, declared once ----------------------------------------------
-def dataset_param(default: str = "digits", **kw):
-    return param(default, label="Dataset", widget="dataset", **{
-        "help": "digits (8×8, bundled) learns in seconds; the MNIST family (28×28) needs its "
-                "files, found on disk or downloaded: digits | mnist | fashion-mnist | kmnist "
-                "| idx:<folder>", **kw})
-
-
-def lr_param(default: float = 1e-3, **kw):
-    return param(default, lo=1e-6, hi=10.0, log=True, label="Learning rate", **{
-        "help": "Adam step size. Try 10 to see a run fail with a NaN: it stops and keeps "
-                "the last good weights", **kw})
-
-
-def batch_size_param(default: int = 128, **kw):
-    return param(default, lo=1, hi=4096, step=32, label="Batch size",
-                 **{"help": "Images per step", **kw})
-
-
-def device_param(default: str = "auto", **kw):
-    return param(default, label="Device", widget="device", **{
-        "help": "auto | cpu | cuda | cuda:N | mps (auto: a GPU when there is one)", **kw})
-
-
-def epochs_param(default: int | None = None, **kw):
-    return param(default, lo=1, hi=100_000, optional=True, gui=False, label="Epochs", **{
-        "help": "Passes over the training set; None: train until stopped", **kw})
-
-
-def eval_every_param(default: int = 250, **kw):
-    return param(default, lo=1, hi=10**9, gui=False, label="Eval every", **{
-        "help": "Steps between test-subset measurements (and at epoch ends)", **kw})
-
-
-def eval_size_param(default: int = 500, **kw):
-    return param(default, lo=1, hi=MAX_TEST_ROWS, gui=False, label="Eval size", **{
-        "help": "First eval_size test images, with fixed noise: cheap, smooth", **kw})
-
-
-def threads_param(default: int | None = None, **kw):
-    return param(default, lo=1, hi=1024, optional=True, gui=False, label="Threads", **{
-        "help": "torch intra-op threads; None: the policy of engine.core.runtime."
-                "default_threads (one thread on a 2-core machine)", **kw})
-
-
-@dataclass(frozen=True)
-class TrainingOptions(Config):
-    """The fields every trainer's config has, declared once: learning rate, batch size,
-    device, epochs and torch threads. A chapter redeclares one only to change its
-    default or range (the field keeps its place)."""
-
-    trailing_params: ClassVar[tuple[str, ...]] = (
-        "lr", "batch_size", "device", "epochs", "eval_every", "eval_size", "threads")
-
-    lr: float = lr_param()
-    batch_size: int = batch_size_param()
-    device: str = device_param()
-    epochs: int | None = epochs_param()
-    threads: int | None = threads_param()
-
-
-@dataclass(frozen=True)
-class TrainingConfig(TrainingOptions):
-    """A :class:`TorchTrainer`'s config: :class:`TrainingOptions` plus the dataset and the
-    test-subset measurements (``eval_every``, ``eval_size``). Forms and flags list the
-    dataset first, then the chapter's own fields, then the training fields."""
-
-    dataset: str = dataset_param()
-    eval_every: int = eval_every_param()
-    eval_size: int = eval_size_param()
 
 
 # -- checkpoints: one file format for every trainer and composite -------------------------------
@@ -346,7 +281,7 @@ class TorchTrainer(Checkpointed, Experiment):
         missing = [f for f in TRAINING_FIELDS if not hasattr(config, f)]
         if missing:
             raise TypeError(f"{type(config).__name__} lacks the training field(s) "
-                            f"{', '.join(missing)} (see engine.core.trainer)")
+                            f"{', '.join(missing)} (see engine.core.config)")
         if seed is None:  # still reproducible from the checkpoint, which stores it
             seed = cast(int, np.random.SeedSequence().entropy) % (2**62)
         super().__init__(config, int(seed))

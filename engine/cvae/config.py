@@ -1,11 +1,12 @@
-"""The CVAE chapter's configuration: one completion task on one dataset."""
+"""The CVAE chapter's configuration: one completion task on one dataset. No torch: the
+page's form and ``vigui-train cvae``'s flags and checks are built from it before torch loads."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.core import trainer
+from engine.core import config as training
+from engine.core.config import TrainingConfig
 from engine.core.params import param
-from engine.core.trainer import TrainingConfig
 from engine.cvae.tasks import TASK_LABELS, TASKS
 
 KIND = "cvae"  # checkpoint kind of the chapter's files
@@ -48,9 +49,9 @@ class CVAEConfig(TrainingConfig):
                            help="samples of z in the reported negative conditional ELBO (Pyro: 10)")
     is_samples: int = param(100, lo=1, hi=100_000, label="IS samples", gui=False,
                             help="importance samples S of the NCLL estimate (Sohn et al.: 100)")
-    epochs: int | None = trainer.epochs_param(
+    epochs: int | None = training.epochs_param(
         help="Epochs per network at most; None: until early stopping ends it")
-    eval_every: int = trainer.eval_every_param(10**9)  # validation runs at epoch ends
+    eval_every: int = training.eval_every_param(10**9)  # validation runs at epoch ends
     mask: str = ""  # the custom task's observed pixels (mask_to_string); "" otherwise
 
     def validate(self) -> CVAEConfig:
