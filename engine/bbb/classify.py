@@ -132,11 +132,11 @@ class ClassificationExperiment(TorchTrainer):
     def test_metrics(self) -> dict[str, float]:
         """Errors (%) on the test subset, each with its standard error (``*_se``: test
         images and weight draws together, :mod:`engine.bbb.draws`; ``test_error_draws_se``
-        the draws' part alone, left out with one draw, where it cannot be measured)."""
+        the draws' part alone; BBB's are left out with one draw: no spread to measure)."""
         bbb = error_with_se(self.bbb_probs(self.eval_x), self.eval_y)
-        out = {"test_error": bbb.value, "test_error_se": bbb.se}
-        if math.isfinite(bbb.draws_se):
-            out["test_error_draws_se"] = bbb.draws_se
+        out = {"test_error": bbb.value}
+        if math.isfinite(bbb.draws_se):  # non-finite values would void the measurement
+            out.update(test_error_se=bbb.se, test_error_draws_se=bbb.draws_se)
         if self.config.train_plain:
             plain = error_with_se(self.plain_probs(self.eval_x)[None], self.eval_y, sampled=False)
             out.update(plain_test_error=plain.value, plain_test_error_se=plain.se)
