@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from engine.bbb import ClassificationExperiment, ClassifyConfig
-from engine.bbb.draws import entropy_with_se, error_with_se, image_se, percent_se
+from engine.bbb.draws import WithError, entropy_with_se, error_with_se, image_se, percent_se
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 DRAWS = 10  # the page's predictive samples
@@ -84,6 +84,8 @@ def test_nets_without_draws_and_single_draws():
     assert plain.images_se == pytest.approx(25.0) == plain.se
     assert percent_se(np.array([25.0]), 4)[0] == pytest.approx(plain.images_se)
     assert math.isinf(error_with_se(probs, y).draws_se)  # one draw: no spread to measure
+    # independent noises: variances add (at n = 100 the images' part hides this above)
+    assert WithError(1.0, 3.0, 4.0).se == 5.0
     ent = entropy_with_se(probs, sampled=False)
     per_image = -(probs[0] * probs[0].log()).sum(-1)
     assert ent.value == pytest.approx(float(per_image.mean()))
