@@ -363,7 +363,7 @@ class RegressionExperiment(Checkpointed, Throughput, Experiment):
             "x": self.x.copy(), "y": self.y.copy(),
             "function": f"file:{self.config.data_file}" if self.own_data else self.function,
             "train_range": self.train_range,
-            "noise_sigma": math.exp(float(self.log_noise)),
+            "noise_sigma": math.exp(float(self.log_noise.detach())),
             "prune_fraction": self.prune_fraction, "samples_seen": self.samples_seen,
         }
 
@@ -407,8 +407,8 @@ class RegressionExperiment(Checkpointed, Throughput, Experiment):
                 "plain_rmse": rms(plain - self.y),
                 "band_inside": band_in, "band_inside_se": se_in, "band_inside_draws": float(n_in),
                 "band_at_1.1": band_out, "band_at_1.1_se": se_out, "band_at_1.1_draws": float(n_out),
-                "kl": float(self.metrics.latest("kl")), "noise_sigma": math.exp(float(self.log_noise)),
-                "steps": float(self.steps)}
+                "kl": float(self.metrics.latest("kl")),
+                "noise_sigma": math.exp(float(self.log_noise.detach())), "steps": float(self.steps)}
 
     # -- checkpoints (Checkpointed's format; the hooks add the training state) ------------------
     def _bbb_params(self) -> list[nn.Parameter]:
