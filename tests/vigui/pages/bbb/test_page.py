@@ -114,6 +114,15 @@ def test_classification_tab_trains_both_nets(page, qtbot):
     assert snap["prune_error"].shape == snap["prune_fractions"].shape
     assert len(cls.view.err_bbb.getData()[0]) > 0 and len(cls.view.err_plain.getData()[0]) > 0
     assert "test error" in cls.view.summary.text()
+    # every Monte Carlo / test-set figure shows its standard error: 2 errors, 95 % pruned,
+    # 4 mean entropies
+    from vigui.pages.bbb.views import _pm
+    text, store = cls.view.summary.text(), snap["metrics"]
+    assert text.count("±") == 7 and "± ?" not in text
+    assert f"BBB {_pm(store.latest('test_error'), store.latest('test_error_se'))} %" in text
+    value, draws, images = snap["entropy_mean"]["bbb_ood"]
+    assert draws > 0 and images > 0 and _pm(value, np.hypot(draws, images)) in text
+    assert "weight draws" in cls.view.summary.toolTip()
     # the regression run was paused when its tab was left
     assert not page.regression.run.playing
 
