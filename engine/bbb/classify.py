@@ -24,7 +24,15 @@ from torch import nn
 
 from engine.bbb.config import ClassifyConfig
 from engine.bbb.draws import WithError, entropy_with_se, error_with_se, percent_se
-from engine.bbb.layers import BayesMLP, PlainMLP, _histogram, kl_weights, predictive_entropy, pruned
+from engine.bbb.layers import (
+    BayesMLP,
+    PlainMLP,
+    _histogram,
+    elbo_parts,
+    kl_weights,
+    predictive_entropy,
+    pruned,
+)
 from engine.bbb.options import make_prior_of
 from engine.core.trainer import TorchTrainer
 
@@ -91,14 +99,8 @@ class ClassificationExperiment(TorchTrainer):
         i = self._pos // cfg.batch_size  # this minibatch's place in the epoch
         pi = float(kl_weights(m, cfg.weighting)[i])
         b = x.shape[0]
-        mode = "local" if cfg.local_reparam else "sample"
-        kl: torch.Tensor | float = 0.0
-        nll: torch.Tensor | float = 0.0
-        for _ in range(cfg.train_samples):
-            out, k = self.net(x, mode, cfg.kl_method)
-            kl = kl + k
-            nll = nll + F.cross_entropy(out, y, reduction="sum")
-        kl, nll = kl / cfg.train_samples, nll / cfg.train_samples
+        kl, nll = elbo_parts(self.net, x, lambda out: F.cross_entropy(out, y, reduction="sum"),
+                             cfg.train_samples, cfg.local_reparam, cfg.kl_method)
         bbb_loss = (pi * kl + nll) / b
         parts = {"bbb_loss": bbb_loss, "kl": kl, "kl_per_example": kl / self.n_train, "nll": nll / b}
         if not cfg.train_plain:

@@ -30,7 +30,7 @@ from torch import nn
 from engine.bbb.bands import REL_SE, band_se_order, band_width, band_with_error
 from engine.bbb.config import MAX_POINTS, RegressionConfig
 from engine.bbb.curves import FUNCTIONS, PLOT_RANGE, TRAIN_RANGE, make_curve, true_curve
-from engine.bbb.layers import BayesMLP, PlainMLP, _histogram, gaussian_nll, kl_weights, pruned
+from engine.bbb.layers import BayesMLP, PlainMLP, _histogram, elbo_parts, gaussian_nll, kl_weights, pruned
 from engine.bbb.options import make_prior_of
 from engine.core import checkpoint
 from engine.core.nets import adam
@@ -194,14 +194,8 @@ class RegressionExperiment(Checkpointed, Throughput, Experiment):
         pi = float(kl_weights(m, cfg.weighting)[i])
         x, y = self._x[idx], self._y[idx]
         b = x.shape[0]
-        mode = "local" if cfg.local_reparam else "sample"
-        kl_sum: torch.Tensor | float = 0.0
-        nll_sum: torch.Tensor | float = 0.0
-        for _ in range(cfg.train_samples):
-            out, kl = self.net(x, mode, cfg.kl_method)
-            kl_sum = kl_sum + kl
-            nll_sum = nll_sum + gaussian_nll(out, y, self.log_noise)
-        kl, nll = kl_sum / cfg.train_samples, nll_sum / cfg.train_samples
+        kl, nll = elbo_parts(self.net, x, lambda out: gaussian_nll(out, y, self.log_noise),
+                             cfg.train_samples, cfg.local_reparam, cfg.kl_method)
         loss = (pi * kl + nll) / b
         plain_mse = (self.plain(x) - y).square().mean()
         values = torch.stack([loss, kl, nll / b, plain_mse]).detach().cpu().numpy()

@@ -336,8 +336,6 @@ class ClassifySection(TaskSection):
 
 class BBBPage(SectionedPage):
     """The two tasks as tabs; a task's run starts when its tab is first shown on a shown page."""
-
-    theory = "bbb"
     SECTIONS = [("regression", __name__, "RegressionSection", RegressionSection.title),
                 ("classify", __name__, "ClassifySection", ClassifySection.title)]
     eager = True  # both forms exist at once (settings, scenes); runs start when shown

@@ -14,6 +14,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from vigui.widgets import styles
+from vigui.widgets.layout import tight
 from vigui.widgets.plots import colour, make_plot, pen, style_plot
 
 RED = QColor(200, 30, 30)
@@ -102,9 +103,7 @@ class WeightsPanel(QWidget):
 
     def __init__(self, slider: bool = True, parent=None):
         super().__init__(parent)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(2)
+        lay = tight(QVBoxLayout(self), spacing=2)
         self.glw = pg.GraphicsLayoutWidget()
         self.sigma_plot = make_plot("Posterior σ of the weights", "log₁₀ σ", "", widget=self.glw,
                                     row=0, col=0, interactive=False)
@@ -118,8 +117,7 @@ class WeightsPanel(QWidget):
         lay.addWidget(self.glw, 1)
         self.slider = None
         if slider:
-            row = QHBoxLayout()
-            row.setContentsMargins(4, 0, 4, 0)
+            row = tight(QHBoxLayout(), margins=(4, 0, 4, 0))
             self.prune_label = QLabel()
             self.prune_label.setMinimumWidth(150)
             self.slider = QSlider(Qt.Horizontal)
@@ -169,12 +167,8 @@ class RegressionView(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        grid = QGridLayout(self)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.setSpacing(3)
-        self.summary = QLabel()
-        self.summary.setStyleSheet(styles.SUMMARY)
-        self.summary.setWordWrap(True)
+        grid = tight(QGridLayout(self), spacing=3)
+        self.summary = styles.label(styles.SUMMARY)
         grid.addWidget(self.summary, 0, 0, 1, 2)
 
         self.bbb = FitPlot("BBB: median, 50 % and 90 % bands")
@@ -291,12 +285,8 @@ class ClassifyView(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(2)
-        self.summary = QLabel()
-        self.summary.setStyleSheet(styles.SUMMARY)
-        self.summary.setWordWrap(True)
+        lay = tight(QVBoxLayout(self), spacing=2)
+        self.summary = styles.label(styles.SUMMARY)
         lay.addWidget(self.summary)
         glw = pg.GraphicsLayoutWidget()
         lay.addWidget(glw, 1)

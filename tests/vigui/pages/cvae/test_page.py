@@ -65,14 +65,14 @@ def test_drawing_changes_the_completions(page, qtbot):
         for c in range(4):
             page.canvas.stroke_at(r, c, paint=True)
     qtbot.waitUntil(lambda: page.completions_version > version, timeout=30_000)
-    qtbot.waitUntil(lambda: not page._draw_live.busy, timeout=30_000)
+    qtbot.waitUntil(lambda: not page.live.busy, timeout=30_000)
     after = shown_completions(page)
     assert after.shape == before.shape and not np.array_equal(after, before)
     # Ink on hidden pixels is not seen by the models: the completions stay.
     version = page.completions_version
     page.canvas.stroke_at(0, 7, paint=True)
     qtbot.waitUntil(lambda: page.completions_version > version, timeout=30_000)
-    qtbot.waitUntil(lambda: not page._draw_live.busy, timeout=30_000)
+    qtbot.waitUntil(lambda: not page.live.busy, timeout=30_000)
     np.testing.assert_array_equal(shown_completions(page), after)
 
 
