@@ -26,6 +26,7 @@ from torch import nn
 
 from engine.core.runtime import Experiment, resolve_device, set_torch_threads
 from engine.vi.config import FAMILIES, FAMILY_LABELS, TARGET_LABELS, TARGETS, BBVIConfig
+from engine.vi.optim import Adam, CosineAnnealing
 
 __all__ = ["TARGETS", "TARGET_LABELS", "FAMILIES", "FAMILY_LABELS", "make_target", "make_family",
            "BBVIConfig", "BBVIExperiment", "target_grid", "EXTENTS"]
@@ -358,11 +359,12 @@ class BBVIExperiment(Experiment):
         start = 0.5 * torch.randn(2, generator=self.gen, dtype=torch.float64)  # breaks symmetry
         torch.manual_seed(int(seed or 0))
         self.q = make_family(c.family, start, c.layers).to(self.device)
-        self.opt = torch.optim.Adam(self.q.parameters(), lr=c.lr)
+        # torch.optim's arithmetic without torch.optim, which imports torch._dynamo
+        # (seconds on this GUI-process thread): engine/vi/optim.py
+        self.opt = Adam(self.q.parameters(), lr=c.lr)
         self.sched = None
         if c.anneal:
-            self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(
-                self.opt, T_max=c.max_steps, eta_min=0.01 * c.lr)
+            self.sched = CosineAnnealing(self.opt, t_max=c.max_steps, eta_min=0.01 * c.lr)
         x0, x1, y0, y1 = EXTENTS[c.target]
         gx, gy = np.meshgrid(np.linspace(x0, x1, GRID), np.linspace(y0, y1, GRID))
         self._grid = torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], 1)).to(self.device)
@@ -372,7 +374,7 @@ class BBVIExperiment(Experiment):
 
     def _step(self):
         c = self.config
-        self.opt.zero_grad(set_to_none=True)
+        self.opt.zero_grad()
         out = {}
         if c.divergence == "reverse":
             z, log_q = self.q.rsample(c.samples, self.gen)
