@@ -58,10 +58,11 @@ from vigui.widgets.param_form import SEED, ParamForm
 
 __all__ = ["CVAEPage"]
 
-FIELDS = ["dataset", "task", "hidden", "latent", "lr", "patience", "kl_warmup", "free_bits", "residual",
-          "device", "seed"]
+FIELDS = ["dataset", "task", "hidden", "latent", "lr", "patience", "kl_warmup", "free_bits",
+          "free_bits_scaling", "residual", "device", "seed"]
 SCREENSHOT = {"dataset": "digits", "task": "q1", "hidden": [500, 500], "latent": 16,
-              "lr": 1e-3, "patience": 3, "kl_warmup": 0, "free_bits": 3.0, "residual": True,
+              "lr": 1e-3, "patience": 3, "kl_warmup": 0, "free_bits": 3.0,
+              "free_bits_scaling": "hidden2", "residual": True,
               "device": "cpu", "seed": 0}  # the page's defaults
 N_DRAW = 8  # completions of the drawing
 PHASES = {"baseline": "training the baseline", "cvae": "training the CVAE",
