@@ -476,6 +476,9 @@ class TeachingMixin:
         if font.pointSizeF() > 0:
             scaled.setPointSizeF(font.pointSizeF() * self.zoom)
         QApplication.setFont(scaled)
+        from vigui.widgets.plots import set_plot_zoom
+
+        set_plot_zoom(self.zoom)  # plots built or titled from now on, on any page
         if not self.fresh:
             self.settings.setValue("view/zoom", self.zoom)
         self._present_all()

@@ -1,0 +1,82 @@
+"""The CVAE page zoomed for a class (Ctrl+plus three times, issue 17) on a 1280x800 screen:
+the loss legend inside its plot, the NCLL table's headers as large as its cells, the
+shipped run's every validation point inside the loss plot."""
+import pytest
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QLabel
+
+from engine.core.checkpoint import peek
+from engine.core.runtime import MetricStore
+from tests.paths import ROOT
+from vigui.pages.cvae.views import LEGEND_HTML, TABLE_FONT
+from vigui.window import MainWindow
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture(scope="module")
+def zoomed(qapp):
+    """The window at 1280x800 on the CVAE page, before and after Ctrl+plus x3."""
+    window = MainWindow(fresh=True, open_initial=False)
+    window.resize(1280, 800)
+    window.show()
+    window.activateWindow()
+    assert QTest.qWaitForWindowExposed(window) and QTest.qWaitForWindowActive(window)
+    window.open_page("cvae")
+    page = window.current_page()
+    before = {"app": QApplication.font().pointSizeF(),
+              "header": page.table.table.horizontalHeader().font().pointSizeF()}
+    for _ in range(3):
+        QTest.keyClick(window, Qt.Key_Plus, Qt.ControlModifier)
+    assert window.zoom == pytest.approx(1.4)
+    yield window, page, before
+    page.close_page()
+    window.set_zoom(1.0)
+    window.close()
+
+
+def settle(qtbot):
+    qtbot.wait(150)  # layouts and style sheets apply at the next polish
+
+
+def test_zoomed_loss_legend_fits_inside_its_plot(zoomed, qtbot):
+    window, page, _ = zoomed
+    settle(qtbot)
+    view = page.curves
+    plot = view.getPlotItem()
+    shown = QRectF(0, 0, view.viewport().width(), view.viewport().height())
+    assert plot.geometry().width() <= view.viewport().width() + 1  # the plot is not cut
+    for _sample, label in plot.legend.items:
+        rect = label.mapRectToScene(label.itemRect())
+        assert shown.contains(rect), (label.text, rect, shown)
+    # The colour key of the strip ("■ given ■ model's output ■ hidden") shown whole.
+    key = next(lab for lab in page.findChildren(QLabel) if lab.text() == LEGEND_HTML)
+    assert key.isVisible() and key.width() >= key.sizeHint().width()
+    right = key.mapTo(window, key.rect().topRight()).x()
+    assert right <= page.theory_view.mapTo(window, page.theory_view.rect().topLeft()).x()
+
+
+def test_zoomed_table_headers_grow_with_the_cells(zoomed, qtbot):
+    _, page, before = zoomed
+    settle(qtbot)
+    table = page.table.table
+    cells = table.font().pointSizeF()
+    assert cells == pytest.approx(QApplication.font().pointSizeF() * TABLE_FONT, abs=0.05)
+    for header in (table.horizontalHeader(), table.verticalHeader()):
+        assert header.font().pointSizeF() == pytest.approx(cells)
+    assert table.horizontalHeader().font().pointSizeF() == pytest.approx(before["header"] * 1.4,
+                                                                         abs=0.1)
+
+
+def test_loss_plot_shows_every_validation_point_of_a_real_run(zoomed, qtbot):
+    """The shipped tour's CVAE run (baseline then CVAE with its free-bits floor): every
+    validation point and the CVAE's train curve are inside the plot's y-range."""
+    _, page, _ = zoomed
+    metrics = MetricStore.from_state(peek(ROOT / "resources/tours/cvae-column.pt").metrics)
+    page.curves.show_metrics(metrics)
+    low, high = page.curves.getPlotItem().viewRange()[1]
+    for name in ("baseline_val", "cvae_val", "cvae_neg_elbo"):
+        _, y = metrics.get(name)
+        assert low <= y.min() and y.max() <= high, (name, y.min(), y.max(), low, high)
+        assert page.curves.curves[name].getData()[1].max() <= high
