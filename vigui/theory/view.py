@@ -62,6 +62,8 @@ MIN_SCALE = 0.7
 MIN_WIDTH = 220
 #: pixels between a displayed equation and its number
 TAG_GAP = 6
+#: a list's indentation per level (QTextDocument's indentWidth, 40 px, and the bullet)
+LIST_INDENT = 44
 
 STYLE = """
 p.slip { font-style: italic; margin-left: 8px; }
@@ -144,9 +146,12 @@ class LayoutMetrics:
 def build_html(pieces: list[str | Math], metrics: LayoutMetrics) -> tuple[str, dict[str, QImage], list[str]]:
     """The panel's HTML, its images by URL, and the formulas that could not be typeset."""
     parts, images, problems = [], {}, []
+    lists = 0  # how deep in <ul>/<ol> the text is: each level indents it
     for index, piece in enumerate(pieces):
         if isinstance(piece, str):
             parts.append(piece)
+            lower = piece.lower()
+            lists += sum(lower.count(f"<{t}") - lower.count(f"</{t}") for t in ("ul", "ol"))
             continue
         try:
             typeset = _choose(piece, metrics)
@@ -157,10 +162,11 @@ def build_html(pieces: list[str | Math], metrics: LayoutMetrics) -> tuple[str, d
             continue
         tags = []
         for formula, scale in typeset:
-            if not piece.display and formula.width * metrics.em > metrics.line_width:
+            line = metrics.line_width - max(0, lists) * LIST_INDENT
+            if not piece.display and formula.width * metrics.em > line:
                 # An inline piece longer than a line (a zoomed, narrow panel): scaled to
                 # fit, or the panel would scroll sideways.
-                scale = metrics.line_width / (formula.width * metrics.em)
+                scale = line / (formula.width * metrics.em)
             url = f"math:{len(images)}"
             images[url], width, height = _raster(formula, metrics.em * scale, metrics, piece.display)
             tags.append(f'<img src="{url}" width="{width}" height="{height}"'
@@ -287,8 +293,9 @@ class TheoryView(QTextBrowser):
         super().__init__(parent)
         self.setOpenExternalLinks(True)
         self.setMinimumWidth(MIN_WIDTH)
-        # Wrap between words only: a formula glued to its punctuation moves as one.
-        self.setWordWrapMode(QTextOption.WordWrap)
+        # Wrap between words (a formula glued to its punctuation moves as one); only what
+        # is wider than a whole line (zoomed, a narrow panel) is broken inside.
+        self.setWordWrapMode(QTextOption.WrapAtWordBoundaryOrAnywhere)
         self.document().setDefaultStyleSheet(STYLE)
         self.problems: list[str] = []
         self.name = name or ""
