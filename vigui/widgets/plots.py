@@ -92,6 +92,28 @@ def _update_min_relaxed(label: pg.LabelItem) -> None:
         hints[Qt.SizeHint.MinimumSize] = (0, h)
         hints[Qt.SizeHint.PreferredSize] = (0, h)
     label.updateGeometry()
+    _fit_title(label)
+
+
+def _fit_title(label: pg.LabelItem) -> None:
+    """A zoomed title wider than its plot: drawn smaller, down to its unzoomed size; if
+    it still does not fit, its start is shown (left-aligned) rather than its middle."""
+    if label.__dict__.get("_vigui_fitting") or label.width() <= 0 or "_vigui_pt" not in label.__dict__:
+        return
+    label._vigui_fitting = True
+    try:
+        fit = label.__dict__.get("_vigui_fit", 1.0)
+        full = label.item.boundingRect().width() / fit  # the text's width at fit 1
+        want = max(min(1.0, 1.0 / _zoom), min(1.0, label.width() / full)) if full > 0 else 1.0
+        if abs(want - fit) > 0.02:
+            label._vigui_fit = want
+            label.setText(label.text)
+        justify = "left" if full * want > label.width() + 1 else "center"
+        if label.opts.get("justify") != justify:
+            label.opts["justify"] = justify
+            type(label).resizeEvent(label, None)
+    finally:
+        label._vigui_fitting = False
 
 
 def make_plot(title: str = "", x: str = "", y: str = "", legend: bool = False,

@@ -29,7 +29,7 @@ def choose(form, name: str, data) -> None:
 def test_titles_labels_and_legend_entries_set_after_a_zoom_are_zoomed(qtbot):
     window = MainWindow(fresh=True, open_initial=False)
     qtbot.addWidget(window)
-    window.resize(1280, 800)
+    window.resize(1920, 1080)  # room for every title at its zoomed size
     window.show()
     window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
@@ -58,9 +58,17 @@ def test_titles_labels_and_legend_entries_set_after_a_zoom_are_zoomed(qtbot):
         for _sample, label in legend.items:
             assert label_pt(label) >= 8 * 1.4 * 0.6  # zoomed (fitted to its plot at most)
             assert label_pt(label) == pytest.approx(label_pt(legend.items[0][1]))
-        # A zoomed title is not cut by the title row's fixed 30 px.
+        # A zoomed title is not cut by the title row's fixed 30 px, and one wider than its
+        # plot is drawn smaller (not below its unzoomed size) and shows its start.
         title = page.data_plot.titleLabel
         assert title.geometry().height() >= title.itemRect().height() - 1
+        window.resize(1280, 800)  # narrower plots: titles are fitted
+        qtbot.wait(200)
+        for plot in (page.data_plot, page.elbo_plot, page.means_plot):
+            label = plot.titleLabel
+            assert label_pt(label) >= label._vigui_pt - 0.05, label.text
+            text = label.mapRectToParent(label.itemRect())
+            assert text.left() >= label.geometry().left() - 1, label.text
         qtbot.keyClick(window, Qt.Key_0, Qt.ControlModifier)
         assert label_pt(page.data_plot.titleLabel) == pytest.approx(9.0)
         assert axis_label_pt(left) == pytest.approx(9.0)

@@ -37,8 +37,10 @@ PAPER = np.array([255, 255, 255], np.float32)
 SPREAD_INK = np.array([200, 30, 30], np.float32)  # per-pixel spread of the samples: red
 SPREAD_FULL = 0.25  # a spread (std of a grey level in [0, 1]) this large is full red
 PAD = np.array([200, 200, 200], np.uint8)
-LEGEND_HTML = ("<span style='color:#1f4eaa'>■ given</span> &nbsp; "
-               "<span style='color:#000'>■ model's output</span> &nbsp; "
+# One entry a line: beside the summary a one-line key took so much of a zoomed row that
+# the summary wrapped into a tall column and squeezed the strip below it.
+LEGEND_HTML = ("<span style='color:#1f4eaa'>■ given</span><br>"
+               "<span style='color:#000'>■ model's output</span><br>"
                "<span style='color:#d08a10'>■ hidden</span>")
 PYRO_MNIST = {"q1": (100.4, 71.8), "q2": (61.9, 51.0), "q3": (25.4, 24.2)}
 
