@@ -275,8 +275,8 @@ LEGEND_MIN_FIT = 0.6
 
 def fit_legend(legend: pg.LegendItem) -> None:
     """Shrink the legend's labels (not below LEGEND_MIN_FIT of their zoomed size) so that
-    it fits inside its plot's view box: zoomed on a narrow plot it otherwise ran past
-    the plot's edge and cut its entries. Back to full size when there is room."""
+    it fits inside its plot's view box: zoomed on a narrow or short plot it otherwise ran
+    past the plot's edge and cut its entries. Back to full size when there is room."""
     vb = legend.parentItem()
     labels = [label for _sample, label in legend.items]
     if vb is None or not labels or legend.__dict__.get("_vigui_fitting"):
@@ -286,8 +286,12 @@ def fit_legend(legend: pg.LegendItem) -> None:
         fit = labels[0].__dict__.get("_vigui_fit", 1.0)
         text = max(label.itemRect().width() for label in labels)  # at ``fit``
         other = legend.width() - text  # the samples, spacing and margins
-        room = vb.width() - 2 * abs(legend.opts["offset"][0] if legend.opts["offset"] else 0) - other
-        want = max(LEGEND_MIN_FIT, min(1.0, room / (text / fit))) if text > 0 else 1.0
+        dx, dy = (abs(v) for v in legend.opts["offset"] or (0, 0))
+        room = vb.width() - 2 * dx - other
+        want = min(1.0, room / (text / fit)) if text > 0 else 1.0
+        if legend.height() > 0:  # and its rows inside a short plot (they grow with the text)
+            want = min(want, (vb.height() - 2 * dy) / (legend.height() / fit))
+        want = max(LEGEND_MIN_FIT, want)
         if abs(want - fit) > 0.02:
             for label in labels:
                 _follow(label)
