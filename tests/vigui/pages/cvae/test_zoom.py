@@ -83,3 +83,17 @@ def test_loss_plot_shows_every_validation_point_of_a_real_run(zoomed, qtbot):
         _, y = metrics.get(name)
         assert low <= y.min() and y.max() <= high, (name, y.min(), y.max(), low, high)
         assert page.curves.curves[name].getData()[1].max() <= high
+
+
+def test_ctrl_0_gives_the_views_their_room_back(zoomed, qtbot):
+    """Zoomed, the parameter column and the navigator grew; Ctrl+0 makes them as narrow as
+    before (the navigator had kept its zoomed width: the page could not take it back at
+    the moment of the font change)."""
+    window, page, _ = zoomed
+    settle(qtbot)
+    column = page.splitter.sizes()[0]
+    qtbot.keyClick(window, Qt.Key_0, Qt.ControlModifier)
+    assert window.zoom == 1.0
+    settle(qtbot)
+    assert page.splitter.sizes()[0] <= round(column / 1.4) + 6, (column, page.splitter.sizes())
+    assert window._splitter.sizes()[0] <= window._side.maximumWidth()
