@@ -277,7 +277,9 @@ def fit_legend(legend: pg.LegendItem) -> None:
     """Shrink the legend's labels (not below LEGEND_MIN_FIT of their zoomed size) so that
     it fits inside its plot's view box: zoomed on a narrow or short plot it otherwise ran
     past the plot's edge and cut its entries. Back to full size when there is room."""
-    vb = legend.parentItem()
+    vb = legend.__dict__.get("_vigui_vb") or legend.parentItem()
+    if isinstance(vb, pg.ViewBox):
+        legend._vigui_vb = vb  # its box, also while it hangs on the plot (_keep_inside)
     labels = [label for _sample, label in legend.items]
     if vb is None or not labels or legend.__dict__.get("_vigui_fitting"):
         return
@@ -304,18 +306,23 @@ def fit_legend(legend: pg.LegendItem) -> None:
 
 
 def _keep_inside(legend: pg.LegendItem, vb) -> None:
-    """A legend anchored at the right wider than the view box: moved right as far as the
-    plot's edge, so that it covers the axis' numbers rather than leaves the plot."""
+    """A legend wider than its view box even at its smallest would be cut at the box's
+    edge (the box clips what it holds): it is hung on the plot instead, level with the
+    box's top (or bottom) and over the axis' numbers, and back in the box when it fits."""
     offset = legend.opts["offset"]
-    if not offset or offset[0] > 0:
+    plot = vb.parentItem()
+    if not offset or not isinstance(plot, pg.PlotItem):
         return
-    left_room = vb.pos().x()  # the left axis: still inside the plot
-    x = max(offset[0], legend.width() - vb.width() - left_room + 2)
-    x = min(x, 0.0)
-    if x != legend.__dict__.get("_vigui_dx", offset[0]):
-        legend._vigui_dx = x
-        anchor = (1, 1 if offset[1] <= 0 else 0)
-        legend.anchor(itemPos=anchor, parentPos=anchor, offset=(x, offset[1]))
+    wide = legend.width() > vb.width() - 2 * abs(offset[0])
+    target = plot if wide else vb
+    if legend.parentItem() is not target:
+        type(legend).setParentItem(legend, target)  # anchored at the same corner and offset
+        legend.setZValue(10 if wide else 0)  # above the axes (0.5)
+    if wide:
+        box = vb.geometry()
+        dy = box.top() if offset[1] > 0 else box.bottom() - plot.height()
+        corner = (1 if offset[0] <= 0 else 0, 1 if offset[1] <= 0 else 0)
+        legend.anchor(itemPos=corner, parentPos=corner, offset=(offset[0], offset[1] + dy))
 
 
 def _pt(size, default: float) -> float:
