@@ -3,8 +3,11 @@ fully drawn (the page's ``screenshot_ready``: its figure, every plot, the run at
 steps), per stop, with the app's own runners (child processes for the VAE and CVAE).
 
 ``--busy N`` runs N busy Python loops in other processes meanwhile (another program
-loading the machine). Offscreen, 1280x800. Prints one line per stop and the total.
-Run: QT_QPA_PLATFORM=offscreen python bench/tour.py [--busy 2] [--stops 15-20]
+loading the machine). ``--gap S``: seconds on each stop before the next Page Down (0.3:
+a quick clicker; the next stop's modules are imported in the background meanwhile).
+Offscreen, 1280x800. Prints one line per stop, the total and the load average (1 min)
+before and after: on a shared machine, compare runs made under the same load.
+Run: QT_QPA_PLATFORM=offscreen python bench/tour.py [--busy 2] [--stops 15-20] [--gap 3]
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ def main(argv=None) -> int:
     ap.add_argument("--busy", type=int, default=0, help="busy loops in other processes")
     ap.add_argument("--stops", default="", help="e.g. 15-20 (1-based, default: all)")
     ap.add_argument("--timeout", type=float, default=90.0)
+    ap.add_argument("--gap", type=float, default=0.3, help="seconds on a stop before Page Down")
     args = ap.parse_args(argv)
 
     from PySide6.QtCore import Qt
@@ -51,15 +55,17 @@ def main(argv=None) -> int:
     for p in busy:
         p.start()
     times = []
+    load_before = os.getloadavg()[0]
     try:
         win.start_tour(tour, lo - 2) if lo > 1 else None
         for i in range(lo - 1, hi):
-            wait(300)
+            wait(int(args.gap * 1000))
             t0 = time.monotonic()
             QTest.keyClick(win, Qt.Key_PageDown)
             page = win.current_page()
             while not page.screenshot_ready() and time.monotonic() - t0 < args.timeout:
                 wait(20)
+            win.repaint()  # drawn on screen too, not only handed to the plots
             elapsed = time.monotonic() - t0
             times.append(elapsed)
             assert win.tour_index == i, (win.tour_index, i)
@@ -69,7 +75,8 @@ def main(argv=None) -> int:
             p.terminate()
         win.close()
         app.processEvents()
-    print(f"total {sum(times):.1f} s, slowest {max(times):.1f} s, busy loops {args.busy}")
+    print(f"total {sum(times):.1f} s, slowest {max(times):.1f} s, busy loops {args.busy}, "
+          f"gap {args.gap:g} s, load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}")
     return 0
 
 

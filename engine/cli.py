@@ -22,8 +22,17 @@ fetch it), steps it until ``done`` (give trainers an epoch count: ``defaults={"e
 5}``), then reports ``steps``, ``seconds``, the last ``train`` metrics, ``history`` and
 ``test`` (the experiment's ``evaluate()``); ``--out`` writes ``save(path)`` where the
 experiment has one. Options of :func:`subcommand`: ``flags(parser)`` adds flags of
-its own, ``run(config, args) -> dict`` replaces the default run (see ``engine/vae.py``
-and ``engine/cavi.py``), ``exclude`` and ``defaults`` adjust the declared flags.
+its own, ``run(config, args) -> dict`` replaces the default run (see ``engine/vae/cli.py``
+and ``engine/cavi/model.py``), ``exclude`` and ``defaults`` adjust the declared flags.
+
+A torch chapter names its experiment as ``"module:Class"`` with its (torch-free)
+``config`` and ``saves=True``, from a module that does not import torch (its
+``cli.py``)::
+
+    subcommand("vae", "engine.vae.model:VAEExperiment", config=VAEConfig, saves=True, ...)
+
+so that building the parser, rejecting a bad flag, ``--help`` and the ``--out`` check
+never import torch (seconds); the experiment's module is imported when training starts.
 
 The parser imports every module of the ``engine`` package once, so that each one's
 registration line runs; a chapter needs no edit here.
@@ -55,42 +64,63 @@ __all__ = ["subcommand", "build_parser", "main", "run_experiment", "evaluate", "
 @dataclass
 class Subcommand:
     name: str
-    experiment: type
+    experiment: type | str  # the class, or "module:Class" imported when a run starts
     help: str
     config: type
     run: Callable[[Any, argparse.Namespace], dict] | None = None
     flags: Callable[[argparse.ArgumentParser], None] | None = None
     exclude: tuple[str, ...] = ()
     defaults: dict[str, Any] = field(default_factory=dict)
+    saves: bool = False  # the experiment has save(path): the subcommand takes --out
+
+    def experiment_class(self) -> type:
+        """The experiment class (a ``"module:Class"`` name is imported now)."""
+        if isinstance(self.experiment, str):
+            module, _, name = self.experiment.partition(":")
+            return getattr(importlib.import_module(module), name)
+        return self.experiment
 
 
 _REGISTRY: dict[str, Subcommand] = {}
 
 
-def subcommand(name: str, experiment: type, *, help: str, config: type | None = None,
+def subcommand(name: str, experiment: type | str, *, help: str, config: type | None = None,
                run: Callable[[Any, argparse.Namespace], dict] | None = None,
                flags: Callable[[argparse.ArgumentParser], None] | None = None,
-               exclude: tuple[str, ...] = (), defaults: dict[str, Any] | None = None) -> None:
+               exclude: tuple[str, ...] = (), defaults: dict[str, Any] | None = None,
+               saves: bool | None = None) -> None:
     """Register ``python -m engine NAME`` for ``experiment`` (see the module docstring).
 
-    ``config`` defaults to ``experiment.config_class``. ``run(config, args)`` gets the
-    validated config built from the flags and the parsed namespace, and returns the
-    result dict; without it :func:`default_run` is used. Registering a name twice with
-    another experiment raises ValueError (two chapters would shadow each other)."""
-    config = config or getattr(experiment, "config_class", None)
-    if config is None:
-        raise TypeError(f"subcommand {name!r}: {experiment.__name__} has no config_class; "
-                        "pass config=")
+    ``experiment`` is the class, or its name ``"module:Class"``, imported only when a run
+    starts (a torch chapter: parsing then never imports torch); a name needs ``config``
+    and ``saves`` given. ``config`` defaults to ``experiment.config_class``; ``saves``
+    (the subcommand takes ``--out``) to whether the class has ``save``. ``run(config,
+    args)`` gets the validated config built from the flags and the parsed namespace, and
+    returns the result dict; without it :func:`default_run` is used. Registering a name
+    twice with another experiment raises ValueError (two chapters would shadow each other)."""
+    if isinstance(experiment, str):
+        if ":" not in experiment or config is None or saves is None:
+            raise TypeError(f"subcommand {name!r}: an experiment named by a string must be "
+                            f"'module:Class' and come with config= and saves=, got {experiment!r}")
+    else:
+        config = config or getattr(experiment, "config_class", None)
+        if config is None:
+            raise TypeError(f"subcommand {name!r}: {experiment.__name__} has no config_class; "
+                            "pass config=")
+        if saves is None:
+            saves = hasattr(experiment, "save")
     old = _REGISTRY.get(name)
     if old is not None and _qualname(old.experiment) != _qualname(experiment):
         raise ValueError(f"subcommand {name!r} is registered twice "
                          f"({_qualname(old.experiment)} and {_qualname(experiment)})")
     _REGISTRY[name] = Subcommand(name, experiment, help, config, run, flags, tuple(exclude),
-                                 dict(defaults or {}))
+                                 dict(defaults or {}), bool(saves))
 
 
-def _qualname(cls) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
+def _qualname(experiment: type | str) -> str:
+    if isinstance(experiment, str):
+        return experiment.replace(":", ".")
+    return f"{experiment.__module__}.{experiment.__qualname__}"
 
 
 def _discover(only: str | None = None) -> None:
@@ -178,6 +208,12 @@ def run_experiment(exp, args: argparse.Namespace, name: str, label: str | None =
     """Step ``exp`` until ``done`` with a progress bar; the common part of every result:
     steps, seconds, device, last train metrics, their history ({name: {"step": [...],
     "value": [...]}}, bounded) and, with ``--out``, the checkpoint written."""
+    if getattr(exp.config, "threads", "absent") is None:
+        # headless: all cores unless --threads says otherwise. Set here, as training
+        # starts, not while parsing: a chapter's own checks answer before torch loads.
+        from engine.core.runtime import set_torch_threads
+
+        set_torch_threads()
     total = getattr(exp, "total_steps", None)
     if total is None:
         total = getattr(exp.config, "max_sweeps", None)
@@ -263,10 +299,11 @@ def load_dataset(config, args: argparse.Namespace):
 
 def default_run(cmd: Subcommand, config, args: argparse.Namespace) -> dict:
     """Build the experiment, run it to the end, add ``test`` = ``evaluate()``."""
+    experiment = cmd.experiment_class()
     kwargs = {}
-    if hasattr(config, "dataset") and "dataset" in inspect.signature(cmd.experiment).parameters:
+    if hasattr(config, "dataset") and "dataset" in inspect.signature(experiment).parameters:
         kwargs["dataset"] = load_dataset(config, args)
-    exp = cmd.experiment(config, seed=args.seed, **kwargs)
+    exp = experiment(config, seed=args.seed, **kwargs)
     result = run_experiment(exp, args, cmd.name)
     result["test"] = evaluate(exp, args, cmd.name)
     return result
@@ -293,7 +330,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         if "dataset" in {f.name for f in dataclasses.fields(cmd.config)}:
             p.add_argument("--download", action="store_true",
                            help="download the dataset if it is not found")
-        if hasattr(cmd.experiment, "save"):
+        if cmd.saves:
             p.add_argument("--out", help="save a checkpoint the GUI can open")
         if cmd.flags is not None:
             cmd.flags(p)
@@ -313,10 +350,6 @@ def main(argv=None) -> int:
     try:
         check_out(getattr(args, "out", None))
         config = from_args(cmd.config, args, exclude=cmd.exclude)
-        if getattr(config, "threads", "absent") is None:
-            from engine.core.runtime import set_torch_threads
-
-            set_torch_threads()  # headless: all cores unless --threads says otherwise
         result = cmd.run(config, args) if cmd.run else default_run(cmd, config, args)
     except (ValueError, FileNotFoundError, FloatingPointError) as exc:
         print(f"vigui-train {args.chapter}: error: {exc}", file=sys.stderr)

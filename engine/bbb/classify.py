@@ -15,7 +15,6 @@ says how sure each net is.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,36 +22,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.bbb.layers import BayesMLP, PlainMLP, _histogram, kl_weights, predictive_entropy, pruned
-from engine.bbb.options import BBBOptions, make_prior_of
-from engine.core import trainer
-from engine.core.params import param
-from engine.core.trainer import TorchTrainer, TrainingConfig
+from engine.bbb.config import ClassifyConfig
+from engine.bbb.draws import WithError, entropy_with_se, error_with_se, percent_se
+from engine.bbb.layers import (
+    BayesMLP,
+    PlainMLP,
+    _histogram,
+    elbo_parts,
+    kl_weights,
+    predictive_entropy,
+    pruned,
+)
+from engine.bbb.options import make_prior_of
+from engine.core.trainer import TorchTrainer
 
 __all__ = ["ClassifyConfig", "ClassificationExperiment", "PRUNE_FRACTIONS"]
 
 PRUNE_FRACTIONS = (0.0, 0.5, 0.75, 0.9, 0.95, 0.98, 0.99)
 EVAL_CHUNK = 2048
-
-
-@dataclass(frozen=True)
-class ClassifyConfig(BBBOptions, TrainingConfig):
-    """A BBB classifier run (and its plain twin)."""
-
-    hidden: tuple[int, ...] = param((400, 400), lo=4, hi=4096, length=(1, 4), label="Hidden units",
-                                    help="hidden layer sizes of both networks "
-                                         "(the paper: 400-1200, 2 layers)")
-    pred_samples: int = param(10, lo=1, hi=1000, label="Predictive samples",
-                              help="weight samples averaged for a test prediction")
-    ood: str = param("noise", choices=("noise", "digits", "mnist", "fashion-mnist", "kmnist"),
-                     choice_labels=("uniform noise", "Digits 8×8", "MNIST", "Fashion-MNIST", "KMNIST"),
-                     label="Off-data images",
-                     help="out-of-distribution inputs: uniform-noise images, or another dataset's "
-                          "test images resized to this one's size (e.g. digits for Fashion-MNIST)")
-    train_plain: bool = param(True, label="Train the plain MLP", gui=False,
-                              help="train the plain twin too (off: BBB alone, for timing)")
-    eval_every: int = trainer.eval_every_param(100)
-    eval_size: int = trainer.eval_size_param(1000)
 
 
 class Twin(nn.Module):
@@ -112,14 +99,8 @@ class ClassificationExperiment(TorchTrainer):
         i = self._pos // cfg.batch_size  # this minibatch's place in the epoch
         pi = float(kl_weights(m, cfg.weighting)[i])
         b = x.shape[0]
-        mode = "local" if cfg.local_reparam else "sample"
-        kl: torch.Tensor | float = 0.0
-        nll: torch.Tensor | float = 0.0
-        for _ in range(cfg.train_samples):
-            out, k = self.net(x, mode, cfg.kl_method)
-            kl = kl + k
-            nll = nll + F.cross_entropy(out, y, reduction="sum")
-        kl, nll = kl / cfg.train_samples, nll / cfg.train_samples
+        kl, nll = elbo_parts(self.net, x, lambda out: F.cross_entropy(out, y, reduction="sum"),
+                             cfg.train_samples, cfg.local_reparam, cfg.kl_method)
         bbb_loss = (pi * kl + nll) / b
         parts = {"bbb_loss": bbb_loss, "kl": kl, "kl_per_example": kl / self.n_train, "nll": nll / b}
         if not cfg.train_plain:
@@ -129,9 +110,16 @@ class ClassificationExperiment(TorchTrainer):
         return bbb_loss + plain_nll, parts
 
     def test_metrics(self) -> dict[str, float]:
-        out = {"test_error": _error(self.bbb_probs(self.eval_x), self.eval_y)}
+        """Errors (%) on the test subset, each with its standard error (``*_se``: test
+        images and weight draws together, :mod:`engine.bbb.draws`; ``test_error_draws_se``
+        the draws' part alone; BBB's are left out with one draw: no spread to measure)."""
+        bbb = error_with_se(self.bbb_probs(self.eval_x), self.eval_y)
+        out = {"test_error": bbb.value}
+        if math.isfinite(bbb.draws_se):  # non-finite values would void the measurement
+            out.update(test_error_se=bbb.se, test_error_draws_se=bbb.draws_se)
         if self.config.train_plain:
-            out["plain_test_error"] = _error(self.plain_probs(self.eval_x)[None], self.eval_y)
+            plain = error_with_se(self.plain_probs(self.eval_x)[None], self.eval_y, sampled=False)
+            out.update(plain_test_error=plain.value, plain_test_error_se=plain.se)
         return out
 
     # -- predictions -------------------------------------------------------------------------
@@ -166,48 +154,72 @@ class ClassificationExperiment(TorchTrainer):
     def entropies(self, x=None) -> dict[str, np.ndarray]:
         """Predictive entropy (nats) of both nets on test images (``*_test``) and on the
         out-of-distribution images (``*_ood``: noise or another dataset)."""
+        return self.entropy_figures(x)[0]
+
+    @torch.no_grad()
+    def entropy_figures(self, x=None) -> tuple[dict[str, np.ndarray], dict[str, WithError]]:
+        """:meth:`entropies` and, under the same keys, their means over the images with
+        their standard errors (over the images; for BBB over the weight draws too)."""
         x = self.eval_x if x is None else x
         ood = self._ood_x[: x.shape[0]] if x.shape[0] <= self._ood_x.shape[0] else self._ood_x
-        out = {}
+        per_image, means = {}, {}
         for name, data in (("test", x), ("ood", ood)):
-            out[f"bbb_{name}"] = predictive_entropy(self.bbb_probs(data)).cpu().numpy()
-            out[f"plain_{name}"] = predictive_entropy(self.plain_probs(data)[None]).cpu().numpy()
-        return out
+            for who, probs, sampled in (("bbb", self.bbb_probs(data), True),
+                                        ("plain", self.plain_probs(data)[None], False)):
+                per_image[f"{who}_{name}"] = predictive_entropy(probs).cpu().numpy()
+                means[f"{who}_{name}"] = entropy_with_se(probs, sampled=sampled)
+        return per_image, means
 
     # -- views ---------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """Cheap views: step, epoch, samples_seen, samples_per_s, device, n_train,
         max_entropy (log K, the entropy of a uniform guess)."""
         snap = super().snapshot()
-        snap.update(n_train=self.n_train, max_entropy=math.log(self.n_classes))
+        snap.update(n_train=self.n_train, max_entropy=math.log(self.n_classes),
+                    n_eval=int(self.eval_x.shape[0]), pred_samples=self.config.pred_samples)
         return snap
 
     @torch.no_grad()
     def heavy_snapshot(self) -> dict[str, Any]:
-        """Pruning curve on the test subset (``prune_fractions``, ``prune_error`` %),
-        predictive entropies on test and noise images (``entropy`` dict of arrays), and
-        the weights panel (``sigma_hist``, ``snr_hist`` of log10 values)."""
+        """Pruning curve on the test subset (``prune_fractions``, ``prune_error`` % and its
+        standard error over the images ``prune_error_se``), predictive entropies on test
+        and noise images (``entropy`` dict of arrays; ``entropy_mean`` the same keys ->
+        (mean, SE over draws, SE over images)), and the weights panel (``sigma_hist``,
+        ``snr_hist`` of log10 values)."""
         mu, sigma = self.net.weight_stats()
-        return {"prune_fractions": np.array(PRUNE_FRACTIONS),
-                "prune_error": self.pruning_curve(x=self.eval_x, y=self.eval_y),
-                "entropy": self.entropies(),
+        prune = self.pruning_curve(x=self.eval_x, y=self.eval_y)
+        per_image, means = self.entropy_figures()
+        return {"prune_fractions": np.array(PRUNE_FRACTIONS), "prune_error": prune,
+                "prune_error_se": percent_se(prune, self.eval_x.shape[0]),
+                "entropy": per_image,
+                "entropy_mean": {k: (v.value, v.draws_se, v.images_se) for k, v in means.items()},
                 "sigma_hist": _histogram(sigma), "snr_hist": _histogram(np.abs(mu) / sigma),
                 "n_weights": int(mu.size)}
 
     def evaluate(self) -> dict[str, float]:
         """Full test set, errors in %: BBB (S-sample predictive), BBB posterior mean,
-        plain; the pruning curve; mean predictive entropies on test and noise images."""
-        probs = self.bbb_probs(self.test_x)
-        out = {"test_error": _error(probs, self.test_y),
-               "mean_net_error": _error(self.mean_probs(self.test_x), self.test_y),
-               "n_test": float(self.test_x.shape[0]), "epochs": self.epoch,
-               "weights": float(self.net.weight_stats()[0].size)}
+        plain; the pruning curve; mean predictive entropies on test and noise images.
+        Each figure ``f`` comes with ``f_se``, its standard error (test images and, for
+        the S-sample figures, weight draws: :mod:`engine.bbb.draws`); the S-sample ones
+        also with ``f_draws_se``, the draws' part."""
+        n = self.test_x.shape[0]
+        out: dict[str, float] = {"n_test": float(n), "epochs": self.epoch,
+                                 "weights": float(self.net.weight_stats()[0].size)}
+        figures = {"test_error": error_with_se(self.bbb_probs(self.test_x), self.test_y),
+                   "mean_net_error": error_with_se(self.mean_probs(self.test_x), self.test_y,
+                                                   sampled=False)}
         if self.config.train_plain:  # an untrained plain net's error would mislead
-            out["plain_test_error"] = _error(self.plain_probs(self.test_x)[None], self.test_y)
-        for f, e in zip(PRUNE_FRACTIONS, self.pruning_curve(), strict=False):
-            out[f"pruned_{round(100 * f)}_error"] = float(e)
-        for k, v in self.entropies().items():
-            out[f"entropy_{k}"] = float(v.mean())
+            figures["plain_test_error"] = error_with_se(self.plain_probs(self.test_x)[None],
+                                                        self.test_y, sampled=False)
+        prune = self.pruning_curve()
+        for f, e, se in zip(PRUNE_FRACTIONS, prune, percent_se(prune, n), strict=True):
+            key = f"pruned_{round(100 * f)}_error"
+            out[key], out[f"{key}_se"] = float(e), float(se)
+        figures.update({f"entropy_{k}": v for k, v in self.entropy_figures()[1].items()})
+        for name, fig in figures.items():
+            out[name], out[f"{name}_se"] = fig.value, fig.se
+            if fig.draws_se > 0:
+                out[f"{name}_draws_se"] = fig.draws_se
         return out
 
 def _error(probs: torch.Tensor, y: torch.Tensor) -> float:

@@ -5,16 +5,23 @@ The flags are those of :class:`ClassifyConfig` plus the regression-only ones of
 sizes, learning rate, batch size, predictive samples), a flag the user did not give
 takes the chosen task's own default: the parser's defaults are marked so the run can
 tell them from given values.
+
+Torch-free until training starts: the experiments are named, not imported, so a bad flag
+or ``--help`` answers at once.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+from typing import TYPE_CHECKING
 
-from engine.bbb.classify import ClassificationExperiment, ClassifyConfig
-from engine.bbb.regression import RegressionConfig, RegressionExperiment
+from engine.bbb.config import ClassifyConfig, RegressionConfig
 from engine.cli import evaluate, load_dataset, run_experiment, subcommand
 from engine.core.params import add_arguments, from_args, specs
+
+if TYPE_CHECKING:
+    from engine.bbb.classify import ClassificationExperiment
+    from engine.bbb.regression import RegressionExperiment
 
 #: Headless runs need an end (the GUI trains until stopped).
 EPOCHS = {"classify": 5, "regression": 500}
@@ -62,6 +69,7 @@ def _keeping_marks(convert):
 
 
 def _run(config: ClassifyConfig, args: argparse.Namespace) -> dict:
+    exp: ClassificationExperiment | RegressionExperiment
     given = {name: _plain(getattr(args, name)) for name in vars(args)
              if not isinstance(getattr(args, name), _Unset) and getattr(args, name) is not None}
     epochs = given.get("epochs", EPOCHS[args.task])
@@ -69,8 +77,10 @@ def _run(config: ClassifyConfig, args: argparse.Namespace) -> dict:
         config = config.replace(epochs=epochs, **{f.name: _plain(getattr(config, f.name))
                                                   for f in dataclasses.fields(config)
                                                   if f.name != "epochs"}).validate()
-        exp: ClassificationExperiment | RegressionExperiment = ClassificationExperiment(
-            config, seed=args.seed, dataset=load_dataset(config, args))
+        dataset = load_dataset(config, args)
+        from engine.bbb.classify import ClassificationExperiment  # torch: training starts
+
+        exp = ClassificationExperiment(config, seed=args.seed, dataset=dataset)
         label = f"bbb {config.dataset}"
     else:
         own = {p.name for p in specs(RegressionConfig)}
@@ -80,6 +90,8 @@ def _run(config: ClassifyConfig, args: argparse.Namespace) -> dict:
         values.setdefault("threads", 1)
         ns = argparse.Namespace(**{k: (str(v) if isinstance(v, str) else v) for k, v in values.items()})
         reg_config = from_args(RegressionConfig, ns)
+        from engine.bbb.regression import RegressionExperiment  # torch: training starts
+
         exp = RegressionExperiment(reg_config, seed=args.seed)
         label = f"bbb {reg_config.function}"
     result = run_experiment(exp, args, "bbb", label)
@@ -88,6 +100,7 @@ def _run(config: ClassifyConfig, args: argparse.Namespace) -> dict:
     return result
 
 
-subcommand("bbb", ClassificationExperiment, run=_run, flags=_flags,
+subcommand("bbb", "engine.bbb.classify:ClassificationExperiment", config=ClassifyConfig, saves=True,
+           run=_run, flags=_flags,
            help="Bayes by Backprop: classify images beside a plain MLP, or the 1-D regression "
                 "of Figure 15 (--task regression)")

@@ -29,6 +29,7 @@ set to exactly zero (mu = sigma = 0) through a mask; :meth:`BayesMLP.prune` sets
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -40,7 +41,7 @@ from engine.core.nets import mlp
 __all__ = [
     "GaussianPrior", "ScaleMixturePrior", "make_prior", "BayesLinear", "BayesMLP", "PlainMLP",
     "kl_weights", "log_gaussian", "softplus_inv", "gaussian_nll", "predictive_entropy",
-    "pruned", "gradient_variance",
+    "pruned", "gradient_variance", "elbo_parts",
 ]
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -422,6 +423,23 @@ def gradient_variance(net: BayesMLP, loss_fn, x: torch.Tensor, y: torch.Tensor, 
 
 
 # -- shared helpers for the experiments ----------------------------------------------------------
+def elbo_parts(net: BayesMLP, x: torch.Tensor, nll: Callable[[torch.Tensor], torch.Tensor],
+               samples: int, local: bool, kl: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A minibatch's KL and NLL (``nll(output)``, summed over the batch), each the mean over
+    ``samples`` weight draws: the Monte Carlo estimate of the ELBO's two parts (Blundell et
+    al., eq. 2). ``local``: local reparameterization (activations drawn, not weights)."""
+    if samples < 1:
+        raise ValueError(f"samples must be at least 1, got {samples}")
+    mode = "local" if local else "sample"
+    out, kl_sum = net(x, mode, kl)
+    nll_sum = nll(out)
+    for _ in range(samples - 1):
+        out, k = net(x, mode, kl)
+        kl_sum = kl_sum + k
+        nll_sum = nll_sum + nll(out)
+    return kl_sum / samples, nll_sum / samples
+
+
 class pruned:
     """``with pruned(net, 0.5): ...`` predicts with the lowest-SNR half removed, then
     restores every weight (training never sees the mask)."""

@@ -19,128 +19,71 @@ a few sampled functions, and the plain net's single curve.
 from __future__ import annotations
 
 import math
-import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from engine.bbb.bands import REL_SE, band_se_order, band_width, band_with_error
-from engine.bbb.layers import BayesMLP, PlainMLP, _histogram, gaussian_nll, kl_weights, pruned
-from engine.bbb.options import BBBOptions, make_prior_of
+from engine.bbb.config import MAX_POINTS, RegressionConfig
+from engine.bbb.curves import FUNCTIONS, PLOT_RANGE, TRAIN_RANGE, make_curve, true_curve
+from engine.bbb.layers import BayesMLP, PlainMLP, _histogram, elbo_parts, gaussian_nll, kl_weights, pruned
+from engine.bbb.options import make_prior_of
 from engine.core import checkpoint
 from engine.core.nets import adam
-from engine.core.params import param
 from engine.core.runtime import Experiment, resolve_device, set_torch_threads
-from engine.core.trainer import TrainingOptions
+from engine.core.trainer import Checkpointed, Throughput, check_optimizer_state
 
 __all__ = ["FUNCTIONS", "make_curve", "true_curve", "RegressionConfig", "RegressionExperiment",
            "TRAIN_RANGE", "PLOT_RANGE"]
 
-TRAIN_RANGE = (0.0, 0.5)
-PLOT_RANGE = (-0.4, 1.2)
 GRID = 161  # points on PLOT_RANGE where the functions are drawn
 N_CURVES = 5  # sampled functions shown
-MAX_POINTS = 5000
 SAMPLE_CHUNK = 2000  # weight samples drawn at once
 
-# -- 1-D regression data ------------------------------------------------------------------
-def _blundell(x, eps):
-    return x + 0.3 * np.sin(2 * np.pi * (x + eps)) + 0.3 * np.sin(4 * np.pi * (x + eps)) + eps
-
-
-def _sine(x, eps):
-    return np.sin(4 * np.pi * x) * 0.5 + eps
-
-
-def _cubic(x, eps):
-    return 8.0 * (x - 0.25) ** 3 * 8.0 + eps
-
-
-def _step(x, eps):
-    return np.where(x < 0.25, -0.3, 0.3) + eps
-
-
-#: name -> (label, f(x, eps)); the noise eps enters where the formula says.
-FUNCTIONS: dict[str, tuple[str, Callable]] = {
-    "blundell": ("x + 0.3 sin 2π(x+ε) + 0.3 sin 4π(x+ε) + ε  (the paper)", _blundell),
-    "sine": ("0.5 sin 4πx + ε", _sine),
-    "cubic": ("64 (x − 0.25)³ + ε", _cubic),
-    "step": ("±0.3 step at x = 0.25, + ε", _step),
-}
-
-
-def make_curve(function: str = "blundell", n: int = 100, noise_std: float = 0.02,
-               lo: float = 0.0, hi: float = 0.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """n points x ~ U(lo, hi), y = f(x, eps) with eps ~ N(0, noise_std^2): (x, y) float64.
-
-    ``noise_std=0.02`` reads the paper's "eps ~ N(0, 0.02)" as a standard deviation;
-    pass ``sqrt(0.02)`` (0.141) for the variance reading."""
-    if function not in FUNCTIONS:
-        raise ValueError(f"function must be one of {tuple(FUNCTIONS)}, got {function!r}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    if not (math.isfinite(noise_std) and noise_std >= 0):
-        raise ValueError(f"noise_std must be a non-negative number, got {noise_std!r}")
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(lo, hi, n)
-    eps = rng.normal(0.0, noise_std, n) if noise_std > 0 else np.zeros(n)
-    return x, FUNCTIONS[function][1](x, eps)
-
-
-def true_curve(function: str, x: np.ndarray) -> np.ndarray:
-    """The noiseless function (eps = 0)."""
-    return FUNCTIONS[function][1](np.asarray(x, dtype=np.float64), 0.0)
-
-
-
-# -- configuration -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RegressionConfig(BBBOptions, TrainingOptions):
-    """A 1-D BBB regression run (defaults: the lecture's Figure 15)."""
-
-    function: str = param("blundell", choices=tuple(FUNCTIONS), label="Function",
-                          choice_labels=("the paper's curve", "sine", "cubic", "step"),
-                          help="the curve the training points come from: "
-                               + "; ".join(v[0] for v in FUNCTIONS.values()))
-    n_points: int = param(200, lo=2, hi=MAX_POINTS, label="Points", help="training points on [0, 0.5]")
-    noise_std: float = param(0.02, lo=0.0, hi=1.0, decimals=3, step=0.01, label="Data noise ε std",
-                             help="standard deviation of eps in the data (the paper's 0.02)")
-    hidden: tuple[int, ...] = param((64, 64), lo=4, hi=1024, length=(1, 4), label="Hidden units",
-                                    help="hidden layer sizes of both networks")
-    noise_sigma: float = param(0.05, lo=1e-3, hi=10.0, log=True, label="Likelihood σ",
-                               help="std of the Gaussian likelihood (its start if learned)")
-    learn_noise: bool = param(False, label="Learn likelihood σ",
-                              help="fit the likelihood's std by gradient too")
-    lr: float = param(1e-2, lo=1e-5, hi=1.0, log=True, label="Learning rate", help="Adam step size")
-    batch_size: int = param(50, lo=1, hi=MAX_POINTS, label="Batch size", help="points per minibatch")
-    pred_samples: int = param(100, lo=10, hi=2000, label="Predictive samples",
-                              help="weight samples S behind the median and the bands")
-    epochs: int | None = param(None, lo=1, hi=10**7, optional=True, label="Epochs", gui=False,
-                               help="passes over the points, then stop (None: until stopped)")
-    device: str = param("auto", label="Device", help="auto | cpu | cuda | cuda:N | mps", gui=False)
-    data_file: str | None = param(None, optional=True, widget="xy_file", label="Own data",
-                                  help="a CSV file of x,y pairs (one per line, an optional "
-                                       "header) trained on instead of the function's points; "
-                                       "the plot spans the data's x range and beyond. None: "
-                                       "the function's points")
-
-
-
 # -- the experiment ------------------------------------------------------------------------------
-class RegressionExperiment(Experiment):
+class RegressionState(nn.Module):
+    """What a checkpoint's weights are: the BBB net (``bbb.*``), the plain net
+    (``plain.*``), the likelihood's ``log_noise``, and the training points ``x``, ``y``
+    (float64 buffers on the CPU: the page edits them, and a file reopens with its own)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __init__(self, sizes: list[int], prior, rho_init: float, noise_sigma: float,
+                 learn_noise: bool, seed: int):
+        super().__init__()
+        self.bbb = BayesMLP(sizes, prior, rho_init, seed=seed)
+        self.plain = PlainMLP(sizes, seed=seed)
+        self.log_noise = nn.Parameter(torch.tensor(math.log(noise_sigma)), requires_grad=learn_noise)
+        self.register_buffer("x", torch.zeros(0, dtype=torch.float64))
+        self.register_buffer("y", torch.zeros(0, dtype=torch.float64))
+
+
+class RegressionExperiment(Checkpointed, Throughput, Experiment):
     """BBB and a plain MLP on 1-D points, one minibatch per step (both nets, same batch).
 
     Step metrics: ``kl`` (the KL estimate, nats, whole net), ``kl_per_point`` (kl / N),
     ``nll`` (BBB negative log-likelihood per point of the batch), ``loss`` (the minibatch
     cost pi_i KL + NLL_batch, per point), ``plain_mse``, ``noise_sigma``, ``epoch``.
+
+    Checkpoints are :class:`~engine.core.trainer.Checkpointed`'s (kind
+    ``bbb-regression``): the weights and points are :class:`RegressionState`; the hooks
+    add both Adams, the batch order and the noise streams, so a resumed run continues
+    exactly. Files from before the hooks (weights, points, seed, samples seen) open
+    with fresh Adams.
     """
 
+    kind = "bbb-regression"
     config_class = RegressionConfig
+    architecture = ("hidden",)
+    model: RegressionState
     seed: int  # always set (drawn when None is given)
+    shape = (1,)  # one input: x
+    n_in = 1
 
     def __init__(self, config: RegressionConfig | None = None, seed: int | None = 0,
                  points: tuple[np.ndarray, np.ndarray] | None = None):
@@ -151,14 +94,10 @@ class RegressionExperiment(Experiment):
         self.device = resolve_device(config.device)
         self._dev = torch.device(self.device)
         self._rng = np.random.default_rng(seed)
-        prior = make_prior_of(config)
-        sizes = [1, *config.hidden, 1]
-        self.net = BayesMLP(sizes, prior, config.rho_init, seed=seed).to(self._dev)
-        self.plain = PlainMLP(sizes, seed=seed).to(self._dev)
-        self.log_noise = torch.nn.Parameter(torch.tensor(math.log(config.noise_sigma), device=self._dev),
-                                            requires_grad=config.learn_noise)
-        params = list(self.net.parameters()) + ([self.log_noise] if config.learn_noise else [])
-        self.optimizer = adam(params, config.lr)
+        self.model = RegressionState([1, *config.hidden, 1], make_prior_of(config), config.rho_init,
+                                     config.noise_sigma, config.learn_noise, seed).to(self._dev)
+        self.net, self.plain, self.log_noise = self.model.bbb, self.model.plain, self.model.log_noise
+        self.optimizer = adam(self._bbb_params(), config.lr)
         self.plain_optimizer = adam(self.plain.parameters(), config.lr)
         self._noise = torch.Generator(device=self._dev).manual_seed(seed + 1)
         self.net.set_noise(self._noise)
@@ -166,7 +105,6 @@ class RegressionExperiment(Experiment):
         self.prune_fraction = 0.0  # views only: training always uses every weight
         self.function = config.function
         self.samples_seen = 0
-        self._session_samples, self._train_time = 0, 0.0
         # The user's own x,y pairs: no true curve, ranges from the data.
         self.own_data = config.data_file is not None
         self.train_range, plot_range = TRAIN_RANGE, PLOT_RANGE
@@ -198,6 +136,7 @@ class RegressionExperiment(Experiment):
         if not (np.isfinite(x).all() and np.isfinite(y).all()):
             raise ValueError("points: x and y must be finite")
         self.x, self.y = x, y
+        self.model.x, self.model.y = torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
         self._x = torch.tensor(x, dtype=torch.float32, device=self._dev)[:, None]
         self._y = torch.tensor(y, dtype=torch.float32, device=self._dev)[:, None]
         self._order: np.ndarray | None = None
@@ -255,14 +194,8 @@ class RegressionExperiment(Experiment):
         pi = float(kl_weights(m, cfg.weighting)[i])
         x, y = self._x[idx], self._y[idx]
         b = x.shape[0]
-        mode = "local" if cfg.local_reparam else "sample"
-        kl_sum: torch.Tensor | float = 0.0
-        nll_sum: torch.Tensor | float = 0.0
-        for _ in range(cfg.train_samples):
-            out, kl = self.net(x, mode, cfg.kl_method)
-            kl_sum = kl_sum + kl
-            nll_sum = nll_sum + gaussian_nll(out, y, self.log_noise)
-        kl, nll = kl_sum / cfg.train_samples, nll_sum / cfg.train_samples
+        kl, nll = elbo_parts(self.net, x, lambda out: gaussian_nll(out, y, self.log_noise),
+                             cfg.train_samples, cfg.local_reparam, cfg.kl_method)
         loss = (pi * kl + nll) / b
         plain_mse = (self.plain(x) - y).square().mean()
         values = torch.stack([loss, kl, nll / b, plain_mse]).detach().cpu().numpy()
@@ -275,8 +208,7 @@ class RegressionExperiment(Experiment):
         plain_mse.backward()
         self.plain_optimizer.step()
         self.samples_seen += b
-        self._session_samples += b
-        self._train_time += time.perf_counter() - t0
+        self.count(b, time.perf_counter() - t0)
         loss_v, kl_v, nll_v, mse_v = values.tolist()
         return {"loss": loss_v, "kl": kl_v, "kl_per_point": kl_v / self.x.size, "nll": nll_v,
                 "plain_mse": mse_v, "noise_sigma": math.exp(float(self.log_noise.detach())),
@@ -295,10 +227,6 @@ class RegressionExperiment(Experiment):
     def total_steps(self) -> int | None:
         e = self.config.epochs
         return None if e is None else e * self.batches_per_epoch
-
-    @property
-    def samples_per_s(self) -> float:
-        return self._session_samples / self._train_time if self._train_time > 0 else math.nan
 
     # -- views -------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -343,7 +271,7 @@ class RegressionExperiment(Experiment):
             "x": self.x.copy(), "y": self.y.copy(),
             "function": f"file:{self.config.data_file}" if self.own_data else self.function,
             "train_range": self.train_range,
-            "noise_sigma": math.exp(float(self.log_noise)),
+            "noise_sigma": math.exp(float(self.log_noise.detach())),
             "prune_fraction": self.prune_fraction, "samples_seen": self.samples_seen,
         }
 
@@ -387,45 +315,88 @@ class RegressionExperiment(Experiment):
                 "plain_rmse": rms(plain - self.y),
                 "band_inside": band_in, "band_inside_se": se_in, "band_inside_draws": float(n_in),
                 "band_at_1.1": band_out, "band_at_1.1_se": se_out, "band_at_1.1_draws": float(n_out),
-                "kl": float(self.metrics.latest("kl")), "noise_sigma": math.exp(float(self.log_noise)),
-                "steps": float(self.steps)}
+                "kl": float(self.metrics.latest("kl")),
+                "noise_sigma": math.exp(float(self.log_noise.detach())), "steps": float(self.steps)}
 
-    # -- checkpoints -------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
-        """Weights of both nets, the points, config and metrics (the page reopens it)."""
-        state = {f"bbb.{k}": v for k, v in self.net.state_dict().items()}
-        state.update({f"plain.{k}": v for k, v in self.plain.state_dict().items()})
-        state["log_noise"] = self.log_noise.detach()
-        state["x"] = torch.tensor(self.x)
-        state["y"] = torch.tensor(self.y)
-        checkpoint.save(path, kind="bbb-regression", state_dict=state, config=self.config.to_dict(),
-                        dataset=self.function, step=self.steps, metrics=self.metrics.state(),
-                        extra={"seed": int(self.seed), "samples_seen": int(self.samples_seen)})
+    # -- checkpoints (Checkpointed's format; the hooks add the training state) ------------------
+    def _bbb_params(self) -> list[nn.Parameter]:
+        """What the BBB Adam moves: the BBB net and, when learned, the likelihood's log σ."""
+        return list(self.net.parameters()) + ([self.log_noise] if self.config.learn_noise else [])
+
+    @property
+    def dataset_name(self) -> str:
+        return self.function
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str | None = None) -> RegressionExperiment:
-        from engine.core.runtime import MetricStore
-
-        ckpt = checkpoint.load(path, kind="bbb-regression")
+    def for_checkpoint(cls, config, ckpt: dict, dataset=None) -> RegressionExperiment:
+        """Built on the file's own points (not the function's, not the data file, which
+        may be gone) and showing the file's function."""
+        state, extra = ckpt["state_dict"], ckpt.get("extra") or {}
         try:
-            config = RegressionConfig.from_dict(ckpt["config"])
-            if device is not None:
-                config = config.replace(device=device)
-            config.validate()
-        except (TypeError, ValueError) as exc:
-            raise checkpoint.CheckpointError(f"{path}: invalid BBB config ({exc})") from exc
-        state = ckpt["state_dict"]
-        try:
-            points = (state["x"].numpy(), state["y"].numpy())
-            exp = cls(config, seed=int(ckpt["extra"].get("seed", 0)), points=points)
-            exp.function = ckpt["dataset"]
-            exp.net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("bbb.")})
-            exp.plain.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("plain.")})
-            with torch.no_grad():
-                exp.log_noise.copy_(state["log_noise"])
-            exp.metrics = MetricStore.from_state(ckpt["metrics"])
-        except (KeyError, RuntimeError, ValueError) as exc:
-            raise checkpoint.CheckpointError(f"{path}: checkpoint does not fit ({exc})") from exc
-        exp.steps = int(ckpt["step"])
-        exp.samples_seen = int(ckpt["extra"].get("samples_seen", 0))
+            points = (state["x"].double().numpy(), state["y"].double().numpy())
+            exp = cls(config, seed=int(extra.get("seed", 0)), points=points)
+        except (KeyError, AttributeError, ValueError) as exc:
+            raise checkpoint.CheckpointError(f"checkpoint points do not fit ({exc})") from exc
+        exp.function = str(ckpt["dataset"])
         return exp
+
+    def on_save_checkpoint(self, state: dict[str, Any]) -> None:
+        """Where training stands: samples seen, both Adams, the batch order and the
+        training noise stream."""
+        state.update(samples_seen=int(self.samples_seen),
+                     optimizer=self.optimizer.state_dict(),
+                     plain_optimizer=self.plain_optimizer.state_dict(),
+                     batch_rng=_plain_state(self._rng.bit_generator.state),
+                     batch=int(self._batch), noise_rng=self._noise.get_state())
+        if self._order is not None:
+            state["order"] = torch.from_numpy(self._order)
+
+    def on_load_checkpoint(self, state: dict[str, Any]) -> None:
+        """Validate, then take, what :meth:`on_save_checkpoint` wrote; a file from before
+        the hooks has only ``samples_seen``: Adam and the batch order start afresh."""
+        path, err = self.loading_path, checkpoint.CheckpointError
+        opts = [(state.get(key), params) for key, params in
+                (("optimizer", self._bbb_params()), ("plain_optimizer", list(self.plain.parameters())))]
+        for opt, params in opts:
+            if opt is not None:
+                check_optimizer_state(opt, params, path)
+        order = state.get("order")
+        if order is not None and not (isinstance(order, torch.Tensor)
+                                      and sorted(order.tolist()) == list(range(self.x.size))):
+            raise err(f"{path}: checkpoint's batch order does not fit its {self.x.size} points")
+        rng = np.random.default_rng()
+        try:
+            if "batch_rng" in state:
+                rng.bit_generator.state = state["batch_rng"]
+            batch = int(state.get("batch", 0))
+            samples_seen = int(state.get("samples_seen", 0))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise err(f"{path}: checkpoint's training position is malformed ({exc})") from exc
+        # Validated: from here on nothing can fail halfway.
+        for (opt, _), optimizer in zip(opts, (self.optimizer, self.plain_optimizer), strict=True):
+            if opt is not None:
+                optimizer.load_state_dict(opt)
+        self.samples_seen = samples_seen
+        if "batch_rng" in state:
+            self._rng = rng
+        self._order = order.numpy().copy() if order is not None else None
+        self._batch = batch
+        noise = state.get("noise_rng")
+        if isinstance(noise, torch.Tensor):
+            try:
+                self._noise.set_state(noise)
+            except (RuntimeError, TypeError):
+                pass  # saved on another device type: the noise stream restarts
+
+    def weights_changed(self) -> None:
+        """Points loaded with the weights (``load_weights`` of a file with as many other
+        points) become the training points."""
+        x, y = self.model.x.numpy(), self.model.y.numpy()
+        if not (np.array_equal(x, self.x) and np.array_equal(y, self.y)):
+            self.set_points(x, y)
+
+
+def _plain_state(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A numpy bit generator's state as plain data (a checkpoint refuses numpy scalars)."""
+    return {k: (_plain_state(v) if isinstance(v, dict) else v if isinstance(v, str) else int(v))
+            for k, v in state.items()}

@@ -71,8 +71,9 @@ test metrics; all in ``self.metrics``. A minimal example::
         def batch_loss(self, x, y):
             return F.cross_entropy(self.model(x), y), {}
 
-The config subclasses :class:`TrainingConfig` (the training fields, declared once); a
-chapter changes a field's default by redeclaring it with its ``*_param()`` helper.
+The config subclasses :class:`TrainingConfig` (the training fields, declared once in
+:mod:`engine.core.config`, without torch, and re-exported here); a chapter changes a
+field's default by redeclaring it with its ``*_param()`` helper.
 ``threads`` None means the policy of :func:`engine.core.runtime.default_threads`.
 """
 from __future__ import annotations
@@ -81,100 +82,35 @@ import dataclasses
 import math
 import os
 import time
-from dataclasses import dataclass
-from typing import Any, ClassVar, cast
+from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import nn
 
 from engine.core import checkpoint
+from engine.core.config import (
+    MAX_TEST_ROWS,
+    TRAINING_FIELDS,
+    TrainingConfig,
+    TrainingOptions,
+    batch_size_param,
+    dataset_param,
+    device_param,
+    epochs_param,
+    eval_every_param,
+    eval_size_param,
+    lr_param,
+    threads_param,
+)
 from engine.core.nets import adam
-from engine.core.params import Config, param
 from engine.core.runtime import Experiment, MetricStore, NonFiniteError, resolve_device, set_torch_threads
 
-__all__ = ["TorchTrainer", "Checkpointed", "TrainingOptions", "TrainingConfig", "as_tensor",
-           "MAX_TEST_ROWS", "TRAINING_FIELDS",
+__all__ = ["TorchTrainer", "Checkpointed", "Throughput", "check_optimizer_state", "TrainingOptions",
+           "TrainingConfig", "as_tensor", "MAX_TEST_ROWS", "TRAINING_FIELDS",
            "dataset_param", "lr_param", "batch_size_param", "device_param", "epochs_param",
            "eval_every_param", "eval_size_param", "threads_param"]
-
-MAX_TEST_ROWS = 10_000  # test rows kept on the device (views, fixed evaluations)
-
-#: Config fields every TorchTrainer config declares (see the ``*_param`` helpers).
-TRAINING_FIELDS = ("dataset", "lr", "batch_size", "device", "epochs", "eval_every",
-                   "eval_size", "threads")
-
-
-# -- the training parameters, declared once ----------------------------------------------
-def dataset_param(default: str = "digits", **kw):
-    return param(default, label="Dataset", widget="dataset", **{
-        "help": "digits (8×8, bundled) learns in seconds; the MNIST family (28×28) needs its "
-                "files, found on disk or downloaded: digits | mnist | fashion-mnist | kmnist "
-                "| idx:<folder>", **kw})
-
-
-def lr_param(default: float = 1e-3, **kw):
-    return param(default, lo=1e-6, hi=10.0, log=True, label="Learning rate", **{
-        "help": "Adam step size. Try 10 to see a run fail with a NaN: it stops and keeps "
-                "the last good weights", **kw})
-
-
-def batch_size_param(default: int = 128, **kw):
-    return param(default, lo=1, hi=4096, step=32, label="Batch size",
-                 **{"help": "Images per step", **kw})
-
-
-def device_param(default: str = "auto", **kw):
-    return param(default, label="Device", widget="device", **{
-        "help": "auto | cpu | cuda | cuda:N | mps (auto: a GPU when there is one)", **kw})
-
-
-def epochs_param(default: int | None = None, **kw):
-    return param(default, lo=1, hi=100_000, optional=True, gui=False, label="Epochs", **{
-        "help": "Passes over the training set; None: train until stopped", **kw})
-
-
-def eval_every_param(default: int = 250, **kw):
-    return param(default, lo=1, hi=10**9, gui=False, label="Eval every", **{
-        "help": "Steps between test-subset measurements (and at epoch ends)", **kw})
-
-
-def eval_size_param(default: int = 500, **kw):
-    return param(default, lo=1, hi=MAX_TEST_ROWS, gui=False, label="Eval size", **{
-        "help": "First eval_size test images, with fixed noise: cheap, smooth", **kw})
-
-
-def threads_param(default: int | None = None, **kw):
-    return param(default, lo=1, hi=1024, optional=True, gui=False, label="Threads", **{
-        "help": "torch intra-op threads; None: the policy of engine.core.runtime."
-                "default_threads (one thread on a 2-core machine)", **kw})
-
-
-@dataclass(frozen=True)
-class TrainingOptions(Config):
-    """The fields every trainer's config has, declared once: learning rate, batch size,
-    device, epochs and torch threads. A chapter redeclares one only to change its
-    default or range (the field keeps its place)."""
-
-    trailing_params: ClassVar[tuple[str, ...]] = (
-        "lr", "batch_size", "device", "epochs", "eval_every", "eval_size", "threads")
-
-    lr: float = lr_param()
-    batch_size: int = batch_size_param()
-    device: str = device_param()
-    epochs: int | None = epochs_param()
-    threads: int | None = threads_param()
-
-
-@dataclass(frozen=True)
-class TrainingConfig(TrainingOptions):
-    """A :class:`TorchTrainer`'s config: :class:`TrainingOptions` plus the dataset and the
-    test-subset measurements (``eval_every``, ``eval_size``). Forms and flags list the
-    dataset first, then the chapter's own fields, then the training fields."""
-
-    dataset: str = dataset_param()
-    eval_every: int = eval_every_param()
-    eval_size: int = eval_size_param()
 
 
 # -- checkpoints: one file format for every trainer and composite -------------------------------
@@ -193,12 +129,16 @@ class Checkpointed:
       raising :class:`~engine.core.checkpoint.CheckpointError` with nothing changed,
       then takes its state; the weights go in after it;
     * :meth:`weights_changed` runs after weights were loaded (by :meth:`load` or
-      :meth:`load_weights`): drop or rebuild what was derived from them.
+      :meth:`load_weights`): drop or rebuild what was derived from them;
+    * :meth:`for_checkpoint` builds the experiment a full :meth:`load` restores into
+      (``cls(config, seed=..., dataset=...)``; an experiment whose data lives in the
+      file, as BBB regression's points, takes it from there).
 
     Needs ``kind``, ``config_class``, ``architecture`` (config fields that fix the
-    weights' shapes) and the attributes ``model``, ``config``, ``dataset``, ``shape``,
-    ``n_in``, ``seed``, ``steps``, ``metrics``; the constructor takes ``(config, seed=...,
-    dataset=...)``.
+    weights' shapes) and the attributes ``model``, ``config``, ``dataset`` (its ``name``
+    is the file's ``dataset``; or override :attr:`dataset_name`), ``shape``, ``n_in``,
+    ``seed``, ``steps``, ``metrics``; the constructor takes ``(config, seed=...,
+    dataset=...)`` unless :meth:`for_checkpoint` says otherwise.
     """
 
     kind: str = ""
@@ -223,13 +163,24 @@ class Checkpointed:
     def weights_changed(self) -> None:
         """Called after weights were loaded from a file: drop caches derived from them."""
 
+    @classmethod
+    def for_checkpoint(cls, config, ckpt: dict, dataset=None):
+        """The fresh experiment a full :meth:`load` of ``ckpt`` restores into."""
+        extra = ckpt.get("extra") or {}
+        return cls(config, seed=int(extra.get("seed", 0)), dataset=dataset)  # type: ignore[call-arg]
+
+    @property
+    def dataset_name(self) -> str:
+        """What a checkpoint records as its ``dataset``."""
+        return self.dataset.name
+
     def save(self, path: str | os.PathLike) -> None:
         """Write a checkpoint (weights, config, metrics, the hooks' state) atomically."""
         state: dict[str, Any] = {"seed": int(self.seed), "shape": list(self.shape)}
         self.on_save_checkpoint(state)
         checkpoint.save(
             path, kind=self.kind, state_dict=self.model.state_dict(),
-            config=self.config.to_dict(), dataset=self.dataset.name, step=self.steps,
+            config=self.config.to_dict(), dataset=self.dataset_name, step=self.steps,
             metrics=self.metrics.state(), extra=state)
 
     @classmethod
@@ -242,8 +193,7 @@ class Checkpointed:
         (torch threads) overrides the saved setting when given."""
         ckpt = checkpoint.load(path, kind=cls.kind)
         config = cls.config_from_checkpoint(ckpt, path, device=device, threads=threads)
-        extra = ckpt.get("extra") or {}
-        exp = cls(config, seed=int(extra.get("seed", 0)), dataset=dataset)  # type: ignore[call-arg]
+        exp = cls.for_checkpoint(config, ckpt, dataset)
         exp._restore(ckpt, path, full=True)
         return exp
 
@@ -331,8 +281,41 @@ class Checkpointed:
                 raise err(f"{path}: checkpoint tensor {name} holds NaN or inf")
 
 
+def check_optimizer_state(opt_state, params: Sequence[torch.Tensor], path) -> None:
+    """Raise CheckpointError unless ``opt_state`` (an Adam ``state_dict()``) fits an Adam
+    over ``params``: one parameter group of as many parameters, moments of their shapes."""
+    try:
+        states = opt_state["state"]
+        ok = len(opt_state["param_groups"]) == 1 and \
+            len(opt_state["param_groups"][0]["params"]) == len(params)
+        for i, s in states.items():
+            for key in ("exp_avg", "exp_avg_sq"):
+                ok = ok and s[key].shape == params[int(i)].shape
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError):
+        ok = False
+    if not ok:
+        raise checkpoint.CheckpointError(f"{path}: optimizer state does not fit this model")
+
+
+class Throughput:
+    """``samples_per_s`` of this session: samples trained over the wall time spent
+    training them. A step times itself and calls :meth:`count`."""
+
+    _session_samples: int = 0
+    _train_time: float = 0.0  # wall seconds inside step() this session
+
+    def count(self, samples: int, seconds: float) -> None:
+        self._session_samples += samples
+        self._train_time += seconds
+
+    @property
+    def samples_per_s(self) -> float:
+        """Training throughput of this session (NaN before the first step)."""
+        return self._session_samples / self._train_time if self._train_time > 0 else math.nan
+
+
 # -- the trainer ----------------------------------------------------------------------------
-class TorchTrainer(Checkpointed, Experiment):
+class TorchTrainer(Checkpointed, Throughput, Experiment):
     """Trains ``self.model`` with Adam, one minibatch per :meth:`step` (see the module
     docstring for what a subclass provides and what the base does)."""
 
@@ -346,7 +329,7 @@ class TorchTrainer(Checkpointed, Experiment):
         missing = [f for f in TRAINING_FIELDS if not hasattr(config, f)]
         if missing:
             raise TypeError(f"{type(config).__name__} lacks the training field(s) "
-                            f"{', '.join(missing)} (see engine.core.trainer)")
+                            f"{', '.join(missing)} (see engine.core.config)")
         if seed is None:  # still reproducible from the checkpoint, which stores it
             seed = cast(int, np.random.SeedSequence().entropy) % (2**62)
         super().__init__(config, int(seed))
@@ -383,8 +366,6 @@ class TorchTrainer(Checkpointed, Experiment):
         self.samples_seen = 0
         self._epoch, self._pos = 0, 0
         self._perm = self._permutation(0)
-        self._train_time = 0.0  # wall seconds inside step() this session
-        self._session_samples = 0
 
     # -- the subclass surface -------------------------------------------------------------
     def build_model(self) -> nn.Module:  # pragma: no cover - abstract
@@ -448,7 +429,6 @@ class TorchTrainer(Checkpointed, Experiment):
         self.optimizer.step()
 
         self.samples_seen += n
-        self._session_samples += n
         self._pos = stop
         epoch_end = stop == self.n_train
         if epoch_end:
@@ -464,7 +444,7 @@ class TorchTrainer(Checkpointed, Experiment):
             # so it is left out; the next training step then fails cleanly.
             if all(math.isfinite(v) for v in measured.values()):
                 values.update(measured)
-        self._train_time += time.perf_counter() - t0
+        self.count(n, time.perf_counter() - t0)
         return values
 
     @property
@@ -486,11 +466,6 @@ class TorchTrainer(Checkpointed, Experiment):
         """Steps of the whole run (None when it trains until stopped)."""
         epochs = self.config.epochs
         return None if epochs is None else epochs * self.steps_per_epoch
-
-    @property
-    def samples_per_s(self) -> float:
-        """Training throughput of this session (wall time inside step(), test evals included)."""
-        return self._session_samples / self._train_time if self._train_time > 0 else math.nan
 
     def snapshot(self) -> dict[str, Any]:
         """step, epoch, samples_seen, samples_per_s, device; subclasses add their views."""
@@ -534,18 +509,7 @@ class TorchTrainer(Checkpointed, Experiment):
         self.optimizer = self.make_optimizer()
 
     def _check_optimizer_state(self, opt_state, path) -> None:
-        params = list(self.model.parameters())
-        try:
-            states = opt_state["state"]
-            ok = len(opt_state["param_groups"]) == 1 and \
-                len(opt_state["param_groups"][0]["params"]) == len(params)
-            for i, s in states.items():
-                for key in ("exp_avg", "exp_avg_sq"):
-                    ok = ok and s[key].shape == params[int(i)].shape
-        except (KeyError, TypeError, IndexError, AttributeError, ValueError):
-            ok = False
-        if not ok:
-            raise checkpoint.CheckpointError(f"{path}: optimizer state does not fit this model")
+        check_optimizer_state(opt_state, list(self.model.parameters()), path)
 
 
 def _fmt(value) -> str:

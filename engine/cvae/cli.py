@@ -1,4 +1,5 @@
-"""Command line: python -m engine cvae."""
+"""Command line: python -m engine cvae. Torch-free until training starts: the experiment is
+named, not imported, so a bad flag or ``--help`` answers at once."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,7 +8,6 @@ import time
 
 from engine.cli import subcommand
 from engine.cvae.config import CVAEConfig
-from engine.cvae.experiment import CVAEExperiment
 
 
 def _cli_flags(parser) -> None:
@@ -42,6 +42,8 @@ def _cli_run(config: CVAEConfig, args) -> dict:
 
     tasks = _cli_tasks(config, args.quadrants)
     dataset = load_dataset(config, args)
+    from engine.cvae.experiment import CVAEExperiment  # torch: only now that training starts
+
     out, results = args.out, []
     for task in tasks:
         exp = CVAEExperiment(dataclasses.replace(config, task=task), seed=args.seed,
@@ -73,6 +75,6 @@ def _cli_run(config: CVAEConfig, args) -> dict:
 
 # Headless runs need an end: at most 20 epochs per network (early stopping usually
 # ends sooner); the GUI trains until early stopping ends it.
-subcommand("cvae", CVAEExperiment, run=_cli_run, flags=_cli_flags, exclude=("mask",),
-           defaults={"epochs": 20},
+subcommand("cvae", "engine.cvae.experiment:CVAEExperiment", config=CVAEConfig, saves=True,
+           run=_cli_run, flags=_cli_flags, exclude=("mask",), defaults={"epochs": 20},
            help="complete partly hidden images: baseline regressor vs conditional VAE")

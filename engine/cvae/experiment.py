@@ -19,6 +19,9 @@ from engine.cvae.trainers import BaselineTrainer, CVAETrainer, _CompletionTraine
 from engine.data.datasets import Dataset
 
 N_STRIP = 6  # test images in the Figure 14 strip
+# Fields newer than some files, with the value that trains as those files were trained:
+# no free bits (before they existed), free bits the same for every mask (before scaling).
+LEGACY_FIELDS = {"free_bits": 0.0, "free_bits_scaling": "none"}
 
 
 class CVAEExperiment(Checkpointed, Experiment):
@@ -41,11 +44,12 @@ class CVAEExperiment(Checkpointed, Experiment):
     @classmethod
     def config_from_checkpoint(cls, ckpt: dict, path, device: str | None = None,
                                threads: int | None = None):
-        """As the base class; a file saved before free bits existed was trained without
-        them, so its missing ``free_bits`` reads as 0, not today's default."""
+        """As the base class; a file saved before a field existed was trained as if it
+        held the value that means "off" (LEGACY_FIELDS), not today's default."""
         saved = ckpt.get("config")
-        if isinstance(saved, dict) and "free_bits" not in saved:
-            ckpt = {**ckpt, "config": {**saved, "free_bits": 0.0}}
+        if isinstance(saved, dict):
+            missing = {k: v for k, v in LEGACY_FIELDS.items() if k not in saved}
+            ckpt = {**ckpt, "config": {**saved, **missing}}
         return super().config_from_checkpoint(ckpt, path, device=device, threads=threads)
 
     def __init__(self, config: CVAEConfig | None = None, seed: int | None = 0, dataset=None):

@@ -10,7 +10,7 @@ from torch import nn
 
 from engine.core.nets import adam
 from engine.core.trainer import TorchTrainer
-from engine.cvae.config import KIND, CVAEConfig
+from engine.cvae.config import KIND, CVAEConfig, scaled_free_bits
 from engine.cvae.losses import cvae_terms, free_bits_kl, hidden_nll
 from engine.cvae.networks import CompletionModel
 from engine.cvae.tasks import task_mask
@@ -154,7 +154,8 @@ class BaselineTrainer(_CompletionTrainer):
 class CVAETrainer(_CompletionTrainer):
     """Prior, recognition and generation networks on the conditional -ELBO (one particle
     per image) with free bits: recon + beta * free_bits_kl (beta rises during KL
-    warm-up); the baseline stays frozen. Parts recorded: ``neg_elbo``, ``recon``, ``kl``
+    warm-up; ``free_bits`` nats per image: the config's, scaled to the mask's hidden
+    share); the baseline stays frozen. Parts recorded: ``neg_elbo``, ``recon``, ``kl``
     (the true KL, nats per image). Validation, with fixed noise: the same objective
     (early stopping judges what is optimised; with free_bits = 0 it is the -ELBO), and
     ``val_kl`` at each epoch end."""
@@ -163,6 +164,9 @@ class CVAETrainer(_CompletionTrainer):
         self.last_val_kl = math.nan
         super().__init__(*args, **kw)
         self._val_eps = self.fixed_noise(self.val_x.shape[0], self.model.latent)
+        cfg = self.config
+        hidden_share = float(1.0 - self.model.observed.mean())
+        self.free_bits = scaled_free_bits(cfg.free_bits, hidden_share, cfg.free_bits_scaling)
 
     def networks(self):
         m = self.model
@@ -179,7 +183,7 @@ class CVAETrainer(_CompletionTrainer):
     def batch_loss(self, x, y):
         recon, kl_dims = cvae_terms(self.model, x, generator=self.noise)
         recon, kl = recon.mean(), kl_dims.sum(-1).mean()
-        loss = recon + self.kl_weight() * free_bits_kl(kl_dims, self.config.free_bits)
+        loss = recon + self.kl_weight() * free_bits_kl(kl_dims, self.free_bits)
         return loss, {"neg_elbo": recon + kl, "recon": recon, "kl": kl}
 
     def val_loss(self):
@@ -190,7 +194,7 @@ class CVAETrainer(_CompletionTrainer):
         n = self.val_x.shape[0]
         kl_dims = kl_dims / n  # (L,): each coordinate's mean KL over the validation split
         self.last_val_kl = float(kl_dims.sum())
-        return recon / n + float(free_bits_kl(kl_dims[None], self.config.free_bits))
+        return recon / n + float(free_bits_kl(kl_dims[None], self.free_bits))
 
     def _step(self) -> dict[str, float]:
         values = super()._step()

@@ -24,7 +24,6 @@ rises linearly from 0 to ``beta`` over ``kl_warmup`` steps). The reported
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +32,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.cli import subcommand
-from engine.core import trainer
-from engine.core.params import Param, param
-from engine.core.trainer import TorchTrainer, TrainingConfig
+from engine.core.params import Param
+from engine.core.trainer import TorchTrainer
 from engine.musicvae import data as music
+from engine.musicvae.config import MODELS, MusicVAEConfig
 
 __all__ = ["MusicVAEConfig", "MelodyVAE", "RollVAE", "MusicVAEExperiment", "slerp", "MODELS"]
 
-MODELS = ("gru", "mlp")
 EMBED = 32        # token embedding size
 N_STRIP = 6       # test phrases shown with their reconstructions
 N_PRIOR = 6       # prior samples decoded for the samples view
@@ -49,39 +46,6 @@ SAMPLE_TEMPERATURE = 1.0  # the samples view's default: p(x|z) itself, as learne
 MAX_TEMPERATURE = 5.0
 SCATTER_ROWS = 4000  # test phrases in the latent scatter (heavy view)
 LOG_2PI = math.log(2.0 * math.pi)
-
-
-@dataclass(frozen=True)
-class MusicVAEConfig(TrainingConfig):
-    """A MusicVAE run, each parameter declared once (engine.core.params)."""
-
-    dataset: str = param("bach", label="Melodies", help=(
-        "bach: the soprano lines of the Bach chorales music21 ships (parsed once, then "
-        "cached) | folder:<path>: your own MIDI or MusicXML files"))
-    transpose: int = param(5, lo=0, hi=12, label="Transpose ±", help=(
-        "Training phrases are also played up to this many semitones up and down "
-        "(augmentation; the test phrases stay in their key)"))
-    latent: int = param(32, lo=2, hi=64, label="Latent dim",
-                        help="Size of z (MusicVAE's 2-bar model uses 256; 8-64 here)")
-    hidden: int = param(128, lo=16, hi=1024, label="Hidden units",
-                        help="Units of the encoder GRU (each direction) and the decoder GRU "
-                             "(or of each MLP layer)")
-    model: str = param("gru", choices=MODELS, label="Model",
-                       choice_labels=("GRU (MusicVAE)", "MLP on the roll"),
-                       help="gru: bidirectional GRU encoder, autoregressive GRU decoder, as "
-                            "MusicVAE. mlp: an MLP VAE over the flattened one-hot roll whose "
-                            "decoder predicts every step independently (the baseline)")
-    beta: float = param(1.0, lo=0.0, hi=10.0, decimals=2, step=0.1, label="β (KL weight)",
-                        help="loss = recon + β·max(KL − free bits, 0); β = 1, no free bits "
-                             "is the ELBO")
-    free_bits: float = param(8.0, lo=0.0, hi=200.0, decimals=1, step=1.0,
-                             label="Free bits (nats)",
-                             help="KL per phrase below this costs nothing: keeps the "
-                                  "decoder from ignoring z (posterior collapse)")
-    kl_warmup: int = param(1000, lo=0, hi=10**7, label="KL warm-up steps",
-                           help="β rises linearly from 0 over this many steps (annealing)")
-    batch_size: int = trainer.batch_size_param(help="Phrases per step")
-    eval_size: int = trainer.eval_size_param(help="First eval_size test phrases: cheap, smooth")
 
 
 def _int_in(name: str, value, lo: int, hi: int) -> int:
@@ -440,42 +404,3 @@ def _spread(tunes, n: int, k: int) -> np.ndarray:
     if len(firsts) < k:
         return np.unique(np.concatenate([firsts, np.arange(min(k, n))]))[:k]
     return firsts[np.linspace(0, len(firsts) - 1, k).round().astype(int)]
-
-
-# -- command line: python -m engine musicvae -----------------------------------------------
-def _cli_flags(parser) -> None:
-    parser.add_argument("--iw-k", type=int, default=20,
-                        help="importance samples for the -log p(x) bound on the test set "
-                             "(default 20)")
-
-
-def _cli_run(config: MusicVAEConfig, args) -> dict:
-    import time
-
-    from engine.cli import Progress, evaluate, run_experiment
-
-    bar = Progress(None, f"parsing {config.dataset}", args.quiet)
-    t0 = time.perf_counter()
-    melodies = music.load_melodies(config.dataset, transpose=config.transpose,
-                                   progress=lambda done, total, name: _bar(bar, done, total))
-    load_s = time.perf_counter() - t0
-    exp = MusicVAEExperiment(config, seed=args.seed, dataset=melodies)
-    result = run_experiment(exp, args, "musicvae", f"musicvae {config.dataset}")
-    result.update({"dataset": config.dataset, "load_seconds": load_s,
-                   "train_phrases": int(melodies.train_x.shape[0]),
-                   "test_phrases": int(melodies.test_x.shape[0]),
-                   "pieces": len(melodies.tunes),
-                   # what each data rule removed (engine.musicvae.data's docstring)
-                   "corpus": {k: len(v) if isinstance(v, list) else v
-                              for k, v in melodies.stats.items()}})
-    result["test"] = evaluate(exp, args, f"musicvae {config.dataset}", k=args.iw_k)
-    return result
-
-
-def _bar(bar, done: int, total: int) -> None:
-    bar.total = total
-    bar.update(done)
-
-
-subcommand("musicvae", MusicVAEExperiment, help="train a MusicVAE on melodies (Bach chorales)",
-           run=_cli_run, flags=_cli_flags, defaults={"epochs": 5})

@@ -33,7 +33,6 @@ transfer of its metrics. This module adds the model and the loss.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,54 +40,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.cli import subcommand
 from engine.core.nets import mlp
-from engine.core.params import Param, param
-from engine.core.trainer import TorchTrainer, TrainingConfig, as_tensor
+from engine.core.params import Param
+from engine.core.trainer import TorchTrainer, as_tensor
+from engine.vae.config import LIKELIHOODS, LOSS_MODES, VAEConfig
 
 __all__ = ["VAEConfig", "VAE", "VAEExperiment", "kl_to_prior", "importance_weighted", "LIKELIHOODS",
            "LOSS_MODES"]
 
-LIKELIHOODS = ("bernoulli", "gaussian")
-LOSS_MODES = ("elbo", "recon", "kl")
 LOG_2PI = math.log(2.0 * math.pi)
 N_STRIP = 8  # test images shown with their reconstructions
 N_PRIOR = 36  # prior samples decoded for the "samples" view (a 6 x 6 grid)
 GRID = 15  # manifold grid size (GRID x GRID decoded codes) for 2-D latents
 EVAL_ROWS = 16_384  # decoded rows per chunk in evaluate(): bounds memory
-
-
-# -- configuration ----------------------------------------------------------------
-@dataclass(frozen=True)
-class VAEConfig(TrainingConfig):
-    """Everything that defines a VAE run, each parameter declared once (engine.core.params):
-    its range, label and help give the validation, the CLI flags and the page's widgets.
-    Units: lr per Adam step, sizes in units."""
-
-    latent: int = param(2, lo=2, hi=64, label="Latent dim",
-                        help="Size of z. With 2 the latent space is drawn as it is and the "
-                             "decoded manifold is shown; above 2 a PCA plane of it is drawn")
-    hidden: tuple[int, ...] = param((400,), lo=8, hi=4096, length=(1, 4), label="Hidden sizes",
-                                    help="Units per hidden layer of the encoder (the decoder "
-                                         "mirrors it): 400, or 512,256 for two layers")
-    likelihood: str = param("bernoulli", choices=LIKELIHOODS,
-                            choice_labels=("Bernoulli", "Gaussian (σ = 0.1)"), label="Likelihood",
-                            help="p(x|z): Bernoulli pixels (cross-entropy) or a Gaussian with "
-                                 "one pixel σ (see sigma)")
-    sigma: float = param(0.1, lo=1e-3, hi=10.0, log=True, label="Pixel σ", gui=False,
-                         help="Gaussian likelihood: the pixel standard deviation (its start "
-                              "if learned)")
-    learn_sigma: bool = param(False, label="Learn σ", gui=False,
-                              help="Gaussian likelihood: learn the pixel σ with the weights")
-    beta: float = param(1.0, lo=0.0, hi=100.0, decimals=2, step=0.25, label="β (KL weight)",
-                        help="loss = recon + β·KL. β = 1 is the ELBO; larger β pulls the codes "
-                             "towards the prior, smaller lets them spread")
-    loss_mode: str = param("elbo", choices=LOSS_MODES,
-                           choice_labels=("ELBO: recon + β·KL", "Reconstruction only", "KL only"),
-                           label="Train on",
-                           help="The lecture's Figures 10-11: reconstruction alone gives sharp "
-                                "images but a gappy latent space; KL alone collapses every code "
-                                "onto the prior. Both terms are always measured.")
 
 
 def _int_in(name: str, value, lo: int, hi: int) -> int:
@@ -369,26 +333,3 @@ def importance_weighted(model: VAE, x: torch.Tensor, eps: torch.Tensor):
     log_qz = -0.5 * (eps.square() + LOG_2PI + logvar).sum(-1)
     nll_iw = math.log(k) - torch.logsumexp(log_px + log_pz - log_qz, 0)
     return -log_px.mean(0), kl_to_prior(mu, logvar, per_example=True), nll_iw
-
-
-# -- command line: python -m engine vae ------------------------------------------------------
-def _cli_flags(parser) -> None:
-    parser.add_argument("--iw-k", type=int, default=100,
-                        help="importance samples for the -log p(x) estimate on the test set "
-                             "(default 100)")
-
-
-def _cli_run(config: VAEConfig, args) -> dict:
-    from engine.cli import evaluate, load_dataset, run_experiment
-
-    exp = VAEExperiment(config, seed=args.seed, dataset=load_dataset(config, args))
-    result = run_experiment(exp, args, "vae", f"vae {config.dataset}")
-    result["dataset"] = config.dataset
-    result["test"] = evaluate(exp, args, f"vae {config.dataset}", k=args.iw_k)
-    return result
-
-
-# Headless runs need an end: 5 epochs unless --epochs says otherwise (the GUI trains
-# until stopped, the engine's default).
-subcommand("vae", VAEExperiment, help="train a variational autoencoder", run=_cli_run,
-           flags=_cli_flags, defaults={"epochs": 5})

@@ -7,7 +7,8 @@
 * :mod:`engine.vi.estimators`: reparameterization, score function, score function with
   a baseline; their histograms, variances and SGD trajectories (numpy).
 * :mod:`engine.vi.bbvi`: black-box VI on 2-D targets with mean-field, full-covariance
-  and flow families, reverse or forward KL (torch; imported only when used).
+  and flow families, reverse or forward KL (torch; imported only when used); its config
+  is :mod:`engine.vi.config` (no torch: ``vigui-train vi`` parses without torch).
 """
 from __future__ import annotations
 

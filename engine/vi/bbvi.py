@@ -19,24 +19,18 @@ minimises KL(p‖q) (mass-covering where the reverse KL is mode-seeking).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from engine.core.params import Config, param
 from engine.core.runtime import Experiment, resolve_device, set_torch_threads
+from engine.vi.config import FAMILIES, FAMILY_LABELS, TARGET_LABELS, TARGETS, BBVIConfig
+from engine.vi.optim import Adam, CosineAnnealing
 
 __all__ = ["TARGETS", "TARGET_LABELS", "FAMILIES", "FAMILY_LABELS", "make_target", "make_family",
            "BBVIConfig", "BBVIExperiment", "target_grid", "EXTENTS"]
 
-TARGETS = ("gaussian", "banana", "mixture", "funnel", "ring")
-TARGET_LABELS = {"gaussian": "correlated Gaussian", "banana": "banana", "mixture": "two Gaussians",
-                 "funnel": "funnel", "ring": "ring"}
-FAMILIES = ("meanfield", "fullcov", "flow")
-FAMILY_LABELS = {"meanfield": "mean-field Gaussian", "fullcov": "full-covariance Gaussian",
-                 "flow": "normalising flow"}
 #: the plotting window of each target: (x0, x1, y0, y1)
 EXTENTS = {"gaussian": (-4.0, 4.0, -4.0, 4.0), "banana": (-4.5, 4.5, -3.0, 6.0),
            "mixture": (-5.0, 5.0, -5.0, 5.0), "funnel": (-6.0, 6.0, -5.0, 5.0),
@@ -337,32 +331,6 @@ def make_family(name: str, mean=(0.0, 0.0), layers: int = 6) -> Family:
 
 
 # -- the experiment ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class BBVIConfig(Config):
-    target: str = param("banana", choices=TARGETS, choice_labels=tuple(TARGET_LABELS.values()),
-                        label="Target")
-    rho: float = param(0.8, lo=-0.99, hi=0.99, label="Correlation ρ",
-                       help="correlation of the Gaussian target")
-    family: str = param("fullcov", choices=FAMILIES, choice_labels=tuple(FAMILY_LABELS.values()),
-                        label="Family q")
-    divergence: str = param("reverse", choices=("reverse", "forward"),
-                            choice_labels=("reverse KL(q‖p)", "forward KL(p‖q)"),
-                            label="Divergence")
-    samples: int = param(64, lo=1, hi=4096, log=True, label="Samples / step",
-                         help="Monte Carlo samples per gradient step")
-    lr: float = param(0.02, lo=1e-5, hi=1.0, log=True, label="Learning rate", help="Adam's step")
-    layers: int = param(6, lo=1, hi=16, label="Flow layers", help="affine couplings of the flow")
-    max_steps: int = param(3000, lo=1, hi=1_000_000, label="Steps")
-    anneal: bool = param(True, label="Anneal step",
-                         help="cosine-decay Adam's step to lr/100 over the steps, so the "
-                         "Monte Carlo noise of the last iterates dies down")
-    device: str = param("auto", label="Device", help="auto | cpu | cuda | mps", gui=False)
-    threads: int | None = param(1, lo=1, hi=256, optional=True, label="Torch threads", gui=False,
-                                help="intra-op threads (None: leave torch's setting); these "
-                                "tensors are tiny, so one thread is fastest and a second one "
-                                "only waits on a busy core")
-
-
 GRID = 64          # q's density on GRID × GRID points for the views
 SHOWN_SAMPLES = 400
 EVAL_SAMPLES = 20_000
@@ -391,11 +359,12 @@ class BBVIExperiment(Experiment):
         start = 0.5 * torch.randn(2, generator=self.gen, dtype=torch.float64)  # breaks symmetry
         torch.manual_seed(int(seed or 0))
         self.q = make_family(c.family, start, c.layers).to(self.device)
-        self.opt = torch.optim.Adam(self.q.parameters(), lr=c.lr)
+        # torch.optim's arithmetic without torch.optim, which imports torch._dynamo
+        # (seconds on this GUI-process thread): engine/vi/optim.py
+        self.opt = Adam(self.q.parameters(), lr=c.lr)
         self.sched = None
         if c.anneal:
-            self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(
-                self.opt, T_max=c.max_steps, eta_min=0.01 * c.lr)
+            self.sched = CosineAnnealing(self.opt, t_max=c.max_steps, eta_min=0.01 * c.lr)
         x0, x1, y0, y1 = EXTENTS[c.target]
         gx, gy = np.meshgrid(np.linspace(x0, x1, GRID), np.linspace(y0, y1, GRID))
         self._grid = torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], 1)).to(self.device)
@@ -405,7 +374,7 @@ class BBVIExperiment(Experiment):
 
     def _step(self):
         c = self.config
-        self.opt.zero_grad(set_to_none=True)
+        self.opt.zero_grad()
         out = {}
         if c.divergence == "reverse":
             z, log_q = self.q.rsample(c.samples, self.gen)

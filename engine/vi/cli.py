@@ -15,15 +15,10 @@ import argparse
 import time
 
 from engine.core.params import add_arguments, from_args, specs
+from engine.vi.config import BBVIConfig
 from engine.vi.estimators import ESTIMATORS, EstimatorConfig, EstimatorExperiment, variance_table
 
 SECTIONS = ("estimators", "bbvi")
-
-
-def _bbvi_config():
-    from engine.vi.bbvi import BBVIConfig  # torch: only for this section
-
-    return BBVIConfig
 
 
 def add_flags(ap: argparse.ArgumentParser) -> None:
@@ -34,8 +29,8 @@ def add_flags(ap: argparse.ArgumentParser) -> None:
     add_arguments(ap, EstimatorConfig, exclude={"seed"} | {p.name for p in specs(EstimatorConfig)
                                                              if p.flag in taken})
     taken = set(ap._option_string_actions)
-    bbvi = {p.name: p for p in specs(_bbvi_config())}
-    add_arguments(ap, _bbvi_config(), exclude={n for n, p in bbvi.items() if p.flag in taken})
+    bbvi = {p.name: p for p in specs(BBVIConfig)}
+    add_arguments(ap, BBVIConfig, exclude={n for n, p in bbvi.items() if p.flag in taken})
     estimators = {p.name for p in specs(EstimatorConfig)}
     for action in ap._actions[before:]:
         action.default = argparse.SUPPRESS  # absent flags keep the section's own default
@@ -50,7 +45,7 @@ def run(args: argparse.Namespace, progress=None) -> dict:
     if args.section == "estimators":
         config = from_args(EstimatorConfig, args, seed=args.seed)
         return run_estimators(config, progress)
-    config = from_args(_bbvi_config(), args)
+    config = from_args(BBVIConfig, args)
     return run_bbvi(config, args.seed, progress)
 
 
@@ -80,8 +75,8 @@ def run_estimators(config: EstimatorConfig, progress=None) -> dict:
             "variance_ratios": ratios, "baseline": table["baseline"]}
 
 
-def run_bbvi(config, seed: int, progress=None) -> dict:
-    from engine.vi.bbvi import BBVIExperiment
+def run_bbvi(config: BBVIConfig, seed: int, progress=None) -> dict:
+    from engine.vi.bbvi import BBVIExperiment  # torch: only now that training starts
 
     exp = BBVIExperiment(config, seed=seed)
     seconds = _loop(exp, progress)

@@ -11,7 +11,9 @@ import engine
 ENGINE_MODULES = sorted(m.name for m in pkgutil.walk_packages(engine.__path__, "engine.")
                         if not m.name.endswith("__main__"))
 NUMPY_ONLY = ["engine", "engine.core.params", "engine.core.runtime", "engine.info.measures",
-              "engine.cavi.model", "engine.core.checkpoint", "engine.cli"]
+              "engine.cavi.model", "engine.core.checkpoint", "engine.cli", "engine.core.config",
+              # the torch chapters' packages: their torch parts load on first use
+              "engine.vi", "engine.vae", "engine.musicvae", "engine.cvae", "engine.bbb"]
 GUI = ("PySide6", "shiboken6", "pyqtgraph", "superqt", "vigui")
 
 

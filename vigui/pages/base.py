@@ -72,7 +72,7 @@ class Page(QWidget):
     #: registry id and title: set from the registry entry whose module holds the class
     page_id = "page"
     title = "Page"
-    theory = ""  # resources/theory/<theory>.html, default page_id (see vigui/widgets/theory.py)
+    theory = ""  # resources/theory/<theory>.html; empty: the page_id (every chapter so far)
     #: (device, steps, steps per second) for the status bar
     status = Signal(str, int, float)
 

@@ -16,7 +16,7 @@ import importlib
 import math
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
@@ -58,12 +58,8 @@ def small_font(size: int = 8, bold: bool = False) -> QFont:
 
 
 def summary_label() -> QLabel:
-    label = QLabel()
-    label.setTextFormat(Qt.RichText)
-    label.setWordWrap(True)
-    label.setStyleSheet(SUMMARY_STYLE)
-    label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-    return label
+    """An instant section's summary: rich text, numbers the reader can copy."""
+    return styles.label(SUMMARY_STYLE, rich=True, selectable=True)
 
 
 def group(title: str, *widgets: QWidget) -> QGroupBox:

@@ -28,6 +28,7 @@ from PySide6.QtCore import QObject
 
 from engine.core.runtime import default_threads
 from vigui.pages.base import ExperimentPage
+from vigui.run.live import LiveQuery
 from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, BackgroundJob
 from vigui.widgets.datasets import DatasetChooser
@@ -245,10 +246,17 @@ class TrainerPage(TrainerUnit, ExperimentPage):
     ``self.trainer.file_buttons()`` in it, and in ``make_factory`` return
     ``self.trainer.take_opened()`` when it is not None, else call
     ``self.trainer.require()`` and build a new run with ``self.trainer.threads()``.
-    ``vigui --screenshot`` plays a run of ``screenshot_params`` (``self._shot`` is True
-    until the page has what it shows)."""
+    ``self.live`` asks the model the page's question again while it trains (every
+    ``live_interval`` s). ``vigui --screenshot`` plays a run of ``screenshot_params``
+    (``self._shot`` is True until the page has what it shows)."""
 
     runner_class = ProcessRunner
+    # Training is the point: views get 6 % of the time, the rest goes to the steps
+    # (bench/vae.py measures it).
+    view_budget = 0.06
+    #: how often, while training, the page's question to the model (a decoded path, the
+    #: completions of a drawing) is asked again: ``self.live`` follows the model
+    live_interval = 1.0
     model_what = "model"
     model_file = "model.pt"
     load_weights_button = True
@@ -257,6 +265,7 @@ class TrainerPage(TrainerUnit, ExperimentPage):
     def init_state(self) -> None:
         super().init_state()
         self._shot = False
+        self.live = LiveQuery(self.live_interval)
         self.trainer = Trainer(self, what=self.model_what, default_name=self.model_file,
                                weights=self.load_weights_button)
 
@@ -276,6 +285,12 @@ class TrainerPage(TrainerUnit, ExperimentPage):
 
     def train_threads(self) -> int:
         return self.trainer.threads()
+
+    def ask_live(self, fn: Callable, on_done: Callable, failed: str) -> None:
+        """Ask the model ``fn(exp)`` (run where it trains) as ``self.live``'s question;
+        an error is shown as "``failed``: why"."""
+        self.live.ask(self.run, fn, on_done=on_done,
+                      on_error=lambda msg: self.show_message(f"{failed}: {msg}"))
 
     # -- lifecycle --------------------------------------------------------------------------
     def activate(self) -> None:

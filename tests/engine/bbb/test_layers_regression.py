@@ -16,6 +16,7 @@ from engine.bbb import (
     RegressionConfig,
     RegressionExperiment,
     ScaleMixturePrior,
+    elbo_parts,
     gaussian_nll,
     kl_weights,
     make_curve,
@@ -167,6 +168,26 @@ def test_one_weight_sample_is_shared_by_the_batch_but_not_in_local_mode():
         lay(x, "exact")
     with pytest.raises(ValueError, match="kl"):
         lay(x, "mean", "exact")
+
+
+@pytest.mark.parametrize("local", [False, True])
+def test_elbo_parts_are_the_means_over_the_weight_draws(local):
+    net = BayesMLP([2, 8, 1], GaussianPrior(1.0), rho_init=-1.0, seed=0).double()
+    x, y = torch.randn(5, 2, dtype=torch.float64), torch.randn(5, 1, dtype=torch.float64)
+    log_noise = torch.tensor(-1.0, dtype=torch.float64)
+
+    def nll(out):
+        return gaussian_nll(out, y, log_noise)
+
+    net.set_noise(torch.Generator().manual_seed(7))
+    kl, total = elbo_parts(net, x, nll, samples=3, local=local, kl="mc")
+    net.set_noise(torch.Generator().manual_seed(7))
+    draws = [net(x, "local" if local else "sample", "mc") for _ in range(3)]
+    assert kl.item() == pytest.approx(np.mean([k.item() for _, k in draws]), rel=1e-12)
+    assert total.item() == pytest.approx(np.mean([nll(out).item() for out, _ in draws]), rel=1e-12)
+    assert total.item() != pytest.approx(nll(draws[0][0]).item(), rel=1e-6)  # the draws differ
+    with pytest.raises(ValueError, match="samples"):
+        elbo_parts(net, x, nll, samples=0, local=local, kl="mc")
 
 
 def test_predict_draws_independent_weight_samples():

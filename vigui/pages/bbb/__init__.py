@@ -335,12 +335,13 @@ class ClassifySection(TaskSection):
 
 
 class BBBPage(SectionedPage):
-    """The two tasks as tabs; a task's run starts when its tab is first shown on a shown page."""
-
-    theory = "bbb"
+    """The two tasks as tabs, each built when first needed; a task's run starts when its
+    tab is first shown on a shown page."""
     SECTIONS = [("regression", __name__, "RegressionSection", RegressionSection.title),
                 ("classify", __name__, "ClassifySection", ClassifySection.title)]
-    eager = True  # both forms exist at once (settings, scenes); runs start when shown
+    # Each tab is built when first shown (or named by settings, a scene, ``page.classify``):
+    # the classification tab's form and five plots took as long again as Figure 15's own
+    # tab, on the tour's Page Down to the regression stop. A tab's run starts when shown.
 
     def init_state(self) -> None:
         super().init_state()

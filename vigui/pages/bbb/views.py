@@ -14,6 +14,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from vigui.widgets import styles
+from vigui.widgets.layout import tight
 from vigui.widgets.plots import colour, make_plot, pen, style_plot
 
 RED = QColor(200, 30, 30)
@@ -102,9 +103,7 @@ class WeightsPanel(QWidget):
 
     def __init__(self, slider: bool = True, parent=None):
         super().__init__(parent)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(2)
+        lay = tight(QVBoxLayout(self), spacing=2)
         self.glw = pg.GraphicsLayoutWidget()
         self.sigma_plot = make_plot("Posterior σ of the weights", "log₁₀ σ", "", widget=self.glw,
                                     row=0, col=0, interactive=False)
@@ -118,8 +117,7 @@ class WeightsPanel(QWidget):
         lay.addWidget(self.glw, 1)
         self.slider = None
         if slider:
-            row = QHBoxLayout()
-            row.setContentsMargins(4, 0, 4, 0)
+            row = tight(QHBoxLayout(), margins=(4, 0, 4, 0))
             self.prune_label = QLabel()
             self.prune_label.setMinimumWidth(150)
             self.slider = QSlider(Qt.Horizontal)
@@ -155,8 +153,11 @@ class WeightsPanel(QWidget):
 
 
 def _pm(value: float, se: float) -> str:
-    """``value ± se`` with the value given to the digits its error allows."""
-    digits = max(0, min(4, 1 - int(np.floor(np.log10(se))))) if se > 0 and np.isfinite(se) else 3
+    """``value ± se`` with the value given to the digits its error allows; ``± ?`` when
+    the error is unknown (one weight draw, a run saved before errors were measured)."""
+    if not np.isfinite(se):
+        return f"{value:.3f} ± ?"
+    digits = max(0, min(4, 1 - int(np.floor(np.log10(se))))) if se > 0 else 3
     return f"{value:.{digits}f} ± {se:.{digits}f}"
 
 
@@ -166,12 +167,8 @@ class RegressionView(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        grid = QGridLayout(self)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.setSpacing(3)
-        self.summary = QLabel()
-        self.summary.setStyleSheet(styles.SUMMARY)
-        self.summary.setWordWrap(True)
+        grid = tight(QGridLayout(self), spacing=3)
+        self.summary = styles.label(styles.SUMMARY)
         grid.addWidget(self.summary, 0, 0, 1, 2)
 
         self.bbb = FitPlot("BBB: median, 50 % and 90 % bands")
@@ -276,18 +273,20 @@ class RegressionView(QWidget):
         self.summary.setText("")
 
 
+SUMMARY_TIP = ("Each figure ± one standard error. Test errors and entropies are measured on {n} "
+               "test images; BBB's average {s} weight draws. Two noises add: other test images "
+               "(the larger, for errors) and other weight draws (bootstrap over the draws). "
+               "The plain and pruned (posterior-mean) nets have no draws.")
+
+
 class ClassifyView(QWidget):
     """Test errors of both nets while training, the pruning curve, predictive-entropy
     histograms on test images and off-data images, the ELBO's parts, the weights."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(2)
-        self.summary = QLabel()
-        self.summary.setStyleSheet(styles.SUMMARY)
-        self.summary.setWordWrap(True)
+        lay = tight(QVBoxLayout(self), spacing=2)
+        self.summary = styles.label(styles.SUMMARY)
         lay.addWidget(self.summary)
         glw = pg.GraphicsLayoutWidget()
         lay.addWidget(glw, 1)
@@ -338,20 +337,29 @@ class ClassifyView(QWidget):
                 item.setData(bins, counts.astype(float))
             _set_hist(self.snr_hist, snap.get("snr_hist"))
         if store is not None and hasattr(store, "latest"):
-            e, pe = store.latest("test_error"), store.latest("plain_test_error")
-            text = f"step {snap.get('step', 0):,} · epoch {snap.get('epoch', 0):.2f}"
-            if np.isfinite(e):
-                text += f" · test error (subset): BBB {e:.2f} %, plain {pe:.2f} %"
-            if "prune_error" in snap:
-                percents = np.round(100 * np.asarray(snap["prune_fractions"])).astype(int)
-                pe95 = dict(zip(percents, snap["prune_error"], strict=False))
-                if 95 in pe95:
-                    text += f" · 95 % pruned: {pe95[95]:.2f} %"
-                ent = snap["entropy"]
-                text += (f" · mean entropy test/off-data: BBB {np.mean(ent['bbb_test']):.2f}/"
-                         f"{np.mean(ent['bbb_ood']):.2f}, plain {np.mean(ent['plain_test']):.2f}/"
-                         f"{np.mean(ent['plain_ood']):.2f}")
-            self.summary.setText(text)
+            self.summary.setText(self._summary(snap, store))
+            self.summary.setToolTip(SUMMARY_TIP.format(n=snap.get("n_eval", "the"),
+                                                       s=snap.get("pred_samples", "S")))
+
+    @staticmethod
+    def _summary(snap: dict, store) -> str:
+        """The summary line: each Monte Carlo or test-set figure as value ± its SE."""
+        e, pe = store.latest("test_error"), store.latest("plain_test_error")
+        text = f"step {snap.get('step', 0):,} · epoch {snap.get('epoch', 0):.2f}"
+        if np.isfinite(e):
+            text += (f" · test error (subset): BBB {_pm(e, store.latest('test_error_se'))} %, "
+                     f"plain {_pm(pe, store.latest('plain_test_error_se'))} %")
+        if "prune_error" in snap:
+            percents = np.round(100 * np.asarray(snap["prune_fractions"])).astype(int)
+            at = {p: i for i, p in enumerate(percents)}
+            if 95 in at:
+                i = at[95]
+                text += f" · 95 % pruned: {_pm(snap['prune_error'][i], snap['prune_error_se'][i])} %"
+            ent = {k: _pm(v, float(np.hypot(draws, images)))
+                   for k, (v, draws, images) in snap["entropy_mean"].items()}
+            text += (f" · mean entropy test/off-data: BBB {ent['bbb_test']}/{ent['bbb_ood']}, "
+                     f"plain {ent['plain_test']}/{ent['plain_ood']}")
+        return text
 
     def clear(self) -> None:
         for c in (self.err_bbb, self.err_plain, self.kl_curve, self.nll_curve, self.prune_curve,

@@ -35,8 +35,6 @@ def log_sample(t: np.ndarray, *ys: np.ndarray, n: int = LOG_POINTS):
 
 
 class CaviPage(ExperimentPage):
-    theory = "cavi"
-
     # -- parameters ----------------------------------------------------------------------
     def build_params(self) -> ParamForm:
         form = ParamForm(CaviConfig, ["k", "true_k", "n", "sigma2", "dim", "data_seed",

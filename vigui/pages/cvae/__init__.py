@@ -49,22 +49,22 @@ from vigui.pages.cvae.views import (
     StripView,
 )
 from vigui.pages.trainer import TrainerPage
-from vigui.run.live import LiveQuery
 from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, FINISHED, RUNNING
 from vigui.widgets import styles
 from vigui.widgets.datasets import dataset_title
+from vigui.widgets.layout import laid_out
 from vigui.widgets.param_form import SEED, ParamForm
 
 __all__ = ["CVAEPage"]
 
-FIELDS = ["dataset", "task", "hidden", "latent", "lr", "patience", "kl_warmup", "free_bits", "residual",
-          "device", "seed"]
+FIELDS = ["dataset", "task", "hidden", "latent", "lr", "patience", "kl_warmup", "free_bits",
+          "free_bits_scaling", "residual", "device", "seed"]
 SCREENSHOT = {"dataset": "digits", "task": "q1", "hidden": [500, 500], "latent": 16,
-              "lr": 1e-3, "patience": 3, "kl_warmup": 0, "free_bits": 3.0, "residual": True,
+              "lr": 1e-3, "patience": 3, "kl_warmup": 0, "free_bits": 3.0,
+              "free_bits_scaling": "hidden2", "residual": True,
               "device": "cpu", "seed": 0}  # the page's defaults
 N_DRAW = 8  # completions of the drawing
-REFRESH_S = 1.0  # while training, the drawing's completions follow the model this often
 PHASES = {"baseline": "training the baseline", "cvae": "training the CVAE",
           "done": "both networks trained"}
 
@@ -92,11 +92,7 @@ def _metrics_delta(cursor, exp):
 
 
 class CVAEPage(TrainerPage):
-    page_id = "cvae"
-    title = "Conditional VAE"
-    theory = "cvae"
     max_fps = 10.0
-    view_budget = 0.06
     model_what, model_file, load_weights_button = "CVAE model", "cvae.pt", False
     screenshot_params = SCREENSHOT
 
@@ -111,7 +107,6 @@ class CVAEPage(TrainerPage):
         self._model_mask: np.ndarray | None = None
         self._phase = None
         self._steps = 0
-        self._draw_live = LiveQuery(REFRESH_S)  # the completions follow the model
         self.completions_version = 0
         self._test_index = 0
 
@@ -130,9 +125,7 @@ class CVAEPage(TrainerPage):
         self.samples.setValue(4)
         self.samples.setToolTip("CVAE samples per input in the Figure 14 strip")
         self.samples.valueChanged.connect(self._samples_changed)
-        row = QWidget()
-        lay = QHBoxLayout(row)
-        lay.setContentsMargins(0, 0, 0, 0)
+        row, lay = laid_out(QHBoxLayout)
         lay.addWidget(QLabel("Samples shown"))
         lay.addWidget(self.samples)
         form.add_row(row)
@@ -145,9 +138,7 @@ class CVAEPage(TrainerPage):
         return form
 
     def _build_evaluate_box(self) -> QWidget:
-        box = QWidget()
-        lay = QGridLayout(box)
-        lay.setContentsMargins(0, 6, 0, 0)
+        box, lay = laid_out(QGridLayout, margins=(0, 6, 0, 0))
         self.evaluate_button = QPushButton("Evaluate 1/2/3")
         self.evaluate_button.setToolTip(
             "Test-set NCLL for 1, 2 and 3 observed quadrants with these settings: trained "
@@ -160,8 +151,7 @@ class CVAEPage(TrainerPage):
         self.eval_progress.setRange(0, 1000)
         self.eval_progress.setValue(0)
         self.eval_progress.setFormat("%p%")
-        self.eval_stage = QLabel("")
-        self.eval_stage.setStyleSheet(styles.NOTE)
+        self.eval_stage = styles.label(styles.NOTE, wrap=False)
         lay.addWidget(self.evaluate_button, 0, 0)
         lay.addWidget(self.cancel_eval, 0, 1)
         lay.addWidget(self.eval_progress, 1, 0, 1, 2)
@@ -270,10 +260,7 @@ class CVAEPage(TrainerPage):
         return root
 
     def _build_tools(self) -> QWidget:
-        box = QWidget()
-        lay = QVBoxLayout(box)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(2)
+        box, lay = laid_out(spacing=2)
         self.tool_group = QButtonGroup(box)
         for i, (tool, text, tip) in enumerate((
                 ("paint", "Paint", "Add ink to the given pixels"),
@@ -308,7 +295,7 @@ class CVAEPage(TrainerPage):
         self.summary.setText("")
         self._phase = None
         self._steps = 0
-        self._draw_live.invalidate()  # an answer for the old run is dropped
+        self.live.invalidate()  # an answer for the old run is dropped
         opened, self._frame_to_draw = getattr(self, "_frame_to_draw", None), None
         if opened is not None:  # the run of a file just opened is being built
             self._draw_saved_frame(*opened)
@@ -326,7 +313,7 @@ class CVAEPage(TrainerPage):
         try:
             frame["metrics"] = MetricStore.from_state(info.metrics)
             # as if this step's run had been drawn: no cache copy, no completions asked for
-            self._phase, self._draw_live.step = frame.get("phase"), int(frame["step"])
+            self._phase, self.live.step = frame.get("phase"), int(frame["step"])
             self.render(frame)
             self._model_mask = frame["observed"].copy()
             self.canvas.set_content(image=frame["canvas_image"], mask=self._model_mask)
@@ -357,7 +344,7 @@ class CVAEPage(TrainerPage):
         if phase == "done" and self._phase != "done":
             self._cache_finished_run()
         self._phase = phase
-        if self._draw_live.due(self._steps):
+        if self.live.due(self._steps):
             self.request_completions()
 
     def _summary(self, snap: dict) -> str:
@@ -428,14 +415,13 @@ class CVAEPage(TrainerPage):
             return
         if self._model_mask is not None and self.canvas.image.shape != self._model_mask.shape:
             return  # the canvas still shows another dataset's image: wait for this one's
-        self._draw_live.ask_latest(self.run, partial(_complete, self.canvas.image.copy(), N_DRAW),
-                                   on_done=self._on_completions,
-                                   on_error=self._on_completion_error)
+        self.live.ask_latest(self.run, partial(_complete, self.canvas.image.copy(), N_DRAW),
+                             on_done=self._on_completions, on_error=self._on_completion_error)
 
     def _on_completions(self, result) -> None:
         if result is not None:
             steps, out, observed = result
-            self._draw_live.step = steps
+            self.live.step = steps
             self.completions.show_completions(out["baseline"], out["samples"], observed)
             self.completions_version += 1
 

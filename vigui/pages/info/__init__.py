@@ -11,7 +11,6 @@ from vigui.pages.sections import SectionedPage
 
 
 class InfoPage(SectionedPage):
-    theory = "info"
     eager = True  # instant sections: all built at once, drawn as the sliders move
     pause_hidden_runs = False  # the Monte Carlo estimate runs to its end while the user reads on
     SECTIONS = [

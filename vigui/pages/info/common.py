@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QFormLayout, QSpinBox, QWidget
 
 from engine.info.measures import GAME_COLOURS, QuestionNode
 from vigui.pages.sections import Section, fmt, group, small_font, static_plot, summary_label  # noqa: F401
+from vigui.widgets.layout import laid_out
 from vigui.widgets.plots import PALETTE, colour, style_plot  # noqa: F401
 
 #: The lecture's coins, drawn in colour-blind-safe shades of their names.
@@ -37,9 +38,7 @@ def outcomes_row(lo: int, hi: int, value: int, tip: str) -> tuple[QWidget, QSpin
     box.setValue(value)
     box.setKeyboardTracking(False)
     box.setToolTip(tip)
-    row = QWidget()
-    form = QFormLayout(row)
-    form.setContentsMargins(0, 0, 0, 0)
+    row, form = laid_out(QFormLayout)
     form.addRow("Outcomes n", box)
     return row, box
 

@@ -35,6 +35,7 @@ from engine.info.measures import (
 )
 from vigui.pages.info.common import Section, fmt, group, small_font, static_plot, summary_label
 from vigui.widgets import styles
+from vigui.widgets.layout import laid_out
 from vigui.widgets.plots import PALETTE, colour
 
 MAX_SIDE = 6
@@ -120,9 +121,7 @@ class JointSection(Section):
         for box, what in ((self.rows_box, "x (rows)"), (self.cols_box, "y (columns)")):
             box.setKeyboardTracking(False)
             box.setToolTip(f"Number of values of {what}, 1 to {MAX_SIDE}")
-        size = QWidget()
-        form = QFormLayout(size)
-        form.setContentsMargins(0, 0, 0, 0)
+        size, form = laid_out(QFormLayout)
         form.addRow("Values of X (rows)", self.rows_box)
         form.addRow("Values of Y (columns)", self.cols_box)
         self.controls_layout.addWidget(group("Table size", size))

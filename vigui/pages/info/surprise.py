@@ -13,12 +13,12 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QVBoxLayout,
-    QWidget,
 )
 from superqt import QLabeledDoubleSlider
 
 from engine.info.measures import entropy, surprise
 from vigui.pages.info.common import Section, fmt, group, small_font, static_plot, summary_label
+from vigui.widgets.layout import laid_out
 from vigui.widgets.plots import colour, pen
 
 MAX_FORKS = 20
@@ -61,9 +61,7 @@ class SurpriseSection(Section):
         self.destination.setKeyboardTracking(False)
         self.destination.setGroupSeparatorShown(True)
         self.destination.setToolTip("Which destination the oracle leads you to")
-        form_widget = QWidget()
-        form = QFormLayout(form_widget)
-        form.setContentsMargins(0, 0, 0, 0)
+        form_widget, form = laid_out(QFormLayout)
         form.addRow("Forks N", self.forks)
         form.addRow("Destination", self.destination)
         self.controls_layout.addWidget(group("The N-forks road", form_widget))

@@ -21,10 +21,8 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QHBoxLayout,
-    QLabel,
     QProgressBar,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -36,9 +34,9 @@ from vigui import audio
 from vigui.pages.musicvae.views import MusicVAEViews
 from vigui.pages.trainer import TrainerPage
 from vigui.run.control import NotReady
-from vigui.run.live import LiveQuery
 from vigui.run.worker import FINISHED, PAUSED, BackgroundJob
 from vigui.widgets import styles
+from vigui.widgets.layout import laid_out
 from vigui.widgets.param_form import SEED, ParamForm
 
 __all__ = ["MusicVAEPage", "MelodySource"]
@@ -52,7 +50,6 @@ SCREENSHOT = {"dataset": "bach", "model": "mlp", "latent": 32, "hidden": 256,
               "free_bits": 8.0, "kl_warmup": 1000, "beta": 1.0, "lr": 1e-3,
               "batch_size": 128, "transpose": 5, "device": "cpu", "seed": 0}
 SCREENSHOT_STEPS = 300
-INTERP_REFRESH_S = 2.0  # while training, the path is decoded again this often
 AUDIO_FILTER = {"wav": "WAV audio (*.wav)", "mid": "MIDI files (*.mid *.midi)"}
 
 
@@ -113,11 +110,10 @@ class MelodySource(QWidget):
 
 
 class MusicVAEPage(TrainerPage):
-    theory = "musicvae"
-    # Training is the point: few frames, little view time; the child process has the
-    # model (its drawing and training do not share a GIL).
+    # Training is the point: few frames; the child process has the model (its drawing
+    # and training do not share a GIL).
     max_fps = 8.0
-    view_budget = 0.06
+    live_interval = 2.0  # while training, the path A -> B is decoded again this often
 
     # -- parameters --------------------------------------------------------------------
     model_what, model_file = "Music VAE model", "musicvae.pt"
@@ -126,7 +122,6 @@ class MusicVAEPage(TrainerPage):
     def init_state(self) -> None:
         super().init_state()
         self._parse_job: BackgroundJob | None = None
-        self._path_live = LiveQuery(INTERP_REFRESH_S)  # the path A -> B follows the model
         self._reset_view_state()
 
     def build_params(self) -> ParamForm:
@@ -138,13 +133,8 @@ class MusicVAEPage(TrainerPage):
         return form
 
     def _build_parse_row(self) -> QWidget:
-        box = QWidget()
-        lay = QVBoxLayout(box)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(2)
-        self.parse_label = QLabel()
-        self.parse_label.setWordWrap(True)
-        self.parse_label.setStyleSheet(styles.NOTE)
+        box, lay = laid_out(spacing=2)
+        self.parse_label = styles.label(styles.NOTE)
         row = QHBoxLayout()
         self.parse_bar = QProgressBar()
         self.parse_bar.setTextVisible(True)
@@ -291,7 +281,7 @@ class MusicVAEPage(TrainerPage):
         self._latent_shown = None
         self._strips: dict[str, tuple[np.ndarray, list[str]]] = {}
         self._path: dict | None = None
-        self._path_live.invalidate()  # an answer for the old run is dropped
+        self.live.invalidate()  # an answer for the old run is dropped
         self._selected: tuple[str, int] | None = None
         self._sound_note_shown = False
         self._last_frame_step: tuple | None = None
@@ -413,20 +403,19 @@ class MusicVAEPage(TrainerPage):
         a, b = self._a, self._b
         steps = self.views.path_steps.value()
         kind = self.views.path_kind.currentData()
-        self._path_live.ask(self.run, lambda exp: _path(exp, a, b, steps, kind),
-                            on_done=self._on_path, on_error=lambda msg: self.show_message(
-                                f"Could not decode the path: {msg}"))
+        self.ask_live(lambda exp: _path(exp, a, b, steps, kind), self._on_path,
+                      "Could not decode the path")
 
     def _maybe_refresh_path(self) -> None:
         """While training, decode the same path again now and then: it follows the model."""
-        if self._path is not None and self._path_live.due(self._steps):
+        if self._path is not None and self.live.due(self._steps):
             self.request_path()
 
     def _on_path(self, result) -> None:
         if result is None:
             return
         self._path = result
-        self._path_live.step = result["step"]
+        self.live.step = result["step"]
         v = self.views
         v.show_path(result["tokens"], result["t"], result["a"], result["b"],
                     f"Path A → B ({result['kind']}): A = {result['a_name']}, "
@@ -536,7 +525,7 @@ class MusicVAEPage(TrainerPage):
         return not self.parsing  # the parse's end resets, and the run opens the file then
 
     def weights_loaded(self) -> None:
-        self._path_live.stale()  # the path is decoded again with these weights
+        self.live.stale()  # the path is decoded again with these weights
 
     # -- lifecycle --------------------------------------------------------------------------
     def close_page(self) -> None:
@@ -555,9 +544,9 @@ class MusicVAEPage(TrainerPage):
         runner = self.runner
         if runner.state not in (PAUSED, FINISHED) or self._latent is None:
             return False
-        if self._path is None or self._path_live.busy:
+        if self._path is None or self.live.busy:
             return False
-        if self._path_live.step != self._steps:  # decode it with the weights shown
+        if self.live.step != self._steps:  # decode it with the weights shown
             self.request_path()
             return False
         return True

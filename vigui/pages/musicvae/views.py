@@ -10,7 +10,7 @@ import colorsys
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from vigui.widgets import styles
 from vigui.widgets.curves import Curve, LossCurves, series
+from vigui.widgets.layout import laid_out, tight
 from vigui.widgets.pianoroll import PATH, RECON, SAMPLE, PianoRollEditor, PianoRollStrip
 from vigui.widgets.plots import colour, pen, style_plot
 
@@ -68,17 +69,11 @@ class MusicVAEViews(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.setSpacing(3)
-        self.summary = QLabel()
-        self.summary.setTextFormat(Qt.RichText)
-        self.summary.setWordWrap(True)
-        self.summary.setStyleSheet(styles.SUMMARY)
+        outer = tight(QVBoxLayout(self), spacing=3)
+        self.summary = styles.label(styles.SUMMARY, rich=True)
         outer.addWidget(self.summary)
 
-        top = QHBoxLayout()
-        top.setSpacing(3)
+        top = tight(QHBoxLayout(), spacing=3)
         # Loss curves on top, test accuracy under them on the same step axis.
         self.loss_widget = pg.GraphicsLayoutWidget()
         self.loss_plot = self.loss_widget.addPlot(row=0, col=0)
@@ -114,28 +109,22 @@ class MusicVAEViews(QWidget):
             self.latent_plot.addItem(label)
             label.setVisible(False)
             self.marker_labels.append(label)
-        latent_box = QWidget()
-        lay = QVBoxLayout(latent_box)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(0)
+        latent_box, lay = laid_out(spacing=0)
         lay.addWidget(self.latent_widget, 1)
-        self.latent_legend = QLabel("colour: key of the chorale (circle of fifths), "
-                                    "● major ▲ minor; click a point: A, then B")
-        self.latent_legend.setWordWrap(True)
-        self.latent_legend.setStyleSheet(styles.NOTE)
+        self.latent_legend = styles.label(styles.NOTE, "colour: key of the chorale (circle of "
+                                          "fifths), ● major ▲ minor; click a point: A, then B")
         lay.addWidget(self.latent_legend)
         top.addWidget(self.loss_widget, 5)
         top.addWidget(latent_box, 4)
         top_box = QWidget()
         top_box.setLayout(top)
-        top.setContentsMargins(0, 0, 0, 0)
         top_box.setMinimumHeight(170)
         top_box.setMaximumHeight(240)
         outer.addWidget(top_box, 4)
 
-        self.recon_title = QLabel("Test phrases (grey) and their reconstructions (blue; "
-                                  "notes that differ outlined in red)")
-        self.samples_title = QLabel("Samples: z ~ N(0, I) decoded")
+        self.recon_title = styles.label(styles.CAPTION, "Test phrases (grey) and their "
+                                        "reconstructions (blue; notes that differ outlined in red)")
+        self.samples_title = styles.label(styles.CAPTION, "Samples: z ~ N(0, I) decoded")
         self.temperature = QDoubleSpinBox()
         self.temperature.setRange(0.0, 2.0)
         self.temperature.setSingleStep(0.1)
@@ -148,15 +137,11 @@ class MusicVAEViews(QWidget):
             "How the samples are decoded: each step draws from softmax(logits / T). "
             "1 plays what the model learned; lower is safer; 0 is greedy (argmax at every "
             "step: mostly held notes)")
-        for label in (self.recon_title, self.samples_title):
-            label.setStyleSheet(styles.CAPTION)
-            label.setWordWrap(True)
         self.recon_strip = PianoRollStrip(N_STRIP, RECON)
         self.samples_strip = PianoRollStrip(N_STRIP, SAMPLE)
         outer.addWidget(self.recon_title)
         outer.addWidget(self.recon_strip, 3)
-        samples_row = QHBoxLayout()
-        samples_row.setContentsMargins(0, 0, 0, 0)
+        samples_row = tight(QHBoxLayout())
         samples_row.addWidget(self.samples_title, 1)
         samples_row.addWidget(self.temperature)
         outer.addLayout(samples_row)
@@ -204,9 +189,7 @@ class MusicVAEViews(QWidget):
         row.addWidget(self.path_kind)
         row.addStretch(1)
         lay.addLayout(row)
-        self.path_title = QLabel("Path A → B")
-        self.path_title.setStyleSheet(styles.CAPTION)
-        self.path_title.setWordWrap(True)
+        self.path_title = styles.label(styles.CAPTION, "Path A → B")
         lay.addWidget(self.path_title)
         self.path_strip = PianoRollStrip(MAX_PATH, PATH)
         self.path_strip.setMinimumHeight(80)
@@ -223,9 +206,7 @@ class MusicVAEViews(QWidget):
         self.save_wav.setToolTip("Save what Play plays as a WAV file")
         self.save_midi = QPushButton("MIDI…")
         self.save_midi.setToolTip("Save what Play plays as a MIDI file")
-        self.sound_label = QLabel()
-        self.sound_label.setWordWrap(True)
-        self.sound_label.setStyleSheet(styles.NOTE)
+        self.sound_label = styles.label(styles.NOTE)
         for b in (self.play_button, self.play_path_button, self.stop_button, self.save_wav,
                   self.save_midi):
             sound.addWidget(b)
@@ -247,9 +228,7 @@ class MusicVAEViews(QWidget):
         self.play_drawn = QPushButton("▶ Play it")
         self.copy_a = QPushButton("Copy A here")
         self.clear_drawn = QPushButton("Clear")
-        self.drawn_recon = QLabel()
-        self.drawn_recon.setWordWrap(True)
-        self.drawn_recon.setStyleSheet(styles.NOTE)
+        self.drawn_recon = styles.label(styles.NOTE)
         buttons.addWidget(self.use_as_a, 0, 0)
         buttons.addWidget(self.use_as_b, 0, 1)
         buttons.addWidget(self.play_drawn, 1, 0)

@@ -18,14 +18,12 @@ from engine.vae.model import VAEConfig, VAEExperiment
 from vigui.pages.frames import frame_path, load_frame
 from vigui.pages.trainer import SEED, TrainerPage
 from vigui.pages.vae.views import N_INTERP, VAEViews, demo_pair
-from vigui.run.live import LiveQuery
 from vigui.run.worker import FINISHED, PAUSED
 from vigui.widgets.param_form import ParamForm
 
 __all__ = ["VAEPage"]
 
 SCREENSHOT_STEPS = 1500
-INTERP_REFRESH_S = 1.0  # while training, the decoded path is refreshed this often
 FIELDS = ["dataset", "latent", "hidden", "beta", "lr", "batch_size", "loss_mode", "likelihood",
           "device", "seed"]
 SCREENSHOT = {"dataset": "digits", "latent": 2, "hidden": [256], "beta": 1.0, "lr": 1e-3,
@@ -34,11 +32,9 @@ SCREENSHOT = {"dataset": "digits", "latent": 2, "hidden": [256], "beta": 1.0, "l
 
 
 class VAEPage(TrainerPage):
-    theory = "vae"
-    # Training is the point: 12 frames a second and 6% of the time for views keep the
-    # curves smooth while leaving the CPU to the steps (bench/vae.py measures it).
+    # 12 frames a second keep the curves smooth while leaving the CPU to the steps
+    # (bench/vae.py measures it).
     max_fps = 12.0
-    view_budget = 0.06
     # The model trains in a child process (TrainerPage): pyqtgraph's drawing (Python,
     # holding the GIL) no longer stalls the training loop between torch ops (bench/vae.py).
     model_what, model_file = "VAE model", "vae.pt"
@@ -48,7 +44,6 @@ class VAEPage(TrainerPage):
         super().init_state()
         self._run_config: VAEConfig | None = None  # the config of the current run
         self._opened_config: VAEConfig | None = None  # the config of a file opened
-        self._interp = LiveQuery(INTERP_REFRESH_S)  # the path A -> B follows the model
         self._reset_view_state()
 
     # -- parameters --------------------------------------------------------------------
@@ -86,7 +81,7 @@ class VAEPage(TrainerPage):
 
     def _reset_view_state(self) -> None:
         self._point_a = self._point_b = None
-        self._interp.invalidate()  # an answer for the old run is dropped
+        self.live.invalidate()  # an answer for the old run is dropped
         self._interp_shown = False
         self._latent_shown = None
         self._latent = None
@@ -172,7 +167,7 @@ class VAEPage(TrainerPage):
         p = (float(x), float(y))
         if self._point_a is None or self._point_b is not None:
             self._point_a, self._point_b = p, None
-            self._interp.invalidate()
+            self.live.invalidate()
             self._interp_shown = False
             self.views.show_interpolation(None, "A picked; now click B")
         else:
@@ -184,20 +179,19 @@ class VAEPage(TrainerPage):
         if self._point_a is None or self._point_b is None:
             return
         a, b = np.array(self._point_a), np.array(self._point_b)
-        self._interp.ask(self.run, lambda exp: (exp.steps, exp.interpolate(a, b, N_INTERP)),
-                         on_done=self._on_interpolation, on_error=lambda msg: self.show_message(
-                             f"Could not decode the path: {msg}"))
+        self.ask_live(lambda exp: (exp.steps, exp.interpolate(a, b, N_INTERP)),
+                      self._on_interpolation, "Could not decode the path")
 
     def _maybe_refresh_interpolation(self) -> None:
         """While training, redecode the same path now and then: it follows the model."""
-        if self._point_b is not None and self._interp.due(self._steps):
+        if self._point_b is not None and self.live.due(self._steps):
             self._request_interpolation()
 
     def _on_interpolation(self, result) -> None:
         if result is None:  # the experiment was not built (yet)
             return
         steps, images = result
-        self._interp.step = steps
+        self.live.step = steps
         self._interp_shown = True
         self.views.show_interpolation(images, f"Path A → B, decoded in {len(images)} steps")
 
@@ -222,7 +216,7 @@ class VAEPage(TrainerPage):
                 f"latent {config.latent}. Press Play to continue training it.")
 
     def weights_loaded(self) -> None:
-        self._interp.stale()  # the path is decoded again with these weights
+        self.live.stale()  # the path is decoded again with these weights
 
     # -- lifecycle --------------------------------------------------------------------------
     def screenshot_ready(self) -> bool:
@@ -234,7 +228,7 @@ class VAEPage(TrainerPage):
         if self._point_b is None:
             self._pick_demo_pair()
             return False
-        return self._interp_shown and not self._interp.busy
+        return self._interp_shown and not self.live.busy
 
     def _pick_demo_pair(self) -> None:
         """The two class centres farthest apart: a path across the whole latent space."""

@@ -13,11 +13,12 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QVBoxLayout, QWidget
 
 from vigui.widgets import styles
 from vigui.widgets.curves import Curve, LossCurves
 from vigui.widgets.images import INK_LUT, PAD_FILL, ImageGrid, mosaic
+from vigui.widgets.layout import tight
 from vigui.widgets.plots import PALETTE, colour, set_title, style_plot
 
 MAX_CLASSES = 10
@@ -50,17 +51,10 @@ class VAEViews(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.setSpacing(2)
+        outer = tight(QVBoxLayout(self), spacing=2)
 
-        top = QHBoxLayout()
-        top.setContentsMargins(2, 0, 2, 0)
-        self.summary = QLabel()
-        self.summary.setTextFormat(Qt.RichText)
-        self.summary.setWordWrap(True)
-        self.summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.summary.setStyleSheet(styles.SUMMARY)
+        top = tight(QHBoxLayout(), margins=(2, 0, 2, 0))
+        self.summary = styles.label(styles.SUMMARY, rich=True, selectable=True)
         self.log_y = QCheckBox("log y")
         self.log_y.setToolTip("Loss curves on a logarithmic y axis (non-positive values, "
                               "possible with a Gaussian likelihood, are then not drawn)")
@@ -70,9 +64,7 @@ class VAEViews(QWidget):
         top.addWidget(self.log_y, 0, Qt.AlignTop)
         outer.addLayout(top)
 
-        self.grid = QGridLayout()
-        self.grid.setContentsMargins(0, 0, 0, 0)
-        self.grid.setSpacing(3)
+        self.grid = tight(QGridLayout(), spacing=3)
         outer.addLayout(self.grid, 1)
 
         self.loss_widget = pg.PlotWidget()
@@ -117,10 +109,7 @@ class VAEViews(QWidget):
         self.manifold_path = self._add_path_items(self.manifold_plot)
         self._manifold_ratio = None
 
-        self.legend = QLabel()
-        self.legend.setTextFormat(Qt.RichText)
-        self.legend.setWordWrap(True)
-        self.legend.setStyleSheet(styles.SMALL)
+        self.legend = styles.label(styles.SMALL, rich=True)
         self.legend.setAlignment(Qt.AlignCenter)
 
         self.recon_view = ImageGrid("Test images / reconstructions")

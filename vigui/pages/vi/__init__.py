@@ -14,7 +14,6 @@ from vigui.pages.sections import SectionedPage
 
 
 class VIPage(SectionedPage):
-    theory = "vi"
     SECTIONS = [
         ("latent", "vigui.pages.vi.latent", "LatentSection", "Latent variables"),
         ("gap", "vigui.pages.vi.gap", "GapSection", "Evidence gap"),

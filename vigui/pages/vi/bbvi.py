@@ -34,6 +34,7 @@ from vigui.pages.vi.common import (
     static_plot,
     summary_label,
 )
+from vigui.widgets.layout import tight
 from vigui.widgets.param_form import SEED, ParamForm
 
 SAMPLE_CHOICES = (8, 16, 32, 64, 128, 256, 512)
@@ -55,8 +56,7 @@ class BBVISection(ParamRunSection):
         self.build_run()
 
         # -- views ----------------------------------------------------------------------------
-        grid = QGridLayout(self.view)
-        grid.setContentsMargins(4, 4, 4, 4)
+        grid = tight(QGridLayout(self.view), margins=(4, 4, 4, 4))
         self.summary = summary_label()
         grid.addWidget(self.summary, 0, 0, 1, 2)
         self.plane_widget = pg.PlotWidget()

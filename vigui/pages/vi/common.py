@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QFormLayout, QWidget
 from vigui.pages.runnable import Runnable
 from vigui.pages.sections import Section, fmt, group, small_font, static_plot, summary_label  # noqa: F401
 from vigui.run.control import RunButtons
+from vigui.widgets.layout import laid_out
 from vigui.widgets.param_form import ParamForm
 from vigui.widgets.plots import PALETTE, colour, pen  # noqa: F401
 
@@ -40,9 +41,7 @@ def place_image(img: pg.ImageItem, data: np.ndarray, extent, levels=None) -> Non
 
 def form(*rows) -> QWidget:
     """A compact QFormLayout in a widget: rows of (label, widget)."""
-    box = QWidget()
-    lay = QFormLayout(box)
-    lay.setContentsMargins(0, 0, 0, 0)
+    box, lay = laid_out(QFormLayout)
     lay.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
     for label, widget in rows:
         lay.addRow(label, widget)

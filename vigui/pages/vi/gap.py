@@ -31,6 +31,7 @@ from vigui.pages.vi.common import (
 )
 from vigui.run.control import RunControl
 from vigui.run.worker import RUNNING
+from vigui.widgets.layout import tight
 
 M_RANGE = (-4.0, 4.0)
 LOG_S_RANGE = (-4.0, 1.5)
@@ -104,8 +105,7 @@ class GapSection(Section):
         self.run.failed.connect(self.report)
 
         # -- views -----------------------------------------------------------------------
-        grid = QGridLayout(self.view)
-        grid.setContentsMargins(4, 4, 4, 4)
+        grid = tight(QGridLayout(self.view), margins=(4, 4, 4, 4))
         self.summary = summary_label()
         grid.addWidget(self.summary, 0, 0, 1, 2)
 

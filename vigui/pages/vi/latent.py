@@ -138,7 +138,8 @@ class LatentSection(Section):
         self.radius_hist.setData(edges, counts)
         text = (f"{p['n']:,} draws of z ~ N(0, I) and their images x = g(z). ")
         if p["kind"] == "ring":
-            text += (f"Mean radius ‖x‖ = <b>{fmt(r.mean())}</b> (exactly 1 + E‖z‖/10 = "
+            se = float(np.std(r, ddof=1) / np.sqrt(r.size))  # a Monte Carlo mean: with its error
+            text += (f"Mean radius ‖x‖ = <b>{fmt(r.mean(), 4)} ± {fmt(se, 4)}</b> (exactly 1 + E‖z‖/10 = "
                      f"{fmt(1 + 0.1 * np.sqrt(np.pi / 2))}), sd {fmt(r.std())}, "
                      f"smallest {fmt(r.min(), 4)} &gt; 1: a ring of radius ≈ 1.")
         elif p["kind"] == "affine":

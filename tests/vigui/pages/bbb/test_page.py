@@ -114,6 +114,15 @@ def test_classification_tab_trains_both_nets(page, qtbot):
     assert snap["prune_error"].shape == snap["prune_fractions"].shape
     assert len(cls.view.err_bbb.getData()[0]) > 0 and len(cls.view.err_plain.getData()[0]) > 0
     assert "test error" in cls.view.summary.text()
+    # every Monte Carlo / test-set figure shows its standard error: 2 errors, 95 % pruned,
+    # 4 mean entropies
+    from vigui.pages.bbb.views import _pm
+    text, store = cls.view.summary.text(), snap["metrics"]
+    assert text.count("±") == 7 and "± ?" not in text
+    assert f"BBB {_pm(store.latest('test_error'), store.latest('test_error_se'))} %" in text
+    value, draws, images = snap["entropy_mean"]["bbb_ood"]
+    assert draws > 0 and images > 0 and _pm(value, np.hypot(draws, images)) in text
+    assert "weight draws" in cls.view.summary.toolTip()
     # the regression run was paused when its tab was left
     assert not page.regression.run.playing
 
@@ -226,3 +235,36 @@ def test_regression_data_shows_before_the_networks_are_built(page, qtbot):
     snap = next(snap for snap in seen if "x" in snap)
     np.testing.assert_allclose(np.sort(snap["x"]), np.sort(x))
     np.testing.assert_allclose(np.sort(snap["y"]), np.sort(y))
+
+
+def test_classification_tab_is_built_when_its_tab_is_first_clicked(qtbot):
+    """Opening the page builds only Figure 15's tab (the tour's Page Down waits for it);
+    the classification tab is built when a person first clicks it, with the values
+    settings kept for it, and its form and view are then on screen."""
+    from PySide6.QtCore import Qt
+
+    page = BBBPage()
+    qtbot.addWidget(page)
+    page.resize(1280, 800)
+    page.show()
+    try:
+        assert list(page.sections) == ["regression"]
+        assert page.tabs.widget(0) is page.regression.view
+        page.restore_settings({"classify": {"lr": 0.002, "hidden": [32]}})  # remembered values
+        assert "classify" not in page.sections  # kept until the tab is built
+        bar = page.tabs.tabBar()
+        assert bar.tabText(1) == "Classification"
+        qtbot.mouseClick(bar, Qt.LeftButton, pos=bar.tabRect(1).center())
+        assert page.tabs.currentIndex() == 1 and "classify" in page.sections
+        cls = page.sections["classify"]
+        qtbot.waitUntil(lambda: cls.view.isVisible() and cls.params.isVisible(), timeout=5_000)
+        assert page.tabs.currentWidget() is cls.view
+        assert page.control_stack.currentWidget() is cls.controls
+        assert page.section_title.text() == "Classification"
+        assert cls.params.value("lr") == 0.002 and tuple(cls.params.value("hidden")) == (32,)
+        assert page.settings_state()["tab"] == "classify"
+        qtbot.mouseClick(bar, Qt.LeftButton, pos=bar.tabRect(0).center())
+        assert page.tabs.currentWidget() is page.regression.view
+        assert page.sections["classify"] is cls  # built once
+    finally:
+        page.close_page()

@@ -65,14 +65,14 @@ def test_drawing_changes_the_completions(page, qtbot):
         for c in range(4):
             page.canvas.stroke_at(r, c, paint=True)
     qtbot.waitUntil(lambda: page.completions_version > version, timeout=30_000)
-    qtbot.waitUntil(lambda: not page._draw_live.busy, timeout=30_000)
+    qtbot.waitUntil(lambda: not page.live.busy, timeout=30_000)
     after = shown_completions(page)
     assert after.shape == before.shape and not np.array_equal(after, before)
     # Ink on hidden pixels is not seen by the models: the completions stay.
     version = page.completions_version
     page.canvas.stroke_at(0, 7, paint=True)
     qtbot.waitUntil(lambda: page.completions_version > version, timeout=30_000)
-    qtbot.waitUntil(lambda: not page._draw_live.busy, timeout=30_000)
+    qtbot.waitUntil(lambda: not page.live.busy, timeout=30_000)
     np.testing.assert_array_equal(shown_completions(page), after)
 
 
@@ -112,6 +112,21 @@ def test_choosing_a_mask_retrains_or_reopens_the_right_model(page, qtbot):
     page.runner.request_frame()
     qtbot.waitUntil(lambda: page._model_mask is not None and page._model_mask.sum() == 16,
                     timeout=30_000)
+
+
+def test_the_free_bits_scaling_control_sets_the_free_nats_of_the_mask(page, qtbot):
+    """3 observed quadrants hide 1/4 of the image: scaled (the default) the CVAE gets
+    (1/4 / 3/4)^2 of the 3 free nats; "nothing" in the control gives it all 3."""
+    qtbot.waitUntil(lambda: page.runner is not None, timeout=30_000)
+    page.params.set_value("task", "q3")
+    nats = on_worker(page, qtbot, lambda e: (e.config.free_bits_scaling, e.cvae.free_bits))
+    assert nats == ("hidden2", pytest.approx(1 / 3))
+    combo = page.params.widget("free_bits_scaling")
+    labels = [combo.itemText(i) for i in range(combo.count())]
+    assert labels == ["hidden pixels² (default)", "hidden pixels", "nothing (per image)"]
+    combo.setCurrentIndex(labels.index("nothing (per image)"))
+    nats = on_worker(page, qtbot, lambda e: (e.config.free_bits_scaling, e.cvae.free_bits))
+    assert nats == ("none", 3.0)
 
 
 def test_a_drawn_mask_trains_its_own_model(page, qtbot):

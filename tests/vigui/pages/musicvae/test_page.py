@@ -174,9 +174,9 @@ def test_drawn_melody_becomes_an_endpoint(page, qtbot):
     a = ed._cell(16, 72)
     QTest.mouseClick(ed, Qt.LeftButton, pos=QPointF(a.x() + 2, a.y() + 2).toPoint())
     assert len(ed.notes()) == 3 and area.width() > 0
-    before = page._path_live.token
+    before = page.live.token
     QTest.mouseClick(v.use_as_a, Qt.LeftButton)
-    qtbot.waitUntil(lambda: page._path_live.token > before and not page._path_live.busy,
+    qtbot.waitUntil(lambda: page.live.token > before and not page.live.busy,
                     timeout=20_000)
     assert np.array_equal(page._path["a"], ed.tokens)
     assert "Your melody as A" in v.drawn_recon.text()

@@ -77,6 +77,24 @@ def test_latent_hover_traces_points_through_g(page, qtbot, kind):
     assert s.z_img.image is not None and s.x_img.image.sum() > 0
 
 
+def test_latent_mean_radius_carries_its_monte_carlo_error(page):
+    # The shown SE against brute force: the scatter of the mean over 100 seeds.
+    import re
+
+    s = page.show_section("latent")
+    s.kind.setCurrentIndex(s.kind.findData("ring"))
+    s.samples.setCurrentIndex(0)  # 2,000 draws: an error worth showing
+    means, ses = [], []
+    for seed in range(1, 101):
+        s.seed.setValue(seed)
+        shown = re.search(r"Mean radius ‖x‖ = <b>([\d.]+) ± ([\d.]+)</b>", s.summary.text())
+        means.append(float(shown[1]))
+        ses.append(float(shown[2]))
+    assert np.mean(ses) == pytest.approx(np.std(means, ddof=1), rel=0.2)
+    exact = 1 + 0.1 * math.sqrt(math.pi / 2)
+    assert abs(np.mean(means) - exact) < 4 * np.mean(ses) / math.sqrt(len(means))
+
+
 def test_latent_prior_cloud_is_plainly_visible(page, qtbot):
     """Figure 5's p(z) = N(0, I): dark near the mean, as light as the page far out."""
     s = page.show_section("latent")
