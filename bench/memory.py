@@ -6,7 +6,7 @@ processes have settled, one line: the app's resident memory (RSS), its child pro
 apart) and the sum. A page left with an idle run lets its child go, so the child count
 falls again as the walk moves on; the last lines list any child still alive.
 
-Offscreen, 1280x800, fixed seeds. psutil if installed, else /proc.
+Offscreen, 1280x800, fixed seeds. Linux (/proc).
 Run: QT_QPA_PLATFORM=offscreen python bench/memory.py [--no-tour] [--settle 1.5]
 """
 from __future__ import annotations
@@ -41,14 +41,18 @@ def _proc_children(pid: int) -> list[int]:
     return out
 
 
-def _proc_rss(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+def _memory(pid: int) -> int:
+    """Proportional set size (PSS): pages shared with other processes (the fork server's
+    imported torch, which every training child shares) counted once across them, so the
+    sum over processes is what the walk really costs. RSS where smaps_rollup is missing."""
+    for path, key in ((f"/proc/{pid}/smaps_rollup", "Pss:"), (f"/proc/{pid}/status", "VmRSS:")):
+        try:
+            with open(path) as f:
+                for line in f:
+                    if line.startswith(key):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
     return 0
 
 
@@ -60,25 +64,17 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def processes() -> tuple[int, list[tuple[int, int, str]]]:
-    """The app's RSS and its descendants as (pid, rss, kind): ``child`` or ``tracker``."""
-    me = os.getpid()
-    try:
-        import psutil
+def _kind(cmd: str) -> str:
+    if "resource_tracker" in cmd:
+        return "tracker"
+    return "server" if "forkserver" in cmd else "child"
 
-        proc = psutil.Process(me)
-        kids = []
-        for child in proc.children(recursive=True):
-            try:
-                kids.append((child.pid, child.memory_info().rss, " ".join(child.cmdline())))
-            except psutil.Error:
-                pass
-        rss = proc.memory_info().rss
-    except ImportError:
-        kids = [(pid, _proc_rss(pid), _cmdline(pid)) for pid in _proc_children(me)]
-        rss = _proc_rss(me)
-    return rss, [(pid, r, "tracker" if "resource_tracker" in cmd else "child") for pid, r, cmd in kids
-                 if r > 0]
+
+def processes() -> tuple[int, list[tuple[int, int, str]]]:
+    """The app's PSS and its descendants as (pid, pss, kind): ``child``, ``server`` (the
+    fork server the children are forked from) or ``tracker``."""
+    kids = [(pid, _memory(pid), _cmdline(pid)) for pid in _proc_children(os.getpid())]
+    return _memory(os.getpid()), [(pid, m, _kind(cmd)) for pid, m, cmd in kids if m > 0]
 
 
 def settled(wait, settle: float, limit: float = 40.0) -> tuple[int, list]:
@@ -99,10 +95,10 @@ def settled(wait, settle: float, limit: float = 40.0) -> tuple[int, list]:
 def line(label: str, measured) -> str:
     rss, kids = measured
     children = [r for _, r, kind in kids if kind == "child"]
-    tracker = sum(r for _, r, kind in kids if kind == "tracker")
-    total = rss + sum(children) + tracker
+    helpers = sum(r for _, r, kind in kids if kind != "child")
+    total = rss + sum(children) + helpers
     return (f"{label:<34} app {rss / MB:7.0f} MB   children {len(children)}: {sum(children) / MB:6.0f} MB"
-            f"   tracker {tracker / MB:4.0f} MB   total {total / MB:7.0f} MB")
+            f"   server+tracker {helpers / MB:4.0f} MB   total {total / MB:7.0f} MB")
 
 
 def main(argv=None) -> int:

@@ -194,6 +194,8 @@ class ExperimentPage(Runnable, Page):
         self.center_layout.addWidget(self.compare.view)
         self.run.progress.connect(lambda steps, rate: self.status.emit(self.device, steps, rate))
         self.run.ready.connect(lambda device: self.status.emit(device, 0, 0.0))
+        # Reset shows step 0 at once, not when the new run is built (seconds for a child)
+        self.run.resetting.connect(lambda: self.status.emit(self.device, 0, 0.0))
 
     # -- subclass hooks --------------------------------------------------------------
     def build_params(self):

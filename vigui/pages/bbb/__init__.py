@@ -81,6 +81,7 @@ class TaskSection(TrainerUnit, Runnable, Section):
         self.add_comparison(self.compare_plots(), self.compare_columns)
         self.run.progress.connect(lambda steps, rate: page.status.emit(self.run.device, steps, rate))
         self.run.ready.connect(lambda device: page.status.emit(device, 0, 0.0))
+        self.run.resetting.connect(lambda: page.status.emit(self.run.device, 0, 0.0))
 
     # -- hooks ------------------------------------------------------------------------------
     def build_params(self) -> ParamForm:
