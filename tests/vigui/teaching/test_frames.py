@@ -36,6 +36,28 @@ def test_a_frame_reads_back_as_written(tmp_path):
     np.testing.assert_array_equal(back["hist"]["counts"], snap["hist"]["counts"])
     path.write_bytes(b"not a zip")
     assert load_frame(path) is None
+
+
+def test_nested_views_read_back_exactly(tmp_path):
+    """The estimators' views: a histogram per component (int keys), a dict per estimator,
+    arrays beside plain numbers; every float exact (the stop shows the run's numbers)."""
+    rng = np.random.default_rng(1)
+    snap = {"histograms": {j: {"edges": rng.normal(size=61), "score": rng.random(60)} for j in (0, 1)},
+            "variance_curve": {"sizes": np.arange(1.0, 11.0), "score": rng.random((10,)) * 1e3,
+                               "baseline": -25.044539312280263},
+            "diverged": {"score": False, "reparam": True}, "paths": {"score": rng.normal(size=(31, 2))},
+            "grid": {"image": rng.random((9, 9))}, "skipped": {"what": object()}}
+    back = load_frame(save_frame(tmp_path / "n.frame.npz", snap))
+    assert set(back["histograms"]) == {0, 1} and "skipped" not in back
+    for j in (0, 1):
+        for name, array in snap["histograms"][j].items():
+            np.testing.assert_array_equal(back["histograms"][j][name], array)
+    for name in ("sizes", "score"):
+        np.testing.assert_array_equal(back["variance_curve"][name], snap["variance_curve"][name])
+    assert back["variance_curve"]["baseline"] == snap["variance_curve"]["baseline"]
+    assert back["diverged"] == snap["diverged"]
+    np.testing.assert_array_equal(back["paths"]["score"], snap["paths"]["score"])
+    np.testing.assert_array_equal(back["grid"]["image"], snap["grid"]["image"])  # in [0, 1]: still exact
     assert load_frame(tmp_path / "missing.frame.npz") is None
 
 
