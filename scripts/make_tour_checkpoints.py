@@ -17,9 +17,10 @@ The Figure 14 stop's ``cvae-column.pt`` is the digits CVAE of the middle-column 
 validation split), trained by the CLI's own code path, about 10 s, with its frame (``--cvae-frame``).
 The Figure 15 stop's ``bbb-regression.pt`` is BBB regression page's default run (the
 paper's curve, 1-64-64-1 nets, seed 0) after BBB_STEPS steps, with its frame file
-(``--bbb`` writes only these two). The black-box VI stops (13-14) play 250 steps live
-from fixed seeds; ``--scene-frames`` writes the frame each ends on, named by a digest of
-the stop (``vi-bbvi-<digest>.frame.npz``, vigui/pages/frames.py), a few seconds.
+(``--bbb`` writes only these two). The gradient-estimator stops (10-11) play 30 steps and
+the black-box VI stops (13-14) 250 steps live from fixed seeds; ``--scene-frames`` writes
+the frame each ends on, named by a digest of the stop (``vi-<section>-<digest>.frame.npz``,
+vigui/pages/frames.py), a few seconds.
 """
 from __future__ import annotations
 
