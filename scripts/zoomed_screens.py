@@ -2,6 +2,7 @@
 checking presentation mode's layout; then a contact sheet of them.
 
     python scripts/zoomed_screens.py OUT_DIR [--size 1280x800] [--presses 3] [--pages cavi,vae]
+    python scripts/zoomed_screens.py OUT_DIR --tour      # every stop of the lecture tour
     python scripts/contact_sheet.py OUT_DIR docs/zoomed-1280-contact-sheet.png
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ def main(argv=None) -> int:
     ap.add_argument("--size", default="1280x800")
     ap.add_argument("--presses", type=int, default=3)
     ap.add_argument("--pages", default="")
+    ap.add_argument("--tour", action="store_true", help="the lecture tour's stops, not the pages")
     args = ap.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import Qt
@@ -40,6 +42,10 @@ def main(argv=None) -> int:
     for _ in range(args.presses):
         QTest.keyClick(win, Qt.Key_Plus, Qt.ControlModifier)
     print(f"zoom {win.zoom:.2f}")
+    if args.tour:
+        from vigui.teaching.scenes import lecture_tour
+
+        return win.save_tour_screenshots(Path(args.out), lecture_tour([s.page_id for s in win.specs]))
     ids = args.pages.split(",") if args.pages else None
     return win.save_screenshots(Path(args.out), ids)
 

@@ -136,6 +136,9 @@ class MainWindow(TeachingMixin, QMainWindow):
         sizes = self._splitter.sizes()
         if sum(sizes) > 0 and sizes[0] < width:
             self._splitter.setSizes([width, sum(sizes) - width])  # the page's minimum wins
+        elif sum(sizes) > 0 and sizes[0] > self._side.maximumWidth():
+            # zoomed back: the page gets the room the navigator's larger names took
+            self._splitter.setSizes([self._side.maximumWidth(), sum(sizes) - self._side.maximumWidth()])
 
     def changeEvent(self, event) -> None:
         super().changeEvent(event)

@@ -17,12 +17,13 @@ from engine.core.lazy import lazy_exports
 # two lists equal.
 _LAYERS = ("GaussianPrior", "ScaleMixturePrior", "make_prior", "BayesLinear", "BayesMLP", "PlainMLP",
            "kl_weights", "log_gaussian", "softplus_inv", "gaussian_nll", "predictive_entropy",
-           "pruned", "gradient_variance")
+           "pruned", "gradient_variance", "elbo_parts")
 
 __all__ = ["GaussianPrior", "ScaleMixturePrior", "make_prior", "BayesLinear", "BayesMLP", "PlainMLP",
            "kl_weights", "log_gaussian", "softplus_inv", "gaussian_nll", "predictive_entropy",
-           "pruned", "gradient_variance", "BBBOptions", "ClassifyConfig", "ClassificationExperiment",
-           "PRUNE_FRACTIONS", "FUNCTIONS", "PLOT_RANGE", "TRAIN_RANGE", "RegressionConfig",
+           "pruned", "gradient_variance", "elbo_parts", "BBBOptions", "ClassifyConfig",
+           "ClassificationExperiment", "PRUNE_FRACTIONS", "FUNCTIONS", "PLOT_RANGE", "TRAIN_RANGE",
+           "RegressionConfig",
            "RegressionExperiment", "make_curve", "true_curve"]
 
 __getattr__ = lazy_exports(__name__, {
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
         GaussianPrior,
         PlainMLP,
         ScaleMixturePrior,
+        elbo_parts,
         gaussian_nll,
         gradient_variance,
         kl_weights,

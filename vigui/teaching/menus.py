@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, QEvent, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -476,9 +476,17 @@ class TeachingMixin:
         if font.pointSizeF() > 0:
             scaled.setPointSizeF(font.pointSizeF() * self.zoom)
         QApplication.setFont(scaled)
+        from vigui.widgets.plots import set_plot_zoom
+
+        set_plot_zoom(self.zoom)  # plots built or titled from now on, on any page
         if not self.fresh:
             self.settings.setValue("view/zoom", self.zoom)
         self._present_all()
+        # Once the pages' zoomed minimums are undone (their layouts are asked to update
+        # now), the navigator can give back the room its zoomed names took.
+        if hasattr(self, "_fit_nav"):
+            QCoreApplication.sendPostedEvents(None, QEvent.LayoutRequest)
+            self._fit_nav()
         self.statusBar().showMessage(f"zoom {self.zoom:.0%}", 2000)
 
     def set_params_hidden(self, hidden: bool) -> None:

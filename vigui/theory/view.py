@@ -55,10 +55,15 @@ log = logging.getLogger("vigui.theory")
 
 #: math em relative to the text's pixel size (STIX's x-height is smaller than the UI font's)
 MATH_SCALE = 1.1
-#: a displayed equation is scaled down to fit, but not below this
+#: a displayed equation is scaled down to fit beside its number, but not below this;
+#: smaller still, its number goes on a line of its own and it is scaled to the full width
 MIN_SCALE = 0.7
 #: the panel's narrowest width in pixels (the page's splitter cannot make it narrower)
 MIN_WIDTH = 220
+#: pixels between a displayed equation and its number
+TAG_GAP = 6
+#: a list's indentation per level (QTextDocument's indentWidth, 40 px, and the bullet)
+LIST_INDENT = 44
 
 STYLE = """
 p.slip { font-style: italic; margin-left: 8px; }
@@ -131,13 +136,22 @@ class LayoutMetrics:
     ratio: float          # device pixel ratio
     tag_width: int
 
+    @property
+    def line_width(self) -> float:
+        """Room for a whole line: an inline formula, or an equation whose number moved
+        below it."""
+        return self.width + self.tag_width  # the gap's pixels left for rounding
+
 
 def build_html(pieces: list[str | Math], metrics: LayoutMetrics) -> tuple[str, dict[str, QImage], list[str]]:
     """The panel's HTML, its images by URL, and the formulas that could not be typeset."""
     parts, images, problems = [], {}, []
+    lists = 0  # how deep in <ul>/<ol> the text is: each level indents it
     for index, piece in enumerate(pieces):
         if isinstance(piece, str):
             parts.append(piece)
+            lower = piece.lower()
+            lists += sum(lower.count(f"<{t}") - lower.count(f"</{t}") for t in ("ul", "ol"))
             continue
         try:
             typeset = _choose(piece, metrics)
@@ -148,12 +162,19 @@ def build_html(pieces: list[str | Math], metrics: LayoutMetrics) -> tuple[str, d
             continue
         tags = []
         for formula, scale in typeset:
+            line = metrics.line_width - max(0, lists) * LIST_INDENT
+            if not piece.display and formula.width * metrics.em > line:
+                # An inline piece longer than a line (a zoomed, narrow panel): scaled to
+                # fit, or the panel would scroll sideways.
+                scale = line / (formula.width * metrics.em)
             url = f"math:{len(images)}"
             images[url], width, height = _raster(formula, metrics.em * scale, metrics, piece.display)
             tags.append(f'<img src="{url}" width="{width}" height="{height}"'
                         + (">" if piece.display else ' style="vertical-align: middle">'))
         if piece.display:
-            parts.append(_display_html(tags[0], piece.tag, metrics))
+            beside = typeset[0][1] >= MIN_SCALE and typeset[0][0].width * metrics.em * \
+                typeset[0][1] <= metrics.width + 1
+            parts.append(_display_html(tags[0], piece.tag, metrics, beside))
             continue
         # A word joiner keeps the formula with the text it touches ("$x$," or "($p$)").
         before = parts[-1][-1:] if parts else ""
@@ -189,7 +210,11 @@ def _choose(piece: Math, metrics: LayoutMetrics) -> list[tuple[mathtex.Formula, 
             return [(formula, 1.0)]
         if best is None or formula.width < best.width:
             best = formula
-    return [(best, max(MIN_SCALE, room / best.width))]
+    if room / best.width >= MIN_SCALE:
+        return [(best, room / best.width)]
+    # Too small beside its number: the number goes below and the equation takes the
+    # whole line, scaled to fit it (never wider than the panel: no sideways scrolling).
+    return [(best, min(1.0, metrics.line_width / metrics.em / best.width))]
 
 
 def _raster(formula: mathtex.Formula, em: float, metrics: LayoutMetrics, display: bool):
@@ -234,8 +259,12 @@ _rasters: OrderedDict = OrderedDict()
 _RASTERS_KEPT = 1000
 
 
-def _display_html(img: str, tag: str, metrics: LayoutMetrics) -> str:
+def _display_html(img: str, tag: str, metrics: LayoutMetrics, beside: bool = True) -> str:
     label = f"({html.escape(tag)})" if tag else ""
+    if not beside:  # the equation needs the whole line: its number under it
+        return (f'<table class="eq" width="100%" cellspacing="0" cellpadding="0">'
+                f'<tr><td align="center">{img}</td></tr>'
+                f'<tr><td align="right">{label}</td></tr></table>')
     return (f'<table class="eq" width="100%" cellspacing="0" cellpadding="0"><tr>'
             f'<td align="center" valign="middle">{img}</td>'
             f'<td width="{metrics.tag_width}" align="right" valign="middle">{label}</td>'
@@ -264,8 +293,9 @@ class TheoryView(QTextBrowser):
         super().__init__(parent)
         self.setOpenExternalLinks(True)
         self.setMinimumWidth(MIN_WIDTH)
-        # Wrap between words only: a formula glued to its punctuation moves as one.
-        self.setWordWrapMode(QTextOption.WordWrap)
+        # Wrap between words (a formula glued to its punctuation moves as one); only what
+        # is wider than a whole line (zoomed, a narrow panel) is broken inside.
+        self.setWordWrapMode(QTextOption.WrapAtWordBoundaryOrAnywhere)
         self.document().setDefaultStyleSheet(STYLE)
         self.problems: list[str] = []
         self.name = name or ""
@@ -335,7 +365,7 @@ class TheoryView(QTextBrowser):
         # change the layout that made it appear.
         bar = self.style().pixelMetric(QStyle.PM_ScrollBarExtent, None, self)
         margin = self.document().documentMargin()
-        width = self.width() - 2 * self.frameWidth() - bar - 2 * margin - tag_width - 6
+        width = self.width() - 2 * self.frameWidth() - bar - 2 * margin - tag_width - TAG_GAP
         return LayoutMetrics(width=max(40.0, width), em=em, text=_text_metrics(self.font()),
                        colour=self.palette().color(QPalette.Text).name(),
                        ratio=self.devicePixelRatioF(), tag_width=tag_width)

@@ -1,6 +1,9 @@
 """Plot helpers shared by the pages: one look (:func:`style_plot`), readable colours."""
 from __future__ import annotations
 
+import math
+from types import MethodType
+
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
@@ -47,10 +50,11 @@ def style_plot(plot: pg.PlotItem, title: str = "", x: str = "", y: str = "", *,
     if grid:
         plot.showGrid(x=True, y=True, alpha=0.15)
     font = QFont()
-    font.setPointSize(8)
+    font.setPointSizeF(TICK_PT * _zoom)
     for side in ("left", "bottom"):
         axis = plot.getAxis(side)
         axis.setTickFont(font)
+        axis._vigui_scale = _zoom
         axis.enableAutoSIPrefix(False)  # "density (x0.001)" confuses more than it helps
     if not interactive:
         plot.hideButtons()
@@ -59,18 +63,28 @@ def style_plot(plot: pg.PlotItem, title: str = "", x: str = "", y: str = "", *,
     if long_series:
         plot.setDownsampling(auto=True, mode="peak")
         plot.setClipToView(True)
+    follow_zoom(plot)
     return plot
 
 
 def set_title(plot: pg.PlotItem, text: str, size: str = "9pt") -> None:
-    """Set a plot's title; a long one is clipped instead of widening the plot."""
+    """Set a plot's title (``size`` at zoom 1: drawn at the current zoom); a long one is
+    clipped instead of widening the plot."""
+    _follow(plot.titleLabel)
     plot.setTitle(text or None, size=size)
     relax_label(plot.titleLabel)
 
 
 def relax_label(label: pg.LabelItem) -> None:
     """Let a label be clipped rather than widen its layout (LabelItem makes its text
-    width the item's minimum width)."""
+    width the item's minimum width, again at every setText and resize)."""
+    if "updateMin" not in label.__dict__:
+        label.updateMin = MethodType(_update_min_relaxed, label)
+    label.updateMin()
+
+
+def _update_min_relaxed(label: pg.LabelItem) -> None:
+    type(label).updateMin(label)
     label.setMinimumWidth(0)
     hints = getattr(label, "_sizeHint", None)
     if hints:
@@ -78,6 +92,28 @@ def relax_label(label: pg.LabelItem) -> None:
         hints[Qt.SizeHint.MinimumSize] = (0, h)
         hints[Qt.SizeHint.PreferredSize] = (0, h)
     label.updateGeometry()
+    _fit_title(label)
+
+
+def _fit_title(label: pg.LabelItem) -> None:
+    """A zoomed title wider than its plot: drawn smaller, down to its unzoomed size; if
+    it still does not fit, its start is shown (left-aligned) rather than its middle."""
+    if label.__dict__.get("_vigui_fitting") or label.width() <= 0 or "_vigui_pt" not in label.__dict__:
+        return
+    label._vigui_fitting = True
+    try:
+        fit = label.__dict__.get("_vigui_fit", 1.0)
+        full = label.item.boundingRect().width() / fit  # the text's width at fit 1
+        want = max(min(1.0, 1.0 / _zoom), min(1.0, label.width() / full)) if full > 0 else 1.0
+        if abs(want - fit) > 0.02:
+            label._vigui_fit = want
+            label.setText(label.text)
+        justify = "left" if full * want > label.width() + 1 else "center"
+        if label.opts.get("justify") != justify:
+            label.opts["justify"] = justify
+            type(label).resizeEvent(label, None)
+    finally:
+        label._vigui_fitting = False
 
 
 def make_plot(title: str = "", x: str = "", y: str = "", legend: bool = False,
@@ -113,32 +149,180 @@ class DecadeAxis(pg.AxisItem):
 
 
 TICK_PT = 8  # style_plot's tick font
+LABEL_PT = 9.0  # a title's or axis label's size when none was given
+
+# The presentation zoom (View > Zoom, Ctrl + / Ctrl −), as the application font has it.
+# Plot text is drawn in sizes fixed in points, so it is scaled here: by scale_plots for
+# what exists, and, for a title, axis label or legend entry set later (a page's title
+# that says what is shown, a kept run's legend entry), as it is set.
+_zoom = 1.0
+
+
+def plot_zoom() -> float:
+    """The zoom plot text is drawn at (1.0: the sizes the pages ask for)."""
+    return _zoom
+
+
+def set_plot_zoom(scale: float) -> None:
+    """The zoom for plot text set from now on (:func:`scale_plots` also rescales what
+    exists under a widget)."""
+    global _zoom
+    _zoom = scale
 
 
 def scale_plots(root, scale: float) -> None:
     """Scale the fonts of every plot under the widget ``root`` by ``scale`` (presentation
-    zoom): tick labels, axis labels and titles, from their original sizes."""
+    zoom): tick labels, axis labels, titles and legends, from their original sizes; from
+    now on they follow the zoom whenever a page sets them again."""
+    set_plot_zoom(scale)
     for view in root.findChildren(pg.GraphicsView):
         scene = view.scene()
         if scene is None:
             continue
         for item in scene.items():
+            if isinstance(item, pg.AxisItem | pg.LabelItem | pg.LegendItem):
+                _follow(item)
+            if getattr(item, "_vigui_scale", 1.0) == scale:
+                continue
             if isinstance(item, pg.AxisItem):
-                if getattr(item, "_vigui_scale", 1.0) == scale:
-                    continue
                 item._vigui_scale = scale
                 font = QFont()
                 font.setPointSizeF(TICK_PT * scale)
                 item.setTickFont(font)
-                base = item.__dict__.setdefault("_vigui_label_pt", _pt(item.labelStyle.get("font-size"), 9.0))
-                item.labelStyle["font-size"] = f"{base * scale:.1f}pt"
                 item._updateLabel()
             elif isinstance(item, pg.LabelItem) and item.text:
-                if getattr(item, "_vigui_scale", 1.0) == scale:
-                    continue
+                item.setText(item.text)  # at the zoom's size (see _set_label_text)
+            elif isinstance(item, pg.LegendItem):
                 item._vigui_scale = scale
-                base = item.__dict__.setdefault("_vigui_pt", _pt(item.opts.get("size"), 9.0))
-                item.setText(item.text, size=f"{base * scale:.1f}pt")
+                item.updateSize()  # its rows grew with their labels
+                fit_legend(item)
+
+
+def follow_zoom(plot: pg.PlotItem) -> None:
+    """Make the title, axis labels and legend of ``plot`` (one built after a zoom, or
+    outside :func:`style_plot`) follow the zoom whenever they are set."""
+    for item in (plot.titleLabel, *(plot.getAxis(side) for side in ("left", "bottom", "right", "top"))):
+        _follow(item)
+    if plot.legend is not None:
+        _follow(plot.legend)
+    if "addLegend" not in plot.__dict__:
+        plot.addLegend = MethodType(_add_legend, plot)
+
+
+def _follow(item) -> None:
+    """Route ``item``'s own setters through the zoom (once per item)."""
+    if item.__dict__.get("_vigui_follows"):
+        return
+    item._vigui_follows = True
+    if isinstance(item, pg.LabelItem):
+        item._vigui_pt = _pt(item.opts.get("size"), LABEL_PT)
+        item.setText = MethodType(_set_label_text, item)
+    elif isinstance(item, pg.AxisItem):
+        item.labelString = MethodType(_axis_label_string, item)
+    elif isinstance(item, pg.LegendItem):
+        item.addItem = MethodType(_legend_add_item, item)
+        for _sample, label in item.items:
+            _follow(label)
+
+
+def _set_label_text(label: pg.LabelItem, text: str, **args) -> None:
+    """LabelItem.setText at the zoom: ``size`` (or the size set before) is the size at
+    zoom 1."""
+    if "size" in args:
+        label._vigui_pt = _pt(args["size"], label._vigui_pt)
+    args["size"] = f"{label._vigui_pt * _zoom * label.__dict__.get('_vigui_fit', 1.0):.1f}pt"
+    label._vigui_scale = _zoom
+    type(label).setText(label, text, **args)
+    plot = label.parentItem()
+    if isinstance(plot, pg.PlotItem) and plot.titleLabel is label and label.isVisible():
+        # PlotItem fixes the title's row at 30 px: a zoomed title needs more
+        height = max(30, math.ceil(label.itemRect().height()))
+        label.setMaximumHeight(height)
+        plot.layout.setRowFixedHeight(0, height)
+
+
+def _axis_label_string(axis: pg.AxisItem) -> str:
+    """The axis label's HTML with its font size (as set, or LABEL_PT) times the zoom."""
+    style = axis.labelStyle
+    axis.labelStyle = {**style, "font-size": f"{_pt(style.get('font-size'), LABEL_PT) * _zoom:.1f}pt"}
+    try:
+        return type(axis).labelString(axis)
+    finally:
+        axis.labelStyle = style
+
+
+def _legend_add_item(legend: pg.LegendItem, item, name: str) -> None:
+    type(legend).addItem(legend, item, name)
+    if legend.items:
+        label = legend.items[-1][1]
+        _follow(label)
+        label._vigui_fit = legend.items[0][1].__dict__.get("_vigui_fit", 1.0)
+        label.setText(label.text)  # at the zoom's size
+        legend.updateSize()
+        fit_legend(legend)
+
+
+def _add_legend(plot: pg.PlotItem, *args, **kwargs) -> pg.LegendItem:
+    legend = type(plot).addLegend(plot, *args, **kwargs)
+    _follow(legend)
+    plot.vb.sigResized.connect(lambda _vb: fit_legend(legend))
+    return legend
+
+
+#: a legend's labels shrink to fit a narrow plot down to this fraction of their size
+LEGEND_MIN_FIT = 0.6
+
+
+def fit_legend(legend: pg.LegendItem) -> None:
+    """Shrink the legend's labels (not below LEGEND_MIN_FIT of their zoomed size) so that
+    it fits inside its plot's view box: zoomed on a narrow or short plot it otherwise ran
+    past the plot's edge and cut its entries. Back to full size when there is room."""
+    vb = legend.__dict__.get("_vigui_vb") or legend.parentItem()
+    if isinstance(vb, pg.ViewBox):
+        legend._vigui_vb = vb  # its box, also while it hangs on the plot (_keep_inside)
+    labels = [label for _sample, label in legend.items]
+    if vb is None or not labels or legend.__dict__.get("_vigui_fitting"):
+        return
+    legend._vigui_fitting = True
+    try:
+        fit = labels[0].__dict__.get("_vigui_fit", 1.0)
+        text = max(label.itemRect().width() for label in labels)  # at ``fit``
+        other = legend.width() - text  # the samples, spacing and margins
+        dx, dy = (abs(v) for v in legend.opts["offset"] or (0, 0))
+        room = vb.width() - 2 * dx - other
+        want = min(1.0, room / (text / fit)) if text > 0 else 1.0
+        if legend.height() > 0:  # and its rows inside a short plot (they grow with the text)
+            want = min(want, (vb.height() - 2 * dy) / (legend.height() / fit))
+        want = max(LEGEND_MIN_FIT, want)
+        if abs(want - fit) > 0.02:
+            for label in labels:
+                _follow(label)
+                label._vigui_fit = want
+                label.setText(label.text)
+            legend.updateSize()
+        _keep_inside(legend, vb)
+    finally:
+        legend._vigui_fitting = False
+
+
+def _keep_inside(legend: pg.LegendItem, vb) -> None:
+    """A legend wider than its view box even at its smallest would be cut at the box's
+    edge (the box clips what it holds): it is hung on the plot instead, level with the
+    box's top (or bottom) and over the axis' numbers, and back in the box when it fits."""
+    offset = legend.opts["offset"]
+    plot = vb.parentItem()
+    if not offset or not isinstance(plot, pg.PlotItem):
+        return
+    wide = legend.width() > vb.width() - 2 * abs(offset[0])
+    target = plot if wide else vb
+    if legend.parentItem() is not target:
+        type(legend).setParentItem(legend, target)  # anchored at the same corner and offset
+        legend.setZValue(10 if wide else 0)  # above the axes (0.5)
+    if wide:
+        box = vb.geometry()
+        dy = box.top() if offset[1] > 0 else box.bottom() - plot.height()
+        corner = (1 if offset[0] <= 0 else 0, 1 if offset[1] <= 0 else 0)
+        legend.anchor(itemPos=corner, parentPos=corner, offset=(offset[0], offset[1] + dy))
 
 
 def _pt(size, default: float) -> float:

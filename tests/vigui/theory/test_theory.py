@@ -279,3 +279,37 @@ def test_panel_relays_out_when_resized(qtbot):
     qtbot.waitUntil(lambda: view._metrics.width < 300)
     assert view.toHtml().count("<img") == wide  # same formulas, other line-break forms
     qtbot.waitUntil(lambda: view.horizontalScrollBar().maximum() == 0, timeout=3000)
+
+
+def test_zoomed_panels_never_scroll_sideways(qtbot):
+    """Ctrl+plus three times on the window (a class's projector): every chapter's panel at
+    its narrowest wraps or scales its formulas to its width, no sideways scroll bar."""
+    from PySide6.QtWidgets import QApplication
+
+    from vigui.window import MainWindow
+
+    window = MainWindow(fresh=True, open_initial=False)
+    qtbot.addWidget(window)
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
+    try:
+        for _ in range(3):
+            qtbot.keyClick(window, Qt.Key_Plus, Qt.ControlModifier)
+        assert window.zoom == pytest.approx(1.4)
+        for name in theory.source_names():
+            view = TheoryView(name)
+            qtbot.addWidget(view)
+            view.resize(theory.MIN_WIDTH, 700)
+            view.show()
+            qtbot.waitUntil(lambda v=view: v._metrics is not None)
+            assert view._metrics.em > 1.3 * 9  # typeset at the zoomed font
+            assert not view.problems, view.problems
+            line = view.viewport().width() - 2 * view.document().documentMargin()
+            for url, image in view._images.items():
+                assert image.width() / image.devicePixelRatio() <= line, (name, url)
+            qtbot.waitUntil(lambda v=view: v.horizontalScrollBar().maximum() == 0, timeout=3000)
+            view.close()
+    finally:
+        window.set_zoom(1.0)
+        window.close()

@@ -213,7 +213,11 @@ class CVAEPage(TrainerPage):
         top.addWidget(self.curves)
         top.addWidget(self.kl_view)
         top.addWidget(self.table)
-        top.setSizes([300, 200, 300])
+        # The table's five columns of numbers need the most room: it gets most of any width
+        # the row gains (a window widened, the zoom undone).
+        top.setSizes([250, 160, 350])
+        for i, stretch in enumerate((2, 1, 3)):
+            top.setStretchFactor(i, stretch)
 
         middle = QWidget()
         mlay = QVBoxLayout(middle)

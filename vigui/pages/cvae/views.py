@@ -10,7 +10,8 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -27,7 +28,7 @@ from vigui.widgets.curves import Curve, LossCurves, series
 from vigui.widgets.plots import style_plot
 
 __all__ = ["colour_images", "spread_images", "rgb_mosaic", "StripView", "CompletionRow",
-           "CurvesView", "KLView", "NCLLTableView", "GIVEN_INK", "HIDDEN_FILL", "LEGEND_HTML"]
+           "CurvesView", "loss_range", "KLView", "NCLLTableView", "GIVEN_INK", "HIDDEN_FILL", "LEGEND_HTML"]
 
 GIVEN_INK = np.array([31, 78, 170], np.float32)  # observed pixels: blue ink
 MODEL_INK = np.array([0, 0, 0], np.float32)  # pixels a model produced: black ink
@@ -36,8 +37,10 @@ PAPER = np.array([255, 255, 255], np.float32)
 SPREAD_INK = np.array([200, 30, 30], np.float32)  # per-pixel spread of the samples: red
 SPREAD_FULL = 0.25  # a spread (std of a grey level in [0, 1]) this large is full red
 PAD = np.array([200, 200, 200], np.uint8)
-LEGEND_HTML = ("<span style='color:#1f4eaa'>■ given</span> &nbsp; "
-               "<span style='color:#000'>■ model's output</span> &nbsp; "
+# One entry a line: beside the summary a one-line key took so much of a zoomed row that
+# the summary wrapped into a tall column and squeezed the strip below it.
+LEGEND_HTML = ("<span style='color:#1f4eaa'>■ given</span><br>"
+               "<span style='color:#000'>■ model's output</span><br>"
                "<span style='color:#d08a10'>■ hidden</span>")
 PYRO_MNIST = {"q1": (100.4, 71.8), "q2": (61.9, 51.0), "q3": (25.4, 24.2)}
 
@@ -176,6 +179,22 @@ CURVES = (
 )
 
 
+def loss_range(metrics) -> tuple[float | None, float | None]:
+    """The loss plot's y-range: every point of every curve drawn, except the baseline's
+    train loss before its first validation (it starts near 0.69 nats per hidden pixel,
+    far above the rest). The CVAE's validation loss counts its free-bits floor and lies
+    above its train −ELBO: it is in the range, not cut off at the top."""
+    ys = [series(metrics, name)[1] for name in ("baseline_val", "cvae_val", "cvae_neg_elbo")]
+    steps, train = series(metrics, "baseline_loss")
+    first_val = series(metrics, "baseline_val")[0]
+    ys.append(train[steps >= first_val[0]] if len(first_val) else train[-1:])
+    ys = [y for y in ys if len(y)]
+    if not ys:
+        return None, None
+    values = np.concatenate(ys)
+    return float(values.min()), float(values.max())
+
+
 class CurvesView(pg.PlotWidget):
     """Train and validation losses of both networks, nats per image."""
 
@@ -193,12 +212,9 @@ class CurvesView(pg.PlotWidget):
         """``metrics``: a MetricStore (``get(name) -> (steps, values)``) or a dict of
         aligned column arrays with a ``step`` column."""
         self.losses.show(metrics)
-        # Train losses start near 0.69 nats per pixel: keep the interesting range in view.
-        ys = [series(metrics, n)[1] for n in ("baseline_val", "cvae_val", "cvae_neg_elbo")]
-        ys = np.concatenate([y for y in ys if len(y)]) if any(len(y) for y in ys) else None
-        if ys is not None and np.isfinite(ys).any():
-            lo, hi = np.nanpercentile(ys[np.isfinite(ys)], [0, 90])
-            self.getPlotItem().setYRange(lo - 0.05 * (hi - lo + 1), hi + 0.3 * (hi - lo + 1),
+        lo, hi = loss_range(metrics)
+        if lo is not None:
+            self.getPlotItem().setYRange(lo - 0.05 * (hi - lo + 1), hi + 0.05 * (hi - lo + 1),
                                          padding=0)
 
     def clear_curves(self) -> None:
@@ -232,6 +248,7 @@ class KLView(pg.PlotWidget):
         self.losses.clear()
 
 
+TABLE_FONT = 8 / 9  # the table's font relative to the window's (8pt at the usual 9pt)
 TABLE_TASKS = (("q1", "1 quad."), ("q2", "2 quad."), ("q3", "3 quad."))
 TABLE_COLUMNS = ("base\nNCLL", "CVAE\n−ELBO₁₀", "CVAE\nIS₁₀₀", "KL", "epochs")
 
@@ -256,10 +273,7 @@ class NCLLTableView(QWidget):
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.table.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         self.table.setMinimumWidth(170)
-        font = self.table.font()
-        font.setPointSize(8)
-        self.table.setFont(font)
-        self.table.horizontalHeader().setFont(font)
+        self._fit_font()
         self.table.setToolTip(
             "Rows: 1, 2, 3 observed quadrants. Negative conditional log-likelihood −log p(y|x) "
             "of the hidden pixels, nats per test image (lower is better): the baseline's; the "
@@ -276,6 +290,20 @@ class NCLLTableView(QWidget):
         lay.addWidget(self.table, 1)
         lay.addWidget(self.note)
         self.rows: dict[str, dict] = {}
+
+    def _fit_font(self) -> None:
+        """Cells and both headers a little smaller than the text around them, following
+        the application's font (the presentation zoom): a fixed 8pt kept the headers
+        small when zoomed."""
+        font = QFont(self.font())
+        font.setPointSizeF(self.font().pointSizeF() * TABLE_FONT)
+        for widget in (self.table, self.table.horizontalHeader(), self.table.verticalHeader()):
+            widget.setFont(font)
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.FontChange:
+            self._fit_font()
 
     def show_rows(self, rows: dict[str, dict]) -> None:
         self.rows = {k: dict(v) for k, v in rows.items()}

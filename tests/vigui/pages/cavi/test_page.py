@@ -13,6 +13,10 @@ def page(qtbot):
     qtbot.addWidget(page)
     page.restore_settings({"n": 500, "k": 3, "true_k": 3, "dim": 1, "data_seed": 1, "init_seed": 0,
                            "mode": "cavi"})
+    # A window's size: at the page's own 610 px its plots are a few pixels wide (they were
+    # wider only because their titles overflowed the canvas), and a curve that narrow is
+    # drawn downsampled.
+    page.resize(1100, 760)
     page.show()
     page.activate()
     yield page
