@@ -15,8 +15,9 @@ A scene that plays a fixed number of steps from fixed seeds (a tour stop such as
 black-box VI's 250 steps or the gradient estimators' 30) can ship the frame its run ends
 on: :func:`scene_frame_path` names it by a digest of the scene's page, section,
 parameters and run, so the file applies to exactly that scene and to no edited copy of
-it. The page draws it at once and its run reaches the same state behind it. The metric history travels in the frame
-as ``metrics_state`` (JSON of ``MetricStore.state()``): there is no checkpoint.
+it. The page draws it at once and its run reaches the same state behind it. The metric
+history travels in the frame as ``metrics_state`` (JSON of ``MetricStore.state()``):
+there is no checkpoint.
 """
 from __future__ import annotations
 
