@@ -185,6 +185,7 @@ def make_scene_frames() -> list[Path]:
     (its views, the expensive ones too, and the metric history: there is no checkpoint)."""
     import json
 
+    import numpy as np
     import torch
 
     from engine.vi.bbvi import BBVIConfig, BBVIExperiment
@@ -200,7 +201,14 @@ def make_scene_frames() -> list[Path]:
     def estimators(params):
         return EstimatorExperiment(EstimatorConfig(**params))
 
+    def estimator_map(params) -> dict:  # the page's ELBO map, drawn with the frame
+        from vigui.pages.vi.estimators import elbo_map, map_key
+
+        gap, bm, bl = elbo_map(*map_key(EstimatorConfig(**params)))
+        return {"elbo_map": {"gap": gap, "best": np.array([bm, bl])}}
+
     builders = {"bbvi": bbvi, "estimators": estimators}
+    extras = {"estimators": estimator_map}
     torch.set_num_threads(1)
     out = []
     for stop in lecture_tour().stops:
@@ -212,6 +220,8 @@ def make_scene_frames() -> list[Path]:
             exp.step()
         snap = {**(exp.heavy_snapshot() or {}), **exp.snapshot()}
         snap["metrics_state"] = json.dumps(exp.metrics.state())
+        if stop.section in extras:
+            snap.update(extras[stop.section](stop.params[stop.section]))
         out.append(save_frame(path, snap))
     return out
 
