@@ -17,9 +17,10 @@ The Figure 14 stop's ``cvae-column.pt`` is the digits CVAE of the middle-column 
 validation split), trained by the CLI's own code path, about 10 s, with its frame (``--cvae-frame``).
 The Figure 15 stop's ``bbb-regression.pt`` is BBB regression page's default run (the
 paper's curve, 1-64-64-1 nets, seed 0) after BBB_STEPS steps, with its frame file
-(``--bbb`` writes only these two). The black-box VI stops (13-14) play 250 steps live
-from fixed seeds; ``--scene-frames`` writes the frame each ends on, named by a digest of
-the stop (``vi-bbvi-<digest>.frame.npz``, vigui/pages/frames.py), a few seconds.
+(``--bbb`` writes only these two). The gradient-estimator stops (10-11) play 30 steps and
+the black-box VI stops (13-14) 250 steps live from fixed seeds; ``--scene-frames`` writes
+the frame each ends on, named by a digest of the stop (``vi-<section>-<digest>.frame.npz``,
+vigui/pages/frames.py), a few seconds.
 """
 from __future__ import annotations
 
@@ -179,29 +180,48 @@ def check_bbb() -> bool:
 
 
 def make_scene_frames() -> list[Path]:
-    """The frame each black-box VI stop's run ends on: its experiment, stepped as far as
-    the stop plays it, with the metric history (there is no checkpoint)."""
+    """The frame each fixed-length stop (black-box VI, the gradient estimators) ends on:
+    its experiment, stepped as far as the stop plays it, as the page's runner delivers it
+    (its views, the expensive ones too, and the metric history: there is no checkpoint)."""
     import json
 
+    import numpy as np
     import torch
 
     from engine.vi.bbvi import BBVIConfig, BBVIExperiment
+    from engine.vi.estimators import EstimatorConfig, EstimatorExperiment
     from vigui.pages.frames import save_frame, scene_frame_path
     from vigui.teaching.scenes import lecture_tour
 
+    def bbvi(params):
+        params = dict(params)
+        seed = int(params.pop("seed"))
+        return BBVIExperiment(BBVIConfig(**params).validate(), seed=seed)
+
+    def estimators(params):
+        return EstimatorExperiment(EstimatorConfig(**params))
+
+    def estimator_map(params) -> dict:  # the page's ELBO map, drawn with the frame
+        from vigui.pages.vi.estimators import elbo_map, map_key
+
+        gap, bm, bl = elbo_map(*map_key(EstimatorConfig(**params)))
+        return {"elbo_map": {"gap": gap, "best": np.array([bm, bl])}}
+
+    builders = {"bbvi": bbvi, "estimators": estimators}
+    extras = {"estimators": estimator_map}
     torch.set_num_threads(1)
     out = []
     for stop in lecture_tour().stops:
         path = scene_frame_path(stop)
-        if stop.page != "vi" or stop.section != "bbvi" or path is None:
+        if stop.page != "vi" or stop.section not in builders or path is None:
             continue
-        params = dict(stop.params["bbvi"])
-        seed = int(params.pop("seed"))
-        exp = BBVIExperiment(BBVIConfig(**params).validate(), seed=seed)
-        while exp.steps < int(stop.run["steps"]):
+        exp = builders[stop.section](stop.params[stop.section])
+        while exp.steps < int(stop.run["steps"]) and not exp.done:
             exp.step()
-        snap = exp.snapshot()
+        snap = {**(exp.heavy_snapshot() or {}), **exp.snapshot()}
         snap["metrics_state"] = json.dumps(exp.metrics.state())
+        if stop.section in extras:
+            snap.update(extras[stop.section](stop.params[stop.section]))
         out.append(save_frame(path, snap))
     return out
 
@@ -216,7 +236,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cvae-frame", action="store_true",
                     help="only write the frames of the shipped CVAE and BBB checkpoints")
     ap.add_argument("--scene-frames", action="store_true",
-                    help="only write the frames of the black-box VI stops' fixed-length runs")
+                    help="only write the frames of the fixed-length vi stops (black-box VI, estimators)")
     args = ap.parse_args(argv)
     from engine.core import checkpoint
 

@@ -12,11 +12,12 @@ only (no Qt, no torch; read with ``allow_pickle=False``), so
 Images are stored as float16 (values in [0, 1]: 3 significant digits, half the bytes).
 
 A scene that plays a fixed number of steps from fixed seeds (a tour stop such as
-black-box VI's 250 steps) can ship the frame its run ends on: :func:`scene_frame_path`
-names it by a digest of the scene's page, section, parameters and run, so the file
-applies to exactly that scene and to no edited copy of it. The page draws it at once
-and its run reaches the same state behind it. The metric history travels in the frame
-as ``metrics_state`` (JSON of ``MetricStore.state()``): there is no checkpoint.
+black-box VI's 250 steps or the gradient estimators' 30) can ship the frame its run ends
+on: :func:`scene_frame_path` names it by a digest of the scene's page, section,
+parameters and run, so the file applies to exactly that scene and to no edited copy of
+it. The page draws it at once and its run reaches the same state behind it. The metric
+history travels in the frame as ``metrics_state`` (JSON of ``MetricStore.state()``):
+there is no checkpoint.
 """
 from __future__ import annotations
 
@@ -64,9 +65,10 @@ def frame_metrics(frame: dict[str, Any]):
 
 
 def save_frame(path: str | Path, snap: dict[str, Any]) -> Path:
-    """Write ``snap``: arrays as arrays (float images at float16), dicts of arrays (a
-    histogram) as their arrays, everything else (numbers, strings, tuples, lists) as
-    JSON; keys that are none of these are left out."""
+    """Write ``snap``: arrays as arrays (float images at float16), dicts (a histogram, one
+    entry per estimator, dicts of those) as their arrays and plain values, everything else
+    (numbers, strings, tuples, lists) as JSON; keys that are none of these are left out.
+    A dict's whole-number keys read back as ints (a histogram per component 0, 1)."""
     arrays: dict[str, np.ndarray] = {}
     plain: dict[str, Any] = {}
     for key, value in snap.items():
@@ -74,10 +76,11 @@ def save_frame(path: str | Path, snap: dict[str, Any]) -> Path:
             if value.dtype.kind == "f" and value.ndim >= 2 and value.size >= _IMAGE and _unit_range(value):
                 value = value.astype(_SMALL)
             arrays[f"a:{key}"] = value
-        elif isinstance(value, dict) and value and all(isinstance(v, np.ndarray) for v in value.values()):
-            for sub, array in value.items():  # e.g. a histogram's edges and counts
-                arrays[f"d:{key}:{sub}"] = array
-        elif isinstance(value, (bool, int, float, str, tuple, list)) or value is None:
+        elif isinstance(value, dict):
+            inner = _split(value, f"d:{key}", arrays)
+            if inner:
+                plain[key] = inner
+        elif _is_plain(value):
             plain[key] = list(value) if isinstance(value, tuple) else value
     arrays["json"] = np.array(json.dumps(plain))
     path = Path(path)
@@ -86,21 +89,55 @@ def save_frame(path: str | Path, snap: dict[str, Any]) -> Path:
     return path
 
 
+def _split(tree: dict, prefix: str, arrays: dict[str, np.ndarray]) -> dict:
+    """A dict's arrays into ``arrays`` as ``prefix:key[:key...]`` (exact, never float16);
+    returns what is left that JSON can hold (nested as it was)."""
+    plain: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}:{key}"
+        if isinstance(value, np.ndarray):
+            arrays[name] = value
+        elif isinstance(value, dict):
+            inner = _split(value, name, arrays)
+            if inner:
+                plain[str(key)] = inner
+        elif _is_plain(value):
+            plain[str(key)] = list(value) if isinstance(value, tuple) else value
+    return plain
+
+
+def _is_plain(value: Any) -> bool:
+    return isinstance(value, (bool, int, float, str, tuple, list)) or value is None
+
+
+def _key(text: str) -> str | int:
+    return int(text) if text.isdigit() else text
+
+
+def _with_int_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_key(k): _with_int_keys(v) for k, v in value.items()}
+    return tuple(value) if isinstance(value, list) else value
+
+
 def load_frame(path: str | Path) -> dict[str, Any] | None:
     """The frame saved at ``path`` (float images back as float32, lists as tuples), or
     None if there is none or it cannot be read: the page then waits for its model."""
     try:
         with np.load(Path(path), allow_pickle=False) as data:
-            snap: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+            snap: dict[str, Any] = {k: _with_int_keys(v)
                                     for k, v in json.loads(str(data["json"])).items()}
             for key in data.files:
                 if key.startswith("a:"):
                     value = data[key]
                     snap[key[2:]] = value.astype(np.float32) if value.dtype == _SMALL else value
                 elif key.startswith("d:"):
-                    name, sub = key[2:].split(":", 1)
-                    snap.setdefault(name, {})[sub] = data[key]
-    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+                    top, *names = key[2:].split(":")
+                    node = snap.setdefault(top, {})
+                    for name in names[:-1]:
+                        node = node.setdefault(_key(name), {})
+                    node[_key(names[-1])] = data[key]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, json.JSONDecodeError):
         return None
     return snap
 

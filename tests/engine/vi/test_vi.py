@@ -218,6 +218,24 @@ def test_estimator_experiment_runs_and_reports():
     assert exp.baseline == pytest.approx(float(exp.model.elbo(0.0, 1.0)), abs=1.0)
 
 
+def test_a_run_that_differs_only_in_samples_reuses_the_variance_table():
+    """The table depends on the model, the point and the seed, not on S or the batch: a
+    tour's next stop reuses it; any of the others gives a fresh one, as computed directly."""
+    base = dict(model="logistic", n=12, m=-1.0, log_s=0.3, seed=4)
+    first = EstimatorExperiment(EstimatorConfig(**base, samples=10)).heavy_snapshot()["variance_curve"]
+    again = EstimatorExperiment(EstimatorConfig(**base, samples=100, batch=7)).heavy_snapshot()
+    direct = variance_table(make_model("logistic", 12, 1.0, 1.0, 0), -1.0, 0.3, reps=200, seed=6)
+    for k in (*ESTIMATORS, "sizes"):
+        assert again["variance_curve"][k] is first[k]  # shared, not recomputed
+        np.testing.assert_array_equal(first[k], direct[k])
+    with pytest.raises(ValueError):
+        first["score"][0] = 0.0  # read-only: a run cannot change another's table
+    for change in ({"m": -0.9}, {"log_s": 0.2}, {"seed": 5}, {"data_seed": 1}, {"n": 13},
+                   {"true_z": -2.0}):
+        other = EstimatorExperiment(EstimatorConfig(**{**base, **change})).heavy_snapshot()
+        assert not np.array_equal(other["variance_curve"]["score"], first["score"]), change
+
+
 # -- Figure 5 -----------------------------------------------------------------------------
 def test_lecture_g_maps_a_standard_normal_onto_a_ring_of_radius_about_one():
     x = latent.push(latent.sample_z(200_000, seed=0), "ring")

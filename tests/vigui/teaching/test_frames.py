@@ -4,6 +4,7 @@ import shutil
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from engine.core import checkpoint
@@ -35,6 +36,28 @@ def test_a_frame_reads_back_as_written(tmp_path):
     np.testing.assert_array_equal(back["hist"]["counts"], snap["hist"]["counts"])
     path.write_bytes(b"not a zip")
     assert load_frame(path) is None
+
+
+def test_nested_views_read_back_exactly(tmp_path):
+    """The estimators' views: a histogram per component (int keys), a dict per estimator,
+    arrays beside plain numbers; every float exact (the stop shows the run's numbers)."""
+    rng = np.random.default_rng(1)
+    snap = {"histograms": {j: {"edges": rng.normal(size=61), "score": rng.random(60)} for j in (0, 1)},
+            "variance_curve": {"sizes": np.arange(1.0, 11.0), "score": rng.random((10,)) * 1e3,
+                               "baseline": -25.044539312280263},
+            "diverged": {"score": False, "reparam": True}, "paths": {"score": rng.normal(size=(31, 2))},
+            "grid": {"image": rng.random((9, 9))}, "skipped": {"what": object()}}
+    back = load_frame(save_frame(tmp_path / "n.frame.npz", snap))
+    assert set(back["histograms"]) == {0, 1} and "skipped" not in back
+    for j in (0, 1):
+        for name, array in snap["histograms"][j].items():
+            np.testing.assert_array_equal(back["histograms"][j][name], array)
+    for name in ("sizes", "score"):
+        np.testing.assert_array_equal(back["variance_curve"][name], snap["variance_curve"][name])
+    assert back["variance_curve"]["baseline"] == snap["variance_curve"]["baseline"]
+    assert back["diverged"] == snap["diverged"]
+    np.testing.assert_array_equal(back["paths"]["score"], snap["paths"]["score"])
+    np.testing.assert_array_equal(back["grid"]["image"], snap["grid"]["image"])  # in [0, 1]: still exact
     assert load_frame(tmp_path / "missing.frame.npz") is None
 
 
@@ -193,3 +216,90 @@ def test_the_cvae_stop_is_drawn_before_its_model_is_loaded(window, qtbot):
     np.testing.assert_allclose(page.strip.image.image.astype(float), strip.astype(float), atol=2)
     np.testing.assert_allclose(page.completions.image.image.astype(float), drawn.astype(float),
                                atol=2)
+
+
+ESTIMATOR_STOPS = [i for i, s in enumerate(TOUR.stops) if s.page == "vi" and s.section == "estimators"]
+
+
+def estimator_screen(section) -> dict:
+    """What the estimator tab shows: the summary's numbers, every histogram, variance
+    curve, SGD path and the ELBO map."""
+    from engine.vi.estimators import ESTIMATORS
+
+    shown = {"summary": section.summary.text(), "map": section.map_img.image.copy()}
+    for k in ESTIMATORS:
+        for j in range(2):
+            shown[f"hist{j}-{k}"] = section.hist_curves[j][k].getData()
+        shown[f"var-{k}"] = section.var_curves[k].getData()
+        shown[f"path-{k}"] = section.paths[k].getData()
+    return shown
+
+
+@pytest.mark.gui
+def test_the_estimator_stops_are_drawn_at_once_with_the_numbers_their_runs_end_on(
+        window, qtbot, monkeypatch):
+    import vigui.pages.vi.estimators as page_module
+
+    first, second = ESTIMATOR_STOPS
+    assert second == first + 1 and [TOUR.stops[i].run for i in ESTIMATOR_STOPS] == [{"steps": 30}] * 2
+    built, surfaces = [], []
+    real_experiment, real_surface = page_module.EstimatorExperiment, page_module.elbo_surface
+    monkeypatch.setattr(page_module, "EstimatorExperiment",
+                        lambda config: built.append(config) or real_experiment(config))
+    monkeypatch.setattr(page_module, "elbo_surface",
+                        lambda model, *a: surfaces.append(type(model).__name__) or real_surface(model, *a))
+    page_module.elbo_map.cache_clear()
+    real_map = page_module.elbo_map.__wrapped__  # computed afresh, as without the frame
+    assert window.start_tour(TOUR, first - 1), window.scene_error
+    for index in ESTIMATOR_STOPS:
+        stop = TOUR.stops[index]
+        qtbot.keyClick(window, Qt.Key_PageDown)
+        QApplication.processEvents()
+        assert window.tour_index == index
+        section = window.current_page().section()
+        assert section.params.value("samples") == stop.params["estimators"]["samples"]
+        # The figure is whole at once, while the stop's own run plays on behind it.
+        assert window.current_page().screenshot_ready() and not section.run.ended
+        assert f"1,500 estimates of S = {stop.params['estimators']['samples']}" in section.summary.text()
+        early = estimator_screen(section)
+        assert len(early["var-score"][0]) == 10 and len(early["path-reparam"][0]) == 31
+        assert early["hist0-score"][1].sum() > 0.95 * 1500
+        # The stop's run is the section's only one (the page's own never started) and it
+        # ends on exactly the numbers the stop showed from the start.
+        qtbot.waitUntil(lambda s=section: s.run.ended, timeout=30_000)
+        qtbot.wait(50)
+        assert section.last_snapshot["steps_done"] == 30 and "metrics_state" not in section.last_snapshot
+        live = estimator_screen(section)
+        assert live["summary"] == early["summary"]
+        for key, value in early.items():
+            for got, want in zip(live[key], value, strict=True) if isinstance(value, tuple) else ():
+                np.testing.assert_array_equal(got, want, err_msg=key)  # a curve's x, then y
+        np.testing.assert_array_equal(live["map"], early["map"])
+        assert surfaces == []  # the map came with the frame, and it is the model's own:
+        gap, bm, bl = real_map(*page_module.map_key(section.config()))
+        np.testing.assert_array_equal(live["map"], gap.astype(np.float32))
+        np.testing.assert_array_equal(section.best_mark.getData()[0], [bm])
+        np.testing.assert_array_equal(section.best_mark.getData()[1], [bl])
+        surfaces.clear()
+    assert len(built) == 2 and [c.samples for c in built] == [10, 100]
+
+
+@pytest.mark.gui
+def test_the_elbo_map_follows_the_data_it_depends_on(window, qtbot):
+    window.open_page("vi")
+    section = window.current_page().show_section("estimators")
+    model = section.params.widget("model")
+    model.setCurrentIndex(model.findData("logistic"))
+    seed = section.params.widget("data_seed")
+    seed.setValue(0)
+    from vigui.pages.vi.estimators import map_key
+
+    qtbot.waitUntil(lambda: section._map_for == map_key(section.config()), timeout=10_000)
+    before = section.map_img.image.copy()
+    section.params.set_values({"sigma_x": 3.0}, emit=True)  # the logistic model has no σx
+    QApplication.processEvents()
+    np.testing.assert_array_equal(section.map_img.image, before)
+    seed.setValue(1)
+    qtbot.waitUntil(lambda: not np.array_equal(section.map_img.image, before), timeout=5_000)
+    seed.setValue(0)
+    qtbot.waitUntil(lambda: np.array_equal(section.map_img.image, before), timeout=5_000)

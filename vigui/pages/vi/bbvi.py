@@ -100,7 +100,6 @@ class BBVISection(ParamRunSection):
         grid.setRowStretch(2, 2)
         self.add_comparison({"elbo_avg": self.elbo_plot}, ("elbo_avg", "kl_forward"))
         self._target_for = None
-        self.frame_step: int | None = None  # a shipped frame is shown until the run gets there
         self.results: dict = {}  # (target, ρ) -> {(family, divergence): latest ELBO}
 
     # -- parameters ------------------------------------------------------------------------------
@@ -142,25 +141,7 @@ class BBVISection(ParamRunSection):
         self.sample_dots.setBrush(colour(i, 110))
         self.elbo_smooth.setPen(pen(i, 2))
 
-    def show_frame(self, frame: dict) -> None:
-        """A tour stop's shipped frame (:func:`vigui.pages.frames.scene_frame_path`): the
-        state its fixed-seed run ends on, drawn now; the run's own frames are drawn again
-        once it gets there (a few seconds behind, on the thread runner)."""
-        from vigui.pages.frames import frame_metrics
-
-        try:
-            frame["metrics"] = frame_metrics(frame)
-            self._frame_shown = frame
-            self.render(frame)
-        except (ValueError, KeyError, TypeError):
-            return
-        self.frame_step = int(frame["step"])
-
-    def screenshot_ready(self) -> bool:
-        return self.frame_step is not None or super().screenshot_ready()
-
     def clear_views(self) -> None:
-        self.frame_step = None
         for iso in self.isocurves:
             iso.setData(None)
         for item in self.ellipses + [self.elbo_raw, self.elbo_smooth]:
@@ -170,8 +151,7 @@ class BBVISection(ParamRunSection):
         self.summary.setText("Press ▶ Play to fit q by stochastic optimisation.")
 
     def render(self, snap: dict) -> None:
-        if self.frame_step is not None and snap["step"] < self.frame_step and "metrics_state" not in snap:
-            self.last_snapshot = self._frame_shown  # (Runnable set the run's own first)
+        if self.holds_frame(snap):
             return  # the shipped frame stays until the run has caught up with it
         self.last_snapshot = snap
         x0, x1, y0, y1 = snap["extent"]

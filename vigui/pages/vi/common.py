@@ -65,6 +65,8 @@ class ParamRunSection(Runnable, Section):
 
     rate: float | None = None  # steps per second (None: as fast as frames allow)
     restart_delay_ms = 200     # a slider's drag restarts once, when it rests
+    frame_step: int | None = None  # a shipped frame is shown until the run gets there
+    _frame_shown: dict | None = None
 
     def build_params(self) -> ParamForm:
         raise NotImplementedError
@@ -80,6 +82,12 @@ class ParamRunSection(Runnable, Section):
         self._restart_timer.setSingleShot(True)
         self._restart_timer.setInterval(self.restart_delay_ms)
         self._restart_timer.timeout.connect(self._restart)
+        # The first run starts once the event loop turns, so whoever shows the section
+        # and starts its own run at once (a tour stop) replaces nothing half-built.
+        self._first_run_timer = QTimer(self)
+        self._first_run_timer.setSingleShot(True)
+        self._first_run_timer.setInterval(0)
+        self._first_run_timer.timeout.connect(self._first_run)
         self.params.changed.connect(self._params_changed)
 
     def params_changed(self) -> None:
@@ -96,11 +104,43 @@ class ParamRunSection(Runnable, Section):
 
     def shown(self) -> None:
         if not self.run.started:
+            self._first_run_timer.start()
+
+    def _first_run(self) -> None:
+        if not self.run.started and self.page.section() is self:
             self.run.reset(play=False)
 
     def close(self) -> None:
         self._restart_timer.stop()
+        self._first_run_timer.stop()
         self.run.close()
 
+    # -- a tour stop's shipped frame ---------------------------------------------------------
+    def show_frame(self, frame: dict) -> None:
+        """A tour stop's shipped frame (:func:`vigui.pages.frames.scene_frame_path`): the
+        state its fixed-seed run ends on, drawn now; the run's own frames are drawn again
+        once it gets there (a moment behind, on the thread runner)."""
+        from vigui.pages.frames import frame_metrics
+
+        try:
+            frame["metrics"] = frame_metrics(frame)
+            self._frame_shown = frame
+            self.render(frame)
+        except (ValueError, KeyError, TypeError, IndexError):
+            return
+        self.frame_step = int(frame["step"])
+
+    def holds_frame(self, snap: dict) -> bool:
+        """``render`` asks first: True while the shipped frame stays on screen because
+        ``snap`` (the run's own) is of an earlier step than it."""
+        if self.frame_step is not None and snap["step"] < self.frame_step and "metrics_state" not in snap:
+            self.last_snapshot = self._frame_shown  # (Runnable set the run's own first)
+            return True
+        return False
+
+    def _run_resetting(self) -> None:
+        self.frame_step = None
+        super()._run_resetting()
+
     def screenshot_ready(self) -> bool:
-        return self.run.ended and self.last_snapshot is not None
+        return self.frame_step is not None or (self.run.ended and self.last_snapshot is not None)
