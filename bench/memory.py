@@ -1,9 +1,10 @@
 """The app's memory as a person walks it: every page through the navigator (and every
 tab of a chapter with tabs, through its tab bar), then the lecture tour with Page Down
 to its end, then out of the tour and back to the first page. After each, once the
-processes have settled, one line: the app's resident memory (RSS), its child processes
-(the torch pages' training children; multiprocessing's resource tracker is counted
-apart) and the sum. A page left with an idle run lets its child go, so the child count
+processes have settled, one line: the app's memory (PSS: pages shared between processes
+counted once), its child processes (the torch pages' training children; the fork server
+they come from and multiprocessing's resource tracker are counted apart) and the sum. A
+page left with an idle run lets its child go, so the child count
 falls again as the walk moves on; the last lines list any child still alive.
 
 Offscreen, 1280x800, fixed seeds. Linux (/proc).
@@ -109,17 +110,11 @@ def main(argv=None) -> int:
 
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QApplication
 
-    from vigui.run.events import wait
+    from bench.window import open_window
     from vigui.teaching.scenes import lecture_tour
-    from vigui.window import MainWindow
 
-    app = QApplication.instance() or QApplication([])
-    win = MainWindow(fresh=True, open_initial=False)
-    win.resize(1280, 800)
-    win.show()
-    win.activateWindow()
+    app, win, wait = open_window()
     wait(500)
     print(line("start (no page)", settled(wait, args.settle)), flush=True)
 

@@ -36,17 +36,11 @@ def main(argv=None) -> int:
 
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QApplication
 
-    from vigui.run.events import wait
+    from bench.window import open_window
     from vigui.teaching.scenes import lecture_tour
-    from vigui.window import MainWindow
 
-    app = QApplication.instance() or QApplication([])
-    win = MainWindow(fresh=True, open_initial=False)
-    win.resize(1280, 800)
-    win.show()
-    win.activateWindow()
+    app, win, wait = open_window()
     tour = lecture_tour([s.page_id for s in win.specs])
     lo, hi = 1, len(tour.stops)
     if args.stops:

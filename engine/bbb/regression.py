@@ -35,7 +35,7 @@ from engine.bbb.options import make_prior_of
 from engine.core import checkpoint
 from engine.core.nets import adam
 from engine.core.runtime import Experiment, resolve_device, set_torch_threads
-from engine.core.trainer import Checkpointed, Throughput, check_optimizer_state
+from engine.core.trainer import Checkpointed, Throughput, check_optimizer_state, restore_noise
 
 __all__ = ["FUNCTIONS", "make_curve", "true_curve", "RegressionConfig", "RegressionExperiment",
            "TRAIN_RANGE", "PLOT_RANGE"]
@@ -381,12 +381,7 @@ class RegressionExperiment(Checkpointed, Throughput, Experiment):
             self._rng = rng
         self._order = order.numpy().copy() if order is not None else None
         self._batch = batch
-        noise = state.get("noise_rng")
-        if isinstance(noise, torch.Tensor):
-            try:
-                self._noise.set_state(noise)
-            except (RuntimeError, TypeError):
-                pass  # saved on another device type: the noise stream restarts
+        restore_noise(self._noise, state)
 
     def weights_changed(self) -> None:
         """Points loaded with the weights (``load_weights`` of a file with as many other

@@ -107,8 +107,8 @@ from engine.core.config import (
 from engine.core.nets import adam
 from engine.core.runtime import Experiment, MetricStore, NonFiniteError, resolve_device, set_torch_threads
 
-__all__ = ["TorchTrainer", "Checkpointed", "Throughput", "check_optimizer_state", "TrainingOptions",
-           "TrainingConfig", "as_tensor", "MAX_TEST_ROWS", "TRAINING_FIELDS",
+__all__ = ["TorchTrainer", "Checkpointed", "Throughput", "check_optimizer_state", "restore_noise",
+           "TrainingOptions", "TrainingConfig", "as_tensor", "MAX_TEST_ROWS", "TRAINING_FIELDS",
            "dataset_param", "lr_param", "batch_size_param", "device_param", "epochs_param",
            "eval_every_param", "eval_size_param", "threads_param"]
 
@@ -279,6 +279,17 @@ class Checkpointed:
                           f"but this model has {tuple(own[name].shape)}")
             if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
                 raise err(f"{path}: checkpoint tensor {name} holds NaN or inf")
+
+
+def restore_noise(generator: torch.Generator, state: dict) -> None:
+    """Continue ``generator`` from a checkpoint's ``noise_rng``, when it has one that fits;
+    one saved on another device type is skipped (the noise stream restarts)."""
+    saved = state.get("noise_rng")
+    if isinstance(saved, torch.Tensor):
+        try:
+            generator.set_state(saved)
+        except (RuntimeError, TypeError):
+            pass
 
 
 def check_optimizer_state(opt_state, params: Sequence[torch.Tensor], path) -> None:
@@ -493,12 +504,7 @@ class TorchTrainer(Checkpointed, Throughput, Experiment):
         self.samples_seen = int(state.get("samples_seen", 0))
         self._epoch, self._pos = divmod(self.samples_seen, self.n_train)
         self._perm = self._permutation(self._epoch)
-        rng = state.get("noise_rng")
-        if isinstance(rng, torch.Tensor):
-            try:
-                self.noise.set_state(rng)
-            except (RuntimeError, TypeError):
-                pass  # saved on another device type: the noise stream restarts
+        restore_noise(self.noise, state)
 
     def load_weights(self, path: str | os.PathLike) -> None:
         """Put a checkpoint's weights into this model; Adam's moments restart.
