@@ -294,6 +294,25 @@ class RunLoop:
 
 
 # -- the child process --------------------------------------------------------------------
+def nothing(experiment) -> None:
+    """A call that only asks for a fresh frame. It lives here, in a module without Qt,
+    because a child process imports the module of every function it is sent."""
+    return None
+
+
+class _Pickled:
+    """A call that travelled pickled, unpickled where it runs: on the loop's thread, so
+    that every import it needs happens on the child's one main thread. (Unpickled on the
+    listener thread, a call whose function lives in a Qt module imported PySide6 there
+    while the main thread imported too, and shiboken's start-up aborted the child.)"""
+
+    def __init__(self, blob: bytes):
+        self.blob = blob
+
+    def __call__(self, experiment):
+        return pickle.loads(self.blob)(experiment)
+
+
 def child_main(payload: bytes, commands, events, options: dict,
                environ: dict[str, str] | None = None, cwd: str | None = None) -> None:
     """Entry point of the child: take the GUI's environment and folder (a child forked
@@ -349,12 +368,7 @@ def child_main(payload: bytes, commands, events, options: dict,
                 return
             if name == "call":
                 token, blob = args
-                try:
-                    fn = pickle.loads(blob)
-                except Exception as exc:
-                    post("result", token, False, describe(exc))
-                    continue
-                loop.call(fn, token)
+                loop.call(_Pickled(blob), token)
             elif name in ("play", "pause", "step_once", "stop", "set_rate", "frame_drawn"):
                 getattr(loop, name)(*args)
 

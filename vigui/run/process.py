@@ -43,8 +43,10 @@ except ImportError:  # pragma: no cover - plain pickle: module-level functions o
 
 #: what the fork server imports once, so that each child starts from a warm interpreter
 #: instead of importing torch anew (seconds each; torch._dynamo is what its fused Adam
-#: imports on first use, +1 s); a module that is missing is skipped
-PRELOAD = ["vigui.run.loop", "torch", "torch._dynamo", "engine.core.trainer"]
+#: imports on first use, +1 s); a module that is missing is skipped. Only third-party
+#: modules: the project's own are imported fresh by each child, so a child never runs code
+#: older than the files on disk
+PRELOAD = ["torch", "torch._dynamo"]
 
 
 def _context():

@@ -26,7 +26,7 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Signal
 
 from engine.core.runtime import Cancelled, Experiment, MetricStore
-from vigui.run.loop import FAILED, FINISHED, IDLE, PAUSED, RUNNING, RunLoop
+from vigui.run.loop import FAILED, FINISHED, IDLE, PAUSED, RUNNING, RunLoop, nothing
 from vigui.run.loop import describe as _describe
 
 __all__ = ["IDLE", "RUNNING", "PAUSED", "FINISHED", "FAILED", "RunnerBase", "ExperimentRunner",
@@ -128,7 +128,7 @@ class RunnerBase(QObject):
 
     def request_frame(self) -> None:
         """Ask for a fresh snapshot now (e.g. after a view setting changed)."""
-        self.call(_nothing)
+        self.call(nothing)
 
     def release(self) -> None:
         """Stop the run and let go of it. Here (a thread) the same as :meth:`close`:
@@ -203,10 +203,6 @@ class _FrameDrawn(QEvent):
     def __init__(self, spent: float):
         super().__init__(self.TYPE)
         self.spent = spent
-
-
-def _nothing(exp) -> None:
-    return None
 
 
 class ExperimentRunner(RunnerBase):

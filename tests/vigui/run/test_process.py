@@ -175,3 +175,22 @@ def test_a_dead_child_is_a_failure_not_a_hang(make_runner, qtbot):
     os.kill(runner.pid, signal.SIGKILL)
     qtbot.waitUntil(lambda: runner.state == FAILED, timeout=5000)
     assert any("ended unexpectedly" in m for _, m in runner.events)
+
+
+def test_the_child_takes_the_guis_environment_and_never_imports_qt(make_runner, qtbot, monkeypatch, tmp_path):
+    """A child forked from the fork server sees the GUI's environment and folder as they
+    are when the run starts (not the server's), and a frame request does not make it
+    import Qt (a call's function is imported by its module in the child)."""
+    import sys
+    from functools import partial
+
+    make_runner(partial(Counter, step_s=0.002))  # the fork server runs from here on
+    monkeypatch.setenv("VIGUI_TEST_MARK", "fresh")
+    monkeypatch.chdir(tmp_path)
+    runner = make_runner(partial(Counter, step_s=0.002))
+    runner.request_frame()
+    runner.step_once()
+    qtbot.waitUntil(lambda: runner.steps[-1] == 1, timeout=5000)
+    seen = ask(runner, qtbot, lambda exp: (os.environ.get("VIGUI_TEST_MARK"), os.getcwd(),
+                                           "PySide6" in sys.modules))
+    assert seen == ("fresh", str(tmp_path), False)
