@@ -23,8 +23,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 MB = 1 << 20
 
 
-def _proc_children(pid: int) -> list[int]:
-    """Descendants of ``pid`` from /proc (no psutil)."""
+def _proc_children(pid: int) -> list[tuple[int, int]]:
+    """Descendants of ``pid`` from /proc, as (pid, parent pid)."""
     parents: dict[int, int] = {}
     for name in os.listdir("/proc"):
         if name.isdigit():
@@ -37,7 +37,7 @@ def _proc_children(pid: int) -> list[int]:
     while todo:
         p = todo.pop()
         kids = [c for c, parent in parents.items() if parent == p]
-        out += kids
+        out += [(c, p) for c in kids]
         todo += kids
     return out
 
@@ -65,17 +65,24 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def _kind(cmd: str) -> str:
-    if "resource_tracker" in cmd:
-        return "tracker"
-    return "server" if "forkserver" in cmd else "child"
-
-
 def processes() -> tuple[int, list[tuple[int, int, str]]]:
-    """The app's PSS and its descendants as (pid, pss, kind): ``child``, ``server`` (the
-    fork server the children are forked from) or ``tracker``."""
-    kids = [(pid, _memory(pid), _cmdline(pid)) for pid in _proc_children(os.getpid())]
-    return _memory(os.getpid()), [(pid, m, _kind(cmd)) for pid, m, cmd in kids if m > 0]
+    """The app's PSS and its descendants as (pid, pss, kind): ``child`` (a training run),
+    ``server`` (the fork server the runs are forked from: the app's own child, while the
+    runs it forks share its command line) or ``tracker``."""
+    me = os.getpid()
+    out = []
+    for pid, parent in _proc_children(me):
+        cmd = _cmdline(pid)
+        if "resource_tracker" in cmd:
+            kind = "tracker"
+        elif "forkserver" in cmd and parent == me:
+            kind = "server"
+        else:
+            kind = "child"
+        memory = _memory(pid)
+        if memory > 0:
+            out.append((pid, memory, kind))
+    return _memory(me), out
 
 
 def settled(wait, settle: float, limit: float = 40.0) -> tuple[int, list]:

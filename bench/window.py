@@ -1,4 +1,5 @@
-"""The window the GUI benches walk: offscreen, 1280x800, fresh settings, no page open."""
+"""The window the GUI benches walk, as the app opens it: offscreen, 1280x800, fresh
+settings, no page open, the training children's fork server started."""
 from __future__ import annotations
 
 
@@ -7,6 +8,7 @@ def open_window():
     ``wait(ms)``."""
     from PySide6.QtWidgets import QApplication
 
+    from vigui.run import process
     from vigui.run.events import wait
     from vigui.window import MainWindow
 
@@ -15,4 +17,5 @@ def open_window():
     win.resize(1280, 800)
     win.show()
     win.activateWindow()
+    process.warm_up()  # as vigui.app does once its window shows
     return app, win, wait

@@ -98,6 +98,8 @@ def main(argv=None) -> int:
 
     from PySide6.QtCore import QTimer
 
+    from vigui.run import process
+
     # The window shows first; the page (which may import torch, ~1 s) is built just after.
     window = MainWindow(open_initial=False)
     window.show()
@@ -113,6 +115,7 @@ def main(argv=None) -> int:
             window.run_current()
 
     QTimer.singleShot(50, open_first_page)
+    QTimer.singleShot(100, process.warm_up)  # the training children's fork server
     if args.quit_after is not None:
         QTimer.singleShot(int(args.quit_after * 1000), window.close)
     code = app.exec()

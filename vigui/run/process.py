@@ -67,6 +67,16 @@ def _context():
 _CONTEXT = _context()
 
 
+def warm_up() -> None:
+    """Start the fork server now, so that it imports torch while the person looks at the
+    first page: the first child a page starts then forks at once. (A child's start waits
+    for the server's imports, and it is started on the GUI thread.) Returns at once."""
+    if _CONTEXT.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 def _dumps(obj) -> bytes:
     return _pickler.dumps(obj)
 
