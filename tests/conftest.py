@@ -40,13 +40,13 @@ def gc_only_on_the_test_thread(request):
     The modules' own objects (torch alone has ~300,000) live for the whole session: they are
     imported first and frozen (``gc.freeze``), so that each test's collection looks only at
     what tests made: 0.17 s a test becomes a few ms, about 3 minutes off the suite."""
-    names = LONG_LIVED + (LONG_LIVED_QT if request.config.pluginmanager.hasplugin("pytestqt") else [])
-    for name in names:
+    with_qt = request.config.pluginmanager.hasplugin("pytestqt")
+    for name in LONG_LIVED + (LONG_LIVED_QT if with_qt else []):
         try:
             importlib.import_module(name)
         except ImportError:  # an engine-only environment
             pass
-    if request.config.pluginmanager.hasplugin("pytestqt"):
+    if with_qt:
         from vigui.pages import available
 
         for spec in available():

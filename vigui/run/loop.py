@@ -313,21 +313,19 @@ class _Pickled:
         return pickle.loads(self.blob)(experiment)
 
 
-def child_main(payload: bytes, commands, events, options: dict,
-               environ: dict[str, str] | None = None, cwd: str | None = None) -> None:
+def child_main(payload: bytes, commands, events, options: dict, environ: dict[str, str],
+               cwd: str) -> None:
     """Entry point of the child: take the GUI's environment and folder (a child forked
     from a fork server starts with the server's), listen for commands at once, then
     unpickle the factory and run the loop. Building (importing torch, loading a dataset)
     happens inside the loop, so a close that comes meanwhile is seen as soon as the build
     returns; a GUI that went away (its pipe ends closed) closes the loop too."""
-    if environ is not None:
-        os.environ.clear()
-        os.environ.update(environ)
-    if cwd is not None:
-        try:
-            os.chdir(cwd)
-        except OSError:  # the folder is gone: paths the GUI sends are absolute anyway
-            pass
+    os.environ.clear()
+    os.environ.update(environ)
+    try:
+        os.chdir(cwd)
+    except OSError:  # the folder is gone: paths the GUI sends are absolute anyway
+        pass
     send_lock = threading.Lock()
     loop: RunLoop | None = None
 

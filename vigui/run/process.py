@@ -51,9 +51,9 @@ PRELOAD = ["torch", "torch._dynamo"]
 
 def _context():
     """A fork server where the platform has one, else "spawn". The server is a fresh
-    single-threaded interpreter (started on first use, not forked from the GUI, so Qt's
-    threads never cross a fork) that imports :data:`PRELOAD` and forks each child from
-    itself: a child is ready in a fraction of a second instead of seconds, and children
+    single-threaded interpreter (started by :func:`warm_up` or on first use, not forked
+    from the GUI, so Qt's threads never cross a fork) that imports :data:`PRELOAD` and
+    forks each child from itself: a child is ready in a fraction of a second instead of seconds, and children
     share the server's memory pages for the imported code. Children get the GUI's
     current environment and folder (:func:`vigui.run.loop.child_main` applies them), as a
     spawned child would, not the server's."""
