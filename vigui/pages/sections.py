@@ -50,6 +50,16 @@ def fmt(x: float, digits: int = 3) -> str:
     return text.replace("-", "−")
 
 
+def fmt_se(value: float, se: float) -> str:
+    """``value ± se`` with the value given to the digits its error allows (two significant
+    digits of the error, at most four decimals); ``± ?`` when the error is unknown (one
+    draw, a run saved before errors were measured)."""
+    if se is None or not math.isfinite(se):
+        return f"{fmt(value)} ± ?"
+    digits = max(0, min(4, 1 - math.floor(math.log10(se)))) if se > 0 else 3
+    return f"{fmt(value, digits)} ± {fmt(se, digits)}"
+
+
 def small_font(size: int = 8, bold: bool = False) -> QFont:
     font = QFont()
     font.setPointSize(size)

@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
+from vigui.pages.sections import fmt_se
 from vigui.widgets import styles
 from vigui.widgets.layout import tight
 from vigui.widgets.plots import colour, make_plot, pen, style_plot
@@ -152,15 +153,6 @@ class WeightsPanel(QWidget):
         self.threshold.setVisible(False)
 
 
-def _pm(value: float, se: float) -> str:
-    """``value ± se`` with the value given to the digits its error allows; ``± ?`` when
-    the error is unknown (one weight draw, a run saved before errors were measured)."""
-    if not np.isfinite(se):
-        return f"{value:.3f} ± ?"
-    digits = max(0, min(4, 1 - int(np.floor(np.log10(se))))) if se > 0 else 3
-    return f"{value:.{digits}f} ± {se:.{digits}f}"
-
-
 class RegressionView(QWidget):
     """Figure 15 live: BBB (median, 25-75 % and 5-95 % bands, sampled functions) beside a
     plain MLP's single curve; the ELBO's parts; the weights panel."""
@@ -228,8 +220,8 @@ class RegressionView(QWidget):
             lo, hi = snap.get("train_range", (0.0, 0.5))
             self.summary.setText(
                 f"{len(snap['x'])} points · step {snap['step']:,} · "
-                f"90 % band {_pm(snap['band_inside'], snap['band_inside_se'])} on [{lo:.3g}, {hi:.3g}], "
-                f"{_pm(snap['band_far'], snap['band_far_se'])} at x = {snap['band_far_x']:.3g} · "
+                f"90 % band {fmt_se(snap['band_inside'], snap['band_inside_se'])} on [{lo:.3g}, {hi:.3g}], "
+                f"{fmt_se(snap['band_far'], snap['band_far_se'])} at x = {snap['band_far_x']:.3g} · "
                 f"σ_y {snap['noise_sigma']:.3f}"
                 + (f" · {snap['prune_fraction']:.0%} of weights pruned"
                    if snap.get("prune_fraction") else ""))
@@ -347,15 +339,15 @@ class ClassifyView(QWidget):
         e, pe = store.latest("test_error"), store.latest("plain_test_error")
         text = f"step {snap.get('step', 0):,} · epoch {snap.get('epoch', 0):.2f}"
         if np.isfinite(e):
-            text += (f" · test error (subset): BBB {_pm(e, store.latest('test_error_se'))} %, "
-                     f"plain {_pm(pe, store.latest('plain_test_error_se'))} %")
+            text += (f" · test error (subset): BBB {fmt_se(e, store.latest('test_error_se'))} %, "
+                     f"plain {fmt_se(pe, store.latest('plain_test_error_se'))} %")
         if "prune_error" in snap:
             percents = np.round(100 * np.asarray(snap["prune_fractions"])).astype(int)
             at = {p: i for i, p in enumerate(percents)}
             if 95 in at:
                 i = at[95]
-                text += f" · 95 % pruned: {_pm(snap['prune_error'][i], snap['prune_error_se'][i])} %"
-            ent = {k: _pm(v, float(np.hypot(draws, images)))
+                text += f" · 95 % pruned: {fmt_se(snap['prune_error'][i], snap['prune_error_se'][i])} %"
+            ent = {k: fmt_se(v, float(np.hypot(draws, images)))
                    for k, (v, draws, images) in snap["entropy_mean"].items()}
             text += (f" · mean entropy test/off-data: BBB {ent['bbb_test']}/{ent['bbb_ood']}, "
                      f"plain {ent['plain_test']}/{ent['plain_ood']}")
