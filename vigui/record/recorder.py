@@ -155,6 +155,7 @@ class RecordDialog(QDialog):
         self._job: BackgroundJob | None = None
         self._targets: list[CaptureTarget] = []
         self.stop_button: QPushButton | None = None  # in the window's status bar while recording
+        self._default_path = ""  # the name last offered (replaced when the page changes)
 
         form = QFormLayout()
         self.what = QComboBox()
@@ -235,9 +236,11 @@ class RecordDialog(QDialog):
         index = self.what.findText(previous)
         self.what.setCurrentIndex(max(0, index))
         self.what.blockSignals(False)
-        if page is not None and not self.path.text():
+        # a default name follows the page (one the user typed stays)
+        if page is not None and self.path.text() in ("", self._default_path):
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            self.path.setText(str(Path.home() / f"vigui-{getattr(page, 'page_id', 'page')}-{stamp}"))
+            self._default_path = str(Path.home() / f"vigui-{getattr(page, 'page_id', 'page')}-{stamp}")
+            self.path.setText(self._default_path)
         self._update_size()
         self.record_button.setEnabled(bool(self._targets))
 
