@@ -242,7 +242,9 @@ class MusicVAEExperiment(TorchTrainer):
         per_phrase = self.test_values(self.eval_tokens, self._eval_eps).cpu()  # one host sync
         values: dict[str, float] = {}
         for name, row in zip(TEST_METRICS, per_phrase, strict=True):
-            values[name], values[f"{name}_se"] = tune_mean_se(row, self.eval_tunes)
+            values[name], se = tune_mean_se(row, self.eval_tunes)
+            if math.isfinite(se):  # left out below two pieces: the trainer drops a
+                values[f"{name}_se"] = se  # measurement with a non-finite value
         return values
 
     def weights_changed(self) -> None:

@@ -181,7 +181,9 @@ class VAEExperiment(TorchTrainer):
         per_image = self.test_values(self.eval_x, self._eval_eps).cpu()  # one host sync
         values: dict[str, float] = {}
         for name, row in zip(("test_loss", "test_recon", "test_kl"), per_image, strict=True):
-            values[name], values[f"{name}_se"] = mean_se(row)
+            values[name], se = mean_se(row)
+            if math.isfinite(se):  # left out below two images: the trainer drops a
+                values[f"{name}_se"] = se  # measurement with a non-finite value
         return values
 
     def weights_changed(self) -> None:
