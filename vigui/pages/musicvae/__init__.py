@@ -337,11 +337,11 @@ class MusicVAEPage(TrainerPage):
         last = [m.latest(k) for k in names]
         if all(math.isfinite(x) for x in last):
             # each ± its standard error over pieces ("± ?": a file saved before them)
-            elbo, recon, kl, acc = (fmt_se(scale * v, scale * m.latest(f"{k}_se"))
+            elbo, recon, kl, acc = (_nowrap(fmt_se(scale * v, scale * m.latest(f"{k}_se")))
                                     for v, k, scale in zip(last, names, (1, 1, 1, 100),
                                                            strict=True))
             text += (f"<br>test, nats per phrase: −ELBO <b>{elbo}</b> = recon {recon} + "
-                     f"KL {kl} · greedy accuracy <b>{acc} %</b>")
+                     f"KL {kl} · greedy accuracy <b>{acc}\u00a0%</b>")
         beta = snap.get("beta")
         if beta is not None and beta < 1.0 and self.param("kl_warmup") > 0:
             text += f" · β warming up: {beta:.2f}"
@@ -605,3 +605,8 @@ def _distinct_pair(exp: MusicVAEExperiment, seed: int) -> tuple[int, int]:
     others = np.flatnonzero(tunes != tunes[a])
     b = int(rng.choice(others)) if len(others) else int((a + 1) % n)
     return a, b
+
+
+def _nowrap(text: str) -> str:
+    """A figure and its error kept on one line when the summary wraps."""
+    return text.replace(" ", "\u00a0")

@@ -158,7 +158,8 @@ class VAEPage(TrainerPage):
         last = [m.latest(name) for name in names]
         if all(math.isfinite(v) for v in last):  # measured together, at the same step
             # "± ?": a file saved before the errors were measured
-            shown = [fmt_se(v, m.latest(f"{name}_se")) for v, name in zip(last, names, strict=True)]
+            shown = [_nowrap(fmt_se(v, m.latest(f"{name}_se")))
+                     for v, name in zip(last, names, strict=True)]
             text += "<br>test, nats per image: " + _objective_text(self._run_config, *shown)
         if "sigma" in snap:
             text += f" · σ = {snap['sigma']:.3f}"
@@ -252,4 +253,9 @@ def _objective_text(cfg: VAEConfig | None, loss: str, recon: str, kl: str) -> st
     beta = cfg.beta if cfg is not None else 1.0
     name = "−ELBO" if beta == 1 else "objective"
     weight = "" if beta == 1 else f"{beta:g}·"
-    return f"{name} <b>{loss}</b> = recon {recon} + {weight}KL {kl}"
+    return f"{name} <b>{loss}</b> = recon\u00a0{recon} + {weight}KL\u00a0{kl}"
+
+
+def _nowrap(text: str) -> str:
+    """A figure and its error kept on one line when the summary wraps."""
+    return text.replace(" ", "\u00a0")
