@@ -99,15 +99,20 @@ def pilot_baseline(model, m: float, log_s: float, rng: np.random.Generator,
 def variance_table(model, m: float, log_s: float, sizes=SIZES, reps: int = 400,
                    seed: int | None = 0, baseline: float | None = None) -> dict:
     """Total variance (trace of the 2×2 covariance) of each estimator at each S, from
-    ``reps`` replicates. ``baseline`` None: the running mean after 1000 earlier draws."""
+    ``reps`` replicates, and its standard error ``<estimator>_se`` (sd of |X − g|² over
+    sqrt(reps), as in :meth:`EstimatorExperiment.variance_se`). ``baseline`` None: the
+    running mean after 1000 earlier draws."""
     rng = np.random.default_rng(seed)
     if baseline is None:
         baseline = pilot_baseline(model, m, log_s, rng)
-    out: dict[str, Any] = {k: np.zeros(len(sizes)) for k in ESTIMATORS}
+    truth = model.grad_elbo(m, log_s)
+    out: dict[str, Any] = {name: np.zeros(len(sizes)) for k in ESTIMATORS for name in (k, f"{k}_se")}
     for i, size in enumerate(sizes):
         est = gradient_estimates(model, m, log_s, size, reps, rng, baseline)
         for k in ESTIMATORS:
             out[k][i] = float(np.sum(np.var(est[k], axis=0, ddof=1)))
+            y = ((est[k] - truth) ** 2).sum(1)
+            out[f"{k}_se"][i] = float(np.std(y, ddof=1) / math.sqrt(len(y))) if len(y) > 3 else math.inf
     out["sizes"] = np.asarray(sizes, dtype=np.float64)
     out["baseline"] = baseline
     return out

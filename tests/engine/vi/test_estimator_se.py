@@ -93,3 +93,16 @@ def test_too_few_estimates_have_an_unknown_se():
     exp.step()
     assert math.isfinite(exp.variance_se("score")) and math.isfinite(exp.ratio("score")[1])
     assert exp.evaluate()["ratio_score"] == pytest.approx(exp.snapshot()["ratio"]["score"])
+
+
+def test_variance_table_se_matches_repeats():
+    """The variance-against-S curve's points (200 replicates each on the page) carry their
+    SE: its root mean square over tables of fresh draws matches their scatter."""
+    from engine.vi.estimators import variance_table
+    model = make_model("logistic", 20, 1.0, 1.0, 0)
+    tables = [variance_table(model, -1.0, 0.3, sizes=(10,), reps=200, seed=seed, baseline=-14.0)
+              for seed in range(REPEATS)]
+    for k in ESTIMATORS:
+        values = np.array([t[k] for t in tables])
+        ses = np.array([t[f"{k}_se"] for t in tables])
+        assert rms(ses[:, 0]) == pytest.approx(np.std(values[:, 0], ddof=1), rel=0.2), k

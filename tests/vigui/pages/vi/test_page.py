@@ -178,6 +178,19 @@ def test_estimators_run_and_agree_with_the_true_gradient(page, qtbot, model):
         assert len(s.paths[k].getData()[0]) > 1
     assert "Variance ratio score / reparam" in s.summary.text()
     qtbot.waitUntil(lambda: len(s.var_curves["score"].getData()[0]) == 10, timeout=10_000)
+    # every variance and ratio on screen carries its SE (issue 18), the curve a ± 1 SE band
+    text = s.summary.text()
+    ratio = text.split("score / reparam = <b>")[1].split("</b>")[0]
+    assert " ± " in ratio and "?" not in ratio
+    assert text.count(" ± ") >= 3 * 2 + 3 + 2 and "± ?" not in text
+    for k in ESTIMATORS:
+        _, value = s.var_curves[k].getData()
+        (_, low), (_, high) = (edge.getData() for edge in s.var_bands[k])
+        assert np.all(low < value) and np.all(value < high), k
+    # a frame saved before the errors were measured still opens, with "± ?"
+    old = {key: v for key, v in snap.items() if key not in ("variance_se", "ratio_se")}
+    s.render(old)
+    assert "variance " in s.summary.text() and "± ?" in s.summary.text()
 
 
 def test_estimators_drag_the_comparison_point(page, qtbot):
