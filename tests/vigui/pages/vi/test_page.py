@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication
 from engine.vi import latent
 from engine.vi.estimators import ESTIMATORS
 from engine.vi.models import ConjugateGaussian
+from vigui.pages.sections import fmt_se
 from vigui.pages.vi import VIPage
 from vigui.run.worker import FINISHED
 
@@ -234,6 +235,19 @@ def test_bbvi_forward_kl_on_the_mixture(page, qtbot):
     cov = s.last_snapshot["cov"]
     assert cov[0, 0] > 3.0  # stretched over both modes at x = ±2.4
     assert "forward KL(p‖q)" in s.summary.text()
+    # every Monte Carlo figure on screen carries its SE (issue 18): the moving-average
+    # ELBO and KL(q‖p), this step's KL(p‖q), the fits table; the tooltip says what it covers
+    metrics = s.last_snapshot["metrics"]
+    elbo, se = metrics.latest("elbo_avg"), metrics.latest("elbo_avg_se")
+    assert 0 < se < 0.25 * metrics.latest("elbo_se")  # ~sqrt(0.05 / 1.95) = 0.16 of a step
+    summary = s.summary.text()
+    assert f"ELBO ≈ <b>{fmt_se(elbo, se)}</b>" in summary
+    assert f"KL(q‖p) ≈ <b>{fmt_se(s.last_snapshot['log_z'] - elbo, se)}</b>" in summary
+    assert "lag" in s.summary.toolTip()
+    numbers = s.numbers.text()
+    kl = fmt_se(metrics.latest("kl_forward"), metrics.latest("kl_forward_se"))
+    assert f"KL(p‖q) on this step's samples of p ≈ {kl} nats" in numbers
+    assert f"ELBO <b>{fmt_se(elbo, se)}</b>" in numbers and "± ?" not in numbers
 
 
 def test_bbvi_parameter_change_restarts(page, qtbot):
