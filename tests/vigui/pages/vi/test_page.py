@@ -96,6 +96,19 @@ def test_latent_mean_radius_carries_its_monte_carlo_error(page):
     assert abs(np.mean(means) - exact) < 4 * np.mean(ses) / math.sqrt(len(means))
 
 
+def test_latent_sample_figures_show_their_errors(page):
+    """The ring's radius sd and the affine map's sample covariance are Monte Carlo figures:
+    each is shown as value ± SE (issue 18), the SEs of engine.vi.latent."""
+    s = page.show_section("latent")
+    s.kind.setCurrentIndex(s.kind.findData("ring"))
+    r = latent.ring_radius(s.x)
+    assert f"sd {fmt_se(*latent.sd_with_se(r))}," in s.summary.text()
+    s.kind.setCurrentIndex(s.kind.findData("affine"))
+    cov, se = latent.covariance_with_se(s.x)
+    assert (f"Sample covariance [{fmt_se(cov[0, 0], se[0, 0])}, {fmt_se(cov[0, 1], se[0, 1])}; "
+            f"{fmt_se(cov[1, 1], se[1, 1])}] vs AAᵀ") in s.summary.text()
+
+
 def test_latent_prior_cloud_is_plainly_visible(page, qtbot):
     """Figure 5's p(z) = N(0, I): dark near the mean, as light as the page far out."""
     s = page.show_section("latent")
