@@ -22,6 +22,7 @@ from engine.vi.bbvi import (
     BBVIExperiment,
     target_grid,
 )
+from vigui.pages.sections import fmt_se
 from vigui.pages.vi.common import (
     FAMILY_COLOUR,
     ParamRunSection,
@@ -34,7 +35,6 @@ from vigui.pages.vi.common import (
     static_plot,
     summary_label,
 )
-from vigui.pages.sections import fmt_se
 from vigui.widgets.layout import tight
 from vigui.widgets.param_form import SEED, ParamForm
 

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QGridLayout
 
 from engine.vi.estimators import ESTIMATOR_LABELS, ESTIMATORS, EstimatorConfig, EstimatorExperiment
 from engine.vi.models import best_gaussian_q, elbo_surface, make_model
+from vigui.pages.sections import fmt_se
 from vigui.pages.vi.common import (
     ESTIMATOR_COLOUR,
     POSTERIOR,
@@ -26,7 +27,6 @@ from vigui.pages.vi.common import (
     static_plot,
     summary_label,
 )
-from vigui.pages.sections import fmt_se
 from vigui.widgets.param_form import ParamForm
 
 M_RANGE = (-3.0, 3.0)
