@@ -44,7 +44,8 @@ class SEBand:
     between them, behind the curve."""
 
     def __init__(self, plot: pg.PlotItem, fill: QColor):
-        self.edges = (pg.PlotDataItem(pen=None), pg.PlotDataItem(pen=None))
+        # a faint edge pen: a PlotDataItem without a pen keeps no path to fill between
+        self.edges = tuple(pg.PlotDataItem(pen=pg.mkPen(fill, width=0.6)) for _ in range(2))
         self.fill = pg.FillBetweenItem(*self.edges, brush=fill)
         for item in (*self.edges, self.fill):
             item.setZValue(-5)

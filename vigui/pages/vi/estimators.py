@@ -107,14 +107,16 @@ class EstimatorSection(ParamRunSection):
         for item in self.var_curves.values():
             self.var_plot.addItem(item)
         # each point ± 1 SE (200 replicates: 7-50 %), shaded
-        self.var_bands = {}
+        self.var_bands, self.var_fills = {}, {}
         for k in ESTIMATORS:
-            edges = (pg.PlotDataItem(pen=None), pg.PlotDataItem(pen=None))
+            # a faint edge pen: a PlotDataItem without a pen keeps no path to fill between
+            edges = tuple(pg.PlotDataItem(pen=pg.mkPen(colour(ESTIMATOR_COLOUR[k], 70), width=0.6))
+                          for _ in range(2))
             for edge in edges:
                 self.var_plot.addItem(edge)
             band = pg.FillBetweenItem(*edges, brush=colour(ESTIMATOR_COLOUR[k], 50))
             self.var_plot.addItem(band)
-            self.var_bands[k] = edges
+            self.var_bands[k], self.var_fills[k] = edges, band
         self.s_line = pg.InfiniteLine(angle=90, pen=pg.mkPen((120, 120, 120), style=Qt.DotLine))
         self.var_plot.addItem(self.s_line)
         grid.addWidget(w, 2, 0)

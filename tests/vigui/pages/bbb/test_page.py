@@ -132,6 +132,7 @@ def test_classification_tab_trains_both_nets(page, qtbot):
         np.testing.assert_allclose(high - values, se)
         np.testing.assert_allclose(values - low, se)
         assert np.all(se > 0), name
+        assert cls.view.err_bands[name].fill.path().boundingRect().height() > 0  # drawn
     _, low = cls.view.prune_band.edges[0].getData()
     np.testing.assert_allclose(snap["prune_error"] - low, snap["prune_error_se"])
     # the regression run was paused when its tab was left

@@ -201,6 +201,7 @@ def test_estimators_run_and_agree_with_the_true_gradient(page, qtbot, model):
         _, value = s.var_curves[k].getData()
         (_, low), (_, high) = (edge.getData() for edge in s.var_bands[k])
         assert np.all(low < value) and np.all(value < high), k
+        assert s.var_fills[k].path().boundingRect().height() > 0, k  # the shading is drawn
     # a frame saved before the errors were measured still opens, with "± ?"
     old = {key: v for key, v in snap.items() if key not in ("variance_se", "ratio_se")}
     s.render(old)
