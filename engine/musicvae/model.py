@@ -403,12 +403,11 @@ class MusicVAEExperiment(TorchTrainer):
             forced = (self.model.logits(mu, x).argmax(-1) == x).double().mean(1)
             parts = [-log_px.mean(0), kl_to_prior(mu, logvar), nll_iw, acc, forced]
             chunks.append(torch.stack([p.double().cpu() for p in parts]).numpy())
-        recon, kl, nll_iw, acc, forced = (np.concatenate(chunks, axis=1) if chunks
-                                          else np.zeros((5, 0)))  # per phrase
+        per = np.concatenate(chunks, axis=1) if chunks else np.zeros((5, 0))  # per phrase
         tunes = _tunes_of(self.dataset, x_all.shape[0])
         out: dict[str, float] = {}
-        for name, v in (("neg_elbo", recon + kl), ("recon", recon), ("kl", kl),
-                        ("nll_iw", nll_iw), ("acc", acc), ("acc_forced", forced)):
+        for name, v in zip(("neg_elbo", "recon", "kl", "nll_iw", "acc", "acc_forced"),
+                           (per[0] + per[1], *per), strict=True):
             out[name], out[f"{name}_se"] = tune_mean_se(v, tunes)
         return {**out, "k": float(k), "n": float(x_all.shape[0])}
 
