@@ -234,6 +234,9 @@ class EstimatorExperiment(Experiment):
             m, log_s = self.paths[k][-1]
             out[f"elbo_{k}"] = float(self.model.elbo(m, math.exp(log_s)))
             out[f"var_{k}"] = float(np.sum(self.variance(k))) if self.count > 1 else 0.0
+            se = self.variance_se(k)
+            if math.isfinite(se):  # from the fourth estimate on; a kept run's table shows ± SE
+                out[f"var_{k}_se"] = se
         return out
 
     def _sgd_step(self, k: str) -> None:

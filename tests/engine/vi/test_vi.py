@@ -203,7 +203,10 @@ def test_estimator_experiment_runs_and_reports():
                                               max_steps=40, lr=0.01))
     while not exp.done:
         values = exp.step()
-    assert set(values) == {f"{p}_{k}" for p in ("elbo", "var") for k in ESTIMATORS}
+    assert set(values) == {f"{p}_{k}" for p in ("elbo", "var") for k in ESTIMATORS} | {
+        f"var_{k}_se" for k in ESTIMATORS}
+    for k in ESTIMATORS:  # the running total variance's SE, as the snapshot gives it
+        assert values[f"var_{k}_se"] == pytest.approx(exp.variance_se(k))
     snap = exp.snapshot()
     assert snap["count"] == 40 * 50 and "metrics" not in snap
     for k in ESTIMATORS:
