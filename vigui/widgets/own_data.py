@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -57,14 +58,14 @@ class DataFileChooser(QWidget):
         self._path: str | None = None
         self.rows: int | None = None  # rows in the chosen file (None: no file)
         self._summary = ""
-        # Two lines that never wrap: [file name][Open…][✕], then what is used. (One
-        # word-wrapped label beside the buttons got one line's height in the parameter
-        # column and showed "450" of "450 points, 2-D"; "the built-in data" took 4 lines.)
+        # Lines that never wrap: [Open…][✕], the file's name (the column's width, elided),
+        # what is used. (One word-wrapped label beside the buttons got one line's height in
+        # the parameter column and showed "450" of "450 points, 2-D"; "the built-in data"
+        # took 4 lines; beside the buttons a name had about 55 px.)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(1)
         row = QHBoxLayout()
-        self.name = ElidedLabel()
         self.open_button = CompactButton("Open…")
         # clicked(bool) would hand its `checked` flag to choose() as the path
         self.open_button.clicked.connect(lambda _checked=False: self.choose())
@@ -72,12 +73,16 @@ class DataFileChooser(QWidget):
         self.clear_button.setToolTip("Forget the file")
         self.clear_button.setFixedWidth(28)
         self.clear_button.clicked.connect(lambda: self.setValue(None))
-        row.addWidget(self.name, 1)
         row.addWidget(self.open_button)
         row.addWidget(self.clear_button)
+        row.addStretch(1)
         lay.addLayout(row)
+        self.name = ElidedLabel()
+        lay.addWidget(self.name)
         self.label = QLabel()  # what is used: "450 points, 2-D", or the none text
-        self.label.setStyleSheet("color: #555")
+        grey = self.label.palette()  # a palette, not a style sheet: those keep the font unzoomed
+        grey.setColor(QPalette.WindowText, QColor("#555"))
+        self.label.setPalette(grey)
         self.label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # never widens the column
         lay.addWidget(self.label)
         self._show(None, "")
@@ -121,6 +126,7 @@ class DataFileChooser(QWidget):
 
     def _show(self, path: str | None, summary: str) -> None:
         self.name.set_full_text("" if path is None else Path(path).name)
+        self.name.setVisible(path is not None)
         self.label.setText(self._none_text if path is None else summary)
         for label in (self.name, self.label):
             label.setToolTip(path or "")

@@ -269,5 +269,10 @@ def test_a_chosen_file_and_its_summary_are_shown_whole(qtbot, tmp_path, page_id,
         for label in (files.label, files.name):
             assert label.isVisible() and label.width() >= label.sizeHint().width()
             assert label.height() >= label.sizeHint().height()
+        size = files.label.fontInfo().pointSizeF()
+        win.activateWindow()
+        qtbot.waitUntil(win.isActiveWindow, timeout=5000)  # window shortcuts need it
+        qtbot.keyClick(win, Qt.Key_Plus, Qt.ControlModifier)  # zoom: the summary grows too
+        qtbot.waitUntil(lambda: files.label.fontInfo().pointSizeF() > size, timeout=3000)
     finally:
         win.close()
