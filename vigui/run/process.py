@@ -12,6 +12,8 @@ Python (between torch ops) no longer take turns on one interpreter lock.
   polls without blocking; commands go the other way through a second pipe, read in
   the child by a small listener thread.
 * :attr:`experiment` is always None here: the model lives in the child; use ``call``.
+* The child starts on a thread: a start waits for the fork server, which may still be
+  importing torch, and the window must not freeze meanwhile. Commands wait in the pipe.
 * :meth:`release` (what pages use) returns at once: it asks the child to end, closes
   this side's pipe ends (a child blocked sending a frame then fails and ends too) and
   hands the process to a reaper thread, which joins it, or terminates and at last
@@ -69,8 +71,8 @@ _CONTEXT = _context()
 
 def warm_up() -> None:
     """Start the fork server now, so that it imports torch while the person looks at the
-    first page: the first child a page starts then forks at once. (A child's start waits
-    for the server's imports, and it is started on the GUI thread.) Returns at once."""
+    first page: the first child a page starts then forks at once (its start, on a thread of
+    its own, would otherwise wait for the server's imports). Returns at once."""
     if _CONTEXT.get_start_method() == "forkserver":
         from multiprocessing import forkserver
 
@@ -122,9 +124,27 @@ class ProcessRunner(RunnerBase):
             target=child_main,
             args=(payload, cmd_read, evt_write, self._loop_options(), dict(os.environ), os.getcwd()),
             name="vigui-experiment", daemon=True)
-        self._process.start()
-        cmd_read.close()  # the child's ends: closing ours lets each side see the other end
-        evt_write.close()
+        # The start waits for the fork server, which may still be importing torch (seconds,
+        # more on a loaded machine): it happens on a thread, so the window never freezes.
+        # Commands sent meanwhile wait in the pipe; events start once the child runs.
+        self._starter = threading.Thread(target=self._start, args=(cmd_read, evt_write),
+                                         name="vigui-start", daemon=True)
+        self._starter.start()
+
+    def _start(self, cmd_read, evt_write) -> None:
+        try:
+            self._process.start()
+        except Exception as exc:  # no fork server, no memory: the run fails with the reason
+            self._pending_errors.append(("failed", (f"The experiment process could not start: {exc}",)))
+            self._child_gone = True
+        finally:
+            cmd_read.close()  # the child's ends: closing ours lets each side see the other end
+            evt_write.close()
+
+    def _started(self, timeout: float | None = None) -> bool:
+        """Wait for the start (at most ``timeout`` s); True once the child process exists."""
+        self._starter.join(timeout)
+        return not self._starter.is_alive() and self._process.pid is not None
 
     # -- commands -----------------------------------------------------------------------
     def _command(self, name: str, *args) -> None:
@@ -192,15 +212,23 @@ class ProcessRunner(RunnerBase):
             return
         for conn in (self._cmd, self._evt):
             conn.close()
-        threading.Thread(target=_reap, args=(self._process, REAP_GRACE_S),
-                         name="vigui-reaper", daemon=True).start()
+        threading.Thread(target=self._reap_when_started, name="vigui-reaper", daemon=True).start()
+
+    def _reap_when_started(self) -> None:
+        if self._started():
+            _reap(self._process, REAP_GRACE_S)
 
     def close(self, timeout: float = 10.0) -> bool:
         """End the child (asked, then terminated, then killed) and wait for it."""
-        if not self._let_go():  # closed or released already
-            self._process.join(timeout)
-            return not self._process.is_alive()
         deadline = time.monotonic() + timeout
+        if not self._started(timeout):
+            if self._let_go():
+                for conn in (self._cmd, self._evt):
+                    conn.close()
+            return not self._starter.is_alive()  # never started; or still starting
+        if not self._let_go():  # closed or released already
+            self._process.join(max(0.0, deadline - time.monotonic()))
+            return not self._process.is_alive()
         while self._process.is_alive() and time.monotonic() < deadline:
             try:  # keep the pipe flowing: a child blocked sending a frame cannot exit
                 while self._evt.poll(0.02):
@@ -214,11 +242,13 @@ class ProcessRunner(RunnerBase):
 
     @property
     def is_alive(self) -> bool:
-        return self._process.is_alive()
+        """True while the child starts or runs."""
+        return self._starter.is_alive() or (self._process.pid is not None and self._process.is_alive())
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid
+        """The child's process id; None until it has started."""
+        return self._process.pid if not self._starter.is_alive() else None
 
 
 def _reap(process, grace: float) -> None:

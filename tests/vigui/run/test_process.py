@@ -194,3 +194,63 @@ def test_the_child_takes_the_guis_environment_and_never_imports_qt(make_runner, 
     seen = ask(runner, qtbot, lambda exp: (os.environ.get("VIGUI_TEST_MARK"), os.getcwd(),
                                            "PySide6" in sys.modules))
     assert seen == ("fresh", str(tmp_path), False)
+
+
+def _held_start(monkeypatch, fail: bool = False):
+    """Make the next child's start wait until the test lets it go (a fork server still
+    importing torch), or fail; returns (let_go event, box with whether it was let go)."""
+    import threading
+
+    let_go, seen = threading.Event(), []
+    start = multiprocessing.process.BaseProcess.start
+
+    def held(self):
+        seen.append(let_go.wait(20))
+        if fail:
+            raise OSError("no fork server")
+        start(self)
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", held)
+    return let_go, seen
+
+
+def test_the_window_never_waits_for_the_child_to_start(qtbot, monkeypatch):
+    """The start waits for the fork server (seconds while it imports torch): it happens
+    off the GUI thread. Commands given meanwhile are carried out once the child runs."""
+    from functools import partial
+
+    let_go, seen = _held_start(monkeypatch)
+    runner = ProcessRunner(partial(Counter, step_s=0.002))  # returns, the start still held
+    assert runner.is_alive and runner.pid is None and not seen
+    runner.step_once()
+    runner.step_once()
+    steps = []
+    runner.progress.connect(lambda n, rate: steps.append(n))
+    let_go.set()
+    qtbot.waitUntil(lambda: bool(steps) and steps[-1] == 2, timeout=START_MS)
+    assert seen == [True] and runner.pid is not None  # let go by the test, not timed out
+    assert runner.close(5.0) and not runner.is_alive
+
+
+def test_a_child_that_cannot_start_is_a_failure_and_closes(qtbot, monkeypatch):
+    from functools import partial
+
+    let_go, _ = _held_start(monkeypatch, fail=True)
+    runner = ProcessRunner(partial(Counter, step_s=0.002))
+    failed = []
+    runner.failed.connect(failed.append)
+    let_go.set()
+    qtbot.waitUntil(lambda: bool(failed), timeout=START_MS)
+    assert "could not start: no fork server" in failed[0] and runner.state == FAILED
+    assert runner.close(5.0) and not runner.is_alive and runner.pid is None
+
+
+def test_closing_while_the_child_is_still_starting(qtbot, monkeypatch):
+    from functools import partial
+
+    let_go, _ = _held_start(monkeypatch)
+    runner = ProcessRunner(partial(Counter, step_s=0.002))
+    runner.release()  # the page is left before its child ever ran
+    let_go.set()
+    qtbot.waitUntil(lambda: not runner.is_alive, timeout=START_MS)
+    assert runner._process.exitcode is not None and not multiprocessing.active_children()
