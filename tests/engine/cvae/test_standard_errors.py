@@ -9,6 +9,7 @@ import torch
 
 from engine.cvae import CVAEConfig, CVAEExperiment, Evaluation
 from engine.cvae.trainers import BaselineTrainer
+from tests.scatter import Repeats
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -32,8 +33,7 @@ def test_evaluation_ses_match_the_scatter_over_images_and_draws(trained):
     """Each repeat: 60 test images drawn with replacement, another seed for the draws."""
     rng = np.random.default_rng(0)
     x_all = trained._test_x
-    means = {k: [] for k in (*NAMES, "gain")}
-    ses = {k: [] for k in (*NAMES, "gain")}
+    repeats = Repeats((*NAMES, "gain"))
     for r in range(150):
         x = x_all[torch.from_numpy(rng.integers(0, x_all.shape[0], 60))]
         ev = Evaluation(trained.model, x, particles=3, is_samples=10, seed=r)
@@ -41,14 +41,8 @@ def test_evaluation_ses_match_the_scatter_over_images_and_draws(trained):
             ev.step()
         got = ev.result()
         got["gain"] = got["baseline_ncll"] - got["cvae_ncll_is"]
-        for k in NAMES:
-            means[k].append(got[k])
-            ses[k].append(got[f"{k}_se"])
-        means["gain"].append(got["gain"])
-        ses["gain"].append(got["gain_se"])
-    for k in means:
-        sd, se = np.std(means[k], ddof=1), np.mean(ses[k])
-        assert 0.8 < sd / se < 1.2, (k, sd, se)
+        repeats.add(got)
+    repeats.check()
     full = trained.evaluate()
     assert full["n"] == x_all.shape[0] and all(full[f"{k}_se"] > 0 for k in NAMES)
 

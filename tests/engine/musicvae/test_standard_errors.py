@@ -11,6 +11,7 @@ import torch
 from engine.core.stats import mean_se
 from engine.musicvae import data as music
 from engine.musicvae.model import MusicVAEConfig, MusicVAEExperiment, tune_mean_se
+from tests.scatter import Repeats
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -76,7 +77,7 @@ def _pieces(exp, rng, k):
 def test_test_metric_se_matches_the_scatter_over_pieces(model):
     rng = np.random.default_rng(1)
     saved = model.eval_tokens, model._eval_eps, model.eval_tunes
-    means, ses, naive = {k: [] for k in NAMES}, {k: [] for k in NAMES}, []
+    repeats, naive = Repeats(NAMES), []
     try:
         for r in range(150):
             idx, tunes = _pieces(model, rng, 20)
@@ -89,23 +90,19 @@ def test_test_metric_se_matches_the_scatter_over_pieces(model):
                 if r % 5 == 0:
                     recon = model.test_values(model.eval_tokens, model._eval_eps)[1]
                     naive.append(mean_se(recon)[1])
-            for k in NAMES:
-                means[k].append(got[k])
-                ses[k].append(got[f"{k}_se"])
+            repeats.add(got)
     finally:
         model.eval_tokens, model._eval_eps, model.eval_tunes = saved
-    for k in NAMES:
-        sd, se = np.std(means[k], ddof=1), np.mean(ses[k])
-        assert 0.8 < sd / se < 1.2, (k, sd, se)
+    repeats.check()
     # Phrases as independent units would understate the error (the reason for pieces).
-    sd = np.std(means["test_recon"], ddof=1)
+    sd = repeats.sd("test_recon")
     assert np.mean(naive) < 0.75 * sd, (np.mean(naive), sd)
 
 
 def test_evaluate_se_matches_the_scatter_over_pieces(model):
     rng = np.random.default_rng(2)
     names = ("neg_elbo", "recon", "kl", "nll_iw", "acc", "acc_forced")
-    means, ses = {k: [] for k in names}, {k: [] for k in names}
+    repeats = Repeats(names)
     saved = model.dataset, model.test_tokens, model.seed
     mel = model.dataset
     try:
@@ -116,14 +113,10 @@ def test_evaluate_se_matches_the_scatter_over_pieces(model):
             model.test_tokens = saved[1][torch.from_numpy(idx)]
             model.seed = 100 + r
             got = model.evaluate(k=4)
-            for k in names:
-                means[k].append(got[k])
-                ses[k].append(got[f"{k}_se"])
+            repeats.add(got)
     finally:
         model.dataset, model.test_tokens, model.seed = saved
-    for k in names:
-        sd, se = np.std(means[k], ddof=1), np.mean(ses[k])
-        assert 0.75 < sd / se < 1.25, (k, sd, se)
+    repeats.check(0.75, 1.25)
     full = model.evaluate(k=4)
     assert full["neg_elbo"] == pytest.approx(full["recon"] + full["kl"])
     assert full["n"] == len(mel.test_x)

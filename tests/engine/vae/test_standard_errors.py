@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from engine.vae.model import VAEConfig, VAEExperiment, kl_to_prior
+from tests.scatter import Repeats
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -42,7 +43,7 @@ def test_test_metric_se_matches_the_scatter_of_repeats(model, digits):
     SD of the repeats' means is what the reported SE estimates."""
     rng = np.random.default_rng(1)
     saved = model.eval_x, model._eval_eps
-    means, ses = {k: [] for k in NAMES}, {k: [] for k in NAMES}
+    repeats = Repeats(NAMES)
     try:
         for _ in range(300):
             idx = torch.from_numpy(rng.integers(0, model.test_x.shape[0], 120))
@@ -50,21 +51,17 @@ def test_test_metric_se_matches_the_scatter_of_repeats(model, digits):
             model._eval_eps = torch.from_numpy(rng.standard_normal((120, 2), dtype=np.float32))
             with torch.no_grad():
                 got = model.test_metrics()
-            for k in NAMES:
-                means[k].append(got[k])
-                ses[k].append(got[f"{k}_se"])
+            repeats.add(got)
     finally:
         model.eval_x, model._eval_eps = saved
-    for k in NAMES:
-        sd, se = np.std(means[k], ddof=1), np.mean(ses[k])
-        assert 0.8 < sd / se < 1.2, (k, sd, se)
+    repeats.check()
 
 
 def test_evaluate_se_matches_the_scatter_of_repeats(model, digits):
     """evaluate() over 60 resampled test images and another seed each time."""
     rng = np.random.default_rng(2)
     names = ("neg_elbo", "recon", "kl", "nll_iw")
-    means, ses = {k: [] for k in names}, {k: [] for k in names}
+    repeats = Repeats(names)
     saved = model.dataset, model.seed
     try:
         for r in range(150):
@@ -73,14 +70,10 @@ def test_evaluate_se_matches_the_scatter_of_repeats(model, digits):
                                                 test_y=digits.test_y[idx])
             model.seed = 100 + r
             got = model.evaluate(k=10)
-            for k in names:
-                means[k].append(got[k])
-                ses[k].append(got[f"{k}_se"])
+            repeats.add(got)
     finally:
         model.dataset, model.seed = saved
-    for k in names:
-        sd, se = np.std(means[k], ddof=1), np.mean(ses[k])
-        assert 0.8 < sd / se < 1.2, (k, sd, se)
+    repeats.check()
     full = model.evaluate(k=10)
     assert full["neg_elbo"] == pytest.approx(full["recon"] + full["kl"])
     assert full["nll_iw_se"] < 0.02 * full["nll_iw"]  # the full test set: under 2 %
