@@ -6,7 +6,7 @@ from types import MethodType
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor, QFont, QFontMetrics
 
 # Okabe & Ito's colour-blind-safe palette, then two extra colours for ten classes (the
 # digits), chosen to stay apart from the eight and from white for protan, deutan and
@@ -125,7 +125,8 @@ def make_plot(title: str = "", x: str = "", y: str = "", legend: bool = False,
     item is returned (its ``.getViewWidget()`` is the widget to put in a layout).
     ``logx`` gives a log-scaled x axis labelled at decades.
     """
-    axes = {"bottom": DecadeAxis("bottom")} if logx else None
+    axes = {"bottom": DecadeAxis("bottom") if logx else FittedAxis("bottom"),
+            "left": FittedAxis("left")}
     if widget is not None:
         plot = widget.addPlot(row=row, col=col, colspan=colspan, axisItems=axes)
     else:
@@ -139,6 +140,49 @@ def make_plot(title: str = "", x: str = "", y: str = "", legend: bool = False,
     if legend:
         plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
     return plot
+
+
+class FittedAxis(pg.AxisItem):
+    """An axis whose major tick labels never run into each other: pyqtgraph spaces ticks
+    by the axis' length alone, so on a narrow plot, or zoomed (larger tick fonts), the
+    labels touched ("450500550"). Its spacing grows (1, 2, 5 x 10^k) until they fit."""
+
+    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802,N803 (pyqtgraph's names)
+        levels = super().tickSpacing(minVal, maxVal, size)
+        if not levels or not maxVal > minVal or size <= 0 or self.logMode:
+            return levels
+        font = self.style.get("tickFont") or self.font()
+        metrics = QFontMetrics(font)
+        per_unit = size / (maxVal - minVal)
+        spacing, offset = levels[0]
+
+        def need(spacing: float) -> float:  # pixels between ticks their labels need
+            if self.orientation in ("left", "right"):
+                return 1.3 * metrics.height()
+            ends = [math.ceil(minVal / spacing) * spacing, math.floor(maxVal / spacing) * spacing]
+            texts = self.tickStrings(ends, 1.0, spacing)
+            return max(metrics.horizontalAdvance(t) for t in texts) + metrics.horizontalAdvance("00")
+
+        if spacing * per_unit >= need(spacing):
+            return levels
+        while spacing * per_unit < need(spacing):
+            spacing = _next_nice(spacing)
+        return [(spacing, offset)]  # the minor levels would be labelled as densely
+
+
+def fitted_axes() -> dict:
+    """``axisItems`` for a new plot: left and bottom :class:`FittedAxis`."""
+    return {side: FittedAxis(side) for side in ("left", "bottom")}
+
+
+def _next_nice(spacing: float) -> float:
+    """The next of 1, 2, 5, 10, 20, 50, ... above ``spacing``."""
+    exponent = math.floor(math.log10(spacing))
+    mantissa = spacing / 10 ** exponent
+    for step in (2, 5, 10):
+        if mantissa < step - 1e-9:
+            return step * 10 ** exponent
+    return 20 * 10 ** exponent
 
 
 class DecadeAxis(pg.AxisItem):
