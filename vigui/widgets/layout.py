@@ -48,6 +48,11 @@ class VerticalScroll(QScrollArea):
         self.setWidget(widget)
         widget.installEventFilter(self)
         self._fitting = False
+        self._pending = False
+
+    def _fit_later(self) -> None:
+        self._pending = False
+        self._fit()
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
         inner = self.widget().minimumSizeHint()
@@ -69,9 +74,11 @@ class VerticalScroll(QScrollArea):
                     height = label.heightForWidth(label.width())
                     if height > 0 and label.minimumHeight() != height:
                         label.setMinimumHeight(height)
-            layout = inner.layout()
-            if layout is not None:
-                layout.activate()
+            # the nested layouts first, innermost last-built first: their minimums are
+            # the widget's (a view that wrapped under its neighbours grew taller)
+            for child in reversed([inner, *inner.findChildren(QWidget)]):
+                if child.layout() is not None and child.isVisibleTo(inner) | (child is inner):
+                    child.layout().activate()
             need = inner.minimumSizeHint().height()
             inner.resize(self.viewport().width(), max(self.viewport().height(), need))
         finally:
@@ -84,7 +91,9 @@ class VerticalScroll(QScrollArea):
     def eventFilter(self, watched, event) -> bool:  # noqa: N802
         if watched is self.widget() and event.type() == QEvent.LayoutRequest:
             self.updateGeometry()  # the widget's minimum width is this area's
-            QTimer.singleShot(0, self._fit)  # once its layout has taken the change
+            if not self._pending:  # once its layout has taken the change
+                self._pending = True
+                QTimer.singleShot(0, self._fit_later)
         return super().eventFilter(watched, event)
 
 
@@ -178,7 +187,9 @@ class WrapRow(QWidget):
         # the wrapped arrangement's width: a narrow page never has to be widened for it
         mins = [w.minimumSizeHint().expandedTo(w.minimumSize()) for w in self._widgets]
         first = sum(m.width() for m in mins[:-1]) + self._grid.spacing() * (len(mins) - 2)
-        height = self._grid.minimumSize().height()
+        row = max(m.height() for m in mins[:-1])
+        # the wrapped height too: fixed, so the page's minimum does not change as it wraps
+        height = row + self._grid.spacing() + mins[-1].height()
         return QSize(max(first, mins[-1].width()), height)
 
     def _arrange(self, wrapped: bool) -> None:
@@ -211,4 +222,7 @@ class WrapRow(QWidget):
     def event(self, event) -> bool:
         if event.type() == QEvent.LayoutRequest:  # a view's minimum changed (the zoom)
             self._arrange(self.width() < self.wide_width())
+            handled = super().event(event)
+            self.updateGeometry()  # the parent's cached minimum of this row is stale
+            return handled
         return super().event(event)
