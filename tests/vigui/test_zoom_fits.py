@@ -52,8 +52,6 @@ def assert_apart(rects, what):
             assert not a.intersects(b), (what, a, b)
 
 
-@pytest.mark.xfail(strict=True, reason="open: the wrapped row's taller minimum does not reach "
-                   "the scrolled column yet; the table's note overlaps its last row")
 def test_cvae_table_and_strip_fit(window, qtbot):
     window.open_page("cvae")
     page = window.current_page()
@@ -96,8 +94,6 @@ def test_cvae_table_and_strip_fit(window, qtbot):
             assert_apart(tick_rects(plot.getAxis(side)), side)
 
 
-@pytest.mark.xfail(strict=True, reason="open: the wrapped control rows' height does not "
-                   "reach the scrolled column yet; the sound buttons still overlap the rolls")
 def test_musicvae_buttons_below_the_rolls_and_ticks_apart(window, qtbot):
     window.open_page("musicvae")
     page = window.current_page()

@@ -10,7 +10,7 @@ from typing import TypeVar
 from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, QTimer
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QLayout, QScrollArea, QVBoxLayout, QWidget
 
-__all__ = ["FlowRow", "VerticalScroll", "WrapRow", "laid_out", "tight"]
+__all__ = ["Block", "FlowRow", "VerticalScroll", "WrapRow", "laid_out", "tight"]
 
 L = TypeVar("L", bound=QLayout)
 
@@ -28,6 +28,17 @@ def laid_out(kind: type[QLayout] = QVBoxLayout, spacing: int | None = None,
     """A new plain widget and its ``kind`` layout, :func:`tight`: ``(widget, layout)``."""
     widget = QWidget()
     return widget, tight(kind(widget), spacing, margins)
+
+
+class Block(QWidget):
+    """A part of a scrolled column that gives its layout's minimum height, never a
+    height for its width: Qt counts a height-for-width widget's *preferred* height as its
+    minimum (the canvas beside a wrapped note asked for 350 px) and squeezed the parts
+    around it below theirs. In a :class:`VerticalScroll` its wrapped labels hold their
+    height as their minimum, so nothing is lost."""
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt's name)
+        return False
 
 
 class VerticalScroll(QScrollArea):
@@ -105,6 +116,8 @@ class FlowRow(QLayout):
     def __init__(self, parent=None, spacing: int = 4):
         super().__init__(parent)
         self._items: list = []
+        self._height = -1  # the height of the lines at the last width laid out
+        self._width = 0  # that width (a layout's own geometry is cleared when invalidated)
         self.setContentsMargins(0, 0, 0, 0)
         self.setSpacing(spacing)
 
@@ -131,7 +144,22 @@ class FlowRow(QLayout):
 
     def setGeometry(self, rect: QRect) -> None:  # noqa: N802
         super().setGeometry(rect)
-        self._place(rect, move=True)
+        height = self._place(rect, move=True)
+        self._width = rect.width()
+        if height != self._height:  # wrapped onto more (or fewer) lines: a new minimum
+            self._height = height
+            QTimer.singleShot(0, self._grown)
+
+    def _grown(self) -> None:
+        """Tell the layouts around (their cached minimums) and the widget's parent."""
+        widget = self.parentWidget()
+        if widget is None:
+            return
+        if widget.layout() is not None:
+            widget.layout().invalidate()
+        while widget is not None and not isinstance(widget, QScrollArea):
+            widget.updateGeometry()  # each parent caches its child's minimum (a tab page's)
+            widget = widget.parentWidget()
 
     def sizeHint(self) -> QSize:  # noqa: N802
         shown = [i.sizeHint() for i in self._items if not i.isEmpty()]
@@ -143,8 +171,8 @@ class FlowRow(QLayout):
         for item in self._items:
             if not item.isEmpty():
                 size = size.expandedTo(item.minimumSize())
-        width = self.geometry().width()
-        if width > 0:  # the lines it wraps onto at the width it has
+        width = self._width
+        if width > 0:  # the lines it wraps onto at the width it was given
             size.setHeight(max(size.height(), self.heightForWidth(width)))
         return size
 
@@ -165,7 +193,7 @@ class FlowRow(QLayout):
         return y + line - rect.y()
 
 
-class WrapRow(QWidget):
+class WrapRow(Block):
     """Views side by side, the last one moved under the others (full width) while the
     row is narrower than their minimum widths together: a page zoomed on a small screen
     keeps every view readable instead of squeezing the widest below what it needs.
@@ -203,7 +231,7 @@ class WrapRow(QWidget):
             self._grid.setColumnStretch(c, 0)
             self._grid.setRowStretch(c, 0)
         last = self._widgets[-1]
-        for c, (w, stretch) in enumerate(zip(self._widgets[:-1], self._stretches)):
+        for c, (w, stretch) in enumerate(zip(self._widgets[:-1], self._stretches[:-1], strict=True)):
             self._grid.addWidget(w, 0, c)
             self._grid.setColumnStretch(c, stretch)
         if wrapped:

@@ -22,7 +22,6 @@ import tempfile
 from functools import partial
 
 import numpy as np
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -52,7 +51,7 @@ from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, FINISHED, RUNNING
 from vigui.widgets import styles
 from vigui.widgets.datasets import dataset_title
-from vigui.widgets.layout import WrapRow, laid_out
+from vigui.widgets.layout import Block, WrapRow, laid_out
 from vigui.widgets.param_form import SEED, ParamForm
 
 __all__ = ["CVAEPage"]
@@ -215,7 +214,7 @@ class CVAEPage(TrainerPage):
         top = WrapRow([self.curves, self.kl_view, self.table], [2, 1, 3])
         self.top_row = top
 
-        middle = QWidget()
+        middle = Block()
         mlay = QVBoxLayout(middle)
         mlay.setContentsMargins(0, 0, 0, 0)
         mlay.setSpacing(1)
@@ -234,7 +233,7 @@ class CVAEPage(TrainerPage):
         self.strip.setMinimumHeight(190)
         mlay.addWidget(self.strip, 1)
 
-        bottom = QWidget()
+        bottom = Block()
         blay = QHBoxLayout(bottom)
         blay.setContentsMargins(0, 0, 0, 0)
         blay.addWidget(self._build_tools())

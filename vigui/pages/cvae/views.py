@@ -122,7 +122,7 @@ class _RGBView(pg.GraphicsLayoutWidget):
         box = self.view.boundingRect()
         if box.width() <= 0 or box.height() <= 0:
             return
-        line = max(item.textItem.boundingRect().height() for item in self._captions)
+        line = max(item.textItem.boundingRect().height() for item in self._captions) + 2
         gap = 2.0
 
         def scale_for(lines: int) -> float:  # pixels per image pixel, that band above it
@@ -136,7 +136,7 @@ class _RGBView(pg.GraphicsLayoutWidget):
             if max(rows) + 1 <= lines or lines >= len(self._captions):
                 break
             lines = max(rows) + 1
-        for item, row in zip(self._captions, rows):
+        for item, row in zip(self._captions, rows, strict=True):
             item.setPos(item.pos().x(), -(gap + row * line) / s)
         top = (lines * line + gap) / s
         self.view.setRange(xRange=(0, width), yRange=(-top, height), padding=0)
@@ -155,11 +155,8 @@ def pack_lines(spans: list[tuple[float, float]], margin: float = 6.0) -> list[in
     ends: list[float] = []  # each line's right end so far
     rows = []
     for x, w in spans:
-        for row, end in enumerate(ends):
-            if x - w / 2 >= end + margin:
-                break
-        else:
-            row = len(ends)
+        row = next((i for i, end in enumerate(ends) if x - w / 2 >= end + margin), len(ends))
+        if row == len(ends):
             ends.append(-math.inf)
         ends[row] = x + w / 2
         rows.append(row)
@@ -251,7 +248,9 @@ class CurvesView(pg.PlotWidget):
         self.losses = LossCurves(plot, CURVES, legend_offset=(-5, 5), label_size="7pt",
                                  legend_alpha=210, symbol_size=5)
         self.curves = self.losses.items
-        self.setMinimumSize(140, 120)  # three plots side by side must fit a 1280 screen zoomed
+        # three views side by side must fit a 1280 screen zoomed; tall enough for the
+        # legend (the column scrolls when the window is shorter)
+        self.setMinimumSize(140, 170)
 
     def show_metrics(self, metrics) -> None:
         """``metrics``: a MetricStore (``get(name) -> (steps, values)``) or a dict of
@@ -279,7 +278,7 @@ class KLView(pg.PlotWidget):
                                         Curve("cvae_val_kl", None, 2, test=True)),
                                  legend=False, symbol_size=5)
         self.train, self.val = self.losses.items["cvae_kl"], self.losses.items["cvae_val_kl"]
-        self.setMinimumSize(110, 120)
+        self.setMinimumSize(110, 170)
 
     def show_metrics(self, metrics) -> None:
         self.losses.show(metrics)

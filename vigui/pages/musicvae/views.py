@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from vigui.widgets import styles
 from vigui.widgets.curves import Curve, LossCurves, series
-from vigui.widgets.layout import FlowRow, laid_out, tight
+from vigui.widgets.layout import Block, FlowRow, laid_out, tight
 from vigui.widgets.pianoroll import PATH, RECON, SAMPLE, PianoRollEditor, PianoRollStrip
 from vigui.widgets.plots import colour, fitted_axes, pen, style_plot
 
@@ -118,7 +118,7 @@ class MusicVAEViews(QWidget):
         lay.addWidget(self.latent_legend)
         top.addWidget(self.loss_widget, 5)
         top.addWidget(latent_box, 4)
-        top_box = QWidget()
+        top_box = Block()
         top_box.setLayout(top)
         top_box.setMinimumHeight(170)
         top_box.setMaximumHeight(240)
@@ -159,7 +159,7 @@ class MusicVAEViews(QWidget):
 
     # -- the interpolation tab ---------------------------------------------------------
     def _build_path_tab(self) -> QWidget:
-        tab = QWidget()
+        tab = Block()  # its minimum height, not a preferred one (VerticalScroll)
         lay = QVBoxLayout(tab)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.setSpacing(3)
@@ -216,7 +216,7 @@ class MusicVAEViews(QWidget):
         return tab
 
     def _build_draw_tab(self) -> QWidget:
-        tab = QWidget()
+        tab = Block()  # its minimum height, not a preferred one (VerticalScroll)
         lay = QHBoxLayout(tab)
         lay.setContentsMargins(4, 4, 4, 4)
         self.editor = PianoRollEditor("Your melody (2 bars): click to add a quarter note, "
