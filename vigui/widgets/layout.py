@@ -104,7 +104,7 @@ class VerticalScroll(QScrollArea):
             self.updateGeometry()  # the widget's minimum width is this area's
             if not self._pending:  # once its layout has taken the change
                 self._pending = True
-                QTimer.singleShot(0, self._fit_later)
+                QTimer.singleShot(0, self, self._fit_later)  # not once it is gone
         return super().eventFilter(watched, event)
 
 
@@ -148,7 +148,7 @@ class FlowRow(QLayout):
         self._width = rect.width()
         if height != self._height:  # wrapped onto more (or fewer) lines: a new minimum
             self._height = height
-            QTimer.singleShot(0, self._grown)
+            QTimer.singleShot(0, self, self._grown)  # not once it is gone
 
     def _grown(self) -> None:
         """Tell the layouts around (their cached minimums) and the widget's parent."""
