@@ -120,8 +120,8 @@ class MusicVAEViews(QWidget):
         top.addWidget(latent_box, 4)
         top_box = Block()
         top_box.setLayout(top)
-        top_box.setMinimumHeight(170)
-        top_box.setMaximumHeight(240)
+        top_box.setMinimumHeight(210)  # the loss curves readable zoomed (the column scrolls)
+        top_box.setMaximumHeight(260)
         outer.addWidget(top_box, 4)
 
         self.recon_title = styles.label(styles.CAPTION, "Test phrases (grey) and their "
