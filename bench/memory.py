@@ -20,6 +20,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from proc_memory import memory_bytes  # noqa: E402  (bench/, the script's own folder)
+
 MB = 1 << 20
 
 
@@ -40,21 +42,6 @@ def _proc_children(pid: int) -> list[tuple[int, int]]:
         out += [(c, p) for c in kids]
         todo += kids
     return out
-
-
-def _memory(pid: int) -> int:
-    """Proportional set size (PSS): pages shared with other processes (the fork server's
-    imported torch, which every training child shares) counted once across them, so the
-    sum over processes is what the walk really costs. RSS where smaps_rollup is missing."""
-    for path, key in ((f"/proc/{pid}/smaps_rollup", "Pss:"), (f"/proc/{pid}/status", "VmRSS:")):
-        try:
-            with open(path) as f:
-                for line in f:
-                    if line.startswith(key):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            pass
-    return 0
 
 
 def _cmdline(pid: int) -> str:
@@ -79,10 +66,10 @@ def processes() -> tuple[int, list[tuple[int, int, str]]]:
             kind = "server"
         else:
             kind = "child"
-        memory = _memory(pid)
+        memory = memory_bytes(pid, "pss")
         if memory > 0:
             out.append((pid, memory, kind))
-    return _memory(me), out
+    return memory_bytes(me, "pss"), out
 
 
 def settled(wait, settle: float, limit: float = 40.0) -> tuple[int, list]:

@@ -32,27 +32,12 @@ import time
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from proc_memory import memory_bytes  # noqa: E402  (bench/, the script's own folder)
+
 
 def rss_mb(pid: int | None = None) -> float:
-    """Resident memory of a process in MB (psutil if installed, else /proc)."""
-    if pid is None:
-        pid = os.getpid()
-    try:
-        import psutil
-
-        return psutil.Process(pid).memory_info().rss / 1e6
-    except ImportError:
-        pass
-    except Exception:
-        return float("nan")
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024 / 1e6
-    except OSError:
-        pass
-    return float("nan")
+    """Resident memory of a process in MB (nan where /proc cannot say)."""
+    return memory_bytes(pid, "rss") / 1e6 or float("nan")
 
 
 def parse_sets(items: list[str]) -> dict:

@@ -1,6 +1,6 @@
 """Test-set nats per image, chunk by chunk: baseline NCLL, -ELBO and IS NCLL, with how
-much the CVAE uses z (KL per image, the samples' per-pixel spread) and the IS gain's
-standard error."""
+much the CVAE uses z (KL per image, the samples' per-pixel spread), each with its
+standard error over the test images, and the IS gain's paired standard error."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -8,11 +8,13 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from engine.core.stats import difference_se, mean_se
 from engine.cvae.losses import cvae_bounds, hidden_nll
 from engine.cvae.networks import CompletionModel
 
 EVAL_ROWS = 2048  # decoded rows per evaluation chunk: bounds memory and a GUI step's time
 SPREAD_SAMPLES = 16  # draws of z ~ p(z|x) behind a per-pixel spread
+RESULT_NAMES = ("baseline_ncll", "cvae_neg_elbo", "cvae_ncll_is", "kl", "spread")
 
 
 @torch.no_grad()
@@ -34,9 +36,11 @@ class Evaluation:
     """Test-set nats per image, accumulated chunk by chunk (so a GUI run can show
     progress): baseline NCLL, the ``particles``-sample -ELBO and the ``is_samples`` IS
     NCLL; ``kl`` (KL(q||p) per image), ``spread`` (per-pixel std across SPREAD_SAMPLES
-    completions, mean over hidden pixels) and ``gain_se``, the standard error of the
-    mean paired difference baseline - IS NCLL over the test images. Seeded and chunked
-    the same way every time, so repeatable."""
+    completions, mean over hidden pixels); each with ``<name>_se``, its standard error
+    over the test images (each image's value carries its own draws of z, so this is the
+    whole error: images and Monte Carlo), and ``gain_se``, the standard error of the
+    mean paired difference baseline - IS NCLL. Seeded and chunked the same way every
+    time, so repeatable."""
 
     def __init__(self, model: CompletionModel, images: torch.Tensor, particles: int = 10,
                  is_samples: int = 100, seed: int = 0):
@@ -44,7 +48,7 @@ class Evaluation:
         self.particles, self.is_samples = int(particles), int(is_samples)
         self.n = images.shape[0]
         self.done = 0
-        self._sums = np.zeros(6)  # base, elbo, ncll, kl, spread, (base - ncll)^2
+        self._values: list[np.ndarray] = []  # per chunk (5, b): base, elbo, ncll, kl, spread
         self._gen = torch.Generator(device=images.device).manual_seed(seed)
         self._chunk = max(1, EVAL_ROWS // max(self.particles, self.is_samples))
 
@@ -63,21 +67,19 @@ class Evaluation:
         bounds = cvae_bounds(m, batch, self.is_samples, self._gen)
         ncll = bounds["ncll_is"]
         spread = mean_hidden(sample_spread(m, batch, SPREAD_SAMPLES, self._gen), m.observed)
-        # Sum per-image values in float64 on the host (MPS has no float64).
-        self._sums += torch.stack([base.sum(), elbo.sum(), ncll.sum(), bounds["kl"].sum(),
-                                   spread.sum(), (base - ncll).square().sum()]
-                                  ).double().cpu().numpy()
+        # Per-image values in float64 on the host (MPS has no float64).
+        self._values.append(torch.stack([base, elbo, ncll, bounds["kl"], spread]
+                                        ).double().cpu().numpy())
         self.done += batch.shape[0]
 
     def result(self) -> dict[str, float]:
-        n = max(self.done, 1)
-        base, elbo, ncll, kl, spread, sq = self._sums / n
-        gain = base - ncll
-        var = max(sq - gain * gain, 0.0) * n / max(n - 1, 1)  # sample variance of the gain
-        return {"baseline_ncll": float(base), "cvae_neg_elbo": float(elbo),
-                "cvae_ncll_is": float(ncll), "kl": float(kl), "spread": float(spread),
-                "gain_se": float(np.sqrt(var / n)), "particles": self.particles,
-                "is_samples": self.is_samples, "n": self.done}
+        per_image = np.concatenate(self._values, axis=1) if self._values else np.zeros((5, 0))
+        out: dict[str, float] = {}
+        for name, v in zip(RESULT_NAMES, per_image, strict=True):
+            out[name], out[f"{name}_se"] = mean_se(v)
+        out["gain_se"] = difference_se(per_image[0], per_image[2])[1]
+        return {**out, "particles": self.particles, "is_samples": self.is_samples,
+                "n": self.done}
 
 
 def evaluate_model(model: CompletionModel, images: torch.Tensor, particles: int = 10,

@@ -10,6 +10,7 @@ import torch
 
 from engine.core import checkpoint
 from engine.core.runtime import Experiment
+from engine.core.stats import mean_se
 from engine.core.trainer import Checkpointed
 from engine.cvae.config import KIND, CVAEConfig
 from engine.cvae.evaluation import SPREAD_SAMPLES, evaluate_model, mean_hidden, sample_spread
@@ -129,7 +130,8 @@ class CVAEExperiment(Checkpointed, Experiment):
         """Cheap views: phase, counters and the Figure 14 strip for N_STRIP test images:
         ``inputs`` (n, H, W), ``baseline`` (n, H, W), ``samples`` (n, n_samples, H, W),
         ``truth`` (n, H, W), ``observed`` (H, W) bool; ``spread`` (n, H, W), each pixel's
-        std across SPREAD_SAMPLES completions, and ``spread_mean`` (over hidden pixels).
+        std across SPREAD_SAMPLES completions, ``spread_mean`` (over hidden pixels and the
+        strip's images) and ``spread_mean_se``, its standard error over those images.
         Completions keep the observed pixels; samples use fixed noise, so they change
         only as the model learns."""
         self.model.eval()
@@ -137,6 +139,7 @@ class CVAEExperiment(Checkpointed, Experiment):
         gen = torch.Generator(device=x.device).manual_seed(self._strip_seed)
         samples = self.model.sample_completions(x, self.n_samples, gen)
         spread = sample_spread(self.model, x, SPREAD_SAMPLES, gen)
+        spread_mean, spread_se = mean_se(mean_hidden(spread, self.model.observed))
         return {
             "step": self.steps, "phase": self.phase, "task": self.config.task,
             "epoch_baseline": self.baseline.epoch, "epoch_cvae": self.cvae.epoch,
@@ -147,7 +150,7 @@ class CVAEExperiment(Checkpointed, Experiment):
             "baseline": self._images(self.model.baseline_completion(x)),
             "samples": self._images(samples).reshape(x.shape[0], self.n_samples, *self.shape),
             "spread": spread.cpu().numpy().reshape(x.shape[0], *self.shape),
-            "spread_mean": float(mean_hidden(spread, self.model.observed).mean()),
+            "spread_mean": spread_mean, "spread_mean_se": spread_se,
             "spread_samples": SPREAD_SAMPLES,
         }
 

@@ -21,9 +21,15 @@ VAL_SEED = 20_150_101  # the validation split is the same for every run and seed
 class _CompletionTrainer(TorchTrainer):
     """A :class:`TorchTrainer` for some networks of a shared :class:`CompletionModel`,
     with early stopping: a validation loss at each epoch end (on a split carved from the
-    training set), stopping after ``patience`` epochs without improvement;
+    training set), stopping after ``patience`` epochs without a better one;
     :meth:`finish` puts back the weights of the best epoch. Subclasses name the trained
-    networks and the loss."""
+    networks and the loss.
+
+    The starting weights are measured too and kept if no epoch beats them (training never
+    ends worse than it began), but patience counts against the best *trained* epoch only.
+    The residual CVAE starts exactly at the baseline's optimum and its first epochs, which
+    learn to spend KL, can sit just above it: counted against the start, 3 such epochs
+    stopped the 3-quadrant CVAE of seed 1 with its untrained weights."""
 
     kind = KIND
     config_class = CVAEConfig
@@ -35,8 +41,9 @@ class _CompletionTrainer(TorchTrainer):
         self._given_model = model
         super().__init__(config, seed, dataset)
         self.val_x = self.eval_x if val_x is None else val_x.to(self.train_x.device)
-        self.best_val = math.inf
+        self.best_val = math.inf  # the best validation loss, the start included
         self.best_epoch = 0
+        self.trained_best = math.inf  # the best of the trained epochs: what patience counts against
         self.stale = 0
         self._started = False
         self._best_state = self._state()
@@ -89,9 +96,13 @@ class _CompletionTrainer(TorchTrainer):
         with torch.no_grad():
             val = float(self.val_loss())
         if val < self.best_val:
-            self.best_val, self.best_epoch, self.stale = val, self._epoch, 0
+            self.best_val, self.best_epoch = val, self._epoch
             self._best_state = self._state()
-        elif not initial and self._epoch > self.warmup_epochs():
+        if initial:
+            return val
+        if val < self.trained_best:
+            self.trained_best, self.stale = val, 0
+        elif self._epoch > self.warmup_epochs():
             self.stale += 1
         return val if math.isfinite(val) else 1e30
 
@@ -119,13 +130,18 @@ class _CompletionTrainer(TorchTrainer):
         """Plain data to resume from (the composite's checkpoints)."""
         return {"steps": self.steps, "samples_seen": self.samples_seen,
                 "best_val": float(self.best_val), "best_epoch": self.best_epoch,
-                "stale": self.stale, "started": self._started}
+                "trained_best": float(self.trained_best), "stale": self.stale,
+                "started": self._started}
 
     def restore_position(self, pos: dict[str, Any]) -> None:
         self.steps = int(pos["steps"])
         self.samples_seen = int(pos["samples_seen"])
         self.best_val, self.best_epoch = float(pos["best_val"]), int(pos["best_epoch"])
         self.stale, self._started = int(pos["stale"]), bool(pos["started"])
+        # Files from before trained_best: a best found by training is the trained best;
+        # a best that is still the start leaves it unknown (the next epoch sets it).
+        default = self.best_val if self.best_epoch > 0 else math.inf
+        self.trained_best = float(pos.get("trained_best", default))
         self._epoch, self._pos = divmod(self.samples_seen, self.n_train)
         self._perm = self._permutation(self._epoch)
 

@@ -64,6 +64,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 __all__ = ["REST", "HOLD", "LOW", "HIGH", "N_TOKENS", "STEPS", "STEPS_PER_QUARTER",
            "KEY_NAMES", "MusicDataError", "Melodies", "Tune", "note_on", "pitch_of",
@@ -585,13 +586,38 @@ def cache_path(files: Sequence[Path]) -> Path:
 
 
 def _tunes_cached(files: Sequence[Path], cache: bool, progress: ProgressFn | None) -> list[Tune]:
-    """Each file's melody (:func:`parse_file`), from the cache or by parsing."""
+    """Each file's melody (:func:`parse_file`), from the cache or by parsing. One process
+    parses at a time (a lock file beside the cache): a second app, or a second test worker,
+    waits for the first's cache instead of parsing the same corpus beside it. While it waits
+    it reports progress 0, so a cancel (``progress`` raising) still ends the wait."""
+    if not cache:
+        return _parse(files, progress)
     path = cache_path(files)
-    if cache and path.is_file():
+    lock = FileLock(str(path.with_suffix(".lock")))
+    while True:
         try:
-            return _read_cache(path)
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache is parsed again and rewritten
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock.acquire(timeout=0.5)
+            break
+        except Timeout:
+            if progress is not None:
+                progress(0, len(files), "waiting for another process parsing them")
+        except OSError:  # no cache folder to be had (a read-only home): parse, keep nothing
+            return _parse(files, progress)
+    try:
+        if path.is_file():
+            try:
+                return _read_cache(path)
+            except (OSError, ValueError, KeyError):
+                pass  # a damaged cache is parsed again and rewritten
+        tunes = _parse(files, progress)
+        _write_cache(path, tunes)
+        return tunes
+    finally:
+        lock.release()
+
+
+def _parse(files: Sequence[Path], progress: ProgressFn | None) -> list[Tune]:
     tunes = []
     for i, f in enumerate(files):
         if progress is not None:
@@ -599,8 +625,6 @@ def _tunes_cached(files: Sequence[Path], cache: bool, progress: ProgressFn | Non
         tunes.append(parse_file(f))
     if progress is not None:
         progress(len(files), len(files), "")
-    if cache:
-        _write_cache(path, tunes)
     return tunes
 
 

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.core.params import Param
+from engine.core.stats import mean_se
 from engine.core.trainer import TorchTrainer
 from engine.musicvae import data as music
 from engine.musicvae.config import MODELS, MusicVAEConfig
@@ -46,6 +47,7 @@ SAMPLE_TEMPERATURE = 1.0  # the samples view's default: p(x|z) itself, as learne
 MAX_TEMPERATURE = 5.0
 SCATTER_ROWS = 4000  # test phrases in the latent scatter (heavy view)
 LOG_2PI = math.log(2.0 * math.pi)
+TEST_METRICS = ("test_neg_elbo", "test_recon", "test_kl", "test_acc")
 
 
 def _int_in(name: str, value, lo: int, hi: int) -> int:
@@ -173,7 +175,8 @@ class MusicVAEExperiment(TorchTrainer):
     ``kl``, ``beta`` (annealed), ``epoch``; every ``eval_every`` steps and at epoch
     ends ``test_neg_elbo`` (recon + KL), ``test_recon``, ``test_kl`` and ``test_acc``
     (greedy decoding of the mean code: the fraction of steps equal to the input) on
-    the first ``eval_size`` test phrases with fixed noise.
+    the first ``eval_size`` test phrases with fixed noise, each with its standard error
+    (``test_neg_elbo_se``, ...) taking the piece as the unit (:func:`tune_mean_se`).
     """
 
     kind = "musicvae"
@@ -191,6 +194,7 @@ class MusicVAEExperiment(TorchTrainer):
         self.test_tokens = self.test_x.long()
         self.eval_tokens = self.eval_x.long()
         self._eval_eps = self.fixed_noise(self.eval_x.shape[0], latent)
+        self.eval_tunes = _tunes_of(self.dataset, self.eval_x.shape[0])
         self._prior_z = self.fixed_noise(N_PRIOR, latent)
         self.sample_temperature = SAMPLE_TEMPERATURE
         self.strip_index = _spread(getattr(self.dataset, "test_tune", None),
@@ -224,15 +228,24 @@ class MusicVAEExperiment(TorchTrainer):
         return loss, {"recon": recon.mean(), "kl": kl.mean(),
                       "beta": torch.tensor(beta, device=loss.device)}
 
-    def test_metrics(self) -> dict[str, float]:
-        x = self.eval_tokens
+    def test_values(self, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """Per phrase (4, n): -ELBO, recon, KL (nats, one draw z = mu + sigma * eps) and
+        the greedy reconstruction's accuracy (the share of its steps equal to x)."""
         mu, logvar = self.model.encode(x)
-        z = mu + torch.exp(0.5 * logvar) * self._eval_eps
-        recon = self.model.neg_log_lik(z, x).mean()
-        kl = kl_to_prior(mu, logvar).mean()
-        acc = (self.model.generate(mu) == x).float().mean()
-        values = torch.stack([recon + kl, recon, kl, acc]).tolist()
-        return dict(zip(("test_neg_elbo", "test_recon", "test_kl", "test_acc"), values, strict=False))
+        z = mu + torch.exp(0.5 * logvar) * eps
+        recon = self.model.neg_log_lik(z, x)
+        kl = kl_to_prior(mu, logvar)
+        acc = (self.model.generate(mu) == x).float().mean(1)
+        return torch.stack([recon + kl, recon, kl, acc])
+
+    def test_metrics(self) -> dict[str, float]:
+        per_phrase = self.test_values(self.eval_tokens, self._eval_eps).cpu()  # one host sync
+        values: dict[str, float] = {}
+        for name, row in zip(TEST_METRICS, per_phrase, strict=True):
+            values[name], se = tune_mean_se(row, self.eval_tunes)
+            if math.isfinite(se):  # left out below two pieces: the trainer drops a
+                values[f"{name}_se"] = se  # measurement with a non-finite value
+        return values
 
     def weights_changed(self) -> None:
         self._pca = None
@@ -371,11 +384,13 @@ class MusicVAEExperiment(TorchTrainer):
         neg_elbo = recon + kl (beta 1, no free bits; recon averaged over k draws of z),
         nll_iw (the importance-weighted bound with k draws, Burda et al. 2016:
         <= neg_elbo), acc (greedy decoding of the mean code vs the input, per step),
-        acc_forced (argmax with the true previous tokens), and n."""
+        acc_forced (argmax with the true previous tokens), and n; each figure with its
+        standard error (``neg_elbo_se``, ...), the piece as the unit (:func:`tune_mean_se`;
+        left out with a single test piece)."""
         _int_in("k", k, 1, 10_000)
         x_all = self.test_tokens[:n] if n is not None else self.test_tokens
         gen = torch.Generator(device=x_all.device).manual_seed(self.seed + 3)
-        sums = np.zeros(5)
+        chunks = []
         for x in x_all.split(max(1, 8192 // k)):
             mu, logvar = self.model.encode(x)
             b, L = mu.shape
@@ -388,10 +403,46 @@ class MusicVAEExperiment(TorchTrainer):
             acc = (self.model.generate(mu) == x).double().mean(1)
             forced = (self.model.logits(mu, x).argmax(-1) == x).double().mean(1)
             parts = [-log_px.mean(0), kl_to_prior(mu, logvar), nll_iw, acc, forced]
-            sums += torch.stack([p.double().cpu() for p in parts]).sum(1).numpy()
-        recon, kl, nll_iw, acc, forced = sums / max(1, x_all.shape[0])
-        return {"neg_elbo": recon + kl, "recon": recon, "kl": kl, "nll_iw": nll_iw,
-                "acc": acc, "acc_forced": forced, "k": float(k), "n": float(x_all.shape[0])}
+            chunks.append(torch.stack([p.double().cpu() for p in parts]).numpy())
+        per = np.concatenate(chunks, axis=1) if chunks else np.zeros((5, 0))  # per phrase
+        tunes = _tunes_of(self.dataset, x_all.shape[0])
+        out: dict[str, float] = {}
+        for name, v in zip(("neg_elbo", "recon", "kl", "nll_iw", "acc", "acc_forced"),
+                           (per[0] + per[1], *per), strict=True):
+            out[name], se = tune_mean_se(v, tunes)
+            if math.isfinite(se):  # left out below two pieces (JSON has no inf)
+                out[f"{name}_se"] = se
+        return {**out, "k": float(k), "n": float(x_all.shape[0])}
+
+
+def tune_mean_se(values, tunes: np.ndarray | None) -> tuple[float, float]:
+    """Mean over phrases and its standard error with the piece as the unit.
+
+    Phrases are 2-bar windows starting at every bar line, so neighbours share a bar and
+    a piece's phrases move together: their scatter as if independent understates the
+    error. Over G pieces with totals S_g of n_g phrases (N in all), mean m = sum S_g / N
+    and se^2 = G / (G - 1) * sum_g (S_g - m n_g)^2 / N^2, the clustered (ratio-estimator)
+    standard error; with one phrase per piece it is mean_se's sd / sqrt(N). Without
+    piece labels (None) every phrase is its own unit. inf below two pieces."""
+    v = np.asarray(values.detach().cpu().double() if hasattr(values, "detach") else values,
+                   dtype=np.float64).ravel()
+    if tunes is None:
+        return mean_se(v)
+    if v.size == 0:
+        return math.nan, math.inf
+    _, group = np.unique(np.asarray(tunes)[:v.size], return_inverse=True)
+    totals, sizes = np.bincount(group, weights=v), np.bincount(group).astype(np.float64)
+    m, g = float(v.mean()), totals.size
+    if g < 2:
+        return m, math.inf
+    resid = totals - m * sizes
+    return m, math.sqrt(g / (g - 1) * float(resid @ resid)) / v.size
+
+
+def _tunes_of(dataset, n: int) -> np.ndarray | None:
+    """The piece of each of the first n test phrases (None if the data has no pieces)."""
+    tunes = getattr(dataset, "test_tune", None)
+    return None if tunes is None or len(tunes) < n else np.asarray(tunes[:n]).copy()
 
 
 def _spread(tunes, n: int, k: int) -> np.ndarray:

@@ -42,6 +42,7 @@ from torch import nn
 
 from engine.core.nets import mlp
 from engine.core.params import Param
+from engine.core.stats import mean_se
 from engine.core.trainer import TorchTrainer, as_tensor
 from engine.vae.config import LIKELIHOODS, LOSS_MODES, VAEConfig
 
@@ -128,7 +129,9 @@ class VAEExperiment(TorchTrainer):
     Step metrics (train, nats per example): ``loss`` (the optimised objective),
     ``recon``, ``kl``, ``epoch`` (fractional epochs done); every ``eval_every`` steps
     and at each epoch end also ``test_loss``, ``test_recon``, ``test_kl`` on a fixed
-    test subset with fixed noise.
+    test subset with fixed noise, each with its standard error over the subset's images
+    (``test_loss_se``, ...: one draw of z per image, so the images' scatter is the
+    figure's whole Monte Carlo and sampling error).
     """
 
     kind = "vae"
@@ -164,14 +167,24 @@ class VAEExperiment(TorchTrainer):
             return kl
         return recon + self.config.beta * kl
 
+    def test_values(self, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """Per-image objective, recon and KL (3, n), nats, for images x (n, D) and the
+        standard normal noise eps (n, latent) of their one draw z each."""
+        out, mu, logvar = self.model(x, eps)
+        recon = self.model.neg_log_lik(out, x, per_example=True)
+        kl = kl_to_prior(mu, logvar, per_example=True)
+        return torch.stack([self._objective(recon, kl), recon, kl])
+
     def test_metrics(self) -> dict[str, float]:
-        """Objective and its parts on the fixed test subset, nats per example."""
-        n = self.eval_x.shape[0]
-        out, mu, logvar = self.model(self.eval_x, self._eval_eps)
-        recon = self.model.neg_log_lik(out, self.eval_x) / n
-        kl = kl_to_prior(mu, logvar) / n
-        values = torch.stack([self._objective(recon, kl), recon, kl]).tolist()
-        return dict(zip(("test_loss", "test_recon", "test_kl"), values, strict=False))
+        """Objective and its parts on the fixed test subset, nats per example, each with
+        its standard error over the images (``*_se``)."""
+        per_image = self.test_values(self.eval_x, self._eval_eps).cpu()  # one host sync
+        values: dict[str, float] = {}
+        for name, row in zip(("test_loss", "test_recon", "test_kl"), per_image, strict=True):
+            values[name], se = mean_se(row)
+            if math.isfinite(se):  # left out below two images: the trainer drops a
+                values[f"{name}_se"] = se  # measurement with a non-finite value
+        return values
 
     def weights_changed(self) -> None:
         self._pca = None
@@ -295,24 +308,25 @@ class VAEExperiment(TorchTrainer):
         neg_elbo = recon + kl with beta = 1 (recon averaged over the k draws, kl
         analytic); nll_iw = -log (1/k) sum_k p(x, z_k) / q(z_k|x), the importance-weighted
         bound (Burda et al. 2016): nll_iw <= neg_elbo in expectation, tighter as k
-        rises, and -> -log p(x) as k -> infinity. Seeded, so repeatable.
+        rises, and -> -log p(x) as k -> infinity. Seeded, so repeatable. Each figure
+        comes with its standard error over the images (``neg_elbo_se``, ...).
         """
         _int_in("k", k, 1, 100_000)
         x_all = as_tensor(self.dataset.test_x[:n], self.train_x.device)
         gen = torch.Generator(device=x_all.device).manual_seed(self.seed + 3)
-        sums = np.zeros(3)  # recon, kl, nll_iw
-        for x in x_all.split(max(1, EVAL_ROWS // k)):
-            sums += self._iw_batch(x, k, gen)
-        recon, kl, nll_iw = sums / x_all.shape[0]
-        return {"neg_elbo": recon + kl, "recon": recon, "kl": kl, "nll_iw": nll_iw,
-                "k": float(k), "n": float(x_all.shape[0])}
-
+        parts = [self._iw_batch(x, k, gen) for x in x_all.split(max(1, EVAL_ROWS // k))]
+        recon, kl, nll_iw = np.concatenate(parts, axis=1)  # per image
+        out: dict[str, float] = {}
+        for name, v in (("neg_elbo", recon + kl), ("recon", recon), ("kl", kl),
+                        ("nll_iw", nll_iw)):
+            out[name], out[f"{name}_se"] = mean_se(v)
+        return {**out, "k": float(k), "n": float(x_all.shape[0])}
 
     def _iw_batch(self, x: torch.Tensor, k: int, gen: torch.Generator) -> np.ndarray:
         eps = torch.randn(k, x.shape[0], self.config.latent, generator=gen, device=x.device)
         recon, kl, nll_iw = importance_weighted(self.model, x, eps)
-        # Sum per-image values in float64 on the host (MPS has no float64).
-        return torch.stack([recon, kl, nll_iw]).cpu().double().sum(1).numpy()
+        # Per-image values in float64 on the host (MPS has no float64): (3, b).
+        return torch.stack([recon, kl, nll_iw]).cpu().double().numpy()
 
 
 def importance_weighted(model: VAE, x: torch.Tensor, eps: torch.Tensor):

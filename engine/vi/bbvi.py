@@ -336,11 +336,35 @@ SHOWN_SAMPLES = 400
 EVAL_SAMPLES = 20_000
 
 
+AVG_WEIGHT = 0.05  # the ELBO's exponential moving average: each step's weight
+
+
+def _mean_se(values: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """The mean of one step's per-sample values and its SE (nan for one sample)."""
+    n = values.numel()
+    se = float(values.detach().std() / math.sqrt(n)) if n > 1 else math.nan
+    return values.mean(), se
+
+
+def average_se(prev_se: float, step_se: float, first: bool, weight: float = AVG_WEIGHT) -> float:
+    """SE of the exponential moving average a_t = a_(t−1) + w (e_t − a_(t−1)) from its
+    last SE and the new estimate's: var a_t = (1 − w)² var a_(t−1) + w² var e_t, the
+    draws of each step being fresh. It covers the Monte Carlo noise of the averaged
+    estimates given the q's they were drawn at, not the average's lag behind a q that
+    still moves. nan once either is unknown."""
+    if first:
+        return step_se
+    return math.sqrt((1 - weight) ** 2 * prev_se ** 2 + weight ** 2 * step_se ** 2)
+
+
 class BBVIExperiment(Experiment):
     """One Adam step on the chosen objective per step. Metrics: ``elbo`` (the S-sample
     estimate at this step's q), ``elbo_avg`` (its moving average, weight 0.05) and
     ``kl`` = log Z − elbo (the reverse KL estimate); in
-    forward mode also ``kl_forward`` (E_p[log p − log q] on this step's samples)."""
+    forward mode also ``kl_forward`` (E_p[log p − log q] on this step's samples).
+    With S ≥ 2 each comes with its Monte Carlo standard error: ``elbo_se`` (sd of the
+    per-sample log p − log q over sqrt S; also the SE of ``kl``), ``elbo_avg_se``
+    (:func:`average_se`), ``kl_forward_se`` (sd of the per-sample log-ratio over sqrt S)."""
 
     def __init__(self, config: BBVIConfig | None = None, seed: int | None = 0):
         config = (config or BBVIConfig()).validate()
@@ -376,24 +400,28 @@ class BBVIExperiment(Experiment):
         c = self.config
         self.opt.zero_grad()
         out = {}
+        errors = {}  # the SEs join the metrics only when known (S ≥ 2)
         if c.divergence == "reverse":
             z, log_q = self.q.rsample(c.samples, self.gen)
-            elbo = (self._log_p(z) - log_q).mean()
+            elbo, errors["elbo_se"] = _mean_se(self._log_p(z) - log_q)
             loss = -elbo
         else:
             x = self.target.sample(c.samples, self.gen).to(self.device)
             log_qx = self.q.log_prob(x)
             loss = -log_qx.mean()
             with torch.no_grad():
-                out["kl_forward"] = float((self._log_p(x) - self.target.log_z - log_qx).mean())
+                kl_f, errors["kl_forward_se"] = _mean_se(self._log_p(x) - self.target.log_z - log_qx)
+                out["kl_forward"] = float(kl_f)
                 z, log_q = self.q.rsample(c.samples, self.gen)
-                elbo = (self._log_p(z) - log_q).mean()
+                elbo, errors["elbo_se"] = _mean_se(self._log_p(z) - log_q)
         loss.backward()
         out["elbo"] = float(elbo.detach())
         out["kl"] = self.target.log_z - out["elbo"]
         # an exponential moving average: the trend of the noisy per-step estimate
         prev = self.metrics.latest("elbo_avg")
-        out["elbo_avg"] = out["elbo"] if math.isnan(prev) else prev + 0.05 * (out["elbo"] - prev)
+        first = math.isnan(prev)
+        out["elbo_avg"] = out["elbo"] if first else prev + AVG_WEIGHT * (out["elbo"] - prev)
+        errors["elbo_avg_se"] = average_se(self.metrics.latest("elbo_avg_se"), errors["elbo_se"], first)
         params = list(self.q.parameters())
         finite = all(math.isfinite(v) for v in out.values()) and math.isfinite(float(loss.detach())) \
             and all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in params)
@@ -409,6 +437,8 @@ class BBVIExperiment(Experiment):
                 for p, old in zip(params, before, strict=False):
                     p.copy_(old)
             out["elbo"] = math.nan
+            return out
+        out.update({k: v for k, v in errors.items() if math.isfinite(v)})
         return out
 
     @property
@@ -439,9 +469,11 @@ class BBVIExperiment(Experiment):
             w = self._log_p(z) - log_q
             elbo = float(w.mean())
             x = self.target.sample(n, gen).to(self.device)
-            kl_f = float((self._log_p(x) - self.target.log_z - self.q.log_prob(x)).mean())
-        out = {"elbo": elbo, "elbo_se": float(w.std() / math.sqrt(n)), "log_z": self.target.log_z,
-               "kl_reverse": self.target.log_z - elbo, "kl_forward": kl_f, "steps": self.steps}
+            kl_f, kl_f_se = _mean_se(self._log_p(x) - self.target.log_z - self.q.log_prob(x))
+        elbo_se = float(w.std() / math.sqrt(n))
+        out = {"elbo": elbo, "elbo_se": elbo_se, "log_z": self.target.log_z,
+               "kl_reverse": self.target.log_z - elbo, "kl_reverse_se": elbo_se,
+               "kl_forward": float(kl_f), "kl_forward_se": kl_f_se, "steps": self.steps}
         moments = self.q.moments()
         if moments is not None:
             out["mean"] = moments[0].cpu().numpy().tolist()

@@ -71,7 +71,8 @@ def run_estimators(config: EstimatorConfig, progress=None) -> dict:
             "steps": exp.steps, "seconds": seconds,
             "steps_per_s": exp.steps / seconds if seconds > 0 else None,
             "estimators": exp.evaluate(),
-            "variance": {k: table[k] for k in ESTIMATORS}, "variance_sizes": [1, 100],
+            "variance": {k: table[k] for k in ESTIMATORS},
+            "variance_se": {k: table[f"{k}_se"] for k in ESTIMATORS}, "variance_sizes": [1, 100],
             "variance_ratios": ratios, "baseline": table["baseline"]}
 
 

@@ -16,6 +16,18 @@ With f(z) = log p(x, z) and z = m + s ε, ε ~ N(0, 1):
 
 All estimators average S single-sample terms. ``gradient_estimates`` draws the same ε
 for every estimator (common random numbers), so their differences are the estimators'.
+
+Standard errors of the variances (issue 18). The variance of an estimate vector X is
+trace Cov X = E Y with Y = |X − g|², g the true gradient (every estimator is unbiased), so
+a variance is a mean of the per-estimate Y's: its SE is sd(Y) / sqrt(n), the fourth
+moment of X (for one component, :func:`engine.core.stats.variance_se`'s formula to
+O(1/n)), kept as running sums of Y and of the products Y_a Y_b. The estimators share
+their draws, so their variances are correlated and the independent ratio_se does not
+hold: the ratio R = V_a / V_b is a ratio of two means of paired values, whose SE is
+sd(Y_a − R Y_b) / (sqrt(n) mean Y_b) (the delta method with the covariance). The Y's are
+heavy-tailed (the score terms are cubic in ε), so one run's SE scatters: at the Gaussian
+model's (0, 0) the median run reports ~0.65 of the true SE; the root mean square of the
+reported SEs matches repeats (tests/engine/vi/test_estimator_se.py).
 """
 from __future__ import annotations
 
@@ -87,15 +99,20 @@ def pilot_baseline(model, m: float, log_s: float, rng: np.random.Generator,
 def variance_table(model, m: float, log_s: float, sizes=SIZES, reps: int = 400,
                    seed: int | None = 0, baseline: float | None = None) -> dict:
     """Total variance (trace of the 2×2 covariance) of each estimator at each S, from
-    ``reps`` replicates. ``baseline`` None: the running mean after 1000 earlier draws."""
+    ``reps`` replicates, and its standard error ``<estimator>_se`` (sd of |X − g|² over
+    sqrt(reps), as in :meth:`EstimatorExperiment.variance_se`). ``baseline`` None: the
+    running mean after 1000 earlier draws."""
     rng = np.random.default_rng(seed)
     if baseline is None:
         baseline = pilot_baseline(model, m, log_s, rng)
-    out: dict[str, Any] = {k: np.zeros(len(sizes)) for k in ESTIMATORS}
+    truth = model.grad_elbo(m, log_s)
+    out: dict[str, Any] = {name: np.zeros(len(sizes)) for k in ESTIMATORS for name in (k, f"{k}_se")}
     for i, size in enumerate(sizes):
         est = gradient_estimates(model, m, log_s, size, reps, rng, baseline)
         for k in ESTIMATORS:
             out[k][i] = float(np.sum(np.var(est[k], axis=0, ddof=1)))
+            y = ((est[k] - truth) ** 2).sum(1)
+            out[f"{k}_se"][i] = float(np.std(y, ddof=1) / math.sqrt(len(y))) if len(y) > 3 else math.inf
     out["sizes"] = np.asarray(sizes, dtype=np.float64)
     out["baseline"] = baseline
     return out
@@ -175,6 +192,9 @@ class EstimatorExperiment(Experiment):
         self.count = 0
         self._sum = {k: np.zeros(2) for k in ESTIMATORS}
         self._sumsq = {k: np.zeros(2) for k in ESTIMATORS}
+        # Y = |estimate − true gradient|² per estimator: sums of Y and of Y Yᵀ (the SEs)
+        self._y_sum = np.zeros(len(ESTIMATORS))
+        self._y_outer = np.zeros((len(ESTIMATORS), len(ESTIMATORS)))
         # the baseline of the histograms: running mean of f − log q over earlier draws
         self.baseline = initial_baseline(self.model, c.m, c.log_s)
         self._h_sum, self._h_n = 0.0, 0
@@ -203,6 +223,9 @@ class EstimatorExperiment(Experiment):
             self.buffers[k] = np.concatenate([self.buffers[k], est])[-HISTORY:]
             self._sum[k] += est.sum(0)
             self._sumsq[k] += (est ** 2).sum(0)
+        y = np.stack([((new[k] - self.true_grad) ** 2).sum(1) for k in ESTIMATORS], 1)
+        self._y_sum += y.sum(0)
+        self._y_outer += y.T @ y
         self.count += c.batch
         out = {}
         for k in ESTIMATORS:
@@ -211,6 +234,9 @@ class EstimatorExperiment(Experiment):
             m, log_s = self.paths[k][-1]
             out[f"elbo_{k}"] = float(self.model.elbo(m, math.exp(log_s)))
             out[f"var_{k}"] = float(np.sum(self.variance(k))) if self.count > 1 else 0.0
+            se = self.variance_se(k)
+            if math.isfinite(se):  # from the fourth estimate on; a kept run's table shows ± SE
+                out[f"var_{k}_se"] = se
         return out
 
     def _sgd_step(self, k: str) -> None:
@@ -247,6 +273,33 @@ class EstimatorExperiment(Experiment):
     def stderr(self, k: str) -> np.ndarray:
         return np.sqrt(self.variance(k) / max(self.count, 1))
 
+    def _y_cov(self) -> np.ndarray:
+        """Sample covariance (n − 1) of the estimators' Y = |estimate − true gradient|²."""
+        n = self.count
+        mean = self._y_sum / n
+        return (self._y_outer - n * np.outer(mean, mean)) / (n - 1)
+
+    def variance_se(self, k: str) -> float:
+        """Standard error of the total variance ``sum(variance(k))``: sd(Y) / sqrt(n)."""
+        n = self.count
+        if n < 4:
+            return math.inf
+        i = ESTIMATORS.index(k)
+        return math.sqrt(max(self._y_cov()[i, i], 0.0) / n)
+
+    def ratio(self, a: str, b: str = "reparam") -> tuple[float, float]:
+        """Total variance of ``a`` over that of ``b`` and its standard error, for estimates
+        from the same draws: sd(Y_a − R Y_b) / (sqrt(n) mean Y_b)."""
+        n = self.count
+        va, vb = float(np.sum(self.variance(a))), float(np.sum(self.variance(b)))
+        if n < 4 or not vb > 0:
+            return (va / vb if vb > 0 else math.nan), math.inf
+        r = va / vb
+        i, j = ESTIMATORS.index(a), ESTIMATORS.index(b)
+        cov = self._y_cov()
+        spread = cov[i, i] - 2 * r * cov[i, j] + r * r * cov[j, j]
+        return r, math.sqrt(max(spread, 0.0) / n) / (self._y_sum[j] / n)
+
     def histograms(self) -> dict:
         """Counts of the kept estimates on common bins per component, centred on the true
         gradient and ±4 sd of the widest estimator wide."""
@@ -272,6 +325,9 @@ class EstimatorExperiment(Experiment):
             "mean": {k: self.mean(k) for k in ESTIMATORS},
             "stderr": {k: self.stderr(k) for k in ESTIMATORS},
             "variance": {k: self.variance(k) for k in ESTIMATORS},
+            "variance_se": {k: self.variance_se(k) for k in ESTIMATORS},
+            "ratio": {k: self.ratio(k)[0] for k in ("score", "score_cv")},
+            "ratio_se": {k: self.ratio(k)[1] for k in ("score", "score_cv")},
             "paths": {k: thin_path(v) for k, v in self.paths.items()},
             "diverged": dict(self.diverged), "baseline": self.baseline,
             "elbo_optimum": self.elbo_optimum, "last": self.metrics.last(),
@@ -293,9 +349,12 @@ class EstimatorExperiment(Experiment):
         for k in ESTIMATORS:
             m, log_s = self.paths[k][-1]
             out[k] = {"mean": self.mean(k).tolist(), "stderr": self.stderr(k).tolist(),
-                      "variance": self.variance(k).tolist(), "final_m": m, "final_log_s": log_s,
+                      "variance": self.variance(k).tolist(),
+                      "variance_total_se": self.variance_se(k), "final_m": m, "final_log_s": log_s,
                       "final_elbo": float(self.model.elbo(m, math.exp(log_s))),
                       "diverged": self.diverged[k]}
+        for k in ("score", "score_cv"):
+            out[f"ratio_{k}"], out[f"ratio_{k}_se"] = self.ratio(k)
         out["true_grad"] = self.true_grad.tolist()
         out["elbo_optimum"] = self.elbo_optimum
         return out

@@ -11,10 +11,14 @@ Numpy only; every function takes and returns (n, 2) arrays.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from engine.core.stats import mean_se, variance_se
+
 __all__ = ["MAPS", "sample_z", "push", "affine_matrix", "affine_density", "mlp_weights",
-           "histogram2d", "ring_radius"]
+           "histogram2d", "ring_radius", "sd_with_se", "covariance_with_se"]
 
 MAPS = ("ring", "affine", "mlp")
 #: A fixed, visibly shearing affine map (A, b): x ~ N(b, A Aᵀ).
@@ -87,3 +91,24 @@ def histogram2d(points, extent: tuple[float, float, float, float], bins: int = 6
 def ring_radius(x) -> np.ndarray:
     """‖x‖ row by row."""
     return np.linalg.norm(np.asarray(x, dtype=np.float64), axis=1)
+
+
+def sd_with_se(values) -> tuple[float, float]:
+    """Sample standard deviation and its SE, from the variance's (fourth-moment)
+    :func:`engine.core.stats.variance_se` by the delta method: se(s) = se(s²) / (2 s)."""
+    s2, se = variance_se(values)
+    sd = math.sqrt(s2) if s2 >= 0 else math.nan
+    return sd, (se / (2 * sd) if sd > 0 else math.inf)
+
+
+def covariance_with_se(x) -> tuple[np.ndarray, np.ndarray]:
+    """The 2×2 sample covariance of (n, 2) points and each entry's SE: the variances'
+    from their fourth moment, the covariance's as the mean of the centred products."""
+    x = np.asarray(x, dtype=np.float64)
+    cov = np.cov(x.T)
+    se = np.empty((2, 2))
+    for i in range(2):
+        se[i, i] = variance_se(x[:, i])[1]
+    centred = x - x.mean(0)
+    se[0, 1] = se[1, 0] = mean_se(centred[:, 0] * centred[:, 1])[1]
+    return cov, se

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from engine.core.runtime import MetricStore
 from vigui.run.pinned import PinnedRun, PinnedRuns
+from vigui.widgets.numbers import fmt_se
 from vigui.widgets.plots import colour
 
 __all__ = ["PinnedRunsView", "FADED_ALPHA"]
@@ -44,12 +45,22 @@ FADED_ALPHA = 130  # of 255: behind the live curves, still readable on a project
 ROW_PX = 20  # table rows
 MAX_TABLE_PX = 130  # about five rows show; more scroll
 LIVE = "live run"
+SE = "_se"  # a metric's standard error is the metric named <name>_se
 
 
 def _fmt(value: float) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     return f"{value:.4g}".replace("-", "−")
+
+
+def _cell(final: dict, column: str) -> str:
+    """A run's final ``column``, with its standard error where the run measured one
+    (a metric ``<column>_se``)."""
+    value, se = final.get(column, math.nan), final.get(column + SE)
+    if se is None or value is None or not math.isfinite(value):
+        return _fmt(value)
+    return fmt_se(value, se)
 
 
 class PinnedRunsView(QWidget):
@@ -153,7 +164,8 @@ class PinnedRunsView(QWidget):
     # -- the table ----------------------------------------------------------------------------
     def _fill_table(self, labels: list[str]) -> None:
         columns = [c for c in self.columns] or sorted(
-            {n for r in self.runs for n in r.final} | set(self._live_final))[:6]
+            n for n in {n for r in self.runs for n in r.final} | set(self._live_final)
+            if not n.endswith(SE))[:6]
         t = self.table
         t.clear()
         t.setColumnCount(3 + len(columns))
@@ -180,7 +192,7 @@ class PinnedRunsView(QWidget):
                 name.setFont(font)
             t.setItem(row, 1, name)
             for j, column in enumerate(columns):
-                item = QTableWidgetItem(_fmt(final.get(column, math.nan)))
+                item = QTableWidgetItem(_cell(final, column))
                 item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 t.setItem(row, 2 + j, item)
         header = t.horizontalHeader()

@@ -327,6 +327,8 @@ def test_cli_prints_ncll_entries_and_saves(tmp_path, digits):
     res = json.loads(r.stdout)["results"]
     assert len(res) == 1 and res[0]["task"] == "q2" and res[0]["is_samples"] == 20
     assert res[0]["baseline_ncll"] > 0 and res[0]["cvae_ncll_is"] > 0
+    for name in ("baseline_ncll", "cvae_neg_elbo", "cvae_ncll_is", "kl", "spread"):
+        assert 0 < res[0][f"{name}_se"] < abs(res[0][name])  # each entry with its SE
     exp = CVAEExperiment.load(out, dataset=digits)
     assert exp.config.task == "q2" and exp.done
 

@@ -258,6 +258,48 @@ def test_a_cache_of_another_version_is_parsed_again(tmp_path, monkeypatch):
     assert calls and calls[-1][:2] == (4, 4)
 
 
+def test_a_second_process_waits_for_the_first_parse_and_can_cancel(tmp_path, monkeypatch):
+    """Another process parsing the same files holds the cache's lock: this one waits (and
+    says so), then reads that process's cache instead of parsing; a cancel ends the wait."""
+    pytest.importorskip("music21")
+    from filelock import FileLock
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _write_tunes(tmp_path, 3)
+    files = music.corpus_files(f"folder:{tmp_path}")
+    path = music.cache_path(files)
+    tunes = [music.parse_file(f) for f in files]
+    other = FileLock(str(path.with_suffix(".lock")))
+    other.acquire()
+
+    def cancel(done, total, name):
+        assert (done, name) == (0, "waiting for another process parsing them")
+        raise InterruptedError("cancelled")
+
+    with pytest.raises(InterruptedError):
+        music.load_melodies(f"folder:{tmp_path}", transpose=0, progress=cancel)
+    music._write_cache(path, tunes)  # the other process finishes its parse...
+    waits = []
+
+    def waiting(done, total, name):
+        assert done == 0, "parsed again instead of reading the other process's cache"
+        waits.append(name)
+        if len(waits) == 2:
+            other.release()  # ...and lets go
+
+    mel = music.load_melodies(f"folder:{tmp_path}", transpose=0, progress=waiting)
+    assert len(waits) == 2 and mel.train_x.shape[0] > 0
+
+
+def test_an_unwritable_cache_folder_still_loads(tmp_path, monkeypatch):
+    pytest.importorskip("music21")
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache folder would go")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    _write_tunes(tmp_path, 3)
+    assert music.load_melodies(f"folder:{tmp_path}", transpose=0).train_x.shape[0] > 0
+
+
 def test_a_bad_file_is_named(tmp_path, monkeypatch):
     pytest.importorskip("music21")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -279,5 +279,8 @@ def test_cli_on_a_folder_of_midi_files(tmp_path, monkeypatch, capsys):
     assert result["pieces"] == 6 and result["test"]["n"] > 0
     assert result["corpus"]["files"] == 6 and result["corpus"]["phrases_out_of_range"] == 0
     assert math.isfinite(result["test"]["neg_elbo"]) and out.is_file()
+    # standard errors over pieces, left out (not inf: JSON has none) with one test piece
+    assert all(math.isfinite(v) for v in result["test"].values())
+    assert ("neg_elbo_se" in result["test"]) == (result["corpus"]["test_tunes"] > 1)
     assert cli.main(["musicvae", "--dataset", "mozart", "--quiet"]) == 2
     assert "folder:" in capsys.readouterr().err

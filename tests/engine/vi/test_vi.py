@@ -203,7 +203,10 @@ def test_estimator_experiment_runs_and_reports():
                                               max_steps=40, lr=0.01))
     while not exp.done:
         values = exp.step()
-    assert set(values) == {f"{p}_{k}" for p in ("elbo", "var") for k in ESTIMATORS}
+    assert set(values) == {f"{p}_{k}" for p in ("elbo", "var") for k in ESTIMATORS} | {
+        f"var_{k}_se" for k in ESTIMATORS}
+    for k in ESTIMATORS:  # the running total variance's SE, as the snapshot gives it
+        assert values[f"var_{k}_se"] == pytest.approx(exp.variance_se(k))
     snap = exp.snapshot()
     assert snap["count"] == 40 * 50 and "metrics" not in snap
     for k in ESTIMATORS:
@@ -281,6 +284,11 @@ def test_cli_estimators_json(capsys):
     ratios = out["variance_ratios"]
     assert ratios["S=1"]["score/reparam"] > ratios["S=1"]["score_cv/reparam"] > 1
     assert out["variance"]["score"][0] / out["variance"]["score"][1] == pytest.approx(100, rel=0.3)
+    for k in ("reparam", "score", "score_cv"):  # 4000 replicates: 1-15 % (heavy tails at S = 1)
+        assert all(0 < se < 0.25 * v for v, se in zip(out["variance"][k], out["variance_se"][k],
+                                                     strict=True)), k
+    ev = out["estimators"]
+    assert 0 < ev["score"]["variance_total_se"] < math.inf and 0 < ev["ratio_score_se"] < ev["ratio_score"]
 
 
 def test_cli_bbvi_json_and_errors(capsys):

@@ -92,3 +92,26 @@ def test_relabels_when_the_live_parameters_change(view):
     assert view.labels() == ["K = 2"]
     view.set_live({**live_params, "k": 2, "n": 500}, live)
     assert view.labels() == ["N = 300"]
+
+
+def test_a_metric_with_a_standard_error_shows_it_in_the_table(qtbot):
+    """A run that measured ``x_se`` beside ``x`` shows "x ± SE" (the digits its error
+    allows); a run saved without it shows the plain number; no "_se" column is chosen."""
+    from engine.core.runtime import MetricStore
+    from vigui.widgets.numbers import fmt_se
+
+    runs = PinnedRuns(specs(CaviConfig))
+    v = PinnedRunsView(runs)
+    qtbot.addWidget(v)
+    store = MetricStore()
+    store.append(1, elbo=-12.34567, elbo_se=0.0213, m0=0.5)
+    runs.pin(PinnedRun.from_live(CaviConfig().to_dict(), store))
+    old = MetricStore()
+    old.append(1, elbo=-11.0, m0=0.25)
+    runs.pin(PinnedRun.from_live(CaviConfig(k=4).to_dict(), old))
+    v.refresh()
+    t = v.table
+    header = [t.horizontalHeaderItem(c).text() for c in range(t.columnCount())]
+    assert header[2:4] == ["elbo", "m0"]
+    assert t.item(1, 2).text() == fmt_se(-12.34567, 0.0213) == "−12.346 ± 0.021"
+    assert t.item(2, 2).text() == "−11"

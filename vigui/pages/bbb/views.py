@@ -39,6 +39,38 @@ def _step_hist(plot: pg.PlotItem, brush: QColor, line: QColor, name: str | None 
     return item
 
 
+class SEBand:
+    """A curve's ± 1 SE as a light band on ``plot``: two invisible edges and the fill
+    between them, behind the curve."""
+
+    def __init__(self, plot: pg.PlotItem, fill: QColor):
+        # a faint edge pen: a PlotDataItem without a pen keeps no path to fill between
+        self.edges = tuple(pg.PlotDataItem(pen=pg.mkPen(fill, width=0.6)) for _ in range(2))
+        self.fill = pg.FillBetweenItem(*self.edges, brush=fill)
+        for item in (*self.edges, self.fill):
+            item.setZValue(-5)
+            plot.addItem(item)
+
+    def set(self, x, y, se) -> None:
+        """Points (x, y ± se); points without a finite SE are left out of the band."""
+        x, y, se = (np.asarray(a, dtype=float) for a in (x, y, se))
+        keep = np.isfinite(y) & np.isfinite(se)
+        self.edges[0].setData(x[keep], y[keep] - se[keep])
+        self.edges[1].setData(x[keep], y[keep] + se[keep])
+
+    def set_metric(self, store, name: str) -> None:
+        """The band of metric ``name`` from its ``<name>_se`` at the same steps (none in
+        a run saved before the errors were recorded)."""
+        steps, values = _series(store, name)
+        se_steps, se = _series(store, f"{name}_se")
+        known = dict(zip(se_steps.tolist(), se.tolist(), strict=True))
+        self.set(steps, values, [known.get(t, np.nan) for t in steps.tolist()])
+
+    def clear(self) -> None:
+        for edge in self.edges:
+            edge.setData([], [])
+
+
 def _set_hist(item: pg.PlotDataItem, hist: dict | None) -> None:
     if hist is None:
         item.setData([], [])
@@ -292,6 +324,10 @@ class ClassifyView(QWidget):
                                     row=0, col=1, interactive=False)
         self.prune_curve = self.prune_plot.plot(pen=pen(0, 1.5), symbol="o", symbolSize=5,
                                                 symbolBrush=colour(0), symbolPen=None)
+        # ± 1 SE of each error (test images and weight draws): dips inside a band are noise
+        self.err_bands = {"test_error": SEBand(self.err_plot, colour(0, 55)),
+                          "plain_test_error": SEBand(self.err_plot, colour(5, 55))}
+        self.prune_band = SEBand(self.prune_plot, colour(0, 55))
         self.ent_bbb = make_plot("Predictive entropy, BBB", "entropy (nats)", "images", legend=True,
                                  widget=glw, row=1, col=0, interactive=False)
         self.ent_plain = make_plot("Predictive entropy, plain", "entropy (nats)", "images", legend=True,
@@ -317,10 +353,14 @@ class ClassifyView(QWidget):
         store = snap.get("metrics")
         self.err_bbb.setData(*_series(store, "test_error"))
         self.err_plain.setData(*_series(store, "plain_test_error"))
+        for name, band in self.err_bands.items():
+            band.set_metric(store, name)
         self.kl_curve.setData(*_positive(*_series(store, "kl_per_example")))
         self.nll_curve.setData(*_positive(*_series(store, "nll")))
         if "prune_error" in snap:
             self.prune_curve.setData(100 * np.asarray(snap["prune_fractions"]), snap["prune_error"])
+            self.prune_band.set(100 * np.asarray(snap["prune_fractions"]), snap["prune_error"],
+                                snap.get("prune_error_se", np.full(len(snap["prune_error"]), np.nan)))
             ent = snap["entropy"]
             top = float(snap.get("max_entropy", self.max_entropy))
             bins = np.linspace(0, top, 31)
@@ -357,6 +397,8 @@ class ClassifyView(QWidget):
         for c in (self.err_bbb, self.err_plain, self.kl_curve, self.nll_curve, self.prune_curve,
                   *self.hists.values(), self.snr_hist):
             c.setData([], [])
+        for band in (*self.err_bands.values(), self.prune_band):
+            band.clear()
         self.summary.setText("")
 
 

@@ -46,6 +46,7 @@ from vigui.pages.cvae.views import (
     NCLLTableView,
     StripView,
 )
+from vigui.pages.sections import fmt_se
 from vigui.pages.trainer import TrainerPage
 from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, FINISHED, RUNNING
@@ -221,6 +222,10 @@ class CVAEPage(TrainerPage):
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         self.summary.setStyleSheet(styles.SUMMARY)
+        self.summary.setToolTip(
+            "Samples' spread: each hidden pixel's standard deviation across the completions "
+            "of one input, averaged over its hidden pixels and the strip's images, ± its "
+            "standard error over those images (\"± ?\": a frame saved before it was measured)")
         self.summary.setMinimumWidth(50)
         legend = QLabel(LEGEND_HTML)
         legend.setStyleSheet(styles.SMALL)
@@ -349,9 +354,10 @@ class CVAEPage(TrainerPage):
         if rate == rate and rate > 0:
             text += f" · {rate:,.0f} images/s"
         spread = snap.get("spread_mean")
-        if spread is not None:
-            text += (f"<br>samples' spread {spread:.3f} per hidden pixel "
-                     f"(std over {snap.get('spread_samples', 16)} draws of z)")
+        if spread is not None:  # ± over the strip's images; "± ?" in a frame saved before
+            text += (f"<br>samples' spread {fmt_se(spread, snap.get('spread_mean_se', math.nan))}"
+                     f" per hidden pixel (std over {snap.get('spread_samples', 16)} draws "
+                     "of z)")
         return text
 
     def _on_ready(self, device: str) -> None:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vigui.pages.sections import fmt_se
 from vigui.widgets import styles
 from vigui.widgets.curves import Curve, LossCurves, series
 from vigui.widgets.plots import fitted_axes, style_plot
@@ -295,6 +296,16 @@ class KLView(pg.PlotWidget):
 TABLE_FONT = 8 / 9  # the table's font relative to the window's (8pt at the usual 9pt)
 TABLE_TASKS = (("q1", "1 quad."), ("q2", "2 quad."), ("q3", "3 quad."))
 TABLE_COLUMNS = ("base\nNCLL", "CVAE\n−ELBO₁₀", "CVAE\nIS₁₀₀", "KL", "epochs")
+CELL_NAMES = ("baseline_ncll", "cvae_neg_elbo", "cvae_ncll_is")  # the first three columns
+
+
+def _cell_tip(row: dict, name: str) -> str:
+    """A table entry ± its standard error over the test images ("± ?" for a row saved
+    before the errors were measured)."""
+    n = row.get("n")
+    over = f" over {int(n):,} test images" if isinstance(n, (int, float)) else ""
+    return (f"{fmt_se(row[name], row.get(f'{name}_se', math.nan))} nats per image "
+            f"(± standard error{over})")
 
 
 class NCLLTableView(QWidget):
@@ -324,9 +335,12 @@ class NCLLTableView(QWidget):
             "Rows: 1, 2, 3 observed quadrants. Negative conditional log-likelihood −log p(y|x) "
             "of the hidden pixels, nats per test image (lower is better): the baseline's; the "
             "CVAE's 10-particle −ELBO (an upper bound, as in Pyro's table) and its importance-"
-            "sampled estimate with S = 100 draws from q(z|x,y), ± its paired standard error "
-            "against the baseline in the cell's tooltip. KL: KL(q‖p) nats per image, how much "
-            "the CVAE uses z (near 0: its samples are all alike). Epochs: baseline + CVAE."
+            "sampled estimate with S = 100 draws from q(z|x,y). KL: KL(q‖p) nats per image, "
+            "how much the CVAE uses z (near 0: its samples are all alike). Epochs: baseline "
+            "+ CVAE. Each cell's tooltip gives its value ± its standard error over the test "
+            "images (the images' scatter, their draws of z included; \"± ?\": a table "
+            "saved before the errors were measured) and, on IS, the gain over the baseline "
+            "± its paired standard error: a gain within about 2 SE of 0 is noise."
             "\nPyro's tutorial on MNIST (10-particle −ELBO): baseline 100.4 / 61.9 / 25.4, "
             "CVAE 71.8 / 51.0 / 24.2.")
         self.note = QLabel("Press Evaluate to fill the table (models not trained yet are "
@@ -379,17 +393,19 @@ class NCLLTableView(QWidget):
         self.rows = {k: dict(v) for k, v in rows.items()}
         for r, (task, _) in enumerate(TABLE_TASKS):
             row = rows.get(task)
-            values = [None] * 3 if row is None else [row["baseline_ncll"], row["cvae_neg_elbo"],
-                                                    row["cvae_ncll_is"]]
+            values = [None] * 3 if row is None else [row[name] for name in CELL_NAMES]
             finite = [v for v in values if v is not None and math.isfinite(v)]
             best = min(finite) if finite else None
             for c, v in enumerate(values):
                 text = "" if v is None else (f"{v:.1f}" if abs(v) >= 100 else f"{v:.2f}")
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignCenter)
-                if c == 2 and row is not None and "gain_se" in row:
-                    item.setToolTip(f"baseline − IS = {row['baseline_ncll'] - v:.3f} ± "
-                                    f"{row['gain_se']:.3f} nats (paired standard error)")
+                if row is not None:
+                    tip = _cell_tip(row, CELL_NAMES[c])
+                    if c == 2 and "gain_se" in row:
+                        tip += (f"\nbaseline − IS = {fmt_se(row['baseline_ncll'] - v, row['gain_se'])}"
+                                " nats (paired standard error)")
+                    item.setToolTip(tip)
                 if v is not None and v == best:
                     f = item.font()
                     f.setBold(True)
@@ -400,6 +416,8 @@ class NCLLTableView(QWidget):
             for c, text in ((3, kl), (4, epochs)):
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignCenter)
+                if c == 3 and kl:
+                    item.setToolTip(_cell_tip(row, "kl"))
                 self.table.setItem(r, c, item)
         self._fit_columns()
 

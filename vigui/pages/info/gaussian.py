@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QVBoxLayout
 from engine.core.params import Param
 from engine.info.measures import GaussianKLConfig, GaussianKLMonteCarlo, gaussian_kl
 from vigui.pages.info.common import Section, fmt, static_plot, summary_label
+from vigui.pages.sections import fmt_se
 from vigui.run.control import RunButtons, RunControl
 from vigui.run.worker import IDLE, RUNNING
 from vigui.widgets.param_form import SEED, ParamForm
@@ -260,7 +261,7 @@ class GaussianSection(Section):
         other = "q" if source == "p" else "p"
         self.mc_label.setText(
             f"Monte Carlo {name}: mean of log {source}(x) − log {other}(x) over x ~ {source}: "
-            f"<b>{fmt(mean, 4)} ± {fmt(stderr, 4)}</b> nats (± 1 SE) after "
+            f"<b>{fmt_se(mean, stderr)}</b> nats (± 1 SE) after "
             f"<b>{int(snap['n']):,}</b> samples; closed form <b>{fmt(exact, 4)}</b> "
             f"(off by {z:+.1f} SE).")
 

@@ -32,6 +32,7 @@ from engine.musicvae import synth
 from engine.musicvae.model import MusicVAEConfig, MusicVAEExperiment
 from vigui import audio
 from vigui.pages.musicvae.views import MusicVAEViews
+from vigui.pages.sections import fmt_se
 from vigui.pages.trainer import TrainerPage
 from vigui.run.control import NotReady
 from vigui.run.worker import FINISHED, PAUSED, BackgroundJob
@@ -332,11 +333,15 @@ class MusicVAEPage(TrainerPage):
         if rate == rate and rate > 0:
             parts.append(f"{rate:,.0f} phrases/s")
         text = " · ".join(parts)
-        last = [m.latest(k) for k in ("test_neg_elbo", "test_recon", "test_kl", "test_acc")]
+        names = ("test_neg_elbo", "test_recon", "test_kl", "test_acc")
+        last = [m.latest(k) for k in names]
         if all(math.isfinite(x) for x in last):
-            text += (f"<br>test, nats per phrase: −ELBO <b>{last[0]:.2f}</b> = recon "
-                     f"{last[1]:.2f} + KL {last[2]:.2f} · greedy accuracy "
-                     f"<b>{100 * last[3]:.1f}%</b>")
+            # each ± its standard error over pieces ("± ?": a file saved before them)
+            elbo, recon, kl, acc = (_nowrap(fmt_se(scale * v, scale * m.latest(f"{k}_se")))
+                                    for v, k, scale in zip(last, names, (1, 1, 1, 100),
+                                                           strict=True))
+            text += (f"<br>test, nats per phrase: −ELBO <b>{elbo}</b> = recon {recon} + "
+                     f"KL {kl} · greedy accuracy <b>{acc}\u00a0%</b>")
         beta = snap.get("beta")
         if beta is not None and beta < 1.0 and self.param("kl_warmup") > 0:
             text += f" · β warming up: {beta:.2f}"
@@ -600,3 +605,8 @@ def _distinct_pair(exp: MusicVAEExperiment, seed: int) -> tuple[int, int]:
     others = np.flatnonzero(tunes != tunes[a])
     b = int(rng.choice(others)) if len(others) else int((a + 1) % n)
     return a, b
+
+
+def _nowrap(text: str) -> str:
+    """A figure and its error kept on one line when the summary wraps."""
+    return text.replace(" ", "\u00a0")

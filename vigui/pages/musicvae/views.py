@@ -71,6 +71,12 @@ class MusicVAEViews(QWidget):
         super().__init__(parent)
         outer = tight(QVBoxLayout(self), spacing=3)
         self.summary = styles.label(styles.SUMMARY, rich=True)
+        self.summary.setToolTip(
+            "Test figures: the mean over the first eval_size test phrases (one fixed draw "
+            "of z each; accuracy per step of the greedy reconstruction) ± its standard "
+            "error with the piece as the unit: phrases are 2-bar windows starting at every "
+            "bar, so a piece's phrases overlap and move together. \"± ?\": not measurable "
+            "(a single test piece) or a model saved before the errors were measured")
         outer.addWidget(self.summary)
 
         top = tight(QHBoxLayout(), spacing=3)

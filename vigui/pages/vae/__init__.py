@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QWidget
 
 from engine.vae.model import VAEConfig, VAEExperiment
 from vigui.pages.frames import frame_path, load_frame
+from vigui.pages.sections import fmt_se
 from vigui.pages.trainer import SEED, TrainerPage
 from vigui.pages.vae.views import N_INTERP, VAEViews, demo_pair
 from vigui.run.worker import FINISHED, PAUSED
@@ -153,9 +154,13 @@ class VAEPage(TrainerPage):
         if rate == rate and rate > 0:
             parts.append(f"{rate:,.0f} images/s")
         text = " · ".join(parts)
-        last = [m.latest(name) for name in ("test_loss", "test_recon", "test_kl")]
+        names = ("test_loss", "test_recon", "test_kl")
+        last = [m.latest(name) for name in names]
         if all(math.isfinite(v) for v in last):  # measured together, at the same step
-            text += "<br>test, nats per image: " + _objective_text(self._run_config, *last)
+            # "± ?": a file saved before the errors were measured
+            shown = [_nowrap(fmt_se(v, m.latest(f"{name}_se")))
+                     for v, name in zip(last, names, strict=True)]
+            text += "<br>test, nats per image: " + _objective_text(self._run_config, *shown)
         if "sigma" in snap:
             text += f" · σ = {snap['sigma']:.3f}"
         return text
@@ -238,13 +243,19 @@ class VAEPage(TrainerPage):
         self.pick_latent(*b)
 
 
-def _objective_text(cfg: VAEConfig | None, loss: float, recon: float, kl: float) -> str:
+def _objective_text(cfg: VAEConfig | None, loss: str, recon: str, kl: str) -> str:
+    """The test figures (formatted, each "value ± SE") named by what was trained."""
     mode = cfg.loss_mode if cfg is not None else "elbo"
     if mode == "recon":
-        return f"objective = recon <b>{recon:.2f}</b> (KL {kl:.2f}, not trained)"
+        return f"objective = recon <b>{recon}</b> (KL {kl}, not trained)"
     if mode == "kl":
-        return f"objective = KL <b>{kl:.2f}</b> (recon {recon:.2f}, not trained)"
+        return f"objective = KL <b>{kl}</b> (recon {recon}, not trained)"
     beta = cfg.beta if cfg is not None else 1.0
     name = "−ELBO" if beta == 1 else "objective"
     weight = "" if beta == 1 else f"{beta:g}·"
-    return f"{name} <b>{loss:.2f}</b> = recon {recon:.2f} + {weight}KL {kl:.2f}"
+    return f"{name} <b>{loss}</b> = recon\u00a0{recon} + {weight}KL\u00a0{kl}"
+
+
+def _nowrap(text: str) -> str:
+    """A figure and its error kept on one line when the summary wraps."""
+    return text.replace(" ", "\u00a0")

@@ -55,6 +55,10 @@ class VAEViews(QWidget):
 
         top = tight(QHBoxLayout(), margins=(2, 0, 2, 0))
         self.summary = styles.label(styles.SUMMARY, rich=True, selectable=True)
+        self.summary.setToolTip(
+            "Test figures: the mean over the test subset (the first eval_size test images, "
+            "one fixed draw of z each) ± its standard error over those images; "
+            "\"± ?\": a model saved before the errors were measured")
         self.log_y = QCheckBox("log y")
         self.log_y.setToolTip("Loss curves on a logarithmic y axis (non-positive values, "
                               "possible with a Gaussian likelihood, are then not drawn)")

@@ -22,6 +22,7 @@ from engine.vi.bbvi import (
     BBVIExperiment,
     target_grid,
 )
+from vigui.pages.sections import fmt_se
 from vigui.pages.vi.common import (
     FAMILY_COLOUR,
     ParamRunSection,
@@ -100,7 +101,7 @@ class BBVISection(ParamRunSection):
         grid.setRowStretch(2, 2)
         self.add_comparison({"elbo_avg": self.elbo_plot}, ("elbo_avg", "kl_forward"))
         self._target_for = None
-        self.results: dict = {}  # (target, ρ) -> {(family, divergence): latest ELBO}
+        self.results: dict = {}  # (target, ρ) -> {(family, divergence): (latest ELBO, its SE)}
 
     # -- parameters ------------------------------------------------------------------------------
     def build_params(self) -> ParamForm:
@@ -189,12 +190,19 @@ class BBVISection(ParamRunSection):
     def _numbers(self, snap: dict, elbo: np.ndarray) -> None:
         c = self.config()
         recent = snap["metrics"].latest("elbo_avg")
+        # the average's Monte Carlo noise (NaN, shown "± ?", for a run saved without it)
+        recent_se = snap["metrics"].latest("elbo_avg_se")
         log_z = snap["log_z"]
         self.summary.setText(
             f"<b>{FAMILY_LABELS[snap['family']]}</b> on the <b>{TARGET_LABELS[c.target]}</b>, "
             f"{'reverse KL(q‖p)' if snap['divergence'] == 'reverse' else 'forward KL(p‖q)'}: "
-            f"step {snap['step']:,}, ELBO ≈ <b>{fmt(recent)}</b> (moving average), "
-            f"log Z = {fmt(log_z)}, so KL(q‖p) ≈ <b>{fmt(log_z - recent)}</b> nats.")
+            f"step {snap['step']:,}, ELBO ≈ <b>{fmt_se(recent, recent_se)}</b> (moving average), "
+            f"log Z = {fmt(log_z)}, so KL(q‖p) ≈ <b>{fmt_se(log_z - recent, recent_se)}</b> nats.")
+        self.summary.setToolTip(
+            "± 1 SE of the moving average's Monte Carlo noise: each step's S-sample estimate "
+            "scatters by sd(log p − log q) / √S, and the average weighs the steps by 0.05 "
+            "(0.95 per step older). It does not cover the average's lag behind a q still "
+            "being fitted.")
         lines = []
         if "mean" in snap:
             mean, cov = snap["mean"], snap["cov"]
@@ -211,13 +219,14 @@ class BBVISection(ParamRunSection):
             lines.append("Reverse KL picks one mode; forward KL stretches over both.")
         kl_forward = snap["metrics"].latest("kl_forward")
         if snap["divergence"] == "forward" and math.isfinite(kl_forward):
-            lines.append(f"KL(p‖q) on this step's samples of p ≈ {fmt(kl_forward)} nats.")
+            kl_se = snap["metrics"].latest("kl_forward_se")
+            lines.append(f"KL(p‖q) on this step's samples of p ≈ {fmt_se(kl_forward, kl_se)} nats.")
         # what a richer q buys: the latest ELBO of each family tried on this target
         key = (c.target, c.rho if c.target == "gaussian" else None)
-        self.results.setdefault(key, {})[(snap["family"], snap["divergence"])] = recent
+        self.results.setdefault(key, {})[(snap["family"], snap["divergence"])] = (recent, recent_se)
         tried = self.results[key]
         table = [f"{FAMILY_LABELS[f]}, {'reverse' if d == 'reverse' else 'forward'} KL: ELBO "
-                 f"<b>{fmt(tried[(f, d)])}</b>" for f in FAMILIES for d in ("reverse", "forward")
+                 f"<b>{fmt_se(*tried[(f, d)])}</b>" for f in FAMILIES for d in ("reverse", "forward")
                  if (f, d) in tried]
         lines.append(("<br>" if lines else "") + "<u>Fits on this target</u> (log Z = "
                      + fmt(log_z) + "):<br>" + "<br>".join(table))

@@ -9,7 +9,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QComboBox, QGridLayout, QSpinBox
 
+from engine.core.stats import mean_se
 from engine.vi import latent
+from vigui.pages.sections import fmt_se
 from vigui.pages.vi.common import (
     Section,
     colour,
@@ -138,15 +140,16 @@ class LatentSection(Section):
         self.radius_hist.setData(edges, counts)
         text = (f"{p['n']:,} draws of z ~ N(0, I) and their images x = g(z). ")
         if p["kind"] == "ring":
-            se = float(np.std(r, ddof=1) / np.sqrt(r.size))  # a Monte Carlo mean: with its error
-            text += (f"Mean radius ‖x‖ = <b>{fmt(r.mean(), 4)} ± {fmt(se, 4)}</b> (exactly 1 + E‖z‖/10 = "
-                     f"{fmt(1 + 0.1 * np.sqrt(np.pi / 2))}), sd {fmt(r.std())}, "
+            # Monte Carlo figures with their errors: the mean's and the sd's (fourth moment)
+            text += (f"Mean radius ‖x‖ = <b>{fmt_se(*mean_se(r))}</b> (exactly 1 + E‖z‖/10 = "
+                     f"{fmt(1 + 0.1 * np.sqrt(np.pi / 2))}), sd {fmt_se(*latent.sd_with_se(r))}, "
                      f"smallest {fmt(r.min(), 4)} &gt; 1: a ring of radius ≈ 1.")
         elif p["kind"] == "affine":
             a, b = latent.affine_matrix()
-            cov = np.cov(self.x.T)
+            cov, se = latent.covariance_with_se(self.x)
             text += (f"x ~ N(b, AAᵀ) exactly (dashed: 1 and 2 sd). Sample covariance "
-                     f"[{fmt(cov[0, 0], 2)}, {fmt(cov[0, 1], 2)}; {fmt(cov[1, 1], 2)}] vs AAᵀ "
+                     f"[{fmt_se(cov[0, 0], se[0, 0])}, {fmt_se(cov[0, 1], se[0, 1])}; "
+                     f"{fmt_se(cov[1, 1], se[1, 1])}] vs AAᵀ "
                      f"[{fmt((a @ a.T)[0, 0], 2)}, {fmt((a @ a.T)[0, 1], 2)}; {fmt((a @ a.T)[1, 1], 2)}].")
         else:
             text += "A small random network folds the plane: no closed-form density."

@@ -123,6 +123,18 @@ def test_classification_tab_trains_both_nets(page, qtbot):
     value, draws, images = snap["entropy_mean"]["bbb_ood"]
     assert draws > 0 and images > 0 and _pm(value, np.hypot(draws, images)) in text
     assert "weight draws" in cls.view.summary.toolTip()
+    # each point of both error curves and of the pruning curve sits in its ± 1 SE band
+    for name, curve in (("test_error", cls.view.err_bbb), ("plain_test_error", cls.view.err_plain)):
+        steps, values = curve.getData()
+        (x_low, low), (x_high, high) = (edge.getData() for edge in cls.view.err_bands[name].edges)
+        se = store.get(f"{name}_se")[1]
+        assert len(x_low) == len(steps) > 0 and np.array_equal(x_high, steps)
+        np.testing.assert_allclose(high - values, se)
+        np.testing.assert_allclose(values - low, se)
+        assert np.all(se > 0), name
+        assert cls.view.err_bands[name].fill.path().boundingRect().height() > 0  # drawn
+    _, low = cls.view.prune_band.edges[0].getData()
+    np.testing.assert_allclose(snap["prune_error"] - low, snap["prune_error_se"])
     # the regression run was paused when its tab was left
     assert not page.regression.run.playing
 
@@ -268,3 +280,27 @@ def test_classification_tab_is_built_when_its_tab_is_first_clicked(qtbot):
         assert page.sections["classify"] is cls  # built once
     finally:
         page.close_page()
+
+
+def test_error_curves_of_a_run_saved_without_errors_have_no_band(qtbot):
+    """A run recorded before the errors were measured (no ``*_se`` metrics) still draws its
+    curves, without a band, and its summary says "± ?"; steps where the SE was left out
+    (one weight draw) are left out of the band only."""
+    from engine.core.runtime import MetricStore
+    from vigui.pages.bbb.views import ClassifyView
+
+    view = ClassifyView()
+    qtbot.addWidget(view)
+    store = MetricStore()
+    store.append(100, test_error=9.0, plain_test_error=8.0)
+    store.append(200, test_error=7.5, plain_test_error=7.0)
+    view.render({"metrics": store, "step": 200})
+    assert len(view.err_bbb.getData()[0]) == 2
+    for edge in view.err_bands["test_error"].edges:
+        x = edge.getData()[0]
+        assert x is None or len(x) == 0
+    assert "BBB 7.500 ± ?" in view.summary.text()
+    store.append(300, test_error=7.0, test_error_se=0.8, plain_test_error=6.5, plain_test_error_se=0.7)
+    view.render({"metrics": store, "step": 300})
+    x, high = view.err_bands["test_error"].edges[1].getData()
+    assert x.tolist() == [300] and high.tolist() == [7.8]

@@ -89,6 +89,7 @@ def test_kl_curve_and_spread_are_on_the_page(page, qtbot):
     assert len(x) >= 3 and np.isfinite(y).all() and (y >= 0).all()
     qtbot.mouseClick(page.controls.play, Qt.LeftButton)  # pause
     assert "spread" in page.summary.text()
+    assert "±" in page.summary.text() and "± ?" not in page.summary.text()
     # The strip: 6 rows; input, baseline, 4 samples, truth and the spread: 8 columns.
     assert page.strip.image.image.shape[:2] == (6 * 9 - 1, 8 * 9 - 1)
     assert any(c.toPlainText() == "spread" for c in page.strip._captions)
@@ -164,6 +165,12 @@ def test_evaluate_fills_the_table_with_progress(page, qtbot):
     assert page.table.table.item(0, 0).text() != ""
     assert float(page.table.table.item(0, 3).text()) == pytest.approx(rows["q1"]["kl"], abs=0.01)
     assert "±" in page.table.table.item(0, 2).toolTip()
+    # every entry (baseline, −ELBO, IS, KL) with its standard error over the test images
+    for c, name in enumerate(("baseline_ncll", "cvae_neg_elbo", "cvae_ncll_is", "kl")):
+        tip = page.table.table.item(0, c).toolTip()
+        assert "standard error over 360 test images" in tip and "± ?" not in tip
+        assert 0 < rows["q1"][f"{name}_se"] < 0.05 * rows["q1"][name]
+    assert "paired standard error" in page.table.table.item(0, 2).toolTip()
 
 
 def test_save_and_open_round_trip_and_bad_files(page, qtbot, tmp_path):

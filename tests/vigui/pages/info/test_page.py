@@ -26,6 +26,7 @@ from engine.info.measures import (
 )
 from vigui.pages.info import InfoPage
 from vigui.pages.info.joint import NEVER_RGB, UNDEFINED_RGB
+from vigui.pages.sections import fmt_se
 from vigui.widgets.distribution_editor import DistributionEditor, rescale
 
 pytestmark = pytest.mark.gui
@@ -423,6 +424,7 @@ def test_gaussian_monte_carlo_converges(page, qtbot):
     np.testing.assert_allclose(10 ** x, snap["metrics"].get("samples")[1], rtol=1e-12)
     assert s.exact_line.value() == pytest.approx(exact)
     assert f"{snap['n']:,} samples" in plain(s.mc_label)
+    assert f"{fmt_se(snap['mean'], snap['se'])} nats (± 1 SE)" in plain(s.mc_label)
     qtbot.waitUntil(lambda: s.play_button.text() == "▶ Play", timeout=3000)
 
 

@@ -67,6 +67,9 @@ def test_folder_is_parsed_once_then_trains_and_interpolates(page, qtbot, tmp_pat
     qtbot.waitUntil(lambda: page.runner.state == PAUSED, timeout=5000)
     qtbot.waitUntil(lambda: page.path_shown and page._latent is not None, timeout=20_000)
     v = page.views
+    qtbot.waitUntil(lambda: "test, nats per phrase" in v.summary.text(), timeout=20_000)
+    assert v.summary.text().count("±") == 4  # −ELBO, recon, KL, accuracy with their SEs
+    assert "standard error" in v.summary.toolTip()
     n = v.path_steps.value()
     assert sum(r.isVisible() for r in v.path_strip.rolls) == n
     path = page._path

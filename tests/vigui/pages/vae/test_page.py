@@ -107,6 +107,10 @@ def test_training_fills_every_view(page, qtbot):
     assert v.samples_view.image.image.shape == (6 * 9 - 1, 6 * 9 - 1)
     assert v.manifold_image.image is not None and v.manifold_widget.isVisible()
     assert "step" in v.summary.text() and "KL" in v.summary.text()
+    # every test figure with its standard error, measured (not "± ?")
+    shown = v.summary.text().replace("\xa0", " ")  # a figure and its error never wrap apart
+    assert shown.count("±") == 3 and "± ?" not in shown
+    assert "standard error" in v.summary.toolTip()
     assert not page.message.isVisible()
     assert exp.config.hidden == (64,) and exp.config.latent == 2
 
@@ -209,6 +213,22 @@ def test_opens_a_checkpoint_written_by_the_cli(page, qtbot, tmp_path):
     opened = built(page, qtbot)
     assert opened.steps == 12 and opened.config.latent == 3
     assert page.param("latent") == 3 and page.param("hidden") == (48,)
+
+
+@slow
+def test_a_file_saved_before_standard_errors_shows_its_figures_with_unknown_errors(page, qtbot):
+    """The shipped tour model predates the SEs: its test figures open as "value ± ?"."""
+    from tests.paths import ROOT
+
+    built(page, qtbot)
+    page.open_model(str(ROOT / "resources/tours/vae-elbo.pt"))
+    qtbot.waitUntil(lambda: "Opened" in message(page), timeout=10_000)
+    def shown():
+        return page.views.summary.text().replace("\xa0", " ")
+
+    qtbot.waitUntil(lambda: "± ?" in shown(), timeout=START_MS)
+    assert shown().count("± ?") == 3
+    assert not page.message.isVisible() or "Opened" in message(page)
 
 
 @slow

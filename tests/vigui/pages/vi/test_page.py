@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication
 from engine.vi import latent
 from engine.vi.estimators import ESTIMATORS
 from engine.vi.models import ConjugateGaussian
+from vigui.pages.sections import fmt_se
 from vigui.pages.vi import VIPage
 from vigui.run.worker import FINISHED
 
@@ -93,6 +94,19 @@ def test_latent_mean_radius_carries_its_monte_carlo_error(page):
     assert np.mean(ses) == pytest.approx(np.std(means, ddof=1), rel=0.2)
     exact = 1 + 0.1 * math.sqrt(math.pi / 2)
     assert abs(np.mean(means) - exact) < 4 * np.mean(ses) / math.sqrt(len(means))
+
+
+def test_latent_sample_figures_show_their_errors(page):
+    """The ring's radius sd and the affine map's sample covariance are Monte Carlo figures:
+    each is shown as value ± SE (issue 18), the SEs of engine.vi.latent."""
+    s = page.show_section("latent")
+    s.kind.setCurrentIndex(s.kind.findData("ring"))
+    r = latent.ring_radius(s.x)
+    assert f"sd {fmt_se(*latent.sd_with_se(r))}," in s.summary.text()
+    s.kind.setCurrentIndex(s.kind.findData("affine"))
+    cov, se = latent.covariance_with_se(s.x)
+    assert (f"Sample covariance [{fmt_se(cov[0, 0], se[0, 0])}, {fmt_se(cov[0, 1], se[0, 1])}; "
+            f"{fmt_se(cov[1, 1], se[1, 1])}] vs AAᵀ") in s.summary.text()
 
 
 def test_latent_prior_cloud_is_plainly_visible(page, qtbot):
@@ -178,6 +192,20 @@ def test_estimators_run_and_agree_with_the_true_gradient(page, qtbot, model):
         assert len(s.paths[k].getData()[0]) > 1
     assert "Variance ratio score / reparam" in s.summary.text()
     qtbot.waitUntil(lambda: len(s.var_curves["score"].getData()[0]) == 10, timeout=10_000)
+    # every variance and ratio on screen carries its SE (issue 18), the curve a ± 1 SE band
+    text = s.summary.text()
+    ratio = text.split("score / reparam = <b>")[1].split("</b>")[0]
+    assert " ± " in ratio and "?" not in ratio
+    assert text.count(" ± ") >= 3 * 2 + 3 + 2 and "± ?" not in text
+    for k in ESTIMATORS:
+        _, value = s.var_curves[k].getData()
+        (_, low), (_, high) = (edge.getData() for edge in s.var_bands[k])
+        assert np.all(low < value) and np.all(value < high), k
+        assert s.var_fills[k].path().boundingRect().height() > 0, k  # the shading is drawn
+    # a frame saved before the errors were measured still opens, with "± ?"
+    old = {key: v for key, v in snap.items() if key not in ("variance_se", "ratio_se")}
+    s.render(old)
+    assert "variance " in s.summary.text() and "± ?" in s.summary.text()
 
 
 def test_estimators_drag_the_comparison_point(page, qtbot):
@@ -221,6 +249,19 @@ def test_bbvi_forward_kl_on_the_mixture(page, qtbot):
     cov = s.last_snapshot["cov"]
     assert cov[0, 0] > 3.0  # stretched over both modes at x = ±2.4
     assert "forward KL(p‖q)" in s.summary.text()
+    # every Monte Carlo figure on screen carries its SE (issue 18): the moving-average
+    # ELBO and KL(q‖p), this step's KL(p‖q), the fits table; the tooltip says what it covers
+    metrics = s.last_snapshot["metrics"]
+    elbo, se = metrics.latest("elbo_avg"), metrics.latest("elbo_avg_se")
+    assert 0 < se < 0.25 * metrics.latest("elbo_se")  # ~sqrt(0.05 / 1.95) = 0.16 of a step
+    summary = s.summary.text()
+    assert f"ELBO ≈ <b>{fmt_se(elbo, se)}</b>" in summary
+    assert f"KL(q‖p) ≈ <b>{fmt_se(s.last_snapshot['log_z'] - elbo, se)}</b>" in summary
+    assert "lag" in s.summary.toolTip()
+    numbers = s.numbers.text()
+    kl = fmt_se(metrics.latest("kl_forward"), metrics.latest("kl_forward_se"))
+    assert f"KL(p‖q) on this step's samples of p ≈ {kl} nats" in numbers
+    assert f"ELBO <b>{fmt_se(elbo, se)}</b>" in numbers and "± ?" not in numbers
 
 
 def test_bbvi_parameter_change_restarts(page, qtbot):
