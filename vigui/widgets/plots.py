@@ -161,13 +161,45 @@ class FittedAxis(pg.AxisItem):
                 return 1.3 * metrics.height()
             ends = [math.ceil(minVal / spacing) * spacing, math.floor(maxVal / spacing) * spacing]
             texts = self.tickStrings(ends, 1.0, spacing)
-            return max(metrics.horizontalAdvance(t) for t in texts) + metrics.horizontalAdvance("00")
+            return max(metrics.horizontalAdvance(t) for t in texts) + metrics.horizontalAdvance("0")
 
         if spacing * per_unit >= need(spacing):
             return levels
         while spacing * per_unit < need(spacing):
             spacing = _next_nice(spacing)
         return [(spacing, offset)]  # the minor levels would be labelled as densely
+
+
+    def paint(self, p, opt, widget):
+        """Fixed labels (categories: "ELBO + KL", "blue", "red") wider than the room
+        between their ticks drawn smaller, down to their unzoomed size, as titles are."""
+        font = self.style.get("tickFont")
+        fitted = self._fitted_tick_font(font) if self.picture is None and font is not None else None
+        if fitted is None:
+            return super().paint(p, opt, widget)
+        self.style["tickFont"] = fitted
+        try:
+            return super().paint(p, opt, widget)
+        finally:
+            self.style["tickFont"] = font
+
+    def _fitted_tick_font(self, font: QFont) -> QFont | None:
+        if self._tickLevels is None or self.orientation not in ("top", "bottom"):
+            return None
+        ticks = sorted(v for v, _text in self._tickLevels[0])
+        labels = [text for _v, text in self._tickLevels[0]]
+        lo, hi = self.range
+        if len(ticks) < 2 or not hi > lo or self.width() <= 0:
+            return None
+        per_unit = self.width() / (hi - lo)
+        room = min(b - a for a, b in zip(ticks, ticks[1:], strict=False)) * per_unit - 6
+        metrics = QFontMetrics(font)
+        widest = max(metrics.horizontalAdvance(line) for text in labels for line in str(text).split("\n"))
+        if widest <= room or widest <= 0:
+            return None
+        smaller = QFont(font)
+        smaller.setPointSizeF(max(font.pointSizeF() * room / widest, TICK_PT, font.pointSizeF() / _zoom))
+        return smaller
 
 
 def fitted_axes() -> dict:
