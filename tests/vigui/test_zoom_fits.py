@@ -5,10 +5,13 @@ axis' tick labels run into each other."""
 import numpy as np
 import pyqtgraph as pg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QFontMetrics, QImage, QPainter
 from PySide6.QtTest import QTest
 
+from vigui.pages.cvae.views import pack_lines
 from vigui.window import MainWindow
 
 pytestmark = pytest.mark.gui
@@ -115,3 +118,21 @@ def test_musicvae_buttons_below_the_rolls_and_ticks_apart(window, qtbot):
     for spin in (views.path_kind, views.path_steps, views.random_pair):
         assert not on_window(spin, window).intersects(on_window(views.path_title, window))
     assert_apart(tick_rects(views.acc_plot.getAxis("left")), "accuracy ticks")
+
+
+@given(st.lists(st.tuples(st.floats(0, 60), st.floats(1, 120)), min_size=1, max_size=8))
+def test_caption_lines_keep_every_caption_apart_from_its_line_neighbours(spans):
+    """pack_lines: on each line the captions (centre, width; in order of x) keep the
+    margin; a caption goes one line up only when every lower line is taken there."""
+    xs = np.cumsum([x for x, _ in spans])
+    spans = [(float(x), w) for x, (_, w) in zip(xs, spans, strict=True)]
+    rows = pack_lines(spans, margin=6.0)
+    for line in set(rows):
+        on = [s for s, r in zip(spans, rows, strict=True) if r == line]
+        for (x0, w0), (x1, w1) in zip(on, on[1:], strict=False):
+            assert x1 - w1 / 2 >= x0 + w0 / 2 + 6.0 - 1e-9
+    for i, row in enumerate(rows):
+        for lower in range(row):  # each lower line had a caption in the way
+            x, w = spans[i]
+            left = [s for s, r in zip(spans[:i], rows[:i], strict=True) if r == lower]
+            assert left and x - w / 2 < left[-1][0] + left[-1][1] / 2 + 6.0
