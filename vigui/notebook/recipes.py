@@ -198,8 +198,9 @@ for j, ax in enumerate(axes):
     ax.axvline(snap["true_grad"][j], color="k", ls="--", label="true gradient")
     ax.set_title(["∂ELBO/∂m", "∂ELBO/∂log s"][j]); ax.legend(fontsize=7)
 plt.show()
-for k in ESTIMATORS:
-    print(f"{ESTIMATOR_LABELS[k]:>28}: variance {snap['variance'][k]}")
+for k in ESTIMATORS:  # per component; the total's standard error beside it
+    total, se = float(snap["variance"][k].sum()), snap["variance_se"][k]
+    print(f"{ESTIMATOR_LABELS[k]:>28}: variance {snap['variance'][k]} (total {total:.4g} ± {se:.2g})")
 """)
 
 BBVI = Recipe(
