@@ -136,3 +136,23 @@ def test_caption_lines_keep_every_caption_apart_from_its_line_neighbours(spans):
             x, w = spans[i]
             left = [s for s, r in zip(spans[:i], rows[:i], strict=True) if r == lower]
             assert left and x - w / 2 < left[-1][0] + left[-1][1] / 2 + 6.0
+
+
+def test_black_box_vi_stop_keeps_its_target_plot(window, qtbot):
+    """Tour stop 13 (black-box VI on the banana): the target plot was squeezed to a
+    15 px strip by the wrapped numbers beside the ELBO plot; now the column scrolls."""
+    from vigui.teaching.scenes import lecture_tour
+
+    tour = lecture_tour([spec.page_id for spec in window.specs])
+    stop = next(i for i, s in enumerate(tour.stops) if s.page == "vi" and "banana" in s.title)
+    assert window.start_tour(tour, stop)
+    try:
+        qtbot.wait(300)
+        section = window.current_page().show_section("bbvi")
+        plot = section.plane_widget
+        assert plot.isVisible() and plot.height() >= 150, plot.height()
+        box = section.plane.getViewBox().sceneBoundingRect()
+        assert box.height() >= 80, box
+    finally:
+        window.leave_tour()
+        window.current_page().close_page()  # its run's thread ends with the test

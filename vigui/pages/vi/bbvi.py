@@ -82,6 +82,9 @@ class BBVISection(ParamRunSection):
             self.plane.addItem(item)
         self.sample_dots = pg.ScatterPlotItem(size=3, pen=None)
         self.plane.addItem(self.sample_dots)
+        # never squeezed flat by the wrapped numbers beside the ELBO plot (zoomed, the
+        # page scrolls instead)
+        self.plane_widget.setMinimumHeight(180)
         grid.addWidget(self.plane_widget, 1, 0, 1, 2)
         w = pg.PlotWidget(axisItems=fitted_axes())
         self.elbo_plot = static_plot(w, "ELBO and log Z", "step", "nats")
