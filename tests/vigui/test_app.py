@@ -178,6 +178,31 @@ def test_separate_processes_start_and_close_mid_run():
         assert "Traceback" not in result.stderr
 
 
+def test_the_program_ends_once_its_window_closes_without_the_interpreters_teardown(tmp_path):
+    """`vigui` closed mid-run: settings saved, atexit handlers run (multiprocessing ends the
+    children), status 0, and the interpreter's teardown of every torch/Qt object (1.5-2 s
+    after the window had gone; bench/close.py) is skipped: an object that only that
+    teardown deletes is never deleted."""
+    script = (
+        "import atexit, sys\n"
+        "class Mark:\n"
+        "    def __del__(self):\n"
+        "        print('torn down', flush=True)\n"
+        "mark = Mark()  # deleted only by the interpreter's teardown\n"
+        "atexit.register(lambda: print('atexit ran', flush=True))\n"
+        "sys.argv = ['vigui', '--page', 'cavi', '--run', '--quit-after', '0.5']\n"
+        "from vigui.app import main\n"
+        "raise SystemExit(main())\n"
+    )
+    env = {"QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
+    result = run(["-c", script], env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "atexit ran" in result.stdout and "torn down" not in result.stdout
+    assert "Traceback" not in result.stderr
+    settings = (tmp_path / "vigui" / "vigui.conf").read_text()
+    assert "page=cavi" in settings  # the window saved its state first
+
+
 @pytest.mark.slow
 def test_close_mid_training_on_the_vae_page_exits_0():
     env = {"QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": os.environ["XDG_CONFIG_HOME"]}

@@ -74,6 +74,11 @@ def _painted_pixels(widget: QWidget, rect: QRect):
     return None if pixmap.isNull() else pixmap
 
 
+def covered(target: CaptureTarget) -> bool:
+    """True if another vigui window or an overlay may show over the target on screen now."""
+    return target.widget.isVisible() and _covered(target.widget, target.rect())
+
+
 def _covered(widget: QWidget, rect: QRect) -> bool:
     """True if something that is not ``widget`` may show over ``rect`` on screen: another
     visible window of this application, or a child of the window (an overlay) that is

@@ -11,7 +11,9 @@ plots again), scales it to the chosen size and appends the raw frame to a
 :class:`~vigui.record.video.FrameStore` on disk (memory stays flat).
 Only the page may appear in a recording: the screen's pixels are read only where no
 other window of vigui (a dialog, a menu, a tooltip) and no overlay of the window lies
-over the captured area; otherwise that frame is painted from the page itself. While
+over the captured area, nor for half a second after one left it (the screen keeps its
+pixels until the page has painted that area again: the first frame, taken as the Record
+dialog hides, showed the dialog); otherwise that frame is painted from the page itself. While
 recording, the Record dialog steps aside: it hides, and a Stop button in the window's
 status bar (or Ctrl+Shift+R again) ends the recording. (Windows of other programs are
 invisible to Qt: keep them off the page while recording.)
@@ -44,7 +46,7 @@ from PySide6.QtWidgets import (
 )
 
 from vigui.record import video
-from vigui.record.capture import CaptureTarget, capture_targets, grab_frame
+from vigui.record.capture import CaptureTarget, capture_targets, covered, grab_frame
 from vigui.run.worker import BackgroundJob
 
 __all__ = ["Recorder", "RecordDialog"]
@@ -53,6 +55,10 @@ MAX_FPS = 30
 DEFAULT_FPS = 10
 DEFAULT_WIDTH = 640
 DEFAULT_SECONDS = 60
+#: seconds after a window over the capture (the Record dialog, a menu) left it during which
+#: frames are painted from the page: the screen still shows that window until the page
+#: has painted the area it uncovered
+SETTLE_SECONDS = 0.5
 
 
 class Recorder(QObject):
@@ -84,6 +90,7 @@ class Recorder(QObject):
         self._timer.setInterval(max(1, round(1000 / self.fps)))
         self._timer.timeout.connect(self._tick)
         self._t0 = 0.0
+        self._paint_until = 0.0  # until then, frames are painted from the page
 
     @property
     def recording(self) -> bool:
@@ -91,6 +98,7 @@ class Recorder(QObject):
 
     def start(self) -> None:
         self._t0 = time.monotonic()
+        self._paint_until = self._t0 + SETTLE_SECONDS  # the Record dialog has just hidden
         self._timer.start()
         self._tick()
 
@@ -111,7 +119,10 @@ class Recorder(QObject):
         if missing > 0:
             start = time.perf_counter()
             try:
-                frame = grab_frame(self.target, self.frame_size)
+                now = time.monotonic()
+                if covered(self.target):
+                    self._paint_until = now + SETTLE_SECONDS
+                frame = grab_frame(self.target, self.frame_size, repaint=now < self._paint_until)
             except RuntimeError:  # the widget was deleted (its page closed)
                 self.stop("the recorded view was closed")
                 return
@@ -144,6 +155,7 @@ class RecordDialog(QDialog):
         self._job: BackgroundJob | None = None
         self._targets: list[CaptureTarget] = []
         self.stop_button: QPushButton | None = None  # in the window's status bar while recording
+        self._default_path = ""  # the name last offered (replaced when the page changes)
 
         form = QFormLayout()
         self.what = QComboBox()
@@ -224,9 +236,11 @@ class RecordDialog(QDialog):
         index = self.what.findText(previous)
         self.what.setCurrentIndex(max(0, index))
         self.what.blockSignals(False)
-        if page is not None and not self.path.text():
+        # a default name follows the page (one the user typed stays)
+        if page is not None and self.path.text() in ("", self._default_path):
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            self.path.setText(str(Path.home() / f"vigui-{getattr(page, 'page_id', 'page')}-{stamp}"))
+            self._default_path = str(Path.home() / f"vigui-{getattr(page, 'page_id', 'page')}-{stamp}")
+            self.path.setText(self._default_path)
         self._update_size()
         self.record_button.setEnabled(bool(self._targets))
 

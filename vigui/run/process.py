@@ -77,6 +77,28 @@ def warm_up() -> None:
         forkserver.ensure_running()
 
 
+def stop_server() -> None:
+    """End the fork server now (the app is leaving, its children are gone): left to
+    itself it would end only once it noticed, after importing torch if it was still at
+    it, seconds after the window had closed, holding the app's stdout and stderr."""
+    if _CONTEXT.get_start_method() != "forkserver":
+        return
+    import signal
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver  # the stdlib's one server; no public stop
+    if server._forkserver_pid is None:
+        return
+    try:
+        os.kill(server._forkserver_pid, signal.SIGTERM)
+    except OSError:  # gone already
+        pass
+    try:
+        server._stop()  # reaps it; the next child would start a new one
+    except OSError:  # its socket's folder went with multiprocessing's atexit cleanup
+        pass
+
+
 def _dumps(obj) -> bytes:
     return _pickler.dumps(obj)
 

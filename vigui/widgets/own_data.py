@@ -16,8 +16,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 __all__ = ["DataFileChooser", "points_file_widget", "xy_file_widget", "show_file_rows"]
 
@@ -49,20 +58,33 @@ class DataFileChooser(QWidget):
         self._path: str | None = None
         self.rows: int | None = None  # rows in the chosen file (None: no file)
         self._summary = ""
-        lay = QHBoxLayout(self)
+        # Lines that never wrap: [Open…][✕], the file's name (the column's width, elided),
+        # what is used. (One word-wrapped label beside the buttons got one line's height in
+        # the parameter column and showed "450" of "450 points, 2-D"; "the built-in data"
+        # took 4 lines; beside the buttons a name had about 55 px.)
+        lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        self.label = QLabel()
-        self.label.setWordWrap(True)
-        self.open_button = QPushButton("Open…")
+        lay.setSpacing(1)
+        row = QHBoxLayout()
+        self.open_button = CompactButton("Open…")
         # clicked(bool) would hand its `checked` flag to choose() as the path
         self.open_button.clicked.connect(lambda _checked=False: self.choose())
         self.clear_button = QPushButton("✕")
         self.clear_button.setToolTip("Forget the file")
         self.clear_button.setFixedWidth(28)
         self.clear_button.clicked.connect(lambda: self.setValue(None))
-        lay.addWidget(self.label, 1)
-        lay.addWidget(self.open_button)
-        lay.addWidget(self.clear_button)
+        row.addWidget(self.open_button)
+        row.addWidget(self.clear_button)
+        row.addStretch(1)
+        lay.addLayout(row)
+        self.name = ElidedLabel()
+        lay.addWidget(self.name)
+        self.label = QLabel()  # what is used: "450 points, 2-D", or the none text
+        grey = self.label.palette()  # a palette, not a style sheet: those keep the font unzoomed
+        grey.setColor(QPalette.WindowText, QColor("#555"))
+        self.label.setPalette(grey)
+        self.label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # never widens the column
+        lay.addWidget(self.label)
         self._show(None, "")
 
     def value(self) -> str | None:
@@ -103,14 +125,49 @@ class DataFileChooser(QWidget):
         return True
 
     def _show(self, path: str | None, summary: str) -> None:
-        if path is None:
-            self.label.setText(f"<span style='color:#555'>{self._none_text}</span>")
-            self.label.setToolTip("")
-        else:
-            self.label.setText(f"{Path(path).name}<br><span style='color:#555; font-size:8pt'>"
-                               f"{summary}</span>")
-            self.label.setToolTip(path)
+        self.name.set_full_text("" if path is None else Path(path).name)
+        self.name.setVisible(path is not None)
+        self.label.setText(self._none_text if path is None else summary)
+        for label in (self.name, self.label):
+            label.setToolTip(path or "")
         self.clear_button.setEnabled(path is not None)
+
+
+class CompactButton(QPushButton):
+    """A push button as wide as its text at the current font (zoom included), not the
+    style's 80 px minimum, which left a chosen file's name about 50 px."""
+
+    def sizeHint(self) -> QSize:
+        hint = super().sizeHint()
+        return QSize(self.fontMetrics().horizontalAdvance(self.text()) + 2 * self.fontMetrics().height(),
+                     hint.height())
+
+    def minimumSizeHint(self) -> QSize:
+        return self.sizeHint()
+
+
+class ElidedLabel(QLabel):
+    """One line that ends in "…" when it does not fit (its full text in the tooltip),
+    instead of wrapping or widening the column."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._full = ""
+        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+
+    def set_full_text(self, text: str) -> None:
+        self._full = text
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        self.setText(self.fontMetrics().elidedText(self._full, Qt.ElideMiddle, max(0, self.width())))
 
 
 def points_file_widget(p=None) -> DataFileChooser:

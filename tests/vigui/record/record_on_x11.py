@@ -1,6 +1,9 @@
 """Run by test_recorder_x11.py under Xvfb: record the page through the Record dialog,
-as a teacher does, with the dialog and another vigui window over the page, and print
-what the GIF holds (JSON). Both are magenta, which vigui never draws."""
+as a teacher does, with the dialog over the page when Record is pressed and another vigui
+window shown over the page, then closed, while recording; print what the GIF holds (JSON).
+Both are magenta, which vigui never draws. (The screen keeps a window's pixels until the
+page paints the area again: a frame read from the screen just after the dialog hid
+showed it.)"""
 import json
 import sys
 import time
@@ -32,7 +35,6 @@ cover = QLabel("another vigui window")
 cover.setStyleSheet("background: #ff00ff")
 cover.setWindowFlags(Qt.Tool)
 cover.setGeometry(centre.x() + 100, centre.y() - 200, 240, 160)
-cover.show()
 dialog.fps.setValue(10)
 dialog.width_box.setValue(320)
 dialog.limit.setValue(2)
@@ -43,6 +45,9 @@ dialog_over_page = dialog.isVisible()
 QTest.mouseClick(dialog.record_button, Qt.LeftButton)
 wait(300)
 stepped_aside = not dialog.isVisible() and dialog.stop_button.isVisible()
+cover.show()  # another vigui window over the page for a moment
+wait(400)
+cover.hide()
 deadline = time.monotonic() + 60
 written = []
 dialog.written.connect(written.append)

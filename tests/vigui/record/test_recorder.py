@@ -318,3 +318,33 @@ def test_record_dialog_steps_aside_and_covered_pixels_are_not_read(qtbot, tmp_pa
         assert (tmp_path / "page.gif").exists()
     finally:
         win.close()
+
+
+def test_record_dialogs_default_name_follows_the_page(qtbot, tmp_path, monkeypatch):
+    """Ctrl+Shift+R on one page, close, another page, Ctrl+Shift+R: the offered file is
+    named after the page now shown (it kept the first page's name); a typed name stays."""
+    from vigui.window import MainWindow
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    win = MainWindow(fresh=True)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    win.activateWindow()
+    qtbot.waitUntil(win.isActiveWindow, timeout=5000)  # window shortcuts need it
+    try:
+        win.open_page("info")
+        qtbot.keyClick(win, Qt.Key_R, Qt.ControlModifier | Qt.ShiftModifier)
+        dialog = win.record_dialog
+        assert "vigui-info-" in dialog.path.text()
+        dialog.close()
+        win.open_page("cavi")
+        qtbot.keyClick(win, Qt.Key_R, Qt.ControlModifier | Qt.ShiftModifier)
+        assert dialog.isVisible() and "vigui-cavi-" in dialog.path.text()
+        dialog.path.setText(str(tmp_path / "mine"))
+        dialog.close()
+        win.open_page("info")
+        qtbot.keyClick(win, Qt.Key_R, Qt.ControlModifier | Qt.ShiftModifier)
+        assert dialog.path.text() == str(tmp_path / "mine")
+    finally:
+        win.close()

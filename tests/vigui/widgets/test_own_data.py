@@ -226,3 +226,53 @@ def test_bbb_open_button_and_a_scene_with_a_huge_value(qtbot, monkeypatch, tmp_p
             assert "None" not in str(info.value)
     finally:
         page.close_page()
+
+
+@pytest.mark.parametrize("page_id, n, summary", [("cavi", 450, "450 points, 2-D"),
+                                                 ("bbb", 80, "80 x,y pairs")])
+def test_a_chosen_file_and_its_summary_are_shown_whole(qtbot, tmp_path, page_id, n, summary):
+    """At 1280x800, Open… on CAVI's and BBB's own-data row (the file dialog answering a
+    path): the file's name and what it holds show in full, and no wrapped text in the
+    parameter column is cut (the summary beside the buttons showed "450" of "450 points,
+    2-D"; on BBB the noise hint above it lost a line)."""
+    from unittest import mock
+
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QFileDialog, QLabel
+
+    from vigui.window import MainWindow
+
+    path = tmp_path / "mine.csv"
+    xy = np.random.default_rng(0).normal(size=(n, 2))
+    np.savetxt(path, xy, delimiter=",", header="x,y", comments="")
+    win = MainWindow(fresh=True, open_initial=False)
+    qtbot.addWidget(win)
+    win.resize(1280, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    try:
+        win.open_page(page_id)
+        page = win.current_page()
+        files = page.params.widget("data_file") if page_id == "cavi" else \
+            page.section().params.widget("data_file")
+        qtbot.wait(500)  # laid out and shown, as a person sees it before pressing Open…
+        with mock.patch.object(QFileDialog, "getOpenFileName", return_value=(str(path), "")):
+            qtbot.mouseClick(files.open_button, Qt.LeftButton)
+        assert files.value() == str(path.resolve())
+        qtbot.wait(200)  # the layout settles
+        column = files.window().findChildren(QLabel)
+        cut = [lab.text()[:40] for lab in column
+               if lab.isVisible() and lab.wordWrap() and page.side.isAncestorOf(lab)
+               and lab.heightForWidth(lab.width()) > lab.height() + 1]
+        assert not cut
+        assert files.label.text() == summary and files.name.text() == "mine.csv"
+        for label in (files.label, files.name):
+            assert label.isVisible() and label.width() >= label.sizeHint().width()
+            assert label.height() >= label.sizeHint().height()
+        size = files.label.fontInfo().pointSizeF()
+        win.activateWindow()
+        qtbot.waitUntil(win.isActiveWindow, timeout=5000)  # window shortcuts need it
+        qtbot.keyClick(win, Qt.Key_Plus, Qt.ControlModifier)  # zoom: the summary grows too
+        qtbot.waitUntil(lambda: files.label.fontInfo().pointSizeF() > size, timeout=3000)
+    finally:
+        win.close()
