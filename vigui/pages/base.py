@@ -64,6 +64,7 @@ from vigui.run.worker import FAILED, FINISHED, PAUSED
 from vigui.theory.view import TheoryView
 from vigui.widgets import styles
 from vigui.widgets.compare import RunComparison
+from vigui.widgets.layout import VerticalScroll
 
 
 class Page(QWidget):
@@ -111,7 +112,10 @@ class Page(QWidget):
         self.center_layout = QVBoxLayout(center)
         self.center_layout.setContentsMargins(0, 0, 0, 0)
         self.center_layout.addWidget(self.message)
-        self.splitter.addWidget(center)
+        # Zoomed on a small screen the views may need more height than the window has:
+        # they scroll instead of overlapping.
+        self.views_scroll = VerticalScroll(center)
+        self.splitter.addWidget(self.views_scroll)
 
         self.theory_view = TheoryView(self.theory or self.page_id)
         self.splitter.addWidget(self.theory_view)

@@ -6,7 +6,7 @@ from types import MethodType
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor, QFont, QFontMetrics
 
 # Okabe & Ito's colour-blind-safe palette, then two extra colours for ten classes (the
 # digits), chosen to stay apart from the eight and from white for protan, deutan and
@@ -125,7 +125,8 @@ def make_plot(title: str = "", x: str = "", y: str = "", legend: bool = False,
     item is returned (its ``.getViewWidget()`` is the widget to put in a layout).
     ``logx`` gives a log-scaled x axis labelled at decades.
     """
-    axes = {"bottom": DecadeAxis("bottom")} if logx else None
+    axes = {"bottom": DecadeAxis("bottom") if logx else FittedAxis("bottom"),
+            "left": FittedAxis("left")}
     if widget is not None:
         plot = widget.addPlot(row=row, col=col, colspan=colspan, axisItems=axes)
     else:
@@ -139,6 +140,81 @@ def make_plot(title: str = "", x: str = "", y: str = "", legend: bool = False,
     if legend:
         plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
     return plot
+
+
+class FittedAxis(pg.AxisItem):
+    """An axis whose major tick labels never run into each other: pyqtgraph spaces ticks
+    by the axis' length alone, so on a narrow plot, or zoomed (larger tick fonts), the
+    labels touched ("450500550"). Its spacing grows (1, 2, 5 x 10^k) until they fit."""
+
+    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802,N803 (pyqtgraph's names)
+        levels = super().tickSpacing(minVal, maxVal, size)
+        if not levels or not maxVal > minVal or size <= 0 or self.logMode:
+            return levels
+        font = self.style.get("tickFont") or self.font()
+        metrics = QFontMetrics(font)
+        per_unit = size / (maxVal - minVal)
+        spacing, offset = levels[0]
+
+        def need(spacing: float) -> float:  # pixels between ticks their labels need
+            if self.orientation in ("left", "right"):
+                return 1.3 * metrics.height()
+            ends = [math.ceil(minVal / spacing) * spacing, math.floor(maxVal / spacing) * spacing]
+            texts = self.tickStrings(ends, 1.0, spacing)
+            return max(metrics.horizontalAdvance(t) for t in texts) + metrics.horizontalAdvance("0")
+
+        if spacing * per_unit >= need(spacing):
+            return levels
+        while spacing * per_unit < need(spacing):
+            spacing = _next_nice(spacing)
+        return [(spacing, offset)]  # the minor levels would be labelled as densely
+
+
+    def paint(self, p, opt, widget):
+        """Fixed labels (categories: "ELBO + KL", "blue", "red") wider than the room
+        between their ticks drawn smaller, down to their unzoomed size, as titles are."""
+        font = self.style.get("tickFont")
+        fitted = self._fitted_tick_font(font) if self.picture is None and font is not None else None
+        if fitted is None:
+            return super().paint(p, opt, widget)
+        self.style["tickFont"] = fitted
+        try:
+            return super().paint(p, opt, widget)
+        finally:
+            self.style["tickFont"] = font
+
+    def _fitted_tick_font(self, font: QFont) -> QFont | None:
+        if self._tickLevels is None or self.orientation not in ("top", "bottom"):
+            return None
+        ticks = sorted(v for v, _text in self._tickLevels[0])
+        labels = [text for _v, text in self._tickLevels[0]]
+        lo, hi = self.range
+        if len(ticks) < 2 or not hi > lo or self.width() <= 0:
+            return None
+        per_unit = self.width() / (hi - lo)
+        room = min(b - a for a, b in zip(ticks, ticks[1:], strict=False)) * per_unit - 6
+        metrics = QFontMetrics(font)
+        widest = max(metrics.horizontalAdvance(line) for text in labels for line in str(text).split("\n"))
+        if widest <= room or widest <= 0:
+            return None
+        smaller = QFont(font)
+        smaller.setPointSizeF(max(font.pointSizeF() * room / widest, TICK_PT, font.pointSizeF() / _zoom))
+        return smaller
+
+
+def fitted_axes() -> dict:
+    """``axisItems`` for a new plot: left and bottom :class:`FittedAxis`."""
+    return {side: FittedAxis(side) for side in ("left", "bottom")}
+
+
+def _next_nice(spacing: float) -> float:
+    """The next of 1, 2, 5, 10, 20, 50, ... above ``spacing``."""
+    exponent = math.floor(math.log10(spacing))
+    mantissa = spacing / 10 ** exponent
+    for step in (2, 5, 10):
+        if mantissa < step - 1e-9:
+            return step * 10 ** exponent
+    return 20 * 10 ** exponent
 
 
 class DecadeAxis(pg.AxisItem):

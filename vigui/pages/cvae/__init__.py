@@ -22,7 +22,6 @@ import tempfile
 from functools import partial
 
 import numpy as np
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -33,7 +32,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QSpinBox,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -54,7 +52,7 @@ from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, FINISHED, RUNNING
 from vigui.widgets import styles
 from vigui.widgets.datasets import dataset_title
-from vigui.widgets.layout import laid_out
+from vigui.widgets.layout import Block, WrapRow, laid_out
 from vigui.widgets.param_form import SEED, ParamForm
 
 __all__ = ["CVAEPage"]
@@ -206,21 +204,18 @@ class CVAEPage(TrainerPage):
         return {"baseline_val": plot, "cvae_val": plot}
 
     def build_views(self) -> QWidget:
-        root = QSplitter(Qt.Vertical)
-        top = QSplitter(Qt.Horizontal)
+        # A column (not a splitter): its wrapped texts ask for their height, so a zoomed
+        # page on a short screen scrolls instead of squeezing the strip and the table.
+        root, column = laid_out(spacing=4)
         self.curves = CurvesView()
         self.kl_view = KLView()
         self.table = NCLLTableView()
-        top.addWidget(self.curves)
-        top.addWidget(self.kl_view)
-        top.addWidget(self.table)
         # The table's five columns of numbers need the most room: it gets most of any width
-        # the row gains (a window widened, the zoom undone).
-        top.setSizes([250, 160, 350])
-        for i, stretch in enumerate((2, 1, 3)):
-            top.setStretchFactor(i, stretch)
+        # the row gains; a row too narrow for all three (zoomed) puts it under the plots.
+        top = WrapRow([self.curves, self.kl_view, self.table], [2, 1, 3])
+        self.top_row = top
 
-        middle = QWidget()
+        middle = Block()
         mlay = QVBoxLayout(middle)
         mlay.setContentsMargins(0, 0, 0, 0)
         mlay.setSpacing(1)
@@ -239,9 +234,11 @@ class CVAEPage(TrainerPage):
         head.addWidget(legend, 0)
         mlay.addLayout(head)
         self.strip = StripView()
+        # readable tiles even zoomed on a short screen (the views scroll instead)
+        self.strip.setMinimumHeight(190)
         mlay.addWidget(self.strip, 1)
 
-        bottom = QWidget()
+        bottom = Block()
         blay = QHBoxLayout(bottom)
         blay.setContentsMargins(0, 0, 0, 0)
         blay.addWidget(self._build_tools())
@@ -258,10 +255,8 @@ class CVAEPage(TrainerPage):
         right.addWidget(self.completions, 1)
         blay.addLayout(right, 5)
 
-        root.addWidget(top)
-        root.addWidget(middle)
-        root.addWidget(bottom)
-        root.setSizes([230, 300, 220])
+        for part, stretch in ((top, 23), (middle, 30), (bottom, 22)):
+            column.addWidget(part, stretch)
         return root
 
     def _build_tools(self) -> QWidget:

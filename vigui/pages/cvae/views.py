@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from vigui.pages.sections import fmt_se
 from vigui.widgets import styles
 from vigui.widgets.curves import Curve, LossCurves, series
-from vigui.widgets.plots import style_plot
+from vigui.widgets.plots import fitted_axes, style_plot
 
 __all__ = ["colour_images", "spread_images", "rgb_mosaic", "StripView", "CompletionRow",
            "CurvesView", "loss_range", "KLView", "NCLLTableView", "GIVEN_INK", "HIDDEN_FILL", "LEGEND_HTML"]
@@ -95,6 +95,7 @@ class _RGBView(pg.GraphicsLayoutWidget):
         self._layout_key = None
         self.ci.layout.setContentsMargins(2, 2, 2, 2)
         self.setMinimumSize(100, 80)
+        self.view.sigResized.connect(lambda _vb: self._fit_captions())
 
     def set_rgb(self, rgb: np.ndarray, captions: list[tuple[float, str]], tile_h: int) -> None:
         self.image.setImage(rgb, levels=(0, 255), autoLevels=False)
@@ -104,15 +105,42 @@ class _RGBView(pg.GraphicsLayoutWidget):
             for item in self._captions:
                 self.view.removeItem(item)
             self._captions = []
-            for i, (x, text) in enumerate(captions):
+            for x, text in captions:
                 item = pg.TextItem(text, color=(60, 60, 60), anchor=(0.5, 1.0))
-                # Every other caption a line higher, so neighbours never overlap.
-                item.setPos(x, -0.1 * tile_h - (0.45 * tile_h if i % 2 else 0))
+                item.setPos(x, 0)
                 self.view.addItem(item)
                 self._captions.append(item)
-            top = 1.15
-            self.view.setRange(xRange=(0, rgb.shape[1]), yRange=(-top * tile_h, rgb.shape[0]),
-                               padding=0.01)
+            self._fit_captions()
+
+    def _fit_captions(self) -> None:
+        """Room above the image for its captions, in pixels (the text does not scale with
+        the image, and grows with the zoom): as few lines as keep neighbours apart; the
+        image shrinks to leave that room."""
+        if self._layout_key is None or not self._captions:
+            return
+        shape = self._layout_key[0]
+        width, height = shape[1], shape[0]
+        box = self.view.boundingRect()
+        if box.width() <= 0 or box.height() <= 0:
+            return
+        line = max(item.textItem.boundingRect().height() for item in self._captions) + 2
+        gap = 2.0
+
+        def scale_for(lines: int) -> float:  # pixels per image pixel, that band above it
+            return max(1e-3, min(box.width() / width, (box.height() - lines * line - gap) / height))
+
+        lines = 1
+        while True:  # captions on the fewest lines where no two on a line touch
+            s = scale_for(lines)
+            rows = pack_lines([(item.pos().x() * s, item.textItem.boundingRect().width())
+                               for item in self._captions])
+            if max(rows) + 1 <= lines or lines >= len(self._captions):
+                break
+            lines = max(rows) + 1
+        for item, row in zip(self._captions, rows, strict=True):
+            item.setPos(item.pos().x(), -(gap + row * line) / s)
+        top = (lines * line + gap) / s
+        self.view.setRange(xRange=(0, width), yRange=(-top, height), padding=0)
 
     def clear_image(self) -> None:
         self.image.clear()
@@ -120,6 +148,20 @@ class _RGBView(pg.GraphicsLayoutWidget):
             self.view.removeItem(item)
         self._captions = []
         self._layout_key = None
+
+
+def pack_lines(spans: list[tuple[float, float]], margin: float = 6.0) -> list[int]:
+    """For captions centred at x with width w (pixels, in order): each one's line, the
+    lowest where it keeps ``margin`` from the captions already there."""
+    ends: list[float] = []  # each line's right end so far
+    rows = []
+    for x, w in spans:
+        row = next((i for i, end in enumerate(ends) if x - w / 2 >= end + margin), len(ends))
+        if row == len(ends):
+            ends.append(-math.inf)
+        ends[row] = x + w / 2
+        rows.append(row)
+    return rows
 
 
 class StripView(_RGBView):
@@ -200,14 +242,16 @@ class CurvesView(pg.PlotWidget):
     """Train and validation losses of both networks, nats per image."""
 
     def __init__(self, parent=None):
-        super().__init__(parent)
+        super().__init__(parent, axisItems=fitted_axes())
         plot = style_plot(self.getPlotItem(), "Loss (nats per image)", "step", "nats / image",
                           long_series=True)
         # An opaque legend: readable over the noisy train curve.
         self.losses = LossCurves(plot, CURVES, legend_offset=(-5, 5), label_size="7pt",
                                  legend_alpha=210, symbol_size=5)
         self.curves = self.losses.items
-        self.setMinimumSize(140, 120)  # three plots side by side must fit a 1280 screen zoomed
+        # three views side by side must fit a 1280 screen zoomed; tall enough for the
+        # legend (the column scrolls when the window is shorter)
+        self.setMinimumSize(140, 170)
 
     def show_metrics(self, metrics) -> None:
         """``metrics``: a MetricStore (``get(name) -> (steps, values)``) or a dict of
@@ -228,14 +272,14 @@ class KLView(pg.PlotWidget):
     validation at epoch ends."""
 
     def __init__(self, parent=None):
-        super().__init__(parent)
+        super().__init__(parent, axisItems=fitted_axes())
         plot = style_plot(self.getPlotItem(), "KL(q‖p) per image", "step",
                           "nats / image", long_series=True)
         self.losses = LossCurves(plot, (Curve("cvae_kl", None, 2, alpha=140),
                                         Curve("cvae_val_kl", None, 2, test=True)),
                                  legend=False, symbol_size=5)
         self.train, self.val = self.losses.items["cvae_kl"], self.losses.items["cvae_val_kl"]
-        self.setMinimumSize(110, 120)
+        self.setMinimumSize(110, 170)
 
     def show_metrics(self, metrics) -> None:
         self.losses.show(metrics)
@@ -278,12 +322,14 @@ class NCLLTableView(QWidget):
         self.table.setVerticalHeaderLabels([t[1] for t in TABLE_TASKS])
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.NoSelection)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
-        self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeToContents)
-        self.table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeToContents)
+        # Every column as wide as its widest text (never elided), the spare width shared
+        # out (_fit_columns); the table's minimum is what its numbers need.
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Fixed)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.table.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
-        self.table.setMinimumWidth(170)
+        self.table.installEventFilter(self)
         self._fit_font()
         self.table.setToolTip(
             "Rows: 1, 2, 3 observed quadrants. Negative conditional log-likelihood −log p(y|x) "
@@ -313,11 +359,35 @@ class NCLLTableView(QWidget):
         font.setPointSizeF(self.font().pointSizeF() * TABLE_FONT)
         for widget in (self.table, self.table.horizontalHeader(), self.table.verticalHeader()):
             widget.setFont(font)
+        self._fit_columns()
 
     def changeEvent(self, event) -> None:
         super().changeEvent(event)
         if event.type() == QEvent.FontChange:
             self._fit_font()
+
+    def column_needs(self) -> list[int]:
+        """Each column's width that shows its header and every cell whole."""
+        table, header = self.table, self.table.horizontalHeader()
+        return [max(header.sectionSizeHint(c), table.sizeHintForColumn(c)) + 4
+                for c in range(table.columnCount())]
+
+    def _fit_columns(self) -> None:
+        table = self.table
+        needs = self.column_needs()
+        frame = 2 * table.frameWidth()
+        vheader = table.verticalHeader().sizeHint().width()
+        table.setMinimumWidth(vheader + sum(needs) + frame)
+        rows = table.rowCount() * (table.fontMetrics().height() + 10)
+        table.setMinimumHeight(table.horizontalHeader().sizeHint().height() + rows + frame)
+        spare = max(0, table.viewport().width() - sum(needs))
+        for c, need in enumerate(needs):
+            table.setColumnWidth(c, need + spare // len(needs))
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self.table and event.type() in (QEvent.Resize, QEvent.FontChange):
+            self._fit_columns()
+        return super().eventFilter(watched, event)
 
     def show_rows(self, rows: dict[str, dict]) -> None:
         self.rows = {k: dict(v) for k, v in rows.items()}
@@ -349,6 +419,7 @@ class NCLLTableView(QWidget):
                 if c == 3 and kl:
                     item.setToolTip(_cell_tip(row, "kl"))
                 self.table.setItem(r, c, item)
+        self._fit_columns()
 
     def clear_rows(self) -> None:
         self.show_rows({})

@@ -35,7 +35,7 @@ from vigui.pages.info.common import (
     summary_label,
 )
 from vigui.widgets.distribution_editor import DistributionEditor, DraggableBars, as_distribution
-from vigui.widgets.plots import colour
+from vigui.widgets.plots import colour, fitted_axes
 
 MIN_N, MAX_N = 2, 12
 COINS = list(GAME_COLOURS)
@@ -115,7 +115,7 @@ class DivergenceSection(Section):
         lay.addLayout(bars, 3)
 
         measures = QHBoxLayout()
-        self.measure_widget = pg.PlotWidget()
+        self.measure_widget = pg.PlotWidget(axisItems=fitted_axes())
         self.measures = static_plot(self.measure_widget, "Cross-entropy = entropy + KL (bits)")
         self.measures.showGrid(x=True, alpha=0.15)
         self.measures.getAxis("left").setTicks([[(1, "H(p,q)"), (0, "H(q,p)")]])

@@ -19,7 +19,7 @@ from vigui.pages.info.common import (
     summary_label,
 )
 from vigui.widgets.distribution_editor import DistributionEditor, DraggableBars, as_distribution
-from vigui.widgets.plots import colour, pen
+from vigui.widgets.plots import colour, fitted_axes, pen
 
 MIN_N, MAX_N = 2, 12
 
@@ -77,7 +77,7 @@ class EntropySection(Section):
         self.bars.dragged.connect(self.editor.set_prob)
         lay.addWidget(self.bars, 3)
 
-        self.curve_widget = pg.PlotWidget()
+        self.curve_widget = pg.PlotWidget(axisItems=fitted_axes())
         self.curve_plot = static_plot(self.curve_widget, "", "p = P(first outcome)", "H (bits)")
         self.curve_plot.showGrid(x=True, y=True, alpha=0.15)
         grid_p = np.linspace(0.0, 1.0, 401)

@@ -18,7 +18,7 @@ from vigui.pages.sections import fmt_se
 from vigui.run.control import RunButtons, RunControl
 from vigui.run.worker import IDLE, RUNNING
 from vigui.widgets.param_form import SEED, ParamForm
-from vigui.widgets.plots import colour, pen
+from vigui.widgets.plots import colour, fitted_axes, pen
 
 STEPS_PER_SECOND = 30.0     # the estimate grows ~5% in samples per step: a few seconds to 10⁶
 RESTART_DELAY_MS = 150      # slider drags restart the estimate once they pause
@@ -92,7 +92,7 @@ class GaussianSection(Section):
         lay.setContentsMargins(4, 4, 4, 4)
         self.summary = summary_label()
         lay.addWidget(self.summary)
-        self.density_widget = pg.PlotWidget()
+        self.density_widget = pg.PlotWidget(axisItems=fitted_axes())
         self.density = static_plot(self.density_widget, "Densities", "x", "density")
         self.density.showGrid(x=True, y=True, alpha=0.15)
         self.density.addLegend(offset=(-5, 5), labelTextSize="9pt")
@@ -107,7 +107,7 @@ class GaussianSection(Section):
             self.density.addItem(item)
         lay.addWidget(self.density_widget, 4)
 
-        self.mc_widget = pg.PlotWidget()
+        self.mc_widget = pg.PlotWidget(axisItems=fitted_axes())
         self.mc = static_plot(self.mc_widget, "Monte Carlo estimate vs number of samples",
                               "samples (log scale)", "KL (nats)")
         self.mc.showGrid(x=True, y=True, alpha=0.15)

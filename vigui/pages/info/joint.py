@@ -36,7 +36,7 @@ from engine.info.measures import (
 from vigui.pages.info.common import Section, fmt, group, small_font, static_plot, summary_label
 from vigui.widgets import styles
 from vigui.widgets.layout import laid_out
-from vigui.widgets.plots import PALETTE, colour
+from vigui.widgets.plots import PALETTE, colour, fitted_axes
 
 MAX_SIDE = 6
 MAX_WEIGHT = 1_000_000.0
@@ -187,7 +187,7 @@ class JointSection(Section):
         diagram = QWidget()
         dlay = QVBoxLayout(diagram)
         dlay.setContentsMargins(0, 0, 0, 0)
-        self.diagram_widget = pg.PlotWidget()
+        self.diagram_widget = pg.PlotWidget(axisItems=fitted_axes())
         self.diagram = static_plot(self.diagram_widget, "Information diagram (bits)", "bits")
         self.diagram.showGrid(x=True, alpha=0.15)
         self.diagram.getAxis("left").setTicks([[(2, "H(X,Y)"), (1, "H(X)"), (0, "H(Y)")]])

@@ -19,7 +19,7 @@ from superqt import QLabeledDoubleSlider
 from engine.info.measures import entropy, surprise
 from vigui.pages.info.common import Section, fmt, group, small_font, static_plot, summary_label
 from vigui.widgets.layout import laid_out
-from vigui.widgets.plots import colour, pen
+from vigui.widgets.plots import colour, fitted_axes, pen
 
 MAX_FORKS = 20
 DRAWN_LEVELS = 6   # deeper roads are drawn to this depth
@@ -78,7 +78,7 @@ class SurpriseSection(Section):
         self.coin_summary = summary_label()
         lay.addWidget(self.coin_summary)
         row = QHBoxLayout()
-        self.curve_widget = pg.PlotWidget()
+        self.curve_widget = pg.PlotWidget(axisItems=fitted_axes())
         self.curve_plot = static_plot(self.curve_widget, "Surprise −log₂ p (bits)",
                                       "p", "bits")
         self.curve_plot.showGrid(x=True, y=True, alpha=0.15)
@@ -93,7 +93,7 @@ class SurpriseSection(Section):
             self.curve_plot.addItem(text)
         row.addWidget(self.curve_widget, 3)
 
-        self.bar_widget = pg.PlotWidget()
+        self.bar_widget = pg.PlotWidget(axisItems=fitted_axes())
         self.bar_plot = static_plot(self.bar_widget, "Surprise of each outcome", "", "bits")
         self.bar_plot.showGrid(y=True, alpha=0.15)
         self.bars = pg.BarGraphItem(x=[0, 1], height=[0, 0], width=0.6,
@@ -109,7 +109,7 @@ class SurpriseSection(Section):
 
         self.fork_summary = summary_label()
         lay.addWidget(self.fork_summary)
-        self.tree_widget = pg.PlotWidget()
+        self.tree_widget = pg.PlotWidget(axisItems=fitted_axes())
         self.tree_plot = static_plot(self.tree_widget, "")
         self.tree_plot.hideAxis("bottom")
         self.tree_plot.setLabel("left", "forks passed")

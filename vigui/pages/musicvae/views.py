@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
 
 from vigui.widgets import styles
 from vigui.widgets.curves import Curve, LossCurves, series
-from vigui.widgets.layout import laid_out, tight
+from vigui.widgets.layout import Block, FlowRow, laid_out, tight
 from vigui.widgets.pianoroll import PATH, RECON, SAMPLE, PianoRollEditor, PianoRollStrip
-from vigui.widgets.plots import colour, pen, style_plot
+from vigui.widgets.plots import colour, fitted_axes, pen, style_plot
 
 __all__ = ["MusicVAEViews", "key_colour", "N_STRIP", "MAX_PATH"]
 
@@ -54,7 +54,7 @@ def key_colour(key: int, alpha: int = 210) -> QColor:
 
 
 def _plot(title: str, x: str = "", y: str = "") -> tuple[pg.PlotWidget, pg.PlotItem]:
-    widget = pg.PlotWidget()
+    widget = pg.PlotWidget(axisItems=fitted_axes())
     plot = widget.getPlotItem()
     style_plot(plot, title, x, y, long_series=True)
     plot.getViewBox().setMenuEnabled(False)
@@ -82,12 +82,14 @@ class MusicVAEViews(QWidget):
         top = tight(QHBoxLayout(), spacing=3)
         # Loss curves on top, test accuracy under them on the same step axis.
         self.loss_widget = pg.GraphicsLayoutWidget()
-        self.loss_plot = self.loss_widget.addPlot(row=0, col=0)
+        self.loss_plot = self.loss_widget.addPlot(row=0, col=0, axisItems=fitted_axes())
         style_plot(self.loss_plot, "Loss per phrase (nats); ● test", "", long_series=True)
-        self.acc_plot = self.loss_widget.addPlot(row=1, col=0)
+        self.acc_plot = self.loss_widget.addPlot(row=1, col=0, axisItems=fitted_axes())
         style_plot(self.acc_plot, "", "step", "acc.", long_series=True)
         self.acc_plot.setXLink(self.loss_plot)
         self.acc_plot.setYRange(0, 1, padding=0.05)
+        # A short strip: three fixed ticks, not five that overlap once zoomed
+        self.acc_plot.getAxis("left").setTicks([[(0.0, "0"), (0.5, ".5"), (1.0, "1")], []])
         self.acc_plot.getAxis("left").setWidth(self.loss_plot.getAxis("left").width())
         self.loss_widget.ci.layout.setRowStretchFactor(0, 3)
         self.loss_widget.ci.layout.setRowStretchFactor(1, 1)
@@ -122,10 +124,10 @@ class MusicVAEViews(QWidget):
         lay.addWidget(self.latent_legend)
         top.addWidget(self.loss_widget, 5)
         top.addWidget(latent_box, 4)
-        top_box = QWidget()
+        top_box = Block()
         top_box.setLayout(top)
-        top_box.setMinimumHeight(170)
-        top_box.setMaximumHeight(240)
+        top_box.setMinimumHeight(210)  # the loss curves readable zoomed (the column scrolls)
+        top_box.setMaximumHeight(260)
         outer.addWidget(top_box, 4)
 
         self.recon_title = styles.label(styles.CAPTION, "Test phrases (grey) and their "
@@ -163,20 +165,21 @@ class MusicVAEViews(QWidget):
 
     # -- the interpolation tab ---------------------------------------------------------
     def _build_path_tab(self) -> QWidget:
-        tab = QWidget()
+        tab = Block()  # its minimum height, not a preferred one (VerticalScroll)
         lay = QVBoxLayout(tab)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.setSpacing(3)
-        row = QHBoxLayout()
-        row.setSpacing(4)
+        row = FlowRow()  # zoomed on a narrow window the controls wrap
         self.a_spin, self.b_spin = QSpinBox(), QSpinBox()
         for name, spin in (("A:", self.a_spin), ("B:", self.b_spin)):
             spin.setRange(0, 0)
             spin.setKeyboardTracking(False)
             spin.setToolTip("A phrase of the test set (tunes never trained on); or click a "
                             "point in the latent plot, or draw one")
-            row.addWidget(QLabel(name))
-            row.addWidget(spin)
+            pair, pair_lay = laid_out(QHBoxLayout, spacing=2)
+            pair_lay.addWidget(QLabel(name))
+            pair_lay.addWidget(spin)
+            row.addWidget(pair)
         self.random_pair = QPushButton("Random pair")
         self.random_pair.setToolTip("Two test phrases from two different chorales")
         row.addWidget(self.random_pair)
@@ -193,15 +196,13 @@ class MusicVAEViews(QWidget):
         self.path_kind.setToolTip("slerp: along the great circle, as MusicVAE (codes keep "
                                   "a typical norm); line: the straight segment")
         row.addWidget(self.path_kind)
-        row.addStretch(1)
         lay.addLayout(row)
         self.path_title = styles.label(styles.CAPTION, "Path A → B")
         lay.addWidget(self.path_title)
         self.path_strip = PianoRollStrip(MAX_PATH, PATH)
         self.path_strip.setMinimumHeight(80)
         lay.addWidget(self.path_strip, 1)
-        sound = QHBoxLayout()
-        sound.setSpacing(4)
+        sound = FlowRow()
         self.play_button = QPushButton("▶ Play")
         self.play_path_button = QPushButton("▶ Path A → B")
         self.play_path_button.setToolTip("Play the whole path, phrase after phrase")
@@ -216,13 +217,12 @@ class MusicVAEViews(QWidget):
         for b in (self.play_button, self.play_path_button, self.stop_button, self.save_wav,
                   self.save_midi):
             sound.addWidget(b)
-        sound.addStretch(1)
         lay.addLayout(sound)
         lay.addWidget(self.sound_label)
         return tab
 
     def _build_draw_tab(self) -> QWidget:
-        tab = QWidget()
+        tab = Block()  # its minimum height, not a preferred one (VerticalScroll)
         lay = QHBoxLayout(tab)
         lay.setContentsMargins(4, 4, 4, 4)
         self.editor = PianoRollEditor("Your melody (2 bars): click to add a quarter note, "

@@ -37,6 +37,7 @@ from vigui.pages.vi.common import (
 )
 from vigui.widgets.layout import tight
 from vigui.widgets.param_form import SEED, ParamForm
+from vigui.widgets.plots import fitted_axes
 
 SAMPLE_CHOICES = (8, 16, 32, 64, 128, 256, 512)
 Q_LEVELS = (0.05, 0.3, 0.7)  # q's contours, as fractions of its largest density on the grid
@@ -60,7 +61,7 @@ class BBVISection(ParamRunSection):
         grid = tight(QGridLayout(self.view), margins=(4, 4, 4, 4))
         self.summary = summary_label()
         grid.addWidget(self.summary, 0, 0, 1, 2)
-        self.plane_widget = pg.PlotWidget()
+        self.plane_widget = pg.PlotWidget(axisItems=fitted_axes())
         self.plane = static_plot(self.plane_widget, "target (shaded, dashed), q (lines, dots)",
                                  "z₁", "z₂")
         self.plane.getViewBox().setAspectLocked(True)
@@ -81,8 +82,11 @@ class BBVISection(ParamRunSection):
             self.plane.addItem(item)
         self.sample_dots = pg.ScatterPlotItem(size=3, pen=None)
         self.plane.addItem(self.sample_dots)
+        # never squeezed flat by the wrapped numbers beside the ELBO plot (zoomed, the
+        # page scrolls instead)
+        self.plane_widget.setMinimumHeight(180)
         grid.addWidget(self.plane_widget, 1, 0, 1, 2)
-        w = pg.PlotWidget()
+        w = pg.PlotWidget(axisItems=fitted_axes())
         self.elbo_plot = static_plot(w, "ELBO and log Z", "step", "nats")
         self.elbo_plot.showGrid(x=True, y=True, alpha=0.2)
         self.elbo_raw = pg.PlotDataItem(pen=pg.mkPen((170, 170, 170), width=1))

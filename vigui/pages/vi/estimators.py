@@ -28,6 +28,7 @@ from vigui.pages.vi.common import (
     summary_label,
 )
 from vigui.widgets.param_form import ParamForm
+from vigui.widgets.plots import fitted_axes
 
 M_RANGE = (-3.0, 3.0)
 LOG_S_RANGE = (-4.0, 1.5)
@@ -83,7 +84,7 @@ class EstimatorSection(ParamRunSection):
         grid.addWidget(self.summary, 0, 0, 1, 2)
         self.hist_plots, self.hist_curves, self.truth_lines = [], [], []
         for j, name in enumerate(COMPONENTS):
-            w = pg.PlotWidget()
+            w = pg.PlotWidget(axisItems=fitted_axes())
             plot = static_plot(w, f"{name} estimates", name, "count")
             curves = {}
             for k in ESTIMATORS:
@@ -97,7 +98,7 @@ class EstimatorSection(ParamRunSection):
             self.hist_curves.append(curves)
             self.truth_lines.append(line)
             grid.addWidget(w, 1, j)
-        w = pg.PlotWidget()
+        w = pg.PlotWidget(axisItems=fitted_axes())
         self.var_plot = static_plot(w, "variance against S", "samples S", "total variance")
         self.var_plot.setLogMode(True, True)
         self.var_plot.showGrid(x=True, y=True, alpha=0.2)
@@ -120,7 +121,7 @@ class EstimatorSection(ParamRunSection):
         self.s_line = pg.InfiniteLine(angle=90, pen=pg.mkPen((120, 120, 120), style=Qt.DotLine))
         self.var_plot.addItem(self.s_line)
         grid.addWidget(w, 2, 0)
-        self.map_widget = pg.PlotWidget()
+        self.map_widget = pg.PlotWidget(axisItems=fitted_axes())
         self.map = static_plot(self.map_widget, "SGD paths on the ELBO map",
                                "m", "log s")
         self.map_img = heat_image()

@@ -32,6 +32,7 @@ from vigui.pages.vi.common import (
 from vigui.run.control import RunControl
 from vigui.run.worker import RUNNING
 from vigui.widgets.layout import tight
+from vigui.widgets.plots import fitted_axes
 
 M_RANGE = (-4.0, 4.0)
 LOG_S_RANGE = (-4.0, 1.5)
@@ -109,7 +110,7 @@ class GapSection(Section):
         self.summary = summary_label()
         grid.addWidget(self.summary, 0, 0, 1, 2)
 
-        self.density_widget = pg.PlotWidget()
+        self.density_widget = pg.PlotWidget(axisItems=fitted_axes())
         self.density = static_plot(self.density_widget, "prior, posterior, q; data x_i",
                                    "z", "density")
         self.density.addLegend(offset=(5, 5), labelTextSize="8pt")
@@ -123,7 +124,7 @@ class GapSection(Section):
         self.density_widget.scene().sigMouseClicked.connect(self._density_clicked)
         grid.addWidget(self.density_widget, 1, 0)
 
-        self.surface_widget = pg.PlotWidget()
+        self.surface_widget = pg.PlotWidget(axisItems=fitted_axes())
         self.surface = static_plot(self.surface_widget,
                                    "gap log p(x) − ELBO (log scale)", "m", "log s")
         self.surface_img = heat_image()
@@ -140,7 +141,7 @@ class GapSection(Section):
         self.surface_widget.scene().sigMouseClicked.connect(self._surface_clicked)
         grid.addWidget(self.surface_widget, 1, 1)
 
-        self.bars_widget = pg.PlotWidget()
+        self.bars_widget = pg.PlotWidget(axisItems=fitted_axes())
         self.bars = static_plot(self.bars_widget, "", "", "nats")
         self.bars.showGrid(y=True, alpha=0.2)
         self.bar_items = pg.BarGraphItem(x=[], height=[], width=0.6)

@@ -24,6 +24,7 @@ from vigui.pages.vi.common import (
     static_plot,
     summary_label,
 )
+from vigui.widgets.plots import fitted_axes
 
 MAP_LABELS = [("lecture: z/10 + z/‖z‖", "ring"), ("affine: A z + b", "affine"),
               ("random MLP (tanh)", "mlp")]
@@ -66,7 +67,8 @@ class LatentSection(Section):
         grid.setContentsMargins(4, 4, 4, 4)
         self.summary = summary_label()
         grid.addWidget(self.summary, 0, 0, 1, 2)
-        self.z_widget, self.x_widget = pg.PlotWidget(), pg.PlotWidget()
+        self.z_widget = pg.PlotWidget(axisItems=fitted_axes())
+        self.x_widget = pg.PlotWidget(axisItems=fitted_axes())
         self.z_plot = static_plot(self.z_widget, "p(z) = N(0, I)", "z₁", "z₂")
         self.x_plot = static_plot(self.x_widget, "p(x) of x = g(z)", "x₁", "x₂")
         self.z_img, self.x_img = heat_image(), heat_image()
@@ -88,7 +90,7 @@ class LatentSection(Section):
             self.x_plot.addItem(item)
         grid.addWidget(self.z_widget, 1, 0)
         grid.addWidget(self.x_widget, 1, 1)
-        self.radius_widget = pg.PlotWidget()
+        self.radius_widget = pg.PlotWidget(axisItems=fitted_axes())
         self.radius_plot = static_plot(self.radius_widget, "", "", "density")
         self.radius_hist = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=colour(0, 90),
                                            pen=pen(0, 1.5))
