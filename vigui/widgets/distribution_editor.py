@@ -20,7 +20,7 @@ from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 from superqt import QLabeledDoubleSlider
 
-from vigui.widgets.plots import colour
+from vigui.widgets.plots import colour, fitted_axes
 
 MAX_OUTCOMES = 12
 
@@ -184,7 +184,7 @@ class DraggableBars(pg.PlotWidget):
     dragged = Signal(int, float)
 
     def __init__(self, title: str = "", y_label: str = "probability", parent=None):
-        super().__init__(parent)
+        super().__init__(parent, axisItems=fitted_axes())  # category labels fitted
         self.setMinimumHeight(120)
         item = self.getPlotItem()
         item.setTitle(title, size="9pt")

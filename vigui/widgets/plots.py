@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from types import MethodType
 
 import pyqtgraph as pg
@@ -149,7 +150,8 @@ class FittedAxis(pg.AxisItem):
 
     def tickSpacing(self, minVal, maxVal, size):  # noqa: N802,N803 (pyqtgraph's names)
         levels = super().tickSpacing(minVal, maxVal, size)
-        if not levels or not maxVal > minVal or size <= 0 or self.logMode:
+        vertical = self.orientation in ("left", "right")  # its labels' height is the need
+        if not levels or not maxVal > minVal or size <= 0 or (self.logMode and not vertical):
             return levels
         font = self.style.get("tickFont") or self.font()
         metrics = QFontMetrics(font)
@@ -164,26 +166,65 @@ class FittedAxis(pg.AxisItem):
             return max(metrics.horizontalAdvance(t) for t in texts) + metrics.horizontalAdvance("0")
 
         if spacing * per_unit >= need(spacing):
-            return levels
+            # a finer level only where its labels fit too (an empty plot's 0..1 on a
+            # short axis labelled every 0.1 overlapped)
+            return [levels[0], *(lv for lv in levels[1:] if lv[0] * per_unit >= need(lv[0]))]
         while spacing * per_unit < need(spacing):
             spacing = _next_nice(spacing)
         return [(spacing, offset)]  # the minor levels would be labelled as densely
 
 
-    def paint(self, p, opt, widget):
-        """Fixed labels (categories: "ELBO + KL", "blue", "red") wider than the room
-        between their ticks drawn smaller, down to their unzoomed size, as titles are."""
-        font = self.style.get("tickFont")
-        fitted = self._fitted_tick_font(font) if self.picture is None and font is not None else None
-        if fitted is None:
-            return super().paint(p, opt, widget)
-        self.style["tickFont"] = fitted
-        try:
-            return super().paint(p, opt, widget)
-        finally:
-            self.style["tickFont"] = font
+    def logTickValues(self, minVal, maxVal, size, stdTicks):  # noqa: N802,N803
+        """Log minor ticks (2, 3, ... 9 in a decade) only where their labels fit: on an
+        empty or short log plot they were drawn over each other."""
+        levels = super().logTickValues(minVal, maxVal, size, stdTicks)
+        if self.orientation not in ("left", "right") or not maxVal > minVal or size <= 0:
+            return levels
+        font = self.style.get("tickFont") or self.font()
+        need = 1.3 * QFontMetrics(font).height()
+        per_unit = size / (maxVal - minVal)
 
-    def _fitted_tick_font(self, font: QFont) -> QFont | None:
+        def thinned(values) -> list[float]:  # (log units) each at least ``need`` from the last
+            kept: list[float] = []
+            for v in sorted(values):
+                if not kept or (v - kept[-1]) * per_unit >= need:
+                    kept.append(v)
+            return kept
+
+        return [(spacing, thinned(values)) for spacing, values in levels]
+
+    def generateDrawSpecs(self, p):  # noqa: N802 (pyqtgraph's name)
+        """Fixed labels (categories: "ELBO", "blue", "red") wider than the room between
+        their ticks drawn smaller, down to their unzoomed size, as titles are; still too
+        wide, each line is cut to the room with "…" (the full text belongs in a tooltip
+        or legend). Done here, where paint and any measurement both get the labels."""
+        with self._fitted():
+            return super().generateDrawSpecs(p)
+
+    def paint(self, p, opt, widget):
+        with self._fitted():  # drawPicture sets the tick font again
+            return super().paint(p, opt, widget)
+
+    @contextmanager
+    def _fitted(self):
+        font = self.style.get("tickFont")
+        fitted = None
+        if font is not None and not self.__dict__.get("_vigui_in_fit"):
+            fitted = self._fitted_labels(font)
+        if fitted is None:
+            yield
+            return
+        levels, self._tickLevels = self._tickLevels, fitted[1]
+        self.style["tickFont"] = fitted[0]
+        self._vigui_in_fit = True
+        try:
+            yield
+        finally:
+            self._vigui_in_fit = False
+            self.style["tickFont"] = font
+            self._tickLevels = levels
+
+    def _fitted_labels(self, font: QFont) -> tuple[QFont, list] | None:
         if self._tickLevels is None or self.orientation not in ("top", "bottom"):
             return None
         ticks = sorted(v for v, _text in self._tickLevels[0])
@@ -198,8 +239,17 @@ class FittedAxis(pg.AxisItem):
         if widest <= room or widest <= 0:
             return None
         smaller = QFont(font)
-        smaller.setPointSizeF(max(font.pointSizeF() * room / widest, TICK_PT, font.pointSizeF() / _zoom))
-        return smaller
+        smaller.setPointSizeF(max(font.pointSizeF() * room / widest, min(TICK_PT, font.pointSizeF()),
+                                  font.pointSizeF() / max(_zoom, 1.0)))
+        metrics = QFontMetrics(smaller)
+        cut = max(room, metrics.horizontalAdvance("W…"))
+
+        def elide(text) -> str:
+            return "\n".join(metrics.elidedText(line, Qt.TextElideMode.ElideRight, int(cut))
+                             for line in str(text).split("\n"))
+
+        levels = [[(v, elide(text)) for v, text in self._tickLevels[0]], *self._tickLevels[1:]]
+        return smaller, levels
 
 
 def fitted_axes() -> dict:
@@ -361,8 +411,10 @@ def fit_legend(legend: pg.LegendItem) -> None:
         return
     legend._vigui_fitting = True
     try:
+        _lay_out_rows(legend, vb, len(labels))
         fit = labels[0].__dict__.get("_vigui_fit", 1.0)
-        text = max(label.itemRect().width() for label in labels)  # at ``fit``
+        widths = [label.itemRect().width() for label in labels]  # at ``fit``
+        text = sum(widths) if legend.columnCount > 1 else max(widths)
         other = legend.width() - text  # the samples, spacing and margins
         dx, dy = (abs(v) for v in legend.opts["offset"] or (0, 0))
         room = vb.width() - 2 * dx - other
@@ -379,6 +431,23 @@ def fit_legend(legend: pg.LegendItem) -> None:
         _keep_inside(legend, vb)
     finally:
         legend._vigui_fitting = False
+
+
+def _lay_out_rows(legend: pg.LegendItem, vb, n: int) -> None:
+    """A short plot whose legend's entries, one under another, are taller than its box
+    even at their smallest (the Music VAE's zoomed loss plot lost "KL" below its edge)
+    gets them side by side in one row; one per row again when the box has room."""
+    fit = legend.items[0][1].__dict__.get("_vigui_fit", 1.0)
+    if legend.height() <= 0 or fit <= 0 or n < 2:
+        return
+    rows = math.ceil(n / legend.columnCount)
+    row = legend.height() / rows / fit  # one row at full size
+    dy = abs((legend.opts["offset"] or (0, 0))[1])
+    stacked_fits = n * row * LEGEND_MIN_FIT <= vb.height() - 2 * dy
+    columns = 1 if stacked_fits else n
+    if columns != legend.columnCount:
+        legend.setColumnCount(columns)
+        legend.updateSize()
 
 
 def _keep_inside(legend: pg.LegendItem, vb) -> None:

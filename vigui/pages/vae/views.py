@@ -19,7 +19,7 @@ from vigui.widgets import styles
 from vigui.widgets.curves import Curve, LossCurves
 from vigui.widgets.images import INK_LUT, PAD_FILL, ImageGrid, mosaic
 from vigui.widgets.layout import tight
-from vigui.widgets.plots import PALETTE, colour, set_title, style_plot
+from vigui.widgets.plots import PALETTE, colour, fitted_axes, set_title, style_plot
 
 MAX_CLASSES = 10
 N_INTERP = 10  # decoded images on the path from A to B
@@ -71,7 +71,7 @@ class VAEViews(QWidget):
         self.grid = tight(QGridLayout(), spacing=3)
         outer.addLayout(self.grid, 1)
 
-        self.loss_widget = pg.PlotWidget()
+        self.loss_widget = pg.PlotWidget(axisItems=fitted_axes())  # log ticks thinned to fit
         self.loss_plot = self.loss_widget.getPlotItem()
         style_plot(self.loss_plot, "Loss per image (nats); ● test", "step", "", long_series=True)
         self.losses = LossCurves(self.loss_plot, LOSS_CURVES)

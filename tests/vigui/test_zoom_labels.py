@@ -1,0 +1,98 @@
+"""Zoomed for a class (Ctrl+plus three times) on a 1280x800 screen (issue 17): the
+labels that still ran together or were cut. Category labels under bars stay apart, a
+title fits its plot, a legend shows every entry, and an empty plot (before Play) has
+ticks that do not overlap."""
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from tests.vigui.test_zoom_fits import assert_apart, tick_rects
+from vigui.pages.vi.common import fmt
+from vigui.window import MainWindow
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture(scope="module")
+def window(qapp):
+    window = MainWindow(fresh=True, open_initial=False)
+    window.resize(1280, 800)
+    window.show()
+    window.activateWindow()
+    assert QTest.qWaitForWindowExposed(window) and QTest.qWaitForWindowActive(window)
+    for _ in range(3):
+        QTest.keyClick(window, Qt.Key_Plus, Qt.ControlModifier)
+    assert window.zoom == pytest.approx(1.4)
+    yield window
+    for page in window.pages.values():
+        page.close_page()
+    window.set_zoom(1.0)
+    window.close()
+
+
+def title_fits(plot) -> None:
+    label = plot.titleLabel
+    drawn = label.item.boundingRect().width()
+    assert drawn <= label.width() + 1, (label.text, drawn, label.width())
+
+
+def test_evidence_gap_bar_labels_apart(window, qtbot):
+    window.open_page("vi")
+    section = window.current_page().show_section("gap")
+    qtbot.wait(300)
+    section.set_q(-1.5, 0.5)
+    qtbot.wait(200)
+    rects = tick_rects(section.bars.getAxis("bottom"))
+    assert len(rects) == 4  # every column named
+    assert_apart(rects, "gap bar labels")
+    # the numbers are on screen, below the plot
+    v = section.values()
+    text = section.bar_values.text()
+    for key in ("log_evidence", "elbo", "kl", "energy", "entropy", "expected_log_lik", "kl_prior"):
+        assert fmt(v[key]) in text, key
+    assert section.bar_values.isVisible()
+    title_fits(section.bars)
+
+
+def test_p_and_q_category_labels_apart(window, qtbot):
+    window.open_page("info")
+    section = window.current_page().show_section("kl")
+    qtbot.wait(300)
+    for bars in (section.p_bars, section.q_bars):
+        assert_apart(tick_rects(bars.getPlotItem().getAxis("bottom")), "p/q labels")
+
+
+def test_music_vae_loss_legend_keeps_every_entry(window, qtbot):
+    window.open_page("musicvae")
+    views = window.current_page().views
+    qtbot.wait(300)
+    legend = views.loss_plot.legend
+    names = [label.text for _sample, label in legend.items]
+    assert names == ["−ELBO", "recon", "KL"]
+    box = views.loss_plot.getViewBox().sceneBoundingRect()
+    plot = views.loss_plot.sceneBoundingRect()
+    for _sample, label in legend.items:
+        rect = label.sceneBoundingRect()
+        assert plot.adjusted(-1, -1, 1, 1).contains(rect), (label.text, rect, plot)
+        assert label.isVisible()
+    assert box.height() > 0
+
+
+def test_bbb_title_fits_and_empty_plots_have_sane_ticks(window, qtbot):
+    window.open_page("bbb")
+    page = window.current_page()
+    section = page.show_section("regression")
+    qtbot.wait(300)
+    views = section.view
+    title_fits(views.bbb.plot)
+    for plot in (views.kl_plot, views.nll_plot):
+        for side in ("left", "bottom"):
+            assert_apart(tick_rects(plot.getAxis(side)), side)
+
+
+def test_vae_empty_log_plot_has_sane_ticks(window, qtbot):
+    window.open_page("vae")
+    views = window.current_page().views
+    qtbot.wait(300)
+    for side in ("left", "bottom"):
+        assert_apart(tick_rects(views.loss_plot.getAxis(side)), side)
