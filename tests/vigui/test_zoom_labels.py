@@ -4,6 +4,7 @@ title fits its plot, a legend shows every entry, and an empty plot (before Play)
 ticks that do not overlap."""
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage, QPainter
 from PySide6.QtTest import QTest
 
 from tests.vigui.test_zoom_fits import assert_apart, tick_rects
@@ -51,7 +52,8 @@ def test_evidence_gap_bar_labels_apart(window, qtbot):
     for key in ("log_evidence", "elbo", "kl", "energy", "entropy", "expected_log_lik", "kl_prior"):
         assert fmt(v[key]) in text, key
     assert section.bar_values.isVisible()
-    title_fits(section.bars)
+    for plot in (section.bars, section.density, section.surface):
+        title_fits(plot)
 
 
 def test_p_and_q_category_labels_apart(window, qtbot):
@@ -90,9 +92,23 @@ def test_bbb_title_fits_and_empty_plots_have_sane_ticks(window, qtbot):
             assert_apart(tick_rects(plot.getAxis(side)), side)
 
 
+def tick_texts(axis) -> list[str]:
+    image = QImage(10, 10, QImage.Format_ARGB32)
+    painter = QPainter(image)
+    try:
+        specs = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    return [text for _rect, _flags, text in specs[2] if text]
+
+
 def test_vae_empty_log_plot_has_sane_ticks(window, qtbot):
     window.open_page("vae")
     views = window.current_page().views
     qtbot.wait(300)
     for side in ("left", "bottom"):
         assert_apart(tick_rects(views.loss_plot.getAxis(side)), side)
+    assert "10²" in tick_texts(views.loss_plot.getAxis("left"))  # 10 to 1000 nats, by decades
+    views.clear()  # Reset: empty again, the same range
+    qtbot.wait(100)
+    assert "10²" in tick_texts(views.loss_plot.getAxis("left"))

@@ -157,6 +157,8 @@ class FittedAxis(pg.AxisItem):
         metrics = QFontMetrics(font)
         per_unit = size / (maxVal - minVal)
         spacing, offset = levels[0]
+        if self.logMode:  # decades at least: pyqtgraph labels no decade below 1
+            spacing, levels = max(spacing, 1.0), [(max(spacing, 1.0), offset)]
 
         def need(spacing: float) -> float:  # pixels between ticks their labels need
             if self.orientation in ("left", "right"):
@@ -184,11 +186,16 @@ class FittedAxis(pg.AxisItem):
         need = 1.3 * QFontMetrics(font).height()
         per_unit = size / (maxVal - minVal)
 
-        def thinned(values) -> list[float]:  # (log units) each at least ``need`` from the last
+        if any(spacing is not None and spacing > 1 for spacing, _values in levels):
+            return [lv for lv in levels if lv[0] is not None]  # every other decade: no minors
+        taken: list[float] = []  # (log units) the labels of the levels above
+
+        def thinned(values) -> list[float]:  # each at least ``need`` from every label kept
             kept: list[float] = []
             for v in sorted(values):
-                if not kept or (v - kept[-1]) * per_unit >= need:
+                if all(abs(v - t) * per_unit >= need for t in (*taken, *kept)):
                     kept.append(v)
+            taken.extend(kept)
             return kept
 
         return [(spacing, thinned(values)) for spacing, values in levels]
@@ -242,11 +249,21 @@ class FittedAxis(pg.AxisItem):
         smaller.setPointSizeF(max(font.pointSizeF() * room / widest, min(TICK_PT, font.pointSizeF()),
                                   font.pointSizeF() / max(_zoom, 1.0)))
         metrics = QFontMetrics(smaller)
-        cut = max(room, metrics.horizontalAdvance("W…"))
+        cut = max(room, metrics.horizontalAdvance("W…"), metrics.horizontalAdvance("Ww"))
+
+        def shorten(line: str) -> str:
+            short = metrics.elidedText(line, Qt.TextElideMode.ElideRight, int(cut))
+            if short == line or len(short) > 4:
+                return short
+            # a word cut to two letters and "…" ("bl…") reads worse than its first
+            # letters ("blu"): a short prefix, without the ellipsis
+            n = len(short) - 1
+            while n < len(line) and metrics.horizontalAdvance(line[:n + 1]) <= cut:
+                n += 1
+            return line[:max(n, 1)]
 
         def elide(text) -> str:
-            return "\n".join(metrics.elidedText(line, Qt.TextElideMode.ElideRight, int(cut))
-                             for line in str(text).split("\n"))
+            return "\n".join(shorten(line) for line in str(text).split("\n"))
 
         levels = [[(v, elide(text)) for v, text in self._tickLevels[0]], *self._tickLevels[1:]]
         return smaller, levels

@@ -78,6 +78,7 @@ class VAEViews(QWidget):
         self.train_curves = self.losses.subset(test=False)
         self.test_curves = self.losses.subset(test=True)
         self.loss_plot.setLogMode(x=False, y=True)
+        self._empty_loss_range()
 
         # Prior samples, 6 x 6.
         self.samples_view = ImageGrid("Samples: z ~ N(0, I) decoded", cols=6)
@@ -181,8 +182,18 @@ class VAEViews(QWidget):
 
     def _set_log_y(self, on: bool) -> None:
         self.loss_plot.setLogMode(x=False, y=on)
+        if not any(len(item.xData if item.xData is not None else ()) for item in self.losses.items.values()):
+            self._empty_loss_range()
         self.loss_plot.enableAutoRange()
         self.log_y_changed.emit(on)
+
+    def _empty_loss_range(self) -> None:
+        """Before Play: a log axis over 10 to 1000 nats (where a digit's loss lies),
+        labelled at decades; pyqtgraph's empty 1 to 10 had a crowd of minor labels.
+        Autorange keeps it until there is data."""
+        if self.loss_plot.getAxis("left").logMode:
+            self.loss_plot.setYRange(1.0, 3.0, padding=0)
+            self.loss_plot.enableAutoRange()
 
     # -- updates ------------------------------------------------------------------------------
     def clear(self) -> None:
@@ -196,6 +207,7 @@ class VAEViews(QWidget):
         self.set_markers(None, None)
         self.summary.setText("")
         self.latent_plot.enableAutoRange()
+        self._empty_loss_range()
         self.loss_plot.enableAutoRange()
 
     def show_metrics(self, metrics) -> None:

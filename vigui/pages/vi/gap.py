@@ -111,7 +111,7 @@ class GapSection(Section):
         grid.addWidget(self.summary, 0, 0, 1, 2)
 
         self.density_widget = pg.PlotWidget(axisItems=fitted_axes())
-        self.density = static_plot(self.density_widget, "prior, posterior, q; data x_i",
+        self.density = static_plot(self.density_widget, "prior, posterior, q",
                                    "z", "density")
         self.density.addLegend(offset=(5, 5), labelTextSize="8pt")
         self.prior_curve = pg.PlotDataItem(pen=pen(PRIOR, 2, Qt.DashLine), name="prior p(z)")
@@ -126,7 +126,9 @@ class GapSection(Section):
 
         self.surface_widget = pg.PlotWidget(axisItems=fitted_axes())
         self.surface = static_plot(self.surface_widget,
-                                   "gap log p(x) − ELBO (log scale)", "m", "log s")
+                                   "log p(x) − ELBO", "m", "log s")
+        self.surface_widget.setToolTip("The gap log p(x) − ELBO = KL(q‖p(z|x)) for each q = N(m, s²); "
+                                       "colours on a log scale, contours at 10^−1 … 10^3 nats")
         self.surface_img = heat_image()
         self.surface.addItem(self.surface_img)
         self.contours = []
