@@ -453,15 +453,21 @@ def fit_legend(legend: pg.LegendItem) -> None:
 def _lay_out_rows(legend: pg.LegendItem, vb, n: int) -> None:
     """A short plot whose legend's entries, one under another, are taller than its box
     even at their smallest (the Music VAE's zoomed loss plot lost "KL" below its edge)
-    gets them side by side in one row; one per row again when the box has room."""
+    gets them in as many columns as its height needs, if they fit across the plot; one
+    column again when the box has room."""
     fit = legend.items[0][1].__dict__.get("_vigui_fit", 1.0)
     if legend.height() <= 0 or fit <= 0 or n < 2:
         return
     rows = math.ceil(n / legend.columnCount)
     row = legend.height() / rows / fit  # one row at full size
+    column = legend.width() / legend.columnCount / fit  # one column at full size, about
     dy = abs((legend.opts["offset"] or (0, 0))[1])
-    stacked_fits = n * row * LEGEND_MIN_FIT <= vb.height() - 2 * dy
-    columns = 1 if stacked_fits else n
+    max_rows = max(1, int((vb.height() - 2 * dy) // (row * LEGEND_MIN_FIT)))
+    columns = math.ceil(n / max_rows)
+    plot = vb.parentItem()
+    room = plot.width() if isinstance(plot, pg.PlotItem) else vb.width()
+    if columns * column * LEGEND_MIN_FIT > room:
+        columns = 1  # side by side it would not fit across either: stacked, as before
     if columns != legend.columnCount:
         legend.setColumnCount(columns)
         legend.updateSize()
