@@ -278,7 +278,8 @@ class GapSection(Section):
             (0, "log p(x)"), (1, "ELBO\n+ KL"), (2, "energy\n+ entropy"),
             (3, "E log p(x|z)\n− KL(q‖p(z))")]])
         self.bar_values.setText(
-            f"Bars (dashed line: log p(x), dotted: ELBO): log p(x) {fmt(v['log_evidence'])} = ELBO {fmt(v['elbo'])} + KL {fmt(v['kl'])}; "
+            f"Bars (dashed line: log p(x), dotted: ELBO): log p(x) {fmt(v['log_evidence'])} "
+            f"= ELBO {fmt(v['elbo'])} + KL {fmt(v['kl'])}; "
             f"ELBO = energy {fmt(v['energy'])} + entropy {fmt(v['entropy'])} "
             f"= E log p(x|z) {fmt(v['expected_log_lik'])} − KL(q‖p(z)) {fmt(v['kl_prior'])}")
         lo = min(0.0, min(y0))
