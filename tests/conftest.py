@@ -78,6 +78,28 @@ def isolated_settings(tmp_path, monkeypatch):
     yield
 
 
+@pytest.fixture(autouse=True)
+def zoom_left_as_found():
+    """A test that zooms (Ctrl+plus) and ends without zooming back leaves the application
+    font and the plots' zoom behind for every later test on its worker: both are put back."""
+    import sys
+
+    if "PySide6.QtWidgets" not in sys.modules:  # engine tests
+        yield
+        return
+    from PySide6.QtWidgets import QApplication
+
+    from vigui.widgets import plots
+
+    app = QApplication.instance()
+    font = QApplication.font() if app is not None else None
+    yield
+    if font is not None and QApplication.font() != font:
+        QApplication.setFont(font)
+    if plots.plot_zoom() != 1.0:
+        plots.set_plot_zoom(1.0)
+
+
 @pytest.fixture(scope="module")
 def torch_one_thread():
     """Small models run fastest on one thread; a second one only waits on a busy core."""

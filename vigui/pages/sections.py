@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
 from vigui.pages.base import Page
 from vigui.widgets import styles
 from vigui.widgets.compare import RunComparison
-from vigui.widgets.numbers import fmt, fmt_se  # noqa: F401  (the pages import them from here)
 from vigui.widgets.plots import style_plot
 
 SUMMARY_STYLE = styles.SECTION_SUMMARY

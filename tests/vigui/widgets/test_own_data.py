@@ -275,4 +275,5 @@ def test_a_chosen_file_and_its_summary_are_shown_whole(qtbot, tmp_path, page_id,
         qtbot.keyClick(win, Qt.Key_Plus, Qt.ControlModifier)  # zoom: the summary grows too
         qtbot.waitUntil(lambda: files.label.fontInfo().pointSizeF() > size, timeout=3000)
     finally:
+        win.set_zoom(1.0)
         win.close()

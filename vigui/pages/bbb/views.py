@@ -13,9 +13,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
-from vigui.pages.sections import fmt_se
 from vigui.widgets import styles
 from vigui.widgets.layout import tight
+from vigui.widgets.numbers import fmt_se
 from vigui.widgets.plots import colour, make_plot, pen, style_plot
 
 RED = QColor(200, 30, 30)

@@ -46,13 +46,13 @@ from vigui.pages.cvae.views import (
     NCLLTableView,
     StripView,
 )
-from vigui.pages.sections import fmt_se
 from vigui.pages.trainer import TrainerPage
 from vigui.run.process import ProcessRunner
 from vigui.run.worker import FAILED, FINISHED, RUNNING
 from vigui.widgets import styles
 from vigui.widgets.datasets import dataset_title
 from vigui.widgets.layout import Block, WrapRow, laid_out
+from vigui.widgets.numbers import fmt_se
 from vigui.widgets.param_form import SEED, ParamForm
 
 __all__ = ["CVAEPage"]

@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from vigui.pages.sections import fmt_se
 from vigui.widgets import styles
 from vigui.widgets.curves import Curve, LossCurves, series
+from vigui.widgets.numbers import fmt_se
 from vigui.widgets.plots import fitted_axes, style_plot
 
 __all__ = ["colour_images", "spread_images", "rgb_mosaic", "StripView", "CompletionRow",

@@ -9,8 +9,9 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QFormLayout, QSpinBox, QWidget
 
 from engine.info.measures import GAME_COLOURS, QuestionNode
-from vigui.pages.sections import Section, fmt, group, small_font, static_plot, summary_label  # noqa: F401
+from vigui.pages.sections import Section, group, small_font, static_plot, summary_label  # noqa: F401
 from vigui.widgets.layout import laid_out
+from vigui.widgets.numbers import fmt  # noqa: F401  (the chapter's sections import it from here)
 from vigui.widgets.plots import PALETTE, colour, style_plot  # noqa: F401
 
 #: The lecture's coins, drawn in colour-blind-safe shades of their names.

@@ -14,9 +14,9 @@ from PySide6.QtWidgets import QVBoxLayout
 from engine.core.params import Param
 from engine.info.measures import GaussianKLConfig, GaussianKLMonteCarlo, gaussian_kl
 from vigui.pages.info.common import Section, fmt, static_plot, summary_label
-from vigui.pages.sections import fmt_se
 from vigui.run.control import RunButtons, RunControl
 from vigui.run.worker import IDLE, RUNNING
+from vigui.widgets.numbers import fmt_se
 from vigui.widgets.param_form import SEED, ParamForm
 from vigui.widgets.plots import colour, fitted_axes, pen
 

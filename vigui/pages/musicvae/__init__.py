@@ -32,12 +32,12 @@ from engine.musicvae import synth
 from engine.musicvae.model import MusicVAEConfig, MusicVAEExperiment
 from vigui import audio
 from vigui.pages.musicvae.views import MusicVAEViews
-from vigui.pages.sections import fmt_se
 from vigui.pages.trainer import TrainerPage
 from vigui.run.control import NotReady
 from vigui.run.worker import FINISHED, PAUSED, BackgroundJob
 from vigui.widgets import styles
 from vigui.widgets.layout import laid_out
+from vigui.widgets.numbers import fmt_se
 from vigui.widgets.param_form import SEED, ParamForm
 
 __all__ = ["MusicVAEPage", "MelodySource"]

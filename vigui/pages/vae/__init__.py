@@ -16,10 +16,10 @@ from PySide6.QtWidgets import QWidget
 
 from engine.vae.model import VAEConfig, VAEExperiment
 from vigui.pages.frames import frame_path, load_frame
-from vigui.pages.sections import fmt_se
 from vigui.pages.trainer import SEED, TrainerPage
 from vigui.pages.vae.views import N_INTERP, VAEViews, demo_pair
 from vigui.run.worker import FINISHED, PAUSED
+from vigui.widgets.numbers import fmt_se
 from vigui.widgets.param_form import ParamForm
 
 __all__ = ["VAEPage"]

@@ -22,7 +22,6 @@ from engine.vi.bbvi import (
     BBVIExperiment,
     target_grid,
 )
-from vigui.pages.sections import fmt_se
 from vigui.pages.vi.common import (
     FAMILY_COLOUR,
     ParamRunSection,
@@ -36,6 +35,7 @@ from vigui.pages.vi.common import (
     summary_label,
 )
 from vigui.widgets.layout import tight
+from vigui.widgets.numbers import fmt_se
 from vigui.widgets.param_form import SEED, ParamForm
 from vigui.widgets.plots import fitted_axes
 

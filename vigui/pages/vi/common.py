@@ -7,9 +7,10 @@ from PySide6.QtCore import QRectF, QTimer
 from PySide6.QtWidgets import QFormLayout, QWidget
 
 from vigui.pages.runnable import Runnable
-from vigui.pages.sections import Section, fmt, group, small_font, static_plot, summary_label  # noqa: F401
+from vigui.pages.sections import Section, group, small_font, static_plot, summary_label  # noqa: F401
 from vigui.run.control import RunButtons
 from vigui.widgets.layout import laid_out
+from vigui.widgets.numbers import fmt  # noqa: F401  (the chapter's sections import it from here)
 from vigui.widgets.param_form import ParamForm
 from vigui.widgets.plots import PALETTE, colour, pen  # noqa: F401
 

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import QGridLayout
 
 from engine.vi.estimators import ESTIMATOR_LABELS, ESTIMATORS, EstimatorConfig, EstimatorExperiment
 from engine.vi.models import best_gaussian_q, elbo_surface, make_model
-from vigui.pages.sections import fmt_se
 from vigui.pages.vi.common import (
     ESTIMATOR_COLOUR,
     POSTERIOR,
@@ -27,6 +26,7 @@ from vigui.pages.vi.common import (
     static_plot,
     summary_label,
 )
+from vigui.widgets.numbers import fmt_se
 from vigui.widgets.param_form import ParamForm
 from vigui.widgets.plots import fitted_axes
 

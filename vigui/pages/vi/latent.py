@@ -11,7 +11,6 @@ from PySide6.QtWidgets import QComboBox, QGridLayout, QSpinBox
 
 from engine.core.stats import mean_se
 from engine.vi import latent
-from vigui.pages.sections import fmt_se
 from vigui.pages.vi.common import (
     Section,
     colour,
@@ -24,6 +23,7 @@ from vigui.pages.vi.common import (
     static_plot,
     summary_label,
 )
+from vigui.widgets.numbers import fmt_se
 from vigui.widgets.plots import fitted_axes
 
 MAP_LABELS = [("lecture: z/10 + z/‖z‖", "ring"), ("affine: A z + b", "affine"),

@@ -95,7 +95,7 @@ def test_pruning_slider_changes_the_plot(page, qtbot):
     assert reg.view.weights.threshold.isVisible()
     assert "90 % of weights pruned" in reg.view.summary.text() or "90%" in reg.view.summary.text()
     # the band figures on screen carry their Monte Carlo error (S draws, bootstrap SE)
-    from vigui.pages.sections import fmt_se as _pm
+    from vigui.widgets.numbers import fmt_se as _pm
 
     snap = seen[-1]
     assert _pm(snap["band_inside"], snap["band_inside_se"]) in reg.view.summary.text()
@@ -116,7 +116,7 @@ def test_classification_tab_trains_both_nets(page, qtbot):
     assert "test error" in cls.view.summary.text()
     # every Monte Carlo / test-set figure shows its standard error: 2 errors, 95 % pruned,
     # 4 mean entropies
-    from vigui.pages.sections import fmt_se as _pm
+    from vigui.widgets.numbers import fmt_se as _pm
     text, store = cls.view.summary.text(), snap["metrics"]
     assert text.count("±") == 7 and "± ?" not in text
     assert f"BBB {_pm(store.latest('test_error'), store.latest('test_error_se'))} %" in text

@@ -26,8 +26,8 @@ from engine.info.measures import (
 )
 from vigui.pages.info import InfoPage
 from vigui.pages.info.joint import NEVER_RGB, UNDEFINED_RGB
-from vigui.pages.sections import fmt_se
 from vigui.widgets.distribution_editor import DistributionEditor, rescale
+from vigui.widgets.numbers import fmt_se
 
 pytestmark = pytest.mark.gui
 GUI_SETTINGS = settings(max_examples=40, deadline=None,

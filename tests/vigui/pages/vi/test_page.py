@@ -12,9 +12,9 @@ from PySide6.QtWidgets import QApplication
 from engine.vi import latent
 from engine.vi.estimators import ESTIMATORS
 from engine.vi.models import ConjugateGaussian
-from vigui.pages.sections import fmt_se
 from vigui.pages.vi import VIPage
 from vigui.run.worker import FINISHED
+from vigui.widgets.numbers import fmt_se
 
 pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("torch_one_thread")]
 

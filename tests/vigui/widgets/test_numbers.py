@@ -1,7 +1,7 @@
 """The screen's number formats: a value shown to the digits its standard error allows."""
 import math
 
-from vigui.pages.sections import fmt, fmt_se
+from vigui.widgets.numbers import fmt, fmt_se
 
 
 def test_value_with_its_error():
