@@ -8,7 +8,7 @@ from PySide6.QtGui import QImage, QPainter
 from PySide6.QtTest import QTest
 
 from tests.vigui.test_zoom_fits import assert_apart, tick_rects
-from vigui.pages.vi.common import fmt
+from vigui.widgets.numbers import fmt
 from vigui.window import MainWindow
 
 pytestmark = pytest.mark.gui
