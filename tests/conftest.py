@@ -93,11 +93,12 @@ def zoom_left_as_found():
 
     app = QApplication.instance()
     font = QApplication.font() if app is not None else None
+    zoom = plots.plot_zoom()  # a module's zoomed window (a fixture) keeps its zoom
     yield
     if font is not None and QApplication.font() != font:
         QApplication.setFont(font)
-    if plots.plot_zoom() != 1.0:
-        plots.set_plot_zoom(1.0)
+    if plots.plot_zoom() != zoom:
+        plots.set_plot_zoom(zoom)
 
 
 @pytest.fixture(scope="module")

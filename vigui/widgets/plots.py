@@ -171,8 +171,11 @@ class FittedAxis(pg.AxisItem):
             # a finer level only where its labels fit too (an empty plot's 0..1 on a
             # short axis labelled every 0.1 overlapped)
             return [levels[0], *(lv for lv in levels[1:] if lv[0] * per_unit >= need(lv[0]))]
+        first = math.ceil((minVal - offset) / spacing) * spacing + offset  # a tick in view
         while spacing * per_unit < need(spacing):
             spacing = _next_nice(spacing)
+        if math.floor((maxVal - offset) / spacing) < math.ceil((minVal - offset) / spacing):
+            offset = first  # no multiple of the grown spacing in view: keep the first tick
         return [(spacing, offset)]  # the minor levels would be labelled as densely
 
 

@@ -195,7 +195,7 @@ class RegressionView(QWidget):
         self.summary = styles.label(styles.SUMMARY)
         grid.addWidget(self.summary, 0, 0, 1, 2)
 
-        self.bbb = FitPlot("BBB: median and bands")  # short: it was cut at 1280 px
+        self.bbb = FitPlot("BBB: median, bands")  # short: it was cut at 1280 px (the tooltip says more)
         self.bbb.setToolTip("Bayes by Backprop: the predictive median (red), its 50 % band "
                             "(dark) and 90 % band (light), and a few sampled networks")
         self.plain = FitPlot("Plain network, same shape")
