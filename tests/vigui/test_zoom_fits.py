@@ -7,46 +7,22 @@ import pyqtgraph as pg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from PySide6.QtCore import QRect, Qt
-from PySide6.QtGui import QFontMetrics, QImage, QPainter
-from PySide6.QtTest import QTest
+from PySide6.QtCore import QRect
+from PySide6.QtGui import QFontMetrics
 
+from tests.vigui.zoomed import tick_labels, zoomed_window
 from vigui.pages.cvae.views import pack_lines
-from vigui.window import MainWindow
 
 pytestmark = pytest.mark.gui
 
 
 @pytest.fixture(scope="module")
 def window(qapp):
-    window = MainWindow(fresh=True, open_initial=False)
-    window.resize(1280, 800)
-    window.show()
-    window.activateWindow()
-    assert QTest.qWaitForWindowExposed(window) and QTest.qWaitForWindowActive(window)
-    for _ in range(3):
-        QTest.keyClick(window, Qt.Key_Plus, Qt.ControlModifier)
-    assert window.zoom == pytest.approx(1.4)
-    yield window
-    for page in window.pages.values():
-        page.close_page()
-    window.set_zoom(1.0)
-    window.close()
+    yield from zoomed_window()
 
 
 def on_window(widget, window) -> QRect:
     return QRect(widget.mapTo(window, widget.rect().topLeft()), widget.size())
-
-
-def tick_rects(axis: pg.AxisItem):
-    """The rectangles the axis draws its tick labels in (pyqtgraph's own layout)."""
-    image = QImage(10, 10, QImage.Format_ARGB32)
-    painter = QPainter(image)
-    try:
-        specs = axis.generateDrawSpecs(painter)
-    finally:
-        painter.end()
-    return [] if specs is None else [rect for rect, _flags, text in specs[2] if text]
 
 
 def assert_apart(rects, what):
@@ -156,3 +132,8 @@ def test_black_box_vi_stop_keeps_its_target_plot(window, qtbot):
     finally:
         window.leave_tour()
         window.current_page().close_page()  # its run's thread ends with the test
+
+
+def tick_rects(axis: pg.AxisItem):
+    """The rectangles the axis draws its tick labels in (pyqtgraph's own layout)."""
+    return [rect for rect, _text in tick_labels(axis)]

@@ -3,32 +3,17 @@ labels that still ran together or were cut. Category labels under bars stay apar
 title fits its plot, a legend shows every entry, and an empty plot (before Play) has
 ticks that do not overlap."""
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage, QPainter
-from PySide6.QtTest import QTest
 
 from tests.vigui.test_zoom_fits import assert_apart, tick_rects
+from tests.vigui.zoomed import tick_labels, zoomed_window
 from vigui.widgets.numbers import fmt
-from vigui.window import MainWindow
 
 pytestmark = pytest.mark.gui
 
 
 @pytest.fixture(scope="module")
 def window(qapp):
-    window = MainWindow(fresh=True, open_initial=False)
-    window.resize(1280, 800)
-    window.show()
-    window.activateWindow()
-    assert QTest.qWaitForWindowExposed(window) and QTest.qWaitForWindowActive(window)
-    for _ in range(3):
-        QTest.keyClick(window, Qt.Key_Plus, Qt.ControlModifier)
-    assert window.zoom == pytest.approx(1.4)
-    yield window
-    for page in window.pages.values():
-        page.close_page()
-    window.set_zoom(1.0)
-    window.close()
+    yield from zoomed_window()
 
 
 def title_fits(plot) -> None:
@@ -93,13 +78,7 @@ def test_bbb_title_fits_and_empty_plots_have_sane_ticks(window, qtbot):
 
 
 def tick_texts(axis) -> list[str]:
-    image = QImage(10, 10, QImage.Format_ARGB32)
-    painter = QPainter(image)
-    try:
-        specs = axis.generateDrawSpecs(painter)
-    finally:
-        painter.end()
-    return [text for _rect, _flags, text in specs[2] if text]
+    return [text for _rect, text in tick_labels(axis)]
 
 
 def test_vae_empty_log_plot_has_sane_ticks(window, qtbot):
