@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-__all__ = ["mean_se", "variance_se", "ratio_se", "difference_se"]
+__all__ = ["mean_se", "variance_se", "ratio_se", "difference_se", "means_with_se"]
 
 
 def _flat(x) -> np.ndarray:
@@ -29,6 +29,19 @@ def mean_se(x) -> tuple[float, float]:
     if n < 2:
         return float(v[0]), math.inf
     return float(v.mean()), float(v.std(ddof=1) / math.sqrt(n))
+
+
+def means_with_se(names, rows, se_of=mean_se) -> dict[str, float]:
+    """Each row's mean under its name and its standard error under ``<name>_se``, the SE
+    left out where it cannot be measured (not finite: too few units). A trainer drops a
+    measurement that holds a non-finite value, and JSON has no inf. ``se_of(row)`` gives
+    (mean, se): :func:`mean_se` by default, or a clustered one."""
+    out: dict[str, float] = {}
+    for name, row in zip(names, rows, strict=True):
+        out[name], se = se_of(row)
+        if math.isfinite(se):
+            out[f"{name}_se"] = se
+    return out
 
 
 def variance_se(x) -> tuple[float, float]:

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.core.params import Param
-from engine.core.stats import mean_se
+from engine.core.stats import mean_se, means_with_se
 from engine.core.trainer import TorchTrainer
 from engine.musicvae import data as music
 from engine.musicvae.config import MODELS, MusicVAEConfig
@@ -240,12 +240,7 @@ class MusicVAEExperiment(TorchTrainer):
 
     def test_metrics(self) -> dict[str, float]:
         per_phrase = self.test_values(self.eval_tokens, self._eval_eps).cpu()  # one host sync
-        values: dict[str, float] = {}
-        for name, row in zip(TEST_METRICS, per_phrase, strict=True):
-            values[name], se = tune_mean_se(row, self.eval_tunes)
-            if math.isfinite(se):  # left out below two pieces: the trainer drops a
-                values[f"{name}_se"] = se  # measurement with a non-finite value
-        return values
+        return means_with_se(TEST_METRICS, per_phrase, lambda row: tune_mean_se(row, self.eval_tunes))
 
     def weights_changed(self) -> None:
         self._pca = None
@@ -406,12 +401,8 @@ class MusicVAEExperiment(TorchTrainer):
             chunks.append(torch.stack([p.double().cpu() for p in parts]).numpy())
         per = np.concatenate(chunks, axis=1) if chunks else np.zeros((5, 0))  # per phrase
         tunes = _tunes_of(self.dataset, x_all.shape[0])
-        out: dict[str, float] = {}
-        for name, v in zip(("neg_elbo", "recon", "kl", "nll_iw", "acc", "acc_forced"),
-                           (per[0] + per[1], *per), strict=True):
-            out[name], se = tune_mean_se(v, tunes)
-            if math.isfinite(se):  # left out below two pieces (JSON has no inf)
-                out[f"{name}_se"] = se
+        out = means_with_se(("neg_elbo", "recon", "kl", "nll_iw", "acc", "acc_forced"),
+                            (per[0] + per[1], *per), lambda v: tune_mean_se(v, tunes))
         return {**out, "k": float(k), "n": float(x_all.shape[0])}
 
 

@@ -42,7 +42,7 @@ from torch import nn
 
 from engine.core.nets import mlp
 from engine.core.params import Param
-from engine.core.stats import mean_se
+from engine.core.stats import mean_se, means_with_se
 from engine.core.trainer import TorchTrainer, as_tensor
 from engine.vae.config import LIKELIHOODS, LOSS_MODES, VAEConfig
 
@@ -179,12 +179,7 @@ class VAEExperiment(TorchTrainer):
         """Objective and its parts on the fixed test subset, nats per example, each with
         its standard error over the images (``*_se``)."""
         per_image = self.test_values(self.eval_x, self._eval_eps).cpu()  # one host sync
-        values: dict[str, float] = {}
-        for name, row in zip(("test_loss", "test_recon", "test_kl"), per_image, strict=True):
-            values[name], se = mean_se(row)
-            if math.isfinite(se):  # left out below two images: the trainer drops a
-                values[f"{name}_se"] = se  # measurement with a non-finite value
-        return values
+        return means_with_se(("test_loss", "test_recon", "test_kl"), per_image)
 
     def weights_changed(self) -> None:
         self._pca = None

@@ -466,11 +466,10 @@ class BBVIExperiment(Experiment):
         gen = torch.Generator().manual_seed(2024)
         with torch.no_grad():
             z, log_q = self.q.rsample(n, gen)
-            w = self._log_p(z) - log_q
-            elbo = float(w.mean())
+            elbo_t, elbo_se = _mean_se(self._log_p(z) - log_q)
+            elbo = float(elbo_t)
             x = self.target.sample(n, gen).to(self.device)
             kl_f, kl_f_se = _mean_se(self._log_p(x) - self.target.log_z - self.q.log_prob(x))
-        elbo_se = float(w.std() / math.sqrt(n))
         out = {"elbo": elbo, "elbo_se": elbo_se, "log_z": self.target.log_z,
                "kl_reverse": self.target.log_z - elbo, "kl_reverse_se": elbo_se,
                "kl_forward": float(kl_f), "kl_forward_se": kl_f_se, "steps": self.steps}

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.core.stats import difference_se, mean_se, ratio_se, variance_se
+from engine.core.stats import difference_se, mean_se, means_with_se, ratio_se, variance_se
 
 
 def _repeats(stat, draw, times=3000):
@@ -46,3 +46,11 @@ def test_too_few_values_have_no_error():
     assert mean_se([3.0]) == (3.0, math.inf)
     assert variance_se([1.0, 2.0])[1] == math.inf
     assert ratio_se(1.0, 0.1, 0.0, 0.1) == math.inf
+
+
+def test_means_with_se_leaves_out_an_error_it_cannot_measure():
+    rows = [np.array([1.0, 3.0]), np.array([5.0])]
+    out = means_with_se(("a", "b"), rows)
+    assert out == {"a": 2.0, "a_se": pytest.approx(1.0), "b": 5.0}  # one value: no "b_se"
+    halves = means_with_se(("a",), [np.array([2.0, 4.0])], lambda v: (v.mean(), v.mean() / 2))
+    assert halves == {"a": 3.0, "a_se": 1.5}
